@@ -1,0 +1,124 @@
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+	"sigs.k8s.io/kustomize/kyaml/fn/framework/command"
+
+	"github.com/carousel-dev/carousel/pkg/rotate"
+	"github.com/carousel-dev/carousel/pkg/spec"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// buildCmd is the whole binary: with no arguments it is the KRM function
+// (a ResourceList on stdin, the rendered phase on stdout); subcommands are
+// the CLI that makes material.
+func buildCmd() *cobra.Command {
+	root := command.Build(buildProcessor(clock), command.StandaloneDisabled, false)
+	root.Use = "carousel"
+	root.Short = "Render one phase of a CA rotation (a kustomize KRM function), and make its material"
+	root.Long = `carousel turns a CA rotation into a sequence of reviewed commits.
+
+With no arguments it is a KRM function: it reads a ResourceList on stdin whose
+functionConfig is a CARotation and writes the rendered phase to stdout. Use it
+as a kustomize transformer (kustomize build --enable-alpha-plugins --enable-exec).
+
+The subcommands make the rotation's key material, once, to be committed.`
+	root.Version = version
+	root.AddCommand(initCmd(), startCmd(), schemaCmd())
+	return root
+}
+
+type keyFlags struct {
+	plaintext bool
+}
+
+func (k *keyFlags) add(c *cobra.Command) {
+	c.Flags().BoolVar(&k.plaintext, "plaintext-keys", false, "write private keys UNENCRYPTED (tests and demos only)")
+}
+
+func (k *keyFlags) options(c *cobra.Command) rotate.Options {
+	return rotate.Options{Plaintext: k.plaintext, Stderr: c.ErrOrStderr()}
+}
+
+func report(c *cobra.Command, rep rotate.Report) {
+	for _, f := range rep.Removed {
+		fmt.Fprintf(c.OutOrStdout(), "removed %s\n", f)
+	}
+	for _, f := range rep.Written {
+		fmt.Fprintf(c.OutOrStdout(), "wrote %s\n", f)
+	}
+}
+
+func initCmd() *cobra.Command {
+	var kf keyFlags
+	var caCert, caKey string
+	c := &cobra.Command{
+		Use:   "init CAROTATION_FILE",
+		Short: "Record the current CA (made now, or adopted with --ca-cert/--ca-key) and issue every leaf with it",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			p, err := rotate.Load(args[0])
+			if err != nil {
+				return err
+			}
+			o := kf.options(c)
+			if (caCert == "") != (caKey == "") {
+				return fmt.Errorf("--ca-cert and --ca-key go together")
+			}
+			if caCert != "" {
+				if o.CACertPEM, err = os.ReadFile(caCert); err != nil {
+					return err
+				}
+				if o.CAKeyPEM, err = os.ReadFile(caKey); err != nil {
+					return err
+				}
+			}
+			rep, err := rotate.Init(p, o)
+			report(c, rep)
+			return err
+		},
+	}
+	kf.add(c)
+	c.Flags().StringVar(&caCert, "ca-cert", "", "adopt this PEM CA certificate as the current CA")
+	c.Flags().StringVar(&caKey, "ca-key", "", "the PEM private key of --ca-cert")
+	return c
+}
+
+func startCmd() *cobra.Command {
+	var kf keyFlags
+	var leaves []string
+	c := &cobra.Command{
+		Use:   "start CAROTATION_FILE",
+		Short: "Make the next rotation's material: a new CA and every leaf for it (scope ca), or new leaves (scope leaf)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			p, err := rotate.Load(args[0])
+			if err != nil {
+				return err
+			}
+			rep, err := rotate.Start(p, kf.options(c), leaves)
+			report(c, rep)
+			return err
+		},
+	}
+	kf.add(c)
+	c.Flags().StringSliceVar(&leaves, "leaf", nil, "with scope leaf: re-issue only these leaves (like rke cert rotate --service)")
+	return c
+}
+
+func schemaCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "schema",
+		Short: "Print the CARotation CustomResourceDefinition (the OpenAPI schema of the spec)",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			_, err := fmt.Fprint(c.OutOrStdout(), spec.CRD)
+			return err
+		},
+	}
+}

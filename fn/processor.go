@@ -1,0 +1,56 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"time"
+
+	"sigs.k8s.io/kustomize/kyaml/fn/framework"
+
+	"github.com/carousel-dev/carousel/pkg/gen"
+	"github.com/carousel-dev/carousel/pkg/spec"
+)
+
+// NowEnv fixes the clock the function warns about expiry with (RFC 3339).
+// The clock never reaches rendered resources; this only makes the warnings
+// of a test or a CI run reproducible.
+const NowEnv = "CAROUSEL_NOW"
+
+func clock() (time.Time, error) {
+	if v := os.Getenv(NowEnv); v != "" {
+		t, err := time.Parse(time.RFC3339, v)
+		if err != nil {
+			return time.Time{}, fmt.Errorf("%s=%q is not an RFC 3339 time: %w", NowEnv, v, err)
+		}
+		return t, nil
+	}
+	return time.Now(), nil
+}
+
+// buildProcessor is the KRM function: it loads the CARotation from the
+// function config and renders its phase. On any error it returns the
+// results and no items, so a failed render never writes half a phase.
+func buildProcessor(now func() (time.Time, error)) framework.ResourceListProcessor {
+	return framework.ResourceListProcessorFunc(func(rl *framework.ResourceList) error {
+		fail := func(results framework.Results) error {
+			rl.Results = append(rl.Results, results...)
+			rl.Items = nil
+			return rl.Results
+		}
+		rot, err := spec.Load(rl.FunctionConfig)
+		if err != nil {
+			return fail(gen.ResultsFromSpecError(rl.FunctionConfig, err))
+		}
+		t, err := now()
+		if err != nil {
+			return fail(framework.Results{{Severity: framework.Error, Message: err.Error()}})
+		}
+		out := gen.Render(gen.Input{Rotation: rot, Config: rl.FunctionConfig, Items: rl.Items, Now: t})
+		if out.Failed() {
+			return fail(out.Results)
+		}
+		rl.Results = append(rl.Results, out.Results...)
+		rl.Items = out.Items
+		return nil
+	})
+}

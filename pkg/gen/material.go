@@ -1,0 +1,188 @@
+package gen
+
+import (
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/carousel-dev/carousel/pkg/material"
+	"github.com/carousel-dev/carousel/pkg/phases"
+	"github.com/carousel-dev/carousel/pkg/pki"
+)
+
+// loadMaterial takes this rotation's KeyPairs out of the items, checks them,
+// and keeps every other item in order. It reports whether rendering can go on.
+func (r *renderer) loadMaterial() bool {
+	var pairs []material.KeyPair
+	ok := true
+	for _, n := range r.in.Items {
+		if !material.IsKeyPair(n) || material.RotationOf(n) != r.rot.Metadata.Name {
+			r.out = append(r.out, n)
+			continue
+		}
+		k, err := material.Parse(n)
+		if err != nil {
+			var fe *material.FieldError
+			if errors.As(err, &fe) {
+				r.errorAt(n, fe.Field, fe.Err)
+			} else {
+				r.errorAt(n, "", err)
+			}
+			ok = false
+			continue
+		}
+		pairs = append(pairs, k)
+	}
+	if !ok {
+		return false
+	}
+	set, err := material.NewSet(pairs)
+	if err != nil {
+		var fe *material.FieldError
+		if errors.As(err, &fe) {
+			r.errorAt(fe.Node, fe.Field, fe.Err)
+		} else {
+			r.configError("", err)
+		}
+		return false
+	}
+	r.set = set
+	r.checkMaterial()
+	return !r.hasErrors()
+}
+
+func (r *renderer) hasErrors() bool {
+	for _, res := range r.results {
+		if res.Severity == "error" {
+			return true
+		}
+	}
+	return false
+}
+
+// signerOf says which CA generation must have signed a leaf generation.
+func (r *renderer) signerOf(g phases.Generation) phases.Generation {
+	if r.rot.Spec.Scope == phases.ScopeLeaf {
+		return phases.Old
+	}
+	return g
+}
+
+// checkMaterial proves the committed material can serve the phase: every
+// needed pair exists, CAs are CAs, keys match certificates (when readable),
+// and every leaf was signed by the CA the phase model expects.
+func (r *renderer) checkMaterial() {
+	st := r.state
+	needCA := slices.Clone(st.CAPresent)
+	for _, g := range append(slices.Clone(st.Trusted), st.Signer) {
+		if !slices.Contains(needCA, g) {
+			needCA = append(needCA, g)
+		}
+	}
+	for _, g := range needCA {
+		if _, ok := r.set.CA[g]; !ok {
+			r.configError("spec.phase", fmt.Errorf("phase %s needs the %s CA, but no KeyPair for it is in the input: %s",
+				st.Phase, g, missingHint(g)))
+		}
+	}
+	for g, k := range r.set.CA {
+		if err := pki.CheckCA(k.Cert()); err != nil {
+			r.errorAt(k.Source, "certificate", fmt.Errorf("%s CA: %w", g, err))
+		}
+		r.checkKey(k)
+	}
+	for i, l := range r.rot.Spec.Leaves {
+		gens := r.set.Leaves[l.Name]
+		if _, ok := gens[st.Leaves]; !ok {
+			r.configError(fmt.Sprintf("spec.leaves[%d]", i), fmt.Errorf("phase %s serves the %s generation of leaf %q, but no KeyPair for it is in the input: %s",
+				st.Phase, st.Leaves, l.Name, missingHint(st.Leaves)))
+		}
+	}
+	names := make([]string, 0, len(r.set.Leaves))
+	for name := range r.set.Leaves {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		gens := r.set.Leaves[name]
+		_, known := r.rot.Spec.LeafByName(name)
+		for _, g := range phases.Generations {
+			k, ok := gens[g]
+			if !ok {
+				continue
+			}
+			if !known {
+				r.warnAt(k.Source, "metadata.annotations."+material.AnnotationLeaf,
+					"material for leaf %q, which spec.leaves does not list: it is not rendered", name)
+				continue
+			}
+			r.checkKey(k)
+			ca, ok := r.set.CA[r.signerOf(g)]
+			if !ok {
+				continue // reported above when the phase needs it
+			}
+			if err := pki.CheckSignedBy(k.Cert(), ca.Cert()); err != nil {
+				r.errorAt(k.Source, "certificate", fmt.Errorf("%s leaf %q must be signed by the %s CA: %w", g, name, r.signerOf(g), err))
+			}
+		}
+	}
+}
+
+func missingHint(g phases.Generation) string {
+	if g == phases.New {
+		return "run `carousel start` to make the new material, and list it in the kustomization"
+	}
+	return "run `carousel init` (or import the current CA), and list the material in the kustomization"
+}
+
+// checkKey proves a plaintext key belongs to its certificate. Encrypted keys
+// are checked when they are made (`start`, `import`); the function never
+// decrypts.
+func (r *renderer) checkKey(k material.KeyPair) {
+	if k.Encrypted() {
+		return
+	}
+	keyPEM, err := k.KeyPEM()
+	if err != nil {
+		r.errorAt(k.Source, "data."+k.KeyField, err)
+		return
+	}
+	key, err := pki.ParseKey(keyPEM)
+	if err != nil {
+		r.errorAt(k.Source, "data."+k.KeyField, err)
+		return
+	}
+	if !pki.KeyMatches(k.Cert(), key) {
+		r.errorAt(k.Source, "data."+k.KeyField, fmt.Errorf("the private key does not match the certificate (sha256 %s)", pki.Fingerprint(k.Cert())[:16]))
+	}
+}
+
+func (r *renderer) caCerts(gens []phases.Generation) []*x509.Certificate {
+	var out []*x509.Certificate
+	for _, g := range gens {
+		out = append(out, r.set.CA[g].Cert())
+	}
+	return out
+}
+
+// warnExpiry warns about material in use this phase that expires within the
+// window. It is the only place the clock is read.
+func (r *renderer) warnExpiry() {
+	window := mustWindow(r.rot.Spec.ExpiryWarning)
+	deadline := r.in.Now.Add(window)
+	for _, g := range r.state.Trusted {
+		k := r.set.CA[g]
+		if k.Cert().NotAfter.Before(deadline) {
+			r.warnAt(k.Source, "certificate", "the %s CA %q expires %s, within %s: start a CA rotation (`carousel renew`)",
+				g, k.Cert().Subject.CommonName, k.Cert().NotAfter.UTC().Format("2006-01-02"), window)
+		}
+	}
+	for _, l := range r.rot.Spec.Leaves {
+		k := r.set.Leaves[l.Name][r.state.Leaves]
+		if k.Cert().NotAfter.Before(deadline) {
+			r.warnAt(k.Source, "certificate", "leaf %q expires %s, within %s: re-issue it (`carousel renew`)",
+				l.Name, k.Cert().NotAfter.UTC().Format("2006-01-02"), window)
+		}
+	}
+}

@@ -1,0 +1,233 @@
+package gen
+
+import (
+	"encoding/base64"
+	"fmt"
+	"slices"
+	"strings"
+
+	"sigs.k8s.io/kustomize/kyaml/yaml"
+
+	"github.com/carousel-dev/carousel/pkg/pki"
+	"github.com/carousel-dev/carousel/pkg/spec"
+)
+
+// Restart is a workload annotated to roll on the material it consumes.
+type Restart struct {
+	Kind, Namespace, Name string
+	// Consumes lists what it consumes ("trust", "leaf:<name>", "ca"), sorted.
+	Consumes []string
+	// Hash is the annotation value.
+	Hash string
+}
+
+// RestartAnnotation is the pod-template annotation of a rotation. Its value
+// is a hash of exactly the material the workload consumes in the phase, so
+// it changes (and the workload rolls) when, and only when, that material does.
+func RestartAnnotation(rotation string) string { return spec.AnnotationPrefix + rotation }
+
+// templatePaths says where each workload kind keeps its pod template.
+var templatePaths = map[string][]string{
+	"Deployment":  {"spec", "template"},
+	"DaemonSet":   {"spec", "template"},
+	"StatefulSet": {"spec", "template"},
+	"ReplicaSet":  {"spec", "template"},
+	"CronJob":     {"spec", "jobTemplate", "spec", "template"},
+	"Job":         {"spec", "template"},
+	"Pod":         nil,
+}
+
+// rollWorkloads annotates every workload whose pod spec or a restart rule
+// says it consumes managed material. Workloads that consume nothing carousel
+// manages are left byte-for-byte as they came.
+func (r *renderer) rollWorkloads() {
+	for _, n := range r.out {
+		path, ok := templatePaths[n.GetKind()]
+		if !ok || !strings.HasPrefix(n.GetApiVersion(), "apps/") && !strings.HasPrefix(n.GetApiVersion(), "batch/") && n.GetApiVersion() != "v1" {
+			continue
+		}
+		var podSpec *yaml.RNode
+		if path == nil {
+			podSpec, _ = n.Pipe(yaml.Lookup("spec"))
+		} else {
+			podSpec, _ = n.Pipe(yaml.Lookup(append(slices.Clone(path), "spec")...))
+		}
+		lines := map[string]string{} // what -> line of the hash
+		if podSpec != nil {
+			for _, ref := range podRefs(podSpec) {
+				id := objID{ref.kind, n.GetNamespace(), ref.name}
+				if c, ok := r.managed[id]; ok {
+					lines[c.what+" "+id.String()] = c.digest
+				}
+			}
+		}
+		for _, c := range r.explicitConsumption(n) {
+			lines[c] = r.consumedDigest(c)
+		}
+		if len(lines) == 0 {
+			continue
+		}
+		if n.GetKind() == "Pod" || n.GetKind() == "Job" {
+			r.warnAt(n, "spec", "%s %s/%s consumes material of rotation %q but has no template carousel can roll: it keeps the old material until it is recreated; use a Deployment, DaemonSet, StatefulSet or CronJob",
+				n.GetKind(), n.GetNamespace(), n.GetName(), r.rot.Metadata.Name)
+			continue
+		}
+		keys := make([]string, 0, len(lines))
+		for k := range lines {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		hashed := make([]string, len(keys))
+		consumes := map[string]bool{}
+		for i, k := range keys {
+			hashed[i] = k + "=" + lines[k]
+			consumes[strings.Fields(k)[0]] = true
+		}
+		hash := hashLines(hashed...)[:16]
+		meta, err := n.Pipe(yaml.LookupCreate(yaml.MappingNode, append(slices.Clone(path), "metadata", "annotations")...))
+		if err != nil {
+			r.errorAt(n, strings.Join(path, ".")+".metadata.annotations", err)
+			continue
+		}
+		_ = meta.PipeE(yaml.SetField(RestartAnnotation(r.rot.Metadata.Name), yaml.NewStringRNode(hash)))
+		what := make([]string, 0, len(consumes))
+		for c := range consumes {
+			what = append(what, c)
+		}
+		slices.Sort(what)
+		r.restarts = append(r.restarts, Restart{Kind: n.GetKind(), Namespace: n.GetNamespace(), Name: n.GetName(), Consumes: what, Hash: hash})
+	}
+}
+
+// explicitConsumption returns what the spec's restart rules say a workload
+// consumes.
+func (r *renderer) explicitConsumption(n *yaml.RNode) []string {
+	var out []string
+	for _, rule := range r.rot.Spec.Restarts {
+		if rule.Kind != "" && rule.Kind != n.GetKind() ||
+			rule.Namespace != "" && rule.Namespace != n.GetNamespace() ||
+			rule.Name != "" && rule.Name != n.GetName() {
+			continue
+		}
+		labels := n.GetLabels()
+		match := true
+		for k, v := range rule.Selector {
+			if labels[k] != v {
+				match = false
+			}
+		}
+		if match {
+			out = append(out, rule.Consumes...)
+		}
+	}
+	return out
+}
+
+// consumedDigest is the digest of a "trust" or "leaf:<name>" consumption.
+func (r *renderer) consumedDigest(c string) string {
+	if c == spec.Trust {
+		return r.trust.digest
+	}
+	name := strings.TrimPrefix(c, spec.LeafPrefix)
+	return pki.Fingerprint(r.set.Leaves[name][r.state.Leaves].Cert())
+}
+
+type ref struct{ kind, name string }
+
+// podRefs lists the ConfigMaps and Secrets a pod spec reads: volumes,
+// projected sources, env and envFrom of every container kind.
+func podRefs(podSpec *yaml.RNode) []ref {
+	var out []ref
+	add := func(kind string, n *yaml.RNode, path ...string) {
+		if n == nil {
+			return
+		}
+		v, _ := n.Pipe(yaml.Lookup(path...))
+		if v != nil && yaml.GetValue(v) != "" {
+			out = append(out, ref{kind, yaml.GetValue(v)})
+		}
+	}
+	vols, _ := podSpec.Pipe(yaml.Lookup("volumes"))
+	if vols != nil {
+		els, _ := vols.Elements()
+		for _, v := range els {
+			add("Secret", v, "secret", "secretName")
+			add("ConfigMap", v, "configMap", "name")
+			srcs, _ := v.Pipe(yaml.Lookup("projected", "sources"))
+			if srcs != nil {
+				ss, _ := srcs.Elements()
+				for _, s := range ss {
+					add("Secret", s, "secret", "name")
+					add("ConfigMap", s, "configMap", "name")
+				}
+			}
+		}
+	}
+	for _, kind := range []string{"containers", "initContainers", "ephemeralContainers"} {
+		cs, _ := podSpec.Pipe(yaml.Lookup(kind))
+		if cs == nil {
+			continue
+		}
+		els, _ := cs.Elements()
+		for _, c := range els {
+			if env, _ := c.Pipe(yaml.Lookup("env")); env != nil {
+				es, _ := env.Elements()
+				for _, e := range es {
+					add("Secret", e, "valueFrom", "secretKeyRef", "name")
+					add("ConfigMap", e, "valueFrom", "configMapKeyRef", "name")
+				}
+			}
+			if envFrom, _ := c.Pipe(yaml.Lookup("envFrom")); envFrom != nil {
+				es, _ := envFrom.Elements()
+				for _, e := range es {
+					add("Secret", e, "secretRef", "name")
+					add("ConfigMap", e, "configMapRef", "name")
+				}
+			}
+		}
+	}
+	return out
+}
+
+// warnUnmanaged warns about caBundles of the input that carry a CA of this
+// rotation but are not managed by it: forgotten targets that would break
+// when the old CA is distrusted.
+func (r *renderer) warnUnmanaged() {
+	ours := map[string]bool{}
+	for g, k := range r.set.CA {
+		ours[pki.Fingerprint(k.Cert())] = true
+		_ = g
+	}
+	for _, n := range r.out {
+		if _, managed := r.managed[idOf(n)]; managed {
+			continue
+		}
+		if !slices.Contains(spec.CABundleKinds, n.GetKind()) {
+			continue
+		}
+		for _, p := range caBundlePaths(n, nil) {
+			v, _ := n.Pipe(yaml.Lookup(append(p, "caBundle")...))
+			if v == nil {
+				continue
+			}
+			raw, err := base64.StdEncoding.DecodeString(yaml.GetValue(v))
+			if err != nil {
+				continue
+			}
+			certs, err := pki.ParseCerts(raw)
+			if err != nil {
+				continue
+			}
+			for _, c := range certs {
+				if ours[pki.Fingerprint(c)] {
+					r.warnAt(n, strings.Join(p, ".")+".caBundle",
+						"this caBundle holds a CA of rotation %q but is not managed by it: add it to spec.caBundles or annotate it %s: %s, or it breaks when the old CA is distrusted",
+						r.rot.Metadata.Name, spec.InjectAnnotation, r.rot.Metadata.Name)
+					break
+				}
+			}
+		}
+	}
+}
+
+var _ = fmt.Sprintf

@@ -1,0 +1,255 @@
+// Package material is the committed key material of a rotation: one KeyPair
+// resource per certificate, made once by `carousel init`/`start` and listed in
+// the kustomization so it reaches the function inside the ResourceList (no
+// mounts, so container and kpt runs see it too).
+//
+// A KeyPair keeps its certificate readable (PEM under `certificate`) and its
+// private key under data.<key>, where <key> is the data key of the Secret it
+// will be rendered into. That placement is what lets SOPS-encrypted keys pass
+// through rendering untouched: SOPS binds each encrypted value to its path, so
+// a value encrypted at data.tls.key decrypts only at data.tls.key. The
+// function copies the value and the file's `sops` metadata verbatim and never
+// decrypts.
+package material
+
+import (
+	"crypto/x509"
+	"encoding/base64"
+	"fmt"
+	"slices"
+	"strings"
+
+	"sigs.k8s.io/kustomize/kyaml/yaml"
+
+	"github.com/carousel-dev/carousel/pkg/phases"
+	"github.com/carousel-dev/carousel/pkg/pki"
+	"github.com/carousel-dev/carousel/pkg/spec"
+)
+
+const (
+	Kind = "KeyPair"
+
+	LabelRotation        = spec.AnnotationPrefix + "rotation"
+	AnnotationRole       = spec.AnnotationPrefix + "role"
+	AnnotationLeaf       = spec.AnnotationPrefix + "leaf"
+	AnnotationGeneration = spec.AnnotationPrefix + "generation"
+	AnnotationSHA256     = spec.AnnotationPrefix + "sha256"
+	AnnotationNotAfter   = spec.AnnotationPrefix + "not-after"
+
+	RoleCA   = "ca"
+	RoleLeaf = "leaf"
+
+	// SopsField is the top-level field SOPS writes its metadata to.
+	SopsField = "sops"
+	// EncPrefix starts every SOPS-encrypted value.
+	EncPrefix = "ENC["
+)
+
+// KeyPair is one certificate and its private key.
+type KeyPair struct {
+	Rotation   string
+	Role       string // RoleCA or RoleLeaf
+	Leaf       string // leaf name, for RoleLeaf
+	Generation phases.Generation
+	// Certs is the certificate followed by any chain committed with it.
+	Certs []*x509.Certificate
+	// KeyField is the data key holding the private key.
+	KeyField string
+	// KeyValue is the value under data.<KeyField> exactly as committed:
+	// base64 of a PEM key, or a SOPS ENC[...] string.
+	KeyValue string
+	// Sops is the file's SOPS metadata (nil when not encrypted).
+	Sops *yaml.RNode
+	// Source is the resource the pair was read from, for error reports.
+	Source *yaml.RNode
+}
+
+// Cert is the pair's own certificate.
+func (k KeyPair) Cert() *x509.Certificate { return k.Certs[0] }
+
+// Encrypted reports whether the private key is SOPS-encrypted.
+func (k KeyPair) Encrypted() bool { return strings.HasPrefix(k.KeyValue, EncPrefix) }
+
+// KeyPEM decodes a plaintext key; it fails on an encrypted one.
+func (k KeyPair) KeyPEM() ([]byte, error) {
+	if k.Encrypted() {
+		return nil, fmt.Errorf("%s: the private key is SOPS-encrypted", k.Name())
+	}
+	b, err := base64.StdEncoding.DecodeString(k.KeyValue)
+	if err != nil {
+		return nil, fmt.Errorf("%s: data.%s is not base64: %w", k.Name(), k.KeyField, err)
+	}
+	return b, nil
+}
+
+// ID names what the pair is for: "ca" or "leaf/<name>".
+func (k KeyPair) ID() string {
+	if k.Role == RoleCA {
+		return RoleCA
+	}
+	return RoleLeaf + "/" + k.Leaf
+}
+
+// Name is the resource name a pair of this identity gets.
+func (k KeyPair) Name() string {
+	if k.Role == RoleCA {
+		return fmt.Sprintf("%s-ca-%s", k.Rotation, k.Generation)
+	}
+	return fmt.Sprintf("%s-leaf-%s-%s", k.Rotation, k.Leaf, k.Generation)
+}
+
+// FileName is the file a pair of this identity is written to.
+func (k KeyPair) FileName() string {
+	if k.Role == RoleCA {
+		return fmt.Sprintf("ca-%s.yaml", k.Generation)
+	}
+	return fmt.Sprintf("leaf-%s-%s.yaml", k.Leaf, k.Generation)
+}
+
+// IsKeyPair reports whether a resource is carousel material.
+func IsKeyPair(n *yaml.RNode) bool {
+	return n.GetKind() == Kind && n.GetApiVersion() == spec.APIVersion
+}
+
+// RotationOf returns the rotation a KeyPair belongs to.
+func RotationOf(n *yaml.RNode) string { return n.GetLabels()[LabelRotation] }
+
+// FieldError is a problem with one field of a KeyPair resource.
+type FieldError struct {
+	Node  *yaml.RNode
+	Field string
+	Err   error
+}
+
+func (e *FieldError) Error() string {
+	return fmt.Sprintf("KeyPair %s: %s: %v", e.Node.GetName(), e.Field, e.Err)
+}
+
+func (e *FieldError) Unwrap() error { return e.Err }
+
+// Parse reads a KeyPair resource.
+func Parse(n *yaml.RNode) (KeyPair, error) {
+	fail := func(field, format string, args ...any) (KeyPair, error) {
+		return KeyPair{}, &FieldError{Node: n, Field: field, Err: fmt.Errorf(format, args...)}
+	}
+	anns := n.GetAnnotations()
+	k := KeyPair{
+		Rotation:   RotationOf(n),
+		Role:       anns[AnnotationRole],
+		Leaf:       anns[AnnotationLeaf],
+		Generation: phases.Generation(anns[AnnotationGeneration]),
+		Source:     n,
+	}
+	if k.Rotation == "" {
+		return fail("metadata.labels."+LabelRotation, "is required")
+	}
+	switch k.Role {
+	case RoleCA:
+	case RoleLeaf:
+		if k.Leaf == "" {
+			return fail("metadata.annotations."+AnnotationLeaf, "is required for a leaf")
+		}
+	default:
+		return fail("metadata.annotations."+AnnotationRole, "%q must be %q or %q", k.Role, RoleCA, RoleLeaf)
+	}
+	if !slices.Contains(phases.Generations, k.Generation) {
+		return fail("metadata.annotations."+AnnotationGeneration, "%q must be old or new", k.Generation)
+	}
+	certNode, err := n.Pipe(yaml.Lookup("certificate"))
+	if err != nil || certNode == nil {
+		return fail("certificate", "is required (PEM)")
+	}
+	k.Certs, err = pki.ParseCerts([]byte(yaml.GetValue(certNode)))
+	if err != nil {
+		return fail("certificate", "%v", err)
+	}
+	data, _ := n.Pipe(yaml.Lookup("data"))
+	if data == nil {
+		return fail("data", "holds the private key and is required")
+	}
+	fields, err := data.Fields()
+	if err != nil || len(fields) != 1 {
+		return fail("data", "must hold exactly one private key, found %d entries", len(fields))
+	}
+	k.KeyField = fields[0]
+	k.KeyValue = yaml.GetValue(data.Field(k.KeyField).Value)
+	if sops := n.Field(SopsField); sops != nil {
+		k.Sops = sops.Value
+	}
+	if !k.Encrypted() {
+		if _, err := base64.StdEncoding.DecodeString(k.KeyValue); err != nil {
+			return fail("data."+k.KeyField, "is neither base64 nor SOPS-encrypted")
+		}
+		if k.Sops != nil {
+			// Fine: SOPS with an encrypted_regex leaves other values plain,
+			// but a key SOPS did not encrypt is a plaintext key.
+		}
+	}
+	return k, nil
+}
+
+// New builds the resource for a freshly made pair (plaintext key; encrypt
+// the written file afterwards).
+func New(k KeyPair, keyPEM []byte) (*yaml.RNode, error) {
+	n, err := yaml.Parse(fmt.Sprintf("apiVersion: %s\nkind: %s\nmetadata:\n  name: %s\n", spec.APIVersion, Kind, k.Name()))
+	if err != nil {
+		return nil, err
+	}
+	if err := n.SetLabels(map[string]string{LabelRotation: k.Rotation}); err != nil {
+		return nil, err
+	}
+	anns := map[string]string{
+		AnnotationRole:       k.Role,
+		AnnotationGeneration: string(k.Generation),
+		AnnotationSHA256:     pki.Fingerprint(k.Cert()),
+		AnnotationNotAfter:   k.Cert().NotAfter.UTC().Format("2006-01-02T15:04:05Z"),
+	}
+	if k.Role == RoleLeaf {
+		anns[AnnotationLeaf] = k.Leaf
+	}
+	if err := n.SetAnnotations(anns); err != nil {
+		return nil, err
+	}
+	cert := yaml.NewStringRNode(string(pki.EncodeCerts(k.Certs...)))
+	cert.YNode().Style = yaml.LiteralStyle
+	if err := n.PipeE(yaml.SetField("certificate", cert)); err != nil {
+		return nil, err
+	}
+	if err := n.PipeE(yaml.LookupCreate(yaml.MappingNode, "data"), yaml.SetField(k.KeyField, yaml.NewStringRNode(base64.StdEncoding.EncodeToString(keyPEM)))); err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+// Set is the material of one rotation, indexed by what it is for.
+type Set struct {
+	CA     map[phases.Generation]KeyPair
+	Leaves map[string]map[phases.Generation]KeyPair
+	// Nodes are the consumed resources, in input order.
+	Nodes []*yaml.RNode
+}
+
+// NewSet indexes pairs; two pairs for the same identity are an error.
+func NewSet(pairs []KeyPair) (*Set, error) {
+	s := &Set{CA: map[phases.Generation]KeyPair{}, Leaves: map[string]map[phases.Generation]KeyPair{}}
+	for _, k := range pairs {
+		s.Nodes = append(s.Nodes, k.Source)
+		if k.Role == RoleCA {
+			if prev, ok := s.CA[k.Generation]; ok {
+				return nil, &FieldError{Node: k.Source, Field: "metadata.annotations." + AnnotationGeneration,
+					Err: fmt.Errorf("a second %s CA; %s is one already", k.Generation, prev.Source.GetName())}
+			}
+			s.CA[k.Generation] = k
+			continue
+		}
+		if s.Leaves[k.Leaf] == nil {
+			s.Leaves[k.Leaf] = map[phases.Generation]KeyPair{}
+		}
+		if prev, ok := s.Leaves[k.Leaf][k.Generation]; ok {
+			return nil, &FieldError{Node: k.Source, Field: "metadata.annotations." + AnnotationGeneration,
+				Err: fmt.Errorf("a second %s leaf %q; %s is one already", k.Generation, k.Leaf, prev.Source.GetName())}
+		}
+		s.Leaves[k.Leaf][k.Generation] = k
+	}
+	return s, nil
+}

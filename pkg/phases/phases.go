@@ -1,0 +1,283 @@
+// Package phases is carousel's phase model: which CA generations are trusted,
+// which one signs, which material exists and what must roll in every phase of
+// a rotation, and which moves between phases are legal.
+//
+// The model is pure (no I/O) so that the function, the CLI, the pull-request
+// check and the tests all reason from one table. The safety rule it encodes is
+// from docs/phases.md: during a rollout pods of two adjacent phases run side by
+// side, so any client of phase k or k+1 must accept any server of phase k or
+// k+1. Every legal move is to an adjacent phase; that is what makes it safe.
+package phases
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// Scope says what a rotation replaces.
+type Scope string
+
+const (
+	// ScopeCA replaces the certificate authority itself (and so every leaf).
+	ScopeCA Scope = "ca"
+	// ScopeLeaf re-issues leaf certificates under the same CA.
+	ScopeLeaf Scope = "leaf"
+)
+
+// Scopes lists every scope in a stable order.
+var Scopes = []Scope{ScopeCA, ScopeLeaf}
+
+// Phase names one step of a rotation.
+type Phase string
+
+const (
+	Steady      Phase = "steady"
+	TrustNew    Phase = "trust-new"
+	SignNew     Phase = "sign-new"
+	DistrustOld Phase = "distrust-old"
+	Cleanup     Phase = "cleanup"
+	Reissue     Phase = "reissue"
+)
+
+// Generation names one of the (at most two) generations of material a
+// rotation juggles. For a CA rotation "old" is the CA being replaced and "new"
+// its successor; for a leaf re-issue the CA is always "old" and the leaves come
+// in an old and a new generation.
+type Generation string
+
+const (
+	Old Generation = "old"
+	New Generation = "new"
+)
+
+// Generations lists both generations in a stable order.
+var Generations = []Generation{Old, New}
+
+// Consumers is a set of kinds of consumer that must roll into a phase.
+type Consumers uint8
+
+const (
+	// TrustConsumers read the trusted set (bundles, caBundle, ca.crt, cluster-info).
+	TrustConsumers Consumers = 1 << iota
+	// LeafHolders serve or present a leaf certificate.
+	LeafHolders
+)
+
+func (c Consumers) String() string {
+	var parts []string
+	if c&TrustConsumers != 0 {
+		parts = append(parts, "trust consumers")
+	}
+	if c&LeafHolders != 0 {
+		parts = append(parts, "leaf holders")
+	}
+	if len(parts) == 0 {
+		return "nothing"
+	}
+	return strings.Join(parts, " and ")
+}
+
+// State is everything the rest of carousel needs to know about one phase.
+type State struct {
+	Scope Scope
+	Phase Phase
+	// Trusted are the CA generations in every trust object of the phase.
+	Trusted []Generation
+	// Signer is the CA generation whose key signs the leaves served in the phase.
+	Signer Generation
+	// Leaves is the leaf generation every holder presents in the phase.
+	Leaves Generation
+	// CAPresent are the CA generations whose material is rendered as Secrets.
+	// distrust-old keeps the old CA for rollback; cleanup prunes it.
+	CAPresent []Generation
+	// Roll is what must roll when the rotation enters this phase moving forward.
+	// Moving back rolls what the phase being left rolled, for the same reason.
+	Roll Consumers
+	// Summary is one sentence for people: what the phase does.
+	Summary string
+}
+
+// Trusts reports whether generation g is in the trusted set of the phase.
+func (s State) Trusts(g Generation) bool { return slices.Contains(s.Trusted, g) }
+
+// HasCA reports whether the CA material of generation g is rendered in the phase.
+func (s State) HasCA(g Generation) bool { return slices.Contains(s.CAPresent, g) }
+
+var caTable = []State{
+	{Phase: Steady, Trusted: []Generation{Old}, Signer: Old, Leaves: Old, CAPresent: []Generation{Old},
+		Summary: "the old CA is trusted and signs; nothing changes"},
+	{Phase: TrustNew, Trusted: []Generation{Old, New}, Signer: Old, Leaves: Old, CAPresent: []Generation{Old, New}, Roll: TrustConsumers,
+		Summary: "every trust object carries old and new; the old CA still signs"},
+	{Phase: SignNew, Trusted: []Generation{Old, New}, Signer: New, Leaves: New, CAPresent: []Generation{Old, New}, Roll: LeafHolders,
+		Summary: "leaves are re-issued by the new CA; both are still trusted"},
+	{Phase: DistrustOld, Trusted: []Generation{New}, Signer: New, Leaves: New, CAPresent: []Generation{Old, New}, Roll: TrustConsumers,
+		Summary: "the old CA leaves every trust object; its material is kept for rollback"},
+	{Phase: Cleanup, Trusted: []Generation{New}, Signer: New, Leaves: New, CAPresent: []Generation{New},
+		Summary: "old CA material is pruned; nothing a pod uses changes"},
+}
+
+var leafTable = []State{
+	{Phase: Steady, Trusted: []Generation{Old}, Signer: Old, Leaves: Old, CAPresent: []Generation{Old},
+		Summary: "the current leaves are served; nothing changes"},
+	{Phase: Reissue, Trusted: []Generation{Old}, Signer: Old, Leaves: New, CAPresent: []Generation{Old}, Roll: LeafHolders,
+		Summary: "re-issued leaves from the same CA are served; only their holders roll"},
+}
+
+func table(scope Scope) ([]State, error) {
+	switch scope {
+	case ScopeCA:
+		return caTable, nil
+	case ScopeLeaf:
+		return leafTable, nil
+	}
+	return nil, fmt.Errorf("unknown scope %q (want one of %s)", scope, joinScopes())
+}
+
+func joinScopes() string {
+	s := make([]string, len(Scopes))
+	for i, sc := range Scopes {
+		s[i] = string(sc)
+	}
+	return strings.Join(s, ", ")
+}
+
+// Sequence returns the phases of a scope in order.
+func Sequence(scope Scope) ([]Phase, error) {
+	t, err := table(scope)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Phase, len(t))
+	for i, s := range t {
+		out[i] = s.Phase
+	}
+	return out, nil
+}
+
+// Index returns the position of phase in the scope's sequence.
+func Index(scope Scope, phase Phase) (int, error) {
+	seq, err := Sequence(scope)
+	if err != nil {
+		return 0, err
+	}
+	i := slices.Index(seq, phase)
+	if i < 0 {
+		return 0, fmt.Errorf("unknown phase %q for scope %q (want one of %s)", phase, scope, joinPhases(seq))
+	}
+	return i, nil
+}
+
+func joinPhases(seq []Phase) string {
+	s := make([]string, len(seq))
+	for i, p := range seq {
+		s[i] = string(p)
+	}
+	return strings.Join(s, ", ")
+}
+
+// Lookup returns the state of a phase.
+func Lookup(scope Scope, phase Phase) (State, error) {
+	t, err := table(scope)
+	if err != nil {
+		return State{}, err
+	}
+	i, err := Index(scope, phase)
+	if err != nil {
+		return State{}, err
+	}
+	s := t[i]
+	s.Scope = scope
+	// Hand out copies so callers cannot edit the table.
+	s.Trusted = slices.Clone(s.Trusted)
+	s.CAPresent = slices.Clone(s.CAPresent)
+	return s, nil
+}
+
+// Neighbours returns the phases one step back and one step forward of phase;
+// either is empty at the ends of the sequence.
+func Neighbours(scope Scope, phase Phase) (prev, next Phase, err error) {
+	seq, err := Sequence(scope)
+	if err != nil {
+		return "", "", err
+	}
+	i, err := Index(scope, phase)
+	if err != nil {
+		return "", "", err
+	}
+	if i > 0 {
+		prev = seq[i-1]
+	}
+	if i+1 < len(seq) {
+		next = seq[i+1]
+	}
+	return prev, next, nil
+}
+
+// Move describes a change of phase.
+type Move struct {
+	Scope    Scope
+	From, To Phase
+}
+
+// Direction of a legal move.
+type Direction int
+
+const (
+	Stay Direction = iota
+	Forward
+	Back
+)
+
+func (d Direction) String() string {
+	return [...]string{"stay", "forward", "rollback"}[d]
+}
+
+// Check says whether a move is legal: staying put, one step forward, or one
+// step back (rollback). Anything else would let a server present a leaf to a
+// client that does not trust its signer, so it is refused, and the error says
+// which phase to go through instead.
+func Check(m Move) (Direction, error) {
+	from, err := Index(m.Scope, m.From)
+	if err != nil {
+		return Stay, err
+	}
+	to, err := Index(m.Scope, m.To)
+	if err != nil {
+		return Stay, err
+	}
+	seq, _ := Sequence(m.Scope)
+	switch d := to - from; {
+	case d == 0:
+		return Stay, nil
+	case d == 1:
+		return Forward, nil
+	case d == -1:
+		return Back, nil
+	case d > 1:
+		return Stay, fmt.Errorf("moving from %s to %s skips %s: move one phase at a time, next is %s",
+			m.From, m.To, joinPhases(seq[from+1:to]), seq[from+1])
+	default:
+		return Stay, fmt.Errorf("rolling back from %s to %s skips %s: roll back one phase at a time, to %s",
+			m.From, m.To, joinPhases(seq[to+1:from]), seq[from-1])
+	}
+}
+
+// RollsBetween returns what must roll when pods move between two adjacent
+// phases, in either direction: the roll of whichever of the two is later.
+func RollsBetween(scope Scope, a, b Phase) (Consumers, error) {
+	ia, err := Index(scope, a)
+	if err != nil {
+		return 0, err
+	}
+	ib, err := Index(scope, b)
+	if err != nil {
+		return 0, err
+	}
+	if ia == ib {
+		return 0, nil
+	}
+	later := max(ia, ib)
+	t, _ := table(scope)
+	return t[later].Roll, nil
+}

@@ -1,0 +1,187 @@
+// Package spec holds the CARotation API (carousel.dev/v1alpha1): its types,
+// defaults, validation with field paths, and the OpenAPI schema shipped as a
+// CRD so editors, kubeconform and the function all check the same rules.
+//
+// The spec is deliberately general: a preset for Linkerd, OSM, Istio,
+// NeuVector or the Kubernetes cluster CA is only a set of defaults over it
+// (which Secrets, which keys, which bundles), never new code.
+package spec
+
+import (
+	"github.com/carousel-dev/carousel/pkg/phases"
+)
+
+const (
+	Group      = "carousel.dev"
+	Version    = "v1alpha1"
+	APIVersion = Group + "/" + Version
+	Kind       = "CARotation"
+
+	// AnnotationPrefix is the prefix of every annotation carousel writes or reads.
+	AnnotationPrefix = "carousel.dev/"
+	// InjectAnnotation on a webhook configuration, APIService or CRD asks the
+	// rotation it names to manage its caBundle, as cert-manager's
+	// cert-manager.io/inject-ca-from does.
+	InjectAnnotation = AnnotationPrefix + "inject-ca-from"
+)
+
+// CARotation is the function config and the record of a rotation's state.
+type CARotation struct {
+	APIVersion string   `json:"apiVersion"`
+	Kind       string   `json:"kind"`
+	Metadata   Metadata `json:"metadata"`
+	Spec       Spec     `json:"spec"`
+}
+
+type Metadata struct {
+	Name        string            `json:"name"`
+	Namespace   string            `json:"namespace,omitempty"`
+	Labels      map[string]string `json:"labels,omitempty"`
+	Annotations map[string]string `json:"annotations,omitempty"`
+}
+
+type Spec struct {
+	// Scope is what the rotation replaces: "ca" (the CA and every leaf) or
+	// "leaf" (leaves re-issued under the same CA). Default "ca".
+	Scope phases.Scope `json:"scope,omitempty"`
+	// Phase is the phase to render. Default "steady".
+	Phase phases.Phase `json:"phase,omitempty"`
+	// MaterialDir is where `carousel init`/`start` write key pairs, relative
+	// to the directory of the file holding this CARotation. Default "material".
+	MaterialDir string `json:"materialDir,omitempty"`
+	// ExpiryWarning is how long before a certificate's expiry the function
+	// warns. Default 720h (30 days).
+	ExpiryWarning string `json:"expiryWarning,omitempty"`
+
+	CA          CA               `json:"ca"`
+	Leaves      []Leaf           `json:"leaves,omitempty"`
+	Bundles     []Bundle         `json:"bundles,omitempty"`
+	ClusterInfo *ClusterInfo     `json:"clusterInfo,omitempty"`
+	CABundles   []CABundleTarget `json:"caBundles,omitempty"`
+	Kubeconfigs []Kubeconfig     `json:"kubeconfigs,omitempty"`
+	Restarts    []Restart        `json:"restarts,omitempty"`
+}
+
+// Subject and key settings shared by CAs and leaves.
+type Subject struct {
+	CommonName   string   `json:"commonName,omitempty"`
+	Organization []string `json:"organization,omitempty"`
+}
+
+// Key says which key `start` makes. Algorithm is one of ecdsa-p256 (default),
+// ecdsa-p384, ed25519, rsa-2048, rsa-3072, rsa-4096.
+type Key struct {
+	Algorithm string `json:"algorithm,omitempty"`
+}
+
+type CA struct {
+	Subject `json:",inline"`
+	// Validity of a CA made by `start`, a Go duration. Default 87600h (10 years).
+	Validity string `json:"validity,omitempty"`
+	Key      Key    `json:"key,omitempty"`
+	// PathLength limits the depth of CAs below this one (nil: no limit).
+	PathLength *int `json:"pathLength,omitempty"`
+	// Secret, when set, renders the signing CA of each phase into a Secret
+	// (for an in-cluster issuer, such as a cert-manager CA Issuer), plus one
+	// Secret per CA generation present in the phase, named <name>-<generation>.
+	Secret *SecretTarget `json:"secret,omitempty"`
+}
+
+// SecretTarget is a Secret carousel renders and the data keys it uses. The
+// defaults are the kubernetes.io/tls shape; NeuVector (cert.pem, cert.key,
+// ca.cert) and Istio (ca-cert.pem, ca-key.pem, root-cert.pem, cert-chain.pem)
+// set their own.
+type SecretTarget struct {
+	Name      string `json:"name"`
+	Namespace string `json:"namespace"`
+	// Type of the Secret. Default kubernetes.io/tls.
+	Type string     `json:"type,omitempty"`
+	Keys SecretKeys `json:"keys,omitempty"`
+}
+
+type SecretKeys struct {
+	// Cert holds the certificate. Default tls.crt.
+	Cert string `json:"cert,omitempty"`
+	// Key holds the private key. Default tls.key.
+	Key string `json:"key,omitempty"`
+	// CA holds the trusted set of the phase. Default ca.crt; "-" leaves it out.
+	CA string `json:"ca,omitempty"`
+	// Chain, when set, holds the certificate followed by its signer.
+	Chain string `json:"chain,omitempty"`
+}
+
+type Leaf struct {
+	// Name identifies the leaf in material, restarts and plans.
+	Name    string       `json:"name"`
+	Secret  SecretTarget `json:"secret"`
+	Subject `json:",inline"`
+	// DNSNames and IPAddresses are the subject alternative names.
+	DNSNames    []string `json:"dnsNames,omitempty"`
+	IPAddresses []string `json:"ipAddresses,omitempty"`
+	// Usages: any of server, client. Default [server].
+	Usages []string `json:"usages,omitempty"`
+	// IsCA makes the leaf an intermediate CA (Linkerd's identity issuer,
+	// Istio's plug-in cacerts).
+	IsCA bool `json:"isCA,omitempty"`
+	// Validity, a Go duration. Default 8760h (1 year), capped at the issuer's.
+	Validity string `json:"validity,omitempty"`
+	Key      Key    `json:"key,omitempty"`
+}
+
+// Bundle is a ConfigMap (or Secret) holding the trusted set as PEM, rendered
+// into each listed namespace.
+type Bundle struct {
+	Name string `json:"name"`
+	// Kind is ConfigMap (default) or Secret.
+	Kind string `json:"kind,omitempty"`
+	// Key in data. Default ca.crt.
+	Key        string   `json:"key,omitempty"`
+	Namespaces []string `json:"namespaces,omitempty"`
+	// AllNamespaces renders the bundle into every namespace of the input
+	// (Namespace objects and the namespaces of namespaced objects).
+	AllNamespaces bool `json:"allNamespaces,omitempty"`
+}
+
+// ClusterInfo renders kube-public/cluster-info, whose kubeconfig carries the
+// trusted set so `kubeadm join` discovery works through the overlap.
+type ClusterInfo struct {
+	// Server is the API server URL written into the kubeconfig.
+	Server string `json:"server"`
+}
+
+// CABundleTarget names objects of the input whose caBundle is the trusted set.
+type CABundleTarget struct {
+	// Kind: ValidatingWebhookConfiguration, MutatingWebhookConfiguration,
+	// APIService or CustomResourceDefinition.
+	Kind string `json:"kind"`
+	Name string `json:"name"`
+	// Webhooks limits a webhook configuration to these webhooks (default all).
+	Webhooks []string `json:"webhooks,omitempty"`
+}
+
+// Kubeconfig names a Secret of the input holding a kubeconfig whose
+// certificate-authority-data must be the trusted set.
+type Kubeconfig struct {
+	Name      string `json:"name"`
+	Namespace string `json:"namespace"`
+	// Key in data. Default value (the Cluster API convention).
+	Key string `json:"key,omitempty"`
+	// Clusters limits the update to these kubeconfig clusters (default all).
+	Clusters []string `json:"clusters,omitempty"`
+}
+
+// Restart adds workloads that consume rotated material in ways carousel
+// cannot see in their pod spec: in-cluster config (the ServiceAccount's
+// ca.crt), files baked by an init container, a sidecar injected later.
+type Restart struct {
+	// Kind is Deployment, DaemonSet, StatefulSet or CronJob (empty: all).
+	Kind string `json:"kind,omitempty"`
+	// Namespace (empty: all).
+	Namespace string `json:"namespace,omitempty"`
+	// Name (empty: all matching the selector).
+	Name string `json:"name,omitempty"`
+	// Selector matches workload labels (all must match).
+	Selector map[string]string `json:"selector,omitempty"`
+	// Consumes: "trust" and/or "leaf:<name>". Default [trust].
+	Consumes []string `json:"consumes,omitempty"`
+}

@@ -1,0 +1,349 @@
+package spec
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/carousel-dev/carousel/pkg/phases"
+)
+
+// FieldError is a problem with one field of a resource. Path uses the KRM
+// results convention: dot-separated, with [i] for list indices.
+type FieldError struct {
+	Path    string
+	Message string
+}
+
+func (e FieldError) Error() string { return e.Path + ": " + e.Message }
+
+// FieldErrors collects every problem so a user fixes a spec in one pass.
+type FieldErrors []FieldError
+
+func (es FieldErrors) Error() string {
+	s := make([]string, len(es))
+	for i, e := range es {
+		s[i] = e.Error()
+	}
+	return strings.Join(s, "; ")
+}
+
+func (es *FieldErrors) add(path, format string, args ...any) {
+	*es = append(*es, FieldError{Path: path, Message: fmt.Sprintf(format, args...)})
+}
+
+// Defaults applied when a field is empty.
+const (
+	DefaultMaterialDir   = "material"
+	DefaultExpiryWarning = 720 * time.Hour
+	DefaultCAValidity    = 87600 * time.Hour
+	DefaultLeafValidity  = 8760 * time.Hour
+	DefaultKeyAlgorithm  = "ecdsa-p256"
+	DefaultSecretType    = "kubernetes.io/tls"
+	DefaultBundleKey     = "ca.crt"
+	DefaultKubeconfigKey = "value"
+	// OmitKey as a SecretKeys value leaves that key out of the Secret.
+	OmitKey = "-"
+	// Trust is the restart consumption of the trusted set.
+	Trust = "trust"
+	// LeafPrefix prefixes a restart consumption of one leaf.
+	LeafPrefix = "leaf:"
+)
+
+// KeyAlgorithms carousel can make keys for.
+var KeyAlgorithms = []string{"ecdsa-p256", "ecdsa-p384", "ed25519", "rsa-2048", "rsa-3072", "rsa-4096"}
+
+// Default fills every empty field with its default. It is idempotent.
+func (r *CARotation) Default() error {
+	s := &r.Spec
+	if s.Scope == "" {
+		s.Scope = phases.ScopeCA
+	}
+	if s.Phase == "" {
+		s.Phase = phases.Steady
+	}
+	if s.MaterialDir == "" {
+		s.MaterialDir = DefaultMaterialDir
+	}
+	if s.ExpiryWarning == "" {
+		s.ExpiryWarning = DefaultExpiryWarning.String()
+	}
+	if s.CA.CommonName == "" {
+		s.CA.CommonName = r.Metadata.Name
+	}
+	if s.CA.Validity == "" {
+		s.CA.Validity = DefaultCAValidity.String()
+	}
+	if s.CA.Key.Algorithm == "" {
+		s.CA.Key.Algorithm = DefaultKeyAlgorithm
+	}
+	if s.CA.Secret != nil {
+		s.CA.Secret.defaults()
+	}
+	for i := range s.Leaves {
+		l := &s.Leaves[i]
+		l.Secret.defaults()
+		if l.CommonName == "" {
+			l.CommonName = l.Name
+		}
+		if len(l.Usages) == 0 {
+			l.Usages = []string{"server"}
+		}
+		if l.Validity == "" {
+			l.Validity = DefaultLeafValidity.String()
+		}
+		if l.Key.Algorithm == "" {
+			l.Key.Algorithm = DefaultKeyAlgorithm
+		}
+	}
+	for i := range s.Bundles {
+		b := &s.Bundles[i]
+		if b.Kind == "" {
+			b.Kind = "ConfigMap"
+		}
+		if b.Key == "" {
+			b.Key = DefaultBundleKey
+		}
+	}
+	for i := range s.Kubeconfigs {
+		if s.Kubeconfigs[i].Key == "" {
+			s.Kubeconfigs[i].Key = DefaultKubeconfigKey
+		}
+	}
+	for i := range s.Restarts {
+		if len(s.Restarts[i].Consumes) == 0 {
+			s.Restarts[i].Consumes = []string{Trust}
+		}
+	}
+	return nil
+}
+
+func (t *SecretTarget) defaults() {
+	if t.Type == "" {
+		t.Type = DefaultSecretType
+	}
+	if t.Keys.Cert == "" {
+		t.Keys.Cert = "tls.crt"
+	}
+	if t.Keys.Key == "" {
+		t.Keys.Key = "tls.key"
+	}
+	if t.Keys.CA == "" {
+		t.Keys.CA = "ca.crt"
+	}
+}
+
+var (
+	dnsLabel     = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
+	dnsSubdomain = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`)
+	dataKey      = regexp.MustCompile(`^[-._a-zA-Z0-9]+$`)
+)
+
+// Validate checks what the schema cannot: cross-field rules, durations,
+// names, references between fields. It assumes Default ran.
+func (r *CARotation) Validate() error {
+	var errs FieldErrors
+	if r.APIVersion != APIVersion || r.Kind != Kind {
+		errs.add("apiVersion", "want %s %s, got %s %s", APIVersion, Kind, r.APIVersion, r.Kind)
+	}
+	if !dnsLabel.MatchString(r.Metadata.Name) || len(r.Metadata.Name) > 63 {
+		errs.add("metadata.name", "%q must be a DNS label of at most 63 characters: it names material and the restart annotation", r.Metadata.Name)
+	}
+	s := &r.Spec
+	if _, err := phases.Index(s.Scope, phases.Steady); err != nil {
+		errs.add("spec.scope", "%v", err)
+	} else if _, err := phases.Index(s.Scope, s.Phase); err != nil {
+		errs.add("spec.phase", "%v", err)
+	}
+	if strings.HasPrefix(s.MaterialDir, "/") || slices.Contains(strings.Split(s.MaterialDir, "/"), "..") {
+		errs.add("spec.materialDir", "%q must be a relative path inside the package", s.MaterialDir)
+	}
+	checkDuration(&errs, "spec.expiryWarning", s.ExpiryWarning)
+	checkDuration(&errs, "spec.ca.validity", s.CA.Validity)
+	checkKey(&errs, "spec.ca.key.algorithm", s.CA.Key.Algorithm)
+	if s.CA.PathLength != nil && *s.CA.PathLength < 0 {
+		errs.add("spec.ca.pathLength", "must not be negative")
+	}
+
+	secrets := map[string]string{} // namespace/name -> path of first use
+	claim := func(path, ns, name string) {
+		k := ns + "/" + name
+		if prev, ok := secrets[k]; ok {
+			errs.add(path, "Secret %s is already rendered by %s", k, prev)
+			return
+		}
+		secrets[k] = path
+	}
+	if s.CA.Secret != nil {
+		checkSecret(&errs, "spec.ca.secret", *s.CA.Secret)
+		claim("spec.ca.secret", s.CA.Secret.Namespace, s.CA.Secret.Name)
+		for _, g := range phases.Generations {
+			claim("spec.ca.secret", s.CA.Secret.Namespace, s.CA.Secret.Name+"-"+string(g))
+		}
+	}
+	leafNames := map[string]bool{}
+	for i, l := range s.Leaves {
+		p := fmt.Sprintf("spec.leaves[%d]", i)
+		if !dnsLabel.MatchString(l.Name) {
+			errs.add(p+".name", "%q must be a DNS label", l.Name)
+		} else if leafNames[l.Name] {
+			errs.add(p+".name", "leaf %q is listed twice", l.Name)
+		}
+		leafNames[l.Name] = true
+		checkSecret(&errs, p+".secret", l.Secret)
+		claim(p+".secret", l.Secret.Namespace, l.Secret.Name)
+		checkDuration(&errs, p+".validity", l.Validity)
+		checkKey(&errs, p+".key.algorithm", l.Key.Algorithm)
+		for j, u := range l.Usages {
+			if u != "server" && u != "client" {
+				errs.add(fmt.Sprintf("%s.usages[%d]", p, j), "%q is not a usage (want server or client)", u)
+			}
+		}
+		for j, ip := range l.IPAddresses {
+			if net.ParseIP(ip) == nil {
+				errs.add(fmt.Sprintf("%s.ipAddresses[%d]", p, j), "%q is not an IP address", ip)
+			}
+		}
+		if l.CommonName == "" && len(l.DNSNames) == 0 && len(l.IPAddresses) == 0 {
+			errs.add(p, "a leaf needs a commonName, dnsNames or ipAddresses")
+		}
+	}
+	bundles := map[string]string{}
+	for i, b := range s.Bundles {
+		p := fmt.Sprintf("spec.bundles[%d]", i)
+		if !dnsSubdomain.MatchString(b.Name) {
+			errs.add(p+".name", "%q must be a DNS subdomain", b.Name)
+		}
+		if b.Kind != "ConfigMap" && b.Kind != "Secret" {
+			errs.add(p+".kind", "%q must be ConfigMap or Secret", b.Kind)
+		}
+		if !dataKey.MatchString(b.Key) {
+			errs.add(p+".key", "%q is not a valid data key", b.Key)
+		}
+		if len(b.Namespaces) == 0 && !b.AllNamespaces {
+			errs.add(p+".namespaces", "list namespaces or set allNamespaces: true")
+		}
+		for j, ns := range b.Namespaces {
+			if !dnsLabel.MatchString(ns) {
+				errs.add(fmt.Sprintf("%s.namespaces[%d]", p, j), "%q is not a namespace name", ns)
+			}
+			k := b.Kind + "/" + ns + "/" + b.Name
+			if prev, ok := bundles[k]; ok {
+				errs.add(fmt.Sprintf("%s.namespaces[%d]", p, j), "%s is already rendered by %s", k, prev)
+			}
+			bundles[k] = p
+			if b.Kind == "Secret" {
+				claim(fmt.Sprintf("%s.namespaces[%d]", p, j), ns, b.Name)
+			}
+		}
+	}
+	if ci := s.ClusterInfo; ci != nil {
+		u, err := url.Parse(ci.Server)
+		if err != nil || u.Scheme != "https" || u.Host == "" {
+			errs.add("spec.clusterInfo.server", "%q must be an https:// URL of the API server", ci.Server)
+		}
+	}
+	for i, t := range s.CABundles {
+		p := fmt.Sprintf("spec.caBundles[%d]", i)
+		if !slices.Contains(CABundleKinds, t.Kind) {
+			errs.add(p+".kind", "%q cannot carry a caBundle (want one of %s)", t.Kind, strings.Join(CABundleKinds, ", "))
+		}
+		if t.Name == "" {
+			errs.add(p+".name", "is required")
+		}
+		if len(t.Webhooks) > 0 && !strings.HasSuffix(t.Kind, "WebhookConfiguration") {
+			errs.add(p+".webhooks", "only webhook configurations have webhooks")
+		}
+	}
+	for i, k := range s.Kubeconfigs {
+		p := fmt.Sprintf("spec.kubeconfigs[%d]", i)
+		if k.Name == "" || k.Namespace == "" {
+			errs.add(p, "name and namespace are required")
+		}
+		if !dataKey.MatchString(k.Key) {
+			errs.add(p+".key", "%q is not a valid data key", k.Key)
+		}
+	}
+	for i, rs := range s.Restarts {
+		p := fmt.Sprintf("spec.restarts[%d]", i)
+		if rs.Kind != "" && !slices.Contains(WorkloadKinds, rs.Kind) {
+			errs.add(p+".kind", "%q is not a workload kind (want one of %s)", rs.Kind, strings.Join(WorkloadKinds, ", "))
+		}
+		if rs.Name == "" && len(rs.Selector) == 0 && rs.Namespace == "" && rs.Kind == "" {
+			errs.add(p, "name a workload or give a kind, namespace or selector: an empty rule would roll everything")
+		}
+		for j, c := range rs.Consumes {
+			switch {
+			case c == Trust:
+			case strings.HasPrefix(c, LeafPrefix) && leafNames[strings.TrimPrefix(c, LeafPrefix)]:
+			default:
+				errs.add(fmt.Sprintf("%s.consumes[%d]", p, j), "%q must be %q or %q followed by a leaf of spec.leaves", c, Trust, LeafPrefix)
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return errs
+	}
+	return nil
+}
+
+// CABundleKinds are the kinds whose caBundle carousel manages.
+var CABundleKinds = []string{"ValidatingWebhookConfiguration", "MutatingWebhookConfiguration", "APIService", "CustomResourceDefinition"}
+
+// WorkloadKinds are the kinds carousel rolls through their pod template.
+var WorkloadKinds = []string{"Deployment", "DaemonSet", "StatefulSet", "CronJob"}
+
+func checkSecret(errs *FieldErrors, p string, t SecretTarget) {
+	if !dnsSubdomain.MatchString(t.Name) {
+		errs.add(p+".name", "%q must be a DNS subdomain", t.Name)
+	}
+	if !dnsLabel.MatchString(t.Namespace) {
+		errs.add(p+".namespace", "%q must be a namespace name", t.Namespace)
+	}
+	for _, k := range []struct{ f, v string }{{"cert", t.Keys.Cert}, {"key", t.Keys.Key}, {"ca", t.Keys.CA}, {"chain", t.Keys.Chain}} {
+		if k.v != "" && k.v != OmitKey && !dataKey.MatchString(k.v) {
+			errs.add(p+".keys."+k.f, "%q is not a valid data key", k.v)
+		}
+	}
+	if t.Keys.Cert == OmitKey || t.Keys.Key == OmitKey {
+		errs.add(p+".keys", "cert and key cannot be left out")
+	}
+}
+
+func checkDuration(errs *FieldErrors, p, v string) {
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		errs.add(p, "%q is not a duration (use Go units, e.g. 8760h)", v)
+	} else if d <= 0 {
+		errs.add(p, "must be positive")
+	}
+}
+
+func checkKey(errs *FieldErrors, p, v string) {
+	if !slices.Contains(KeyAlgorithms, v) {
+		errs.add(p, "%q is not supported (want one of %s)", v, strings.Join(KeyAlgorithms, ", "))
+	}
+}
+
+// MustDuration parses a duration Validate already accepted.
+func MustDuration(s string) time.Duration {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		panic(fmt.Sprintf("duration %q was not validated: %v", s, err))
+	}
+	return d
+}
+
+// LeafByName returns the leaf called name.
+func (s *Spec) LeafByName(name string) (Leaf, bool) {
+	for _, l := range s.Leaves {
+		if l.Name == name {
+			return l, true
+		}
+	}
+	return Leaf{}, false
+}
