@@ -382,4 +382,3 @@ func (r *renderer) checkConflicts() {
 		}
 	}
 }
-

@@ -125,8 +125,8 @@ func result(sev framework.Severity, n *yaml.RNode, field, msg string) *framework
 	res := &framework.Result{Severity: sev, Message: msg}
 	if n != nil {
 		id := yaml.ResourceIdentifier{
-			TypeMeta:   yaml.TypeMeta{APIVersion: n.GetApiVersion(), Kind: n.GetKind()},
-			NameMeta:   yaml.NameMeta{Name: n.GetName(), Namespace: n.GetNamespace()},
+			TypeMeta: yaml.TypeMeta{APIVersion: n.GetApiVersion(), Kind: n.GetKind()},
+			NameMeta: yaml.NameMeta{Name: n.GetName(), Namespace: n.GetNamespace()},
 		}
 		res.ResourceRef = &id
 		if p, _, err := kioutil.GetFileAnnotations(n); err == nil && p != "" {

@@ -90,6 +90,11 @@ func schemaErrors(err error) FieldErrors {
 				walk(e)
 			}
 		case errors.As(err, &v):
+			if v.Code() == openapierrors.UnallowedPropertyCode {
+				key, _ := v.Value.(string)
+				out = append(out, FieldError{Path: fieldPath(v.Name + "." + key), Message: "is not a field of " + Kind + " " + APIVersion + " (misspelled?)"})
+				return
+			}
 			msg := v.Error()
 			// kube-openapi says "spec.x in body should be ...": keep the verdict only.
 			if i := strings.Index(msg, " in body "); i >= 0 {

@@ -312,6 +312,9 @@ func checkSecret(errs *FieldErrors, p string, t SecretTarget) {
 	if t.Keys.Cert == OmitKey || t.Keys.Key == OmitKey {
 		errs.add(p+".keys", "cert and key cannot be left out")
 	}
+	if t.Type == DefaultSecretType && (t.Keys.Cert != "tls.crt" || t.Keys.Key != "tls.key") {
+		errs.add(p+".type", "a %s Secret must hold tls.crt and tls.key (the API server refuses it otherwise): use type Opaque for other keys", DefaultSecretType)
+	}
 }
 
 func checkDuration(errs *FieldErrors, p, v string) {

@@ -1,0 +1,262 @@
+// Package testkit loads the bundled example packages and renders their
+// phases, in-process or through the real kustomize binary, for tests across
+// the repository. Tests never mock kustomize: when a tool is missing they
+// fail and say which `make` target installs it.
+package testkit
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"sigs.k8s.io/kustomize/kyaml/kio"
+	"sigs.k8s.io/kustomize/kyaml/yaml"
+
+	"github.com/carousel-dev/carousel/pkg/gen"
+	"github.com/carousel-dev/carousel/pkg/phases"
+	"github.com/carousel-dev/carousel/pkg/spec"
+)
+
+// Now is the fixed clock of the tests: expiry warnings depend on it, so the
+// suite does not change behaviour as real time passes.
+var Now = time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// Root returns the repository root.
+func Root(t testing.TB) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("no go.mod above the working directory")
+		}
+		dir = parent
+	}
+}
+
+// Tool returns the path of a tool installed by `make tools` into bin/.
+func Tool(t testing.TB, name string) string {
+	t.Helper()
+	p := filepath.Join(Root(t), "bin", name)
+	if _, err := os.Stat(p); err != nil {
+		t.Fatalf("%s is not installed at %s: run `make tools` (or `make test`, which installs it)", name, p)
+	}
+	return p
+}
+
+// Carousel returns the carousel binary built by `make build`.
+func Carousel(t testing.TB) string {
+	t.Helper()
+	p := filepath.Join(Root(t), "bin", "carousel")
+	if _, err := os.Stat(p); err != nil {
+		t.Fatalf("bin/carousel is missing: run `make build` (or `make test`)")
+	}
+	return p
+}
+
+// Package is an example package read from disk.
+type Package struct {
+	Dir    string
+	Config *yaml.RNode
+	Items  []*yaml.RNode
+}
+
+// Load reads every resource of an example directory (recursively, kustomization
+// files aside) and its CARotation (the transformer config).
+func Load(t testing.TB, dir string) *Package {
+	t.Helper()
+	nodes, err := kio.LocalPackageReader{PackagePath: dir, OmitReaderAnnotations: true, MatchFilesGlob: []string{"*.yaml"}}.Read()
+	if err != nil {
+		t.Fatalf("reading %s: %v", dir, err)
+	}
+	p := &Package{Dir: dir}
+	for _, n := range nodes {
+		switch {
+		case n.GetKind() == "Kustomization":
+		case n.GetKind() == spec.Kind && n.GetApiVersion() == spec.APIVersion:
+			p.Config = n
+		default:
+			p.Items = append(p.Items, n)
+		}
+	}
+	if p.Config == nil {
+		t.Fatalf("%s has no CARotation", dir)
+	}
+	return p
+}
+
+// WithPhase returns a copy of the config set to phase.
+func (p *Package) WithPhase(t testing.TB, phase phases.Phase) *yaml.RNode {
+	t.Helper()
+	c := p.Config.Copy()
+	if err := c.PipeE(yaml.Lookup("spec"), yaml.SetField("phase", yaml.NewStringRNode(string(phase)))); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// CopyItems deep-copies the items, so renders do not share nodes.
+func (p *Package) CopyItems() []*yaml.RNode {
+	out := make([]*yaml.RNode, len(p.Items))
+	for i, n := range p.Items {
+		out[i] = n.Copy()
+	}
+	return out
+}
+
+// Render renders a phase in-process and fails the test on error results.
+func (p *Package) Render(t testing.TB, phase phases.Phase) gen.Output {
+	t.Helper()
+	cfg := p.WithPhase(t, phase)
+	rot, err := spec.Load(cfg)
+	if err != nil {
+		t.Fatalf("loading the CARotation: %v", err)
+	}
+	out := gen.Render(gen.Input{Rotation: rot, Config: cfg, Items: p.CopyItems(), Now: Now})
+	if out.Failed() {
+		t.Fatalf("rendering %s failed: %v", phase, out.Results)
+	}
+	return out
+}
+
+// Phases lists the phases of the package's rotation.
+func (p *Package) Phases(t testing.TB) []phases.Phase {
+	t.Helper()
+	rot, err := spec.Load(p.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seq, err := phases.Sequence(rot.Spec.Scope)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return seq
+}
+
+var phaseLine = regexp.MustCompile(`(?m)^(\s*phase:\s*)\S+`)
+var execPath = regexp.MustCompile(`(?m)^(\s*path:\s*)\S*carousel\s*$`)
+
+// Kustomize copies an example package to a temporary directory, sets its
+// phase, points its exec function at bin/carousel, and runs the real
+// `kustomize build --enable-alpha-plugins --enable-exec`. It returns stdout.
+func Kustomize(t testing.TB, dir string, phase phases.Phase, env ...string) []byte {
+	t.Helper()
+	tmp := t.TempDir()
+	if err := os.CopyFS(tmp, os.DirFS(dir)); err != nil {
+		t.Fatal(err)
+	}
+	SetPhase(t, tmp, phase)
+	return KustomizeDir(t, tmp, env...)
+}
+
+// SetPhase rewrites spec.phase and the exec path of every CARotation file in dir.
+func SetPhase(t testing.TB, dir string, phase phases.Phase) {
+	t.Helper()
+	bin := Carousel(t)
+	err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".yaml") {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if err != nil || !bytes.Contains(b, []byte("kind: "+spec.Kind)) {
+			return err
+		}
+		if phase != "" {
+			b = phaseLine.ReplaceAll(b, []byte("${1}"+string(phase)))
+		}
+		b = execPath.ReplaceAll(b, []byte("${1}"+bin))
+		return os.WriteFile(path, b, 0o644)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// KustomizeDir runs the real kustomize on dir as is.
+func KustomizeDir(t testing.TB, dir string, env ...string) []byte {
+	t.Helper()
+	cmd := exec.Command(Tool(t, "kustomize"), "build", "--enable-alpha-plugins", "--enable-exec", dir)
+	cmd.Env = append(os.Environ(), "CAROUSEL_NOW="+Now.Format(time.RFC3339))
+	cmd.Env = append(cmd.Env, env...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("kustomize build %s: %v\n%s", dir, err, stderr.String())
+	}
+	return stdout.Bytes()
+}
+
+// Parse splits a multi-document YAML stream into nodes.
+func Parse(t testing.TB, b []byte) []*yaml.RNode {
+	t.Helper()
+	nodes, err := (&kio.ByteReader{Reader: bytes.NewReader(b), OmitReaderAnnotations: true}).Read()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return nodes
+}
+
+// Find returns the node of kind, namespace and name, or nil.
+func Find(nodes []*yaml.RNode, kind, namespace, name string) *yaml.RNode {
+	for _, n := range nodes {
+		if n.GetKind() == kind && n.GetNamespace() == namespace && n.GetName() == name {
+			return n
+		}
+	}
+	return nil
+}
+
+// Examples lists the example packages (directories under examples/ holding a CARotation
+// directly, with a kustomization).
+func Examples(t testing.TB) []string {
+	t.Helper()
+	root := filepath.Join(Root(t), "examples")
+	entries, err := os.ReadDir(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range entries {
+		dir := filepath.Join(root, e.Name())
+		if _, err := os.Stat(filepath.Join(dir, "carousel.yaml")); err == nil {
+			out = append(out, dir)
+		}
+	}
+	if len(out) == 0 {
+		t.Fatal("no example packages found")
+	}
+	return out
+}
+
+// String formats nodes as one YAML stream.
+func String(nodes []*yaml.RNode) string {
+	var b bytes.Buffer
+	if err := (kio.ByteWriter{Writer: &b}).Write(nodes); err != nil {
+		panic(fmt.Sprintf("writing nodes: %v", err))
+	}
+	return b.String()
+}
+
+// ResourceList writes items and a function config as a ResourceList, the
+// input a KRM function reads on stdin.
+func ResourceList(t testing.TB, config *yaml.RNode, items []*yaml.RNode) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	w := kio.ByteWriter{Writer: &b, FunctionConfig: config, WrappingKind: kio.ResourceListKind, WrappingAPIVersion: kio.ResourceListAPIVersion}
+	if err := w.Write(items); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
