@@ -260,3 +260,31 @@ func ResourceList(t testing.TB, config *yaml.RNode, items []*yaml.RNode) []byte 
 	}
 	return b.Bytes()
 }
+
+// AgeKeyFile is the demo age identity the examples' material is encrypted
+// to (relative to the repository root). It is test/demo material, committed
+// on purpose and documented as such; never use it for a real cluster.
+const AgeKeyFile = "hack/testdata/demo-age.key"
+
+// Decrypt returns a decrypted copy of a SOPS-encrypted resource (a KeyPair
+// or a rendered Secret), using the real sops binary and the demo age key.
+// A resource without SOPS metadata is returned as a copy, unchanged.
+func Decrypt(t testing.TB, n *yaml.RNode) *yaml.RNode {
+	t.Helper()
+	if n.Field("sops") == nil {
+		return n.Copy()
+	}
+	cmd := exec.Command(Tool(t, "sops"), "--decrypt", "--input-type", "yaml", "--output-type", "yaml", "/dev/stdin")
+	cmd.Stdin = strings.NewReader(n.MustString())
+	cmd.Env = append(os.Environ(), "SOPS_AGE_KEY_FILE="+filepath.Join(Root(t), AgeKeyFile))
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("sops --decrypt %s %s: %v\n%s", n.GetKind(), n.GetName(), err, stderr.String())
+	}
+	out, err := yaml.Parse(stdout.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
