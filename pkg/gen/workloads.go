@@ -2,7 +2,6 @@ package gen
 
 import (
 	"encoding/base64"
-	"fmt"
 	"slices"
 	"strings"
 
@@ -194,9 +193,8 @@ func podRefs(podSpec *yaml.RNode) []ref {
 // when the old CA is distrusted.
 func (r *renderer) warnUnmanaged() {
 	ours := map[string]bool{}
-	for g, k := range r.set.CA {
+	for _, k := range r.set.CA {
 		ours[pki.Fingerprint(k.Cert())] = true
-		_ = g
 	}
 	for _, n := range r.out {
 		if _, managed := r.managed[idOf(n)]; managed {
@@ -229,5 +227,3 @@ func (r *renderer) warnUnmanaged() {
 		}
 	}
 }
-
-var _ = fmt.Sprintf

@@ -180,10 +180,6 @@ func Parse(n *yaml.RNode) (KeyPair, error) {
 		if _, err := base64.StdEncoding.DecodeString(k.KeyValue); err != nil {
 			return fail("data."+k.KeyField, "is neither base64 nor SOPS-encrypted")
 		}
-		if k.Sops != nil {
-			// Fine: SOPS with an encrypted_regex leaves other values plain,
-			// but a key SOPS did not encrypt is a plaintext key.
-		}
 	}
 	return k, nil
 }

@@ -17,7 +17,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"io"
 	"slices"
 	"strconv"
 	"strings"
@@ -332,5 +331,3 @@ func PublicKeyAlgorithm(c *x509.Certificate) string {
 	}
 	return "unknown"
 }
-
-var _ io.Writer = (*bytes.Buffer)(nil)

@@ -351,16 +351,22 @@ func (p *Package) SetPhase(phase phases.Phase) error {
 	if err != nil {
 		return err
 	}
-	rw := &kio.ByteReadWriter{Reader: bytes.NewReader(b), OmitReaderAnnotations: true, PreserveSeqIndent: true}
+	rw := &kio.ByteReadWriter{Reader: bytes.NewReader(b), PreserveSeqIndent: true}
 	nodes, err := rw.Read()
 	if err != nil {
 		return err
 	}
 	for _, n := range nodes {
-		if n.GetKind() == spec.Kind {
-			if err := n.PipeE(yaml.LookupCreate(yaml.MappingNode, "spec"), yaml.SetField("phase", yaml.NewStringRNode(string(phase)))); err != nil {
-				return err
-			}
+		if n.GetKind() != spec.Kind {
+			continue
+		}
+		// Edit the scalar in place: replacing the node would drop its comments.
+		if v, _ := n.Pipe(yaml.Lookup("spec", "phase")); v != nil {
+			v.YNode().Value = string(phase)
+			continue
+		}
+		if err := n.PipeE(yaml.LookupCreate(yaml.MappingNode, "spec"), yaml.SetField("phase", yaml.NewStringRNode(string(phase)))); err != nil {
+			return err
 		}
 	}
 	var out bytes.Buffer
