@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Installs the real tools the tests drive, built from source at pinned
+# versions into a cache outside the repository, keyed by name and version,
+# and links them into the repository's bin/.
+#
+#   hack/tools.sh install NAME...   build (once per machine) and link
+#   hack/tools.sh path NAME         print the cache bin directory of NAME
+#   hack/tools.sh list              print NAME VERSION of every pinned tool
+#
+# CAROUSEL_TOOLS_CACHE moves the cache (default ~/.cache/carousel/tools).
+# A warm cache costs no `go` invocation at all.
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+CACHE=${CAROUSEL_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/carousel/tools}
+export GOTOOLCHAIN=local
+
+# name version binaries...
+TOOLS=(
+  "kustomize v5.8.2 kustomize"
+  "sops v3.13.3 sops"
+  "age v1.3.2 age age-keygen"
+)
+
+die() { echo "tools: $*" >&2; exit 1; }
+
+entry() {
+  local name=$1 line
+  for line in "${TOOLS[@]}"; do
+    set -- $line
+    if [ "$1" = "$name" ]; then echo "$line"; return 0; fi
+  done
+  die "unknown tool '$name' (known: $(for l in "${TOOLS[@]}"; do set -- $l; printf '%s ' "$1"; done))"
+}
+
+# build NAME VERSION OUTDIR: puts the binaries into OUTDIR.
+build() {
+  local name=$1 version=$2 out=$3
+  case $name in
+    kustomize) GOBIN=$out CGO_ENABLED=0 go install "sigs.k8s.io/kustomize/kustomize/v5@$version" ;;
+    sops)      GOBIN=$out CGO_ENABLED=0 go install "github.com/getsops/sops/v3/cmd/sops@$version" ;;
+    age)       GOBIN=$out CGO_ENABLED=0 go install "filippo.io/age/cmd/age@$version" "filippo.io/age/cmd/age-keygen@$version" ;;
+    *) die "no build recipe for $name" ;;
+  esac
+}
+
+install_one() {
+  local line name version bins dir tmp start b
+  line=$(entry "$1"); set -- $line
+  name=$1 version=$2; shift 2; bins=("$@")
+  dir=$CACHE/$name/$version
+  if [ -x "$dir/bin/${bins[0]}" ]; then
+    echo "tools: $name $version ready (cached)" >&2
+  else
+    mkdir -p "$CACHE/$name"
+    tmp=$(mktemp -d "$CACHE/$name/.build.XXXXXX")
+    start=$(date +%s)
+    echo "tools: building $name $version (once per machine; log: $CACHE/$name/$version.log)" >&2
+    if ! (cd "$tmp" && nice -n 10 bash -c "$(declare -f build die); build $name $version $tmp/bin") >"$CACHE/$name/$version.log" 2>&1; then
+      tail -30 "$CACHE/$name/$version.log" >&2
+      rm -rf "$tmp"
+      die "building $name $version failed"
+    fi
+    for b in "${bins[@]}"; do
+      [ -x "$tmp/bin/$b" ] || { rm -rf "$tmp"; die "$name $version built no $b"; }
+    done
+    rm -rf "$dir"
+    mv "$tmp" "$dir"
+    echo "tools: $name $version ready (built in $(( $(date +%s) - start ))s)" >&2
+  fi
+  mkdir -p "$REPO/bin"
+  for b in "${bins[@]}"; do
+    ln -sfn "$dir/bin/$b" "$REPO/bin/$b"
+  done
+}
+
+cmd=${1:-}; shift || true
+case $cmd in
+  install)
+    [ $# -gt 0 ] || die "usage: $0 install NAME..."
+    for t in "$@"; do install_one "$t"; done ;;
+  path)
+    line=$(entry "${1:?usage: $0 path NAME}"); set -- $line
+    echo "$CACHE/$1/$2/bin" ;;
+  list)
+    for line in "${TOOLS[@]}"; do set -- $line; echo "$1 $2"; done ;;
+  *) die "usage: $0 install NAME... | path NAME | list" ;;
+esac
