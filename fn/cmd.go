@@ -35,14 +35,16 @@ The subcommands make the rotation's key material, once, to be committed.`
 
 type keyFlags struct {
 	plaintext bool
+	age       []string
 }
 
 func (k *keyFlags) add(c *cobra.Command) {
-	c.Flags().BoolVar(&k.plaintext, "plaintext-keys", false, "write private keys UNENCRYPTED (tests and demos only)")
+	c.Flags().BoolVar(&k.plaintext, "plaintext-keys", false, "write private keys UNENCRYPTED (throwaway demos only; warns)")
+	c.Flags().StringSliceVar(&k.age, "age", nil, "age recipient to SOPS-encrypt private keys to (repeatable; default: the nearest .sops.yaml creation rule)")
 }
 
 func (k *keyFlags) options(c *cobra.Command) rotate.Options {
-	return rotate.Options{Plaintext: k.plaintext, Stderr: c.ErrOrStderr()}
+	return rotate.Options{Plaintext: k.plaintext, Age: k.age, Stderr: c.ErrOrStderr()}
 }
 
 func report(c *cobra.Command, rep rotate.Report) {
@@ -121,4 +123,20 @@ func schemaCmd() *cobra.Command {
 			return err
 		},
 	}
+}
+
+// exitError carries a specific exit code (e.g. "nothing due" for renew).
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+func exitCode(err error) int {
+	if e, ok := err.(*exitError); ok {
+		return e.code
+	}
+	return 1
 }

@@ -117,11 +117,13 @@ func TestErrorsAreResultsWithFieldPaths(t *testing.T) {
 			name:  "a key that does not match its certificate is refused",
 			phase: phases.Steady,
 			mutate: func(t *testing.T, cfg *yaml.RNode, items []*yaml.RNode) []*yaml.RNode {
-				other := findPair(t, items, "cluster-ca-leaf-metrics-client-old")
-				target := findPair(t, items, "cluster-ca-leaf-policy-webhook-old")
+				// The function checks keys it can read: plaintext material
+				// (encrypted keys are checked when start/import make them).
+				other := testkit.Decrypt(t, findPair(t, items, "cluster-ca-leaf-metrics-client-old"))
+				target := testkit.Decrypt(t, findPair(t, items, "cluster-ca-leaf-policy-webhook-old"))
 				key, _ := other.Pipe(yaml.Lookup("data", "tls.key"))
 				setSpec(t, target, []string{"data", "tls.key"}, yaml.GetValue(key))
-				return items
+				return append(without(items, "cluster-ca-leaf-policy-webhook-old"), target)
 			},
 			kind: "KeyPair", resName: "cluster-ca-leaf-policy-webhook-old", field: "data.tls.key",
 			message: `the private key does not match the certificate`,

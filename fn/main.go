@@ -3,10 +3,20 @@
 // material as a CLI (`carousel init`, `carousel start`, ...).
 package main
 
-import "os"
+import (
+	"fmt"
+	"os"
+)
 
 func main() {
-	if err := buildCmd().Execute(); err != nil {
-		os.Exit(1)
+	root := buildCmd()
+	cmd, err := root.ExecuteC()
+	if err != nil {
+		// The function prints its own results; subcommands are silenced by
+		// the function's root command, so their errors are printed here.
+		if cmd != root {
+			fmt.Fprintln(os.Stderr, "carousel:", err)
+		}
+		os.Exit(exitCode(err))
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/carousel-dev/carousel/pkg/material"
 	"github.com/carousel-dev/carousel/pkg/phases"
 	"github.com/carousel-dev/carousel/pkg/pki"
+	"github.com/carousel-dev/carousel/pkg/sops"
 	"github.com/carousel-dev/carousel/pkg/spec"
 )
 
@@ -104,6 +105,10 @@ type Options struct {
 	Stderr io.Writer
 	// CACertPEM and CAKeyPEM adopt an existing CA in Init instead of making one.
 	CACertPEM, CAKeyPEM []byte
+	// Age recipients to encrypt keys to; empty: the nearest .sops.yaml decides.
+	Age []string
+	// SopsBinary overrides the sops binary (default: sops.Binary()).
+	SopsBinary string
 }
 
 // Report says what a command wrote.
@@ -117,7 +122,67 @@ func (o Options) writer(p *Package) (keyWriter, error) {
 		fmt.Fprintln(o.stderr(), "carousel: WARNING: writing private keys in PLAINTEXT (--plaintext-keys); never commit them to a shared repository")
 		return plaintextWriter{}, nil
 	}
-	return nil, errors.New("private keys are written SOPS-encrypted unless --plaintext-keys is given, and no encryption is configured")
+	bin := o.SopsBinary
+	if bin == "" {
+		var err error
+		if bin, err = sops.Binary(); err != nil {
+			return nil, err
+		}
+	}
+	if len(o.Age) == 0 && sops.ConfigFile(p.MaterialDir()) == "" {
+		return nil, fmt.Errorf("private keys are written SOPS-encrypted and no age recipient is configured: pass --age RECIPIENT or add a .sops.yaml creation rule above %s (docs/secrets.md); --plaintext-keys writes them unencrypted for throwaway demos", p.MaterialDir())
+	}
+	return sopsWriter{sops.Encrypter{Bin: bin, Age: o.Age}}, nil
+}
+
+// sopsWriter encrypts the private key of each KeyPair it writes.
+type sopsWriter struct{ enc sops.Encrypter }
+
+func (w sopsWriter) Write(path string, n *yaml.RNode) error {
+	data, err := n.Pipe(yaml.Lookup("data"))
+	if err != nil || data == nil {
+		return fmt.Errorf("%s: a KeyPair without data", path)
+	}
+	fields, _ := data.Fields()
+	if len(fields) != 1 {
+		return fmt.Errorf("%s: a KeyPair holds exactly one key", path)
+	}
+	out, err := w.enc.Encrypt([]byte(n.MustString()), fields[0], path)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(path, out, 0o644)
+}
+
+// decrypter reads the private key of a committed KeyPair, decrypting it
+// with sops when it is encrypted (the CLI needs the CA key to issue leaves).
+func (o Options) keyPEM(k material.KeyPair) ([]byte, error) {
+	if !k.Encrypted() {
+		return k.KeyPEM()
+	}
+	bin := o.SopsBinary
+	if bin == "" {
+		var err error
+		if bin, err = sops.Binary(); err != nil {
+			return nil, err
+		}
+	}
+	doc, err := sops.Decrypt(bin, []byte(k.Source.MustString()))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", k.Name(), err)
+	}
+	n, err := yaml.Parse(string(doc))
+	if err != nil {
+		return nil, err
+	}
+	plain, err := material.Parse(n)
+	if err != nil {
+		return nil, err
+	}
+	return plain.KeyPEM()
 }
 
 func (o Options) stderr() io.Writer {
@@ -218,7 +283,7 @@ func Start(p *Package, o Options, only []string) (Report, error) {
 	if !ok {
 		return rep, errors.New("there is no current CA: run `carousel init` first")
 	}
-	oldPair, err := readablePair(oldCA)
+	oldPair, err := o.readablePair(oldCA)
 	needOld := func() error {
 		if err != nil {
 			return fmt.Errorf("issuing with the current CA needs its key: %w", err)
@@ -450,9 +515,9 @@ func checkPair(pair pki.Pair, isCA bool) error {
 	return nil
 }
 
-// readablePair returns a pair's PEM, if its key is readable here.
-func readablePair(k material.KeyPair) (pki.Pair, error) {
-	keyPEM, err := k.KeyPEM()
+// readablePair returns a pair's PEM, decrypting its key if needed.
+func (o Options) readablePair(k material.KeyPair) (pki.Pair, error) {
+	keyPEM, err := o.keyPEM(k)
 	if err != nil {
 		return pki.Pair{}, err
 	}

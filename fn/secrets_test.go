@@ -1,0 +1,246 @@
+package main
+
+import (
+	"bytes"
+	"encoding/base64"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"sigs.k8s.io/kustomize/kyaml/yaml"
+
+	"github.com/carousel-dev/carousel/internal/testkit"
+	"github.com/carousel-dev/carousel/pkg/phases"
+	"github.com/carousel-dev/carousel/pkg/pki"
+)
+
+var base64Run = regexp.MustCompile(`[A-Za-z0-9+/]{60,}={0,2}`)
+
+// plaintextKeys returns where b holds an unencrypted private key: as PEM
+// text, or base64-encoded (Secret data, KeyPair data).
+func plaintextKeys(b []byte) []string {
+	var found []string
+	if bytes.Contains(b, []byte("PRIVATE KEY-----")) {
+		found = append(found, "PEM text")
+	}
+	for _, m := range base64Run.FindAll(b, -1) {
+		dec, err := base64.StdEncoding.DecodeString(string(m))
+		if err == nil && bytes.Contains(dec, []byte("PRIVATE KEY-----")) {
+			found = append(found, "base64 "+string(m[:16])+"...")
+		}
+	}
+	return found
+}
+
+func carouselCmd(t *testing.T, dir string, args ...string) (string, error) {
+	t.Helper()
+	cmd := exec.Command(testkit.Carousel(t), args...)
+	cmd.Dir = dir
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	return out.String(), err
+}
+
+// newRotationPackage copies the cluster-ca example without its material and
+// SOPS rules, and makes a fresh age identity for it.
+func newRotationPackage(t *testing.T) (dir, recipient, identity string) {
+	t.Helper()
+	dir = t.TempDir()
+	src := filepath.Join(testkit.Root(t), "examples", "cluster-ca")
+	if err := os.CopyFS(dir, os.DirFS(src)); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(filepath.Join(dir, "material")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(dir, ".sops.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	identity = filepath.Join(t.TempDir(), "age.key")
+	out, err := exec.Command(testkit.Tool(t, "age-keygen"), "-o", identity).CombinedOutput()
+	if err != nil {
+		t.Fatalf("age-keygen: %v %s", err, out)
+	}
+	m := regexp.MustCompile(`age1[0-9a-z]+`).FindString(string(out))
+	if m == "" {
+		t.Fatalf("no recipient in %q", out)
+	}
+	return dir, m, identity
+}
+
+func decryptWith(t *testing.T, identity string, doc string) *yaml.RNode {
+	t.Helper()
+	cmd := exec.Command(testkit.Tool(t, "sops"), "--decrypt", "--input-type", "yaml", "--output-type", "yaml", "/dev/stdin")
+	cmd.Stdin = strings.NewReader(doc)
+	cmd.Env = append(os.Environ(), "SOPS_AGE_KEY_FILE="+identity)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("sops --decrypt: %v\n%s\n%s", err, stderr.String(), doc)
+	}
+	return yaml.MustParse(stdout.String())
+}
+
+func TestKeysAreEncryptedByDefaultAndDecryptAfterARealBuild(t *testing.T) {
+	dir, recipient, identity := newRotationPackage(t)
+
+	// Without recipients nothing is written.
+	if out, err := carouselCmd(t, dir, "init", "carousel.yaml"); err == nil || !strings.Contains(out, "--age") {
+		t.Fatalf("init without recipients must fail and say how to fix it: %v %s", err, out)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "material")); err == nil {
+		entries, _ := os.ReadDir(filepath.Join(dir, "material"))
+		if len(entries) > 0 {
+			t.Fatalf("a refused init wrote %d files", len(entries))
+		}
+	}
+	// Recipients from .sops.yaml for init, from --age for start.
+	sopsRules := "creation_rules:\n- path_regex: material/.*\\.yaml$\n  age: " + recipient + "\n"
+	if err := os.WriteFile(filepath.Join(dir, ".sops.yaml"), []byte(sopsRules), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := carouselCmd(t, dir, "init", "carousel.yaml"); err != nil {
+		t.Fatalf("init: %v\n%s", err, out)
+	}
+	if err := os.Remove(filepath.Join(dir, ".sops.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := carouselCmd(t, dir, "start", "carousel.yaml", "--age", recipient); err != nil {
+		t.Fatalf("start: %v\n%s", err, out)
+	}
+
+	files, _ := filepath.Glob(filepath.Join(dir, "material", "*.yaml"))
+	if len(files) != 7 {
+		t.Fatalf("want 6 KeyPairs and a kustomization, got %v", files)
+	}
+	for _, f := range files {
+		b, _ := os.ReadFile(f)
+		if leaks := plaintextKeys(b); len(leaks) > 0 {
+			t.Errorf("%s holds a plaintext private key: %v", f, leaks)
+		}
+		if strings.Contains(f, "kustomization") {
+			continue
+		}
+		if !bytes.Contains(b, []byte("certificate: |\n    -----BEGIN CERTIFICATE-----")) && !bytes.Contains(b, []byte("certificate: |\n  -----BEGIN CERTIFICATE-----")) {
+			t.Errorf("%s: the certificate must stay readable for review", f)
+		}
+	}
+
+	for _, phase := range []phases.Phase{phases.Steady, phases.TrustNew, phases.SignNew, phases.DistrustOld, phases.Cleanup} {
+		testkit.SetPhase(t, dir, phase)
+		checkDecrypts(t, string(phase), testkit.KustomizeDir(t, dir), identity, 3)
+	}
+}
+
+// checkDecrypts requires every encrypted Secret of a build to decrypt with
+// the real sops and hold a key matching its certificate, and no plaintext key.
+func checkDecrypts(t *testing.T, what string, out []byte, identity string, atLeast int) []*yaml.RNode {
+	t.Helper()
+	if leaks := plaintextKeys(out); len(leaks) > 0 {
+		t.Fatalf("%s: rendered output holds plaintext keys: %v", what, leaks)
+	}
+	var secrets []*yaml.RNode
+	for _, n := range testkit.Parse(t, out) {
+		if n.GetKind() != "Secret" || n.Field("sops") == nil {
+			continue
+		}
+		secrets = append(secrets, n)
+		plain := decryptWith(t, identity, n.MustString())
+		crt, _ := plain.Pipe(yaml.Lookup("data", "tls.crt"))
+		key, _ := plain.Pipe(yaml.Lookup("data", "tls.key"))
+		certPEM, _ := base64.StdEncoding.DecodeString(yaml.GetValue(crt))
+		keyPEM, _ := base64.StdEncoding.DecodeString(yaml.GetValue(key))
+		c, err := pki.ParseCert(certPEM)
+		if err != nil {
+			t.Fatal(err)
+		}
+		k, err := pki.ParseKey(keyPEM)
+		if err != nil {
+			t.Fatalf("%s %s: decrypted key: %v", what, n.GetName(), err)
+		}
+		if !pki.KeyMatches(c, k) {
+			t.Errorf("%s: Secret %s/%s: the decrypted key does not match its certificate", what, n.GetNamespace(), n.GetName())
+		}
+	}
+	if len(secrets) < atLeast {
+		t.Fatalf("%s: only %d encrypted Secrets rendered, want %d", what, len(secrets), atLeast)
+	}
+	return secrets
+}
+
+const appRotation = `apiVersion: carousel.dev/v1alpha1
+kind: CARotation
+metadata:
+  name: app-tls
+  annotations:
+    config.kubernetes.io/function: |
+      exec:
+        path: carousel
+spec:
+  phase: steady
+  ca:
+    secret: {name: app-ca, namespace: app}
+  leaves:
+  - name: api
+    secret: {name: api-tls, namespace: app}
+    dnsNames: [api.app.svc]
+  bundles:
+  - {name: app-trust, namespaces: [app]}
+`
+
+// TestEncryptedSecretsSurviveNamespaceAndNamePrefix covers kustomize's own
+// transformers renaming and moving the rendered Secrets, in the same
+// kustomization as carousel and in an overlay on top of it: SOPS binds a
+// value to its path in the document, not to the object's name, and the MAC
+// covers only encrypted values, so both still decrypt.
+func TestEncryptedSecretsSurviveNamespaceAndNamePrefix(t *testing.T) {
+	base := t.TempDir()
+	_, recipient, identity := newRotationPackage(t)
+	files := map[string]string{
+		"base/carousel.yaml":         appRotation,
+		"base/kustomization.yaml":    "resources: [material]\ntransformers: [carousel.yaml]\nnamespace: tenant-a\nnamePrefix: t-\n",
+		"overlay/kustomization.yaml": "resources: [../base]\nnamespace: tenant-b\nnamePrefix: o-\n",
+	}
+	for name, body := range files {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(base, name)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(base, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, args := range [][]string{{"init"}, {"start"}} {
+		if out, err := carouselCmd(t, filepath.Join(base, "base"), append(args, "carousel.yaml", "--age", recipient)...); err != nil {
+			t.Fatalf("%v: %v\n%s", args, err, out)
+		}
+	}
+	for _, phase := range []phases.Phase{phases.Steady, phases.TrustNew, phases.SignNew, phases.DistrustOld, phases.Cleanup} {
+		testkit.SetPhase(t, base, phase)
+		checkDecrypts(t, string(phase)+" (same kustomization)", testkit.KustomizeDir(t, filepath.Join(base, "base")), identity, 3)
+		secrets := checkDecrypts(t, string(phase)+" (overlay)", testkit.KustomizeDir(t, filepath.Join(base, "overlay")), identity, 3)
+		for _, n := range secrets {
+			if n.GetNamespace() != "tenant-b" || !strings.HasPrefix(n.GetName(), "o-") {
+				t.Fatalf("the overlay did not move and rename %s/%s: the test would not prove anything", n.GetNamespace(), n.GetName())
+			}
+		}
+	}
+}
+
+func TestThePlaintextOptInIsExplicitAndLoud(t *testing.T) {
+	dir, _, _ := newRotationPackage(t)
+	out, err := carouselCmd(t, dir, "init", "carousel.yaml", "--plaintext-keys")
+	if err != nil {
+		t.Fatalf("init: %v %s", err, out)
+	}
+	if !strings.Contains(out, "PLAINTEXT") {
+		t.Fatalf("no warning: %s", out)
+	}
+	b, _ := os.ReadFile(filepath.Join(dir, "material", "ca-old.yaml"))
+	if len(plaintextKeys(b)) == 0 {
+		t.Fatal("the scan cannot see a plaintext key, so its passing elsewhere proves nothing")
+	}
+}
