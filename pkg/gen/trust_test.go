@@ -2,7 +2,6 @@ package gen_test
 
 import (
 	"crypto/x509"
-	"encoding/base64"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -12,93 +11,8 @@ import (
 	"github.com/carousel-dev/carousel/internal/testkit"
 	"github.com/carousel-dev/carousel/pkg/gen"
 	"github.com/carousel-dev/carousel/pkg/phases"
-	"github.com/carousel-dev/carousel/pkg/pki"
 	"github.com/carousel-dev/carousel/pkg/spec"
 )
-
-// trustObject is one place a phase publishes its trusted set.
-type trustObject struct {
-	where string
-	pool  *x509.CertPool
-}
-
-func decode(t *testing.T, s string) []byte {
-	t.Helper()
-	b, err := base64.StdEncoding.DecodeString(s)
-	if err != nil {
-		t.Fatalf("not base64: %v", err)
-	}
-	return b
-}
-
-func poolOf(t *testing.T, where string, pemBytes []byte) trustObject {
-	t.Helper()
-	certs, err := pki.ParseCerts(pemBytes)
-	if err != nil {
-		t.Fatalf("%s: %v", where, err)
-	}
-	p := x509.NewCertPool()
-	for _, c := range certs {
-		p.AddCert(c)
-	}
-	return trustObject{where, p}
-}
-
-// trustObjects collects every trust object of a rendered phase: bundles,
-// the ca.crt of every rendered Secret, cluster-info, caBundles and kubeconfigs.
-func trustObjects(t *testing.T, rot *spec.CARotation, items []*yaml.RNode) []trustObject {
-	t.Helper()
-	var out []trustObject
-	for _, n := range items {
-		where := n.GetKind() + " " + n.GetNamespace() + "/" + n.GetName()
-		switch {
-		case n.GetKind() == "ConfigMap" && n.GetName() == "cluster-info":
-			kc := yaml.MustParse(yaml.GetValue(n.Field("data").Value.Field("kubeconfig").Value))
-			ca, _ := kc.Pipe(yaml.Lookup("clusters", "0", "cluster", "certificate-authority-data"))
-			out = append(out, poolOf(t, where, decode(t, yaml.GetValue(ca))))
-		case n.GetKind() == "ConfigMap" && n.GetLabels()["carousel.dev/rotation"] == rot.Metadata.Name:
-			for _, b := range rot.Spec.Bundles {
-				if v, _ := n.Pipe(yaml.Lookup("data", b.Key)); v != nil && n.GetName() == b.Name {
-					out = append(out, poolOf(t, where, []byte(yaml.GetValue(v))))
-				}
-			}
-		case n.GetKind() == "Secret" && n.GetLabels()["carousel.dev/rotation"] == rot.Metadata.Name:
-			if v, _ := n.Pipe(yaml.Lookup("data", "ca.crt")); v != nil {
-				out = append(out, poolOf(t, where+" ca.crt", decode(t, yaml.GetValue(v))))
-			}
-		case n.GetKind() == "ValidatingWebhookConfiguration":
-			v, _ := n.Pipe(yaml.Lookup("webhooks", "0", "clientConfig", "caBundle"))
-			out = append(out, poolOf(t, where, decode(t, yaml.GetValue(v))))
-		case n.GetKind() == "Secret" && n.GetName() == "admin-kubeconfig":
-			kc := yaml.MustParse(yaml.GetValue(n.Field("stringData").Value.Field("value").Value))
-			ca, _ := kc.Pipe(yaml.Lookup("clusters", "0", "cluster", "certificate-authority-data"))
-			out = append(out, poolOf(t, where, decode(t, yaml.GetValue(ca))))
-		}
-	}
-	if len(out) < 5 {
-		t.Fatalf("found only %d trust objects; the example publishes trust in more places", len(out))
-	}
-	return out
-}
-
-// leaves returns the leaf certificates a phase serves, by leaf name.
-func leaves(t *testing.T, rot *spec.CARotation, items []*yaml.RNode) map[string]*x509.Certificate {
-	t.Helper()
-	out := map[string]*x509.Certificate{}
-	for _, l := range rot.Spec.Leaves {
-		n := testkit.Find(items, "Secret", l.Secret.Namespace, l.Secret.Name)
-		if n == nil {
-			t.Fatalf("leaf Secret %s/%s was not rendered", l.Secret.Namespace, l.Secret.Name)
-		}
-		v, _ := n.Pipe(yaml.Lookup("data", l.Secret.Keys.Cert))
-		c, err := pki.ParseCert(decode(t, yaml.GetValue(v)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		out[l.Name] = c
-	}
-	return out
-}
 
 func verifies(leaf *x509.Certificate, pool *x509.CertPool) error {
 	_, err := leaf.Verify(x509.VerifyOptions{Roots: pool, CurrentTime: testkit.Now, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
@@ -125,10 +39,14 @@ func TestEveryLeafChainsToEveryNeighbouringTrustObject(t *testing.T) {
 			for j := max(0, i-1); j <= min(len(seq)-1, i+1); j++ {
 				q := seq[j]
 				t.Run(filepath.Base(dir)+"/leaves of "+string(p)+" vs trust of "+string(q), func(t *testing.T) {
-					for name, leaf := range leaves(t, rot, rendered[p]) {
-						for _, obj := range trustObjects(t, rot, rendered[q]) {
-							if err := verifies(leaf, obj.pool); err != nil {
-								t.Errorf("leaf %s of %s does not verify against %s of %s: %v", name, p, obj.where, q, err)
+					objs := testkit.TrustObjects(t, rot, rendered[q])
+					if len(objs) < 5 {
+						t.Fatalf("found only %d trust objects; the example publishes trust in more places", len(objs))
+					}
+					for _, leaf := range testkit.Leaves(t, rot, rendered[p], false) {
+						for _, obj := range objs {
+							if err := verifies(leaf.Cert, obj.Pool); err != nil {
+								t.Errorf("leaf %s of %s does not verify against %s of %s: %v", leaf.Name, p, obj.Where, q, err)
 							}
 						}
 					}
@@ -137,10 +55,10 @@ func TestEveryLeafChainsToEveryNeighbouringTrustObject(t *testing.T) {
 		}
 		if rot.Spec.Scope == phases.ScopeCA {
 			t.Run(filepath.Base(dir)+"/steady and sign-new do not mix", func(t *testing.T) {
-				for name, leaf := range leaves(t, rot, rendered[phases.SignNew]) {
-					for _, obj := range trustObjects(t, rot, rendered[phases.Steady]) {
-						if verifies(leaf, obj.pool) == nil {
-							t.Errorf("leaf %s of sign-new verifies against %s of steady: the model would not see a skipped phase", name, obj.where)
+				for _, leaf := range testkit.Leaves(t, rot, rendered[phases.SignNew], false) {
+					for _, obj := range testkit.TrustObjects(t, rot, rendered[phases.Steady]) {
+						if verifies(leaf.Cert, obj.Pool) == nil {
+							t.Errorf("leaf %s of sign-new verifies against %s of steady: the model would not see a skipped phase", leaf.Name, obj.Where)
 						}
 					}
 				}

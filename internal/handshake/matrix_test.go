@@ -1,0 +1,165 @@
+package handshake
+
+import (
+	"crypto/x509"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/carousel-dev/carousel/internal/testkit"
+	"github.com/carousel-dev/carousel/pkg/phases"
+	"github.com/carousel-dev/carousel/pkg/spec"
+)
+
+// phaseTLS is what pods of one phase run: servers with the phase's leaves,
+// clients with the phase's trust objects (and client leaves).
+type phaseTLS struct {
+	servers []Server
+	clients []Client
+}
+
+func pool(certs []*x509.Certificate) *x509.CertPool {
+	p := x509.NewCertPool()
+	for _, c := range certs {
+		p.AddCert(c)
+	}
+	return p
+}
+
+func buildPhase(t *testing.T, rot *spec.CARotation, pkg *testkit.Package, phase phases.Phase) phaseTLS {
+	t.Helper()
+	items := pkg.Render(t, phase).Items
+	leaves := testkit.Leaves(t, rot, items, true)
+	var out phaseTLS
+	var clientLeaves []testkit.Leaf
+	for _, l := range leaves {
+		if slices.Contains(l.Spec.Usages, "client") {
+			clientLeaves = append(clientLeaves, l)
+		}
+	}
+	for _, l := range leaves {
+		if !slices.Contains(l.Spec.Usages, "server") {
+			continue
+		}
+		s := Server{Name: "server " + l.Name, Cert: l.Pair, ServerDNS: l.Cert.DNSNames[0]}
+		if len(clientLeaves) > 0 {
+			// Mutual TLS: the server verifies clients against its own ca.crt.
+			s.ClientCAs = pool(l.CACerts)
+		}
+		out.servers = append(out.servers, s)
+	}
+	for _, obj := range testkit.TrustObjects(t, rot, items) {
+		if len(clientLeaves) == 0 {
+			out.clients = append(out.clients, Client{Name: "client trusting " + obj.Where, Roots: obj.Pool})
+		}
+		for _, cl := range clientLeaves {
+			cert := cl.Pair
+			out.clients = append(out.clients, Client{Name: fmt.Sprintf("client %s trusting %s", cl.Name, obj.Where), Roots: obj.Pool, Cert: &cert})
+		}
+	}
+	if len(out.servers) == 0 || len(out.clients) == 0 {
+		t.Fatalf("%s: no TLS servers or clients: the example needs a server leaf", phase)
+	}
+	return out
+}
+
+// mix runs every client of one phase against every server of another and
+// returns the failures.
+func mix(servers phaseTLS, clients phaseTLS) (tried int, failures []string) {
+	for _, s := range servers.servers {
+		for _, c := range clients.clients {
+			tried++
+			if err := Handshake(s, c, testkit.Now); err != nil {
+				failures = append(failures, fmt.Sprintf("%s x %s: %v", s.Name, c.Name, err))
+			}
+		}
+	}
+	return tried, failures
+}
+
+// modelCompatible says whether the phase model predicts every mix of two
+// phases handshakes: each side's clients trust the other side's signer.
+func modelCompatible(scope phases.Scope, a, b phases.Phase) bool {
+	sa, _ := phases.Lookup(scope, a)
+	sb, _ := phases.Lookup(scope, b)
+	return sa.Trusts(sb.Signer) && sb.Trusts(sa.Signer)
+}
+
+// TestNoHandshakeFailsWhilePhasesRunSideBySide is the zero-downtime proof:
+// for every example and every adjacent pair of phases, forward and back,
+// every client of either phase handshakes with every server of either
+// phase. For every non-adjacent pair the harness must see the break the
+// model predicts, so a green run means it could have gone red.
+func TestNoHandshakeFailsWhilePhasesRunSideBySide(t *testing.T) {
+	for _, dir := range testkit.Examples(t) {
+		pkg := testkit.Load(t, dir)
+		rot, err := spec.Load(pkg.Config)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seq := pkg.Phases(t)
+		built := map[phases.Phase]phaseTLS{}
+		for _, p := range seq {
+			built[p] = buildPhase(t, rot, pkg, p)
+		}
+		name := filepath.Base(dir)
+		for i, a := range seq {
+			for j, b := range seq {
+				if i == j {
+					continue
+				}
+				adjacent := j == i+1 || j == i-1
+				direction := "forward"
+				if j < i {
+					direction = "rollback"
+				}
+				t.Run(fmt.Sprintf("%s/%s %s->%s", name, direction, a, b), func(t *testing.T) {
+					var all []string
+					total := 0
+					// Old and new pods side by side: every server of either
+					// phase, every client of either phase.
+					for _, sp := range []phases.Phase{a, b} {
+						for _, cp := range []phases.Phase{a, b} {
+							n, f := mix(built[sp], built[cp])
+							total += n
+							for _, msg := range f {
+								all = append(all, fmt.Sprintf("servers of %s, clients of %s: %s", sp, cp, msg))
+							}
+						}
+					}
+					switch {
+					case adjacent && len(all) > 0:
+						t.Fatalf("%d of %d handshakes failed between adjacent phases:\n%s", len(all), total, all[0])
+					case !adjacent && !modelCompatible(rot.Spec.Scope, a, b) && len(all) == 0:
+						t.Fatalf("all %d handshakes succeeded between %s and %s, which the model says break: the harness cannot see a break", total, a, b)
+					case !adjacent && modelCompatible(rot.Spec.Scope, a, b) && len(all) > 0:
+						t.Fatalf("the model says %s and %s interoperate (the skip is refused by the phase rule, not by TLS), but %d handshakes failed:\n%s", a, b, len(all), all[0])
+					}
+					if total == 0 {
+						t.Fatal(ErrNoPairs)
+					}
+				})
+			}
+		}
+	}
+}
+
+// TestTheHarnessSeesABrokenTrust feeds a client a pool without the signer:
+// the handshake must fail, or the matrix above proves nothing.
+func TestTheHarnessSeesABrokenTrust(t *testing.T) {
+	dir := filepath.Join(testkit.Root(t), "examples", "cluster-ca")
+	pkg := testkit.Load(t, dir)
+	rot, _ := spec.Load(pkg.Config)
+	steady := buildPhase(t, rot, pkg, phases.Steady)
+	cleanup := buildPhase(t, rot, pkg, phases.Cleanup)
+	if err := Handshake(steady.servers[0], steady.clients[0], testkit.Now); err != nil {
+		t.Fatalf("a steady client must reach a steady server: %v", err)
+	}
+	if err := Handshake(steady.servers[0], cleanup.clients[0], testkit.Now); err == nil {
+		t.Fatal("a client trusting only the new CA reached a server with an old leaf")
+	}
+	if err := Handshake(cleanup.servers[0], steady.clients[0], testkit.Now); err == nil {
+		t.Fatal("a server trusting only the new CA accepted an old client certificate, or an old client accepted a new leaf")
+	}
+}
