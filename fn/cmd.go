@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 	"sigs.k8s.io/kustomize/kyaml/fn/framework/command"
 
+	"github.com/carousel-dev/carousel/pkg/krmio"
 	"github.com/carousel-dev/carousel/pkg/rotate"
 	"github.com/carousel-dev/carousel/pkg/spec"
 )
@@ -18,7 +19,17 @@ var version = "dev"
 // (a ResourceList on stdin, the rendered phase on stdout); subcommands are
 // the CLI that makes material.
 func buildCmd() *cobra.Command {
-	root := command.Build(buildProcessor(clock), command.StandaloneDisabled, false)
+	processor := buildProcessor(clock)
+	root := command.Build(processor, command.StandaloneDisabled, false)
+	// Same contract as command.Build's RunE, but the output is streamed item
+	// by item (pkg/krmio): byte-identical, a fraction of the time and memory.
+	root.RunE = func(c *cobra.Command, _ []string) error {
+		err := krmio.Execute(processor, c.InOrStdin(), c.OutOrStdout())
+		if err != nil {
+			fmt.Fprintf(c.ErrOrStderr(), "%v", err)
+		}
+		return err
+	}
 	root.Use = "carousel"
 	root.Short = "Render one phase of a CA rotation (a kustomize KRM function), and make its material"
 	root.Long = `carousel turns a CA rotation into a sequence of reviewed commits.

@@ -17,7 +17,7 @@ import (
 	"github.com/carousel-dev/carousel/pkg/spec"
 )
 
-func example(t *testing.T) *testkit.Package {
+func example(t testing.TB) *testkit.Package {
 	return testkit.Load(t, filepath.Join(testkit.Root(t), "examples", "cluster-ca"))
 }
 

@@ -1,0 +1,40 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"github.com/carousel-dev/carousel/internal/testkit"
+)
+
+// TestStreamedOutputEqualsTheFrameworks runs the real binary (which streams
+// its output item by item) and kyaml's framework.Execute on the same input,
+// for every example and phase, and requires the same bytes.
+func TestStreamedOutputEqualsTheFrameworks(t *testing.T) {
+	bin := testkit.Carousel(t)
+	for _, dir := range testkit.Examples(t) {
+		pkg := testkit.Load(t, dir)
+		for _, phase := range pkg.Phases(t) {
+			t.Run(filepath.Base(dir)+"/"+string(phase), func(t *testing.T) {
+				input := testkit.ResourceList(t, pkg.WithPhase(t, phase), pkg.CopyItems())
+				want, err := run(t, input)
+				if err != nil {
+					t.Fatal(err)
+				}
+				cmd := exec.Command(bin)
+				cmd.Stdin = bytes.NewReader(input)
+				cmd.Env = append(os.Environ(), NowEnv+"="+testkit.Now.Format("2006-01-02T15:04:05Z"))
+				got, err := cmd.Output()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(got, want) {
+					t.Fatalf("streamed output differs from framework.Execute's (%d vs %d bytes)", len(got), len(want))
+				}
+			})
+		}
+	}
+}

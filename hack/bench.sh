@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# make bench: Go benchmarks, then whole-process runs over generated packages
+# of 1,000 and 10,000 workloads: carousel rendering trust-new, the kyaml
+# framework identity, and the item-by-item identity; kustomize build with and
+# without carousel; and `carousel start` with 1,000 leaves. Wall medians and
+# peak RSS (from rusage). Numbers go to stdout as a Markdown table: copy them
+# into docs/performance.md.
+#
+# BENCH_SIZES overrides the sizes ("1000 10000"); BENCH_RUNS the runs (5/3).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export GOTOOLCHAIN=local
+work=${BENCH_DIR:-${TMPDIR:-/tmp}/carousel-bench}
+mkdir -p "$work"
+go build -o "$work/genpkg" ./hack/genpkg
+go build -o "$work/run" ./hack/bench/run
+go build -o "$work/identity" ./hack/bench/identity
+sizes=${BENCH_SIZES:-1000 10000}
+
+echo "## Go benchmarks"
+go test -run '^$' -bench . -benchmem ./pkg/gen/ | grep -E '^(Benchmark|ok)'
+
+echo
+echo "## Whole processes ($(nproc) cores, $(go version | cut -d' ' -f3))"
+echo
+echo "| input | command | wall median (s) | peak RSS (MiB) |"
+echo "|---|---|---|---|"
+row() { local input=$1; shift; IFS=$'\t' read -r label wall rss < <("$work/run" "$@"); echo "| $input | $label | $wall | $rss |"; }
+for n in $sizes; do
+  ns=$(( n / 10 ))
+  pkg=$work/pkg-$n
+  [ -f "$pkg/resourcelist.yaml" ] || "$work/genpkg" -workloads "$n" -namespaces "$ns" -phase trust-new -carousel bin/carousel -out "$pkg" >/dev/null
+  runs=${BENCH_RUNS:-$([ "$n" -ge 10000 ] && echo 3 || echo 5)}
+  # The streamed output must equal the framework's, or the comparison is void.
+  "$work/identity" < "$pkg/resourcelist.yaml" > "$work/framework.out"
+  "$work/identity" -stream < "$pkg/resourcelist.yaml" > "$work/stream.out"
+  cmp -s "$work/framework.out" "$work/stream.out" || { echo "streamed identity output differs from the framework's at $n workloads" >&2; exit 1; }
+  rm -f "$work/framework.out" "$work/stream.out"
+  row "$n workloads" -n "$runs" -stdin "$pkg/resourcelist.yaml" -label "carousel trust-new" -- bin/carousel
+  row "$n workloads" -n "$runs" -stdin "$pkg/resourcelist.yaml" -label "kyaml framework identity" -- "$work/identity"
+  row "$n workloads" -n "$runs" -stdin "$pkg/resourcelist.yaml" -label "item-by-item identity" -- "$work/identity" -stream
+  row "$n workloads" -n "$runs" -label "kustomize build with carousel" -- bin/kustomize build --enable-alpha-plugins --enable-exec "$pkg"
+  plain=$work/pkg-$n-plain
+  rm -rf "$plain"; cp -r "$pkg" "$plain"
+  sed -i '/^transformers:/,$d' "$plain/kustomization.yaml"
+  row "$n workloads" -n "$runs" -label "kustomize build without carousel" -- bin/kustomize build "$plain"
+done
+
+# carousel start with 1,000 ECDSA P-256 leaves (plaintext: this measures
+# key and certificate making, not sops).
+leaves=$work/leaves
+rm -rf "$leaves"; mkdir -p "$leaves"
+{
+  echo "apiVersion: carousel.dev/v1alpha1"
+  echo "kind: CARotation"
+  echo "metadata: {name: many}"
+  echo "spec:"
+  echo "  ca: {}"
+  echo "  leaves:"
+  for i in $(seq 1 1000); do echo "  - {name: leaf-$i, secret: {name: leaf-$i, namespace: ns}, dnsNames: [leaf-$i.ns.svc]}"; done
+} > "$leaves/carousel.yaml"
+bin/carousel init "$leaves/carousel.yaml" --plaintext-keys >/dev/null 2>&1
+cp "$leaves/carousel.yaml" "$leaves/template.yaml"
+"$work/run" -n 1 -label "carousel start, 1,000 leaves" -- bin/carousel start "$leaves/carousel.yaml" --plaintext-keys | while IFS=$'\t' read -r label wall rss; do echo "| 1,000 leaves | $label | $wall | $rss |"; done

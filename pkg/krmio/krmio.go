@@ -1,0 +1,135 @@
+// Package krmio runs a KRM function like kyaml's framework.Execute, but
+// writes the output ResourceList one item at a time.
+//
+// Why: framework.Execute hands the whole output document to one YAML
+// encoder, whose emitter keeps an event queue for the entire document. For
+// large packages that queue is most of a function's time and memory (on
+// this machine, 10,000 Deployments: ~40 s and ~4.6 GiB for a do-nothing
+// function; see docs/performance.md). Encoding each item on its own, in
+// the same context (a sequence under `items:`), produces the same bytes
+// while the emitter only ever holds one item.
+//
+// Reading, annotation bookkeeping and results are kyaml's own code paths,
+// so behaviour other than memory and time is the framework's.
+package krmio
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+
+	"sigs.k8s.io/kustomize/kyaml/fn/framework"
+	"sigs.k8s.io/kustomize/kyaml/kio"
+	"sigs.k8s.io/kustomize/kyaml/yaml"
+)
+
+// Execute reads a ResourceList from r, runs p, and streams the result to w.
+// Like framework.Execute, it writes the output (with results) even when the
+// processor fails, and returns the processor's error.
+func Execute(p framework.ResourceListProcessor, r io.Reader, w io.Writer) error {
+	rw := &kio.ByteReadWriter{Reader: r, KeepReaderAnnotations: true}
+	rl := framework.ResourceList{}
+	var err error
+	if rl.Items, err = rw.Read(); err != nil {
+		return fmt.Errorf("failed to read ResourceList input: %w", err)
+	}
+	rl.FunctionConfig = rw.FunctionConfig
+	nodeAnnos, err := kio.PreprocessResourcesForInternalAnnotationMigration(rl.Items)
+	if err != nil {
+		return err
+	}
+	retErr := p.Process(&rl)
+	if err := kio.ReconcileInternalAnnotations(rl.Items, nodeAnnos); err != nil {
+		return err
+	}
+	var results *yaml.RNode
+	if len(rl.Results) > 0 {
+		b, err := yaml.Marshal(rl.Results)
+		if err != nil {
+			return err
+		}
+		if results, err = yaml.Parse(string(b)); err != nil {
+			return err
+		}
+	}
+	kind, apiVersion := rw.WrappingKind, rw.WrappingAPIVersion
+	if kind == "" {
+		kind, apiVersion = kio.ResourceListKind, kio.ResourceListAPIVersion
+	}
+	bw := bufio.NewWriterSize(w, 1<<20)
+	if err := Write(bw, apiVersion, kind, rl.Items, rl.FunctionConfig, results); err != nil {
+		return err
+	}
+	if err := bw.Flush(); err != nil {
+		return err
+	}
+	return retErr
+}
+
+// Write writes a wrapped list (a ResourceList) item by item, byte for byte
+// as kio.ByteWriter with KeepReaderAnnotations writes the whole document.
+func Write(w io.Writer, apiVersion, kind string, items []*yaml.RNode, functionConfig, results *yaml.RNode) error {
+	scalar := func(v string) *yaml.Node { return &yaml.Node{Kind: yaml.ScalarNode, Value: v} }
+	var buf bytes.Buffer
+	// encode writes one mapping, with the given pairs, as a document.
+	encode := func(pairs ...*yaml.Node) error {
+		buf.Reset()
+		enc := yaml.NewEncoder(&buf)
+		doc := &yaml.Node{Kind: yaml.DocumentNode, Content: []*yaml.Node{{Kind: yaml.MappingNode, Content: pairs}}}
+		if err := enc.Encode(doc); err != nil {
+			return err
+		}
+		return enc.Close()
+	}
+	if err := encode(scalar("apiVersion"), scalar(apiVersion), scalar("kind"), scalar(kind)); err != nil {
+		return err
+	}
+	if _, err := w.Write(buf.Bytes()); err != nil {
+		return err
+	}
+	if len(items) == 0 {
+		if err := encode(scalar("items"), &yaml.Node{Kind: yaml.SequenceNode}); err != nil {
+			return err
+		}
+		if _, err := w.Write(buf.Bytes()); err != nil {
+			return err
+		}
+	} else {
+		if _, err := io.WriteString(w, "items:\n"); err != nil {
+			return err
+		}
+	}
+	for _, item := range items {
+		if err := yaml.ClearEmptyAnnotations(item); err != nil {
+			return err
+		}
+		if err := encode(scalar("items"), &yaml.Node{Kind: yaml.SequenceNode, Content: []*yaml.Node{item.YNode()}}); err != nil {
+			return err
+		}
+		b := buf.Bytes()
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 || string(b[:i]) != "items:" {
+			return errors.New("krmio: unexpected encoding of an item")
+		}
+		if _, err := w.Write(b[i+1:]); err != nil {
+			return err
+		}
+	}
+	for _, tail := range []struct {
+		key  string
+		node *yaml.RNode
+	}{{"functionConfig", functionConfig}, {"results", results}} {
+		if tail.node == nil {
+			continue
+		}
+		if err := encode(scalar(tail.key), tail.node.YNode()); err != nil {
+			return err
+		}
+		if _, err := w.Write(buf.Bytes()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
