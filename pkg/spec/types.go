@@ -52,6 +52,10 @@ type Spec struct {
 	// ExpiryWarning is how long before a certificate's expiry the function
 	// warns. Default 720h (30 days).
 	ExpiryWarning string `json:"expiryWarning,omitempty"`
+	// Runbook names the node-level steps `carousel plan` lists for each
+	// phase: "kubernetes" for the cluster CA (API server, controller-manager,
+	// scheduler and kubelet files and flags), "none" (default) otherwise.
+	Runbook string `json:"runbook,omitempty"`
 
 	CA          CA               `json:"ca"`
 	Leaves      []Leaf           `json:"leaves,omitempty"`

@@ -69,6 +69,9 @@ func (r *CARotation) Default() error {
 	if s.MaterialDir == "" {
 		s.MaterialDir = DefaultMaterialDir
 	}
+	if s.Runbook == "" {
+		s.Runbook = "none"
+	}
 	if s.ExpiryWarning == "" {
 		s.ExpiryWarning = DefaultExpiryWarning.String()
 	}
