@@ -20,6 +20,7 @@ TOOLS=(
   "kustomize v5.8.2 kustomize"
   "sops v3.13.3 sops"
   "age v1.3.2 age age-keygen"
+  "mermaid-parser 2.0.1 mermaid-parse"
 )
 
 die() { echo "tools: $*" >&2; exit 1; }
@@ -40,6 +41,34 @@ build() {
     kustomize) GOBIN=$out CGO_ENABLED=0 go install "sigs.k8s.io/kustomize/kustomize/v5@$version" ;;
     sops)      GOBIN=$out CGO_ENABLED=0 go install "github.com/getsops/sops/v3/cmd/sops@$version" ;;
     age)       GOBIN=$out CGO_ENABLED=0 go install "filippo.io/age/cmd/age@$version" "filippo.io/age/cmd/age-keygen@$version" ;;
+    mermaid-parser)
+      # The npm @mermaid-js/parser, with a small CLI: reads a Markdown or
+      # Mermaid text on stdin, parses every mermaid block, prints the AST.
+      command -v npm >/dev/null || die "mermaid-parser needs node and npm (apt-get install nodejs npm)"
+      npm install --no-audit --no-fund --prefix "$out/.." "@mermaid-js/parser@$version"
+      mkdir -p "$out"
+      cat > "$out/mermaid-parse" <<'JS'
+#!/usr/bin/env node
+// Parses every ```mermaid block of stdin (or stdin itself) with the real
+// @mermaid-js/parser; prints the statements as JSON; exits 1 on a parse error.
+const path = require('path');
+const { pathToFileURL } = require('url');
+const parserDir = path.join(__dirname, '..', 'node_modules', '@mermaid-js', 'parser');
+let text = require('fs').readFileSync(0, 'utf8');
+const blocks = [...text.matchAll(/```mermaid\n([\s\S]*?)```/g)].map(m => m[1]);
+if (blocks.length === 0) blocks.push(text);
+(async () => {
+  const { parse } = await import(pathToFileURL(path.join(parserDir, 'dist', 'mermaid-parser.core.mjs')).href).catch(() => import('@mermaid-js/parser'));
+  const out = [];
+  for (const b of blocks) {
+    const type = b.trim().split(/\s/)[0];
+    const ast = await parse(type, b);
+    out.push({ type, statements: (ast.statements || []).map(s => ({ kind: s.$type, id: s.id, type: s.type, tags: s.tags })) });
+  }
+  console.log(JSON.stringify(out));
+})().catch(e => { console.error(e.message); process.exit(1); });
+JS
+      chmod +x "$out/mermaid-parse" ;;
     *) die "no build recipe for $name" ;;
   esac
 }

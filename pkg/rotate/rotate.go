@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 
+	goyaml "go.yaml.in/yaml/v3"
 	"sigs.k8s.io/kustomize/kyaml/kio"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
@@ -410,37 +411,75 @@ func (p *Package) promote(rep *Report) error {
 	return p.SetPhase(phases.Steady)
 }
 
-// SetPhase rewrites spec.phase in the CARotation file, keeping its comments.
+// SetPhase rewrites spec.phase in the CARotation file. Only the phase's
+// characters change: the scalar is replaced at its position in the source,
+// so comments, quoting and formatting elsewhere stay byte for byte (a
+// re-serialisation would re-quote flow scalars and move comments).
 func (p *Package) SetPhase(phase phases.Phase) error {
 	b, err := os.ReadFile(p.File)
 	if err != nil {
 		return err
 	}
-	rw := &kio.ByteReadWriter{Reader: bytes.NewReader(b), PreserveSeqIndent: true}
-	nodes, err := rw.Read()
+	out, err := setPhaseText(b, string(phase))
 	if err != nil {
-		return err
-	}
-	for _, n := range nodes {
-		if n.GetKind() != spec.Kind {
-			continue
-		}
-		// Edit the scalar in place: replacing the node would drop its comments.
-		if v, _ := n.Pipe(yaml.Lookup("spec", "phase")); v != nil {
-			v.YNode().Value = string(phase)
-			continue
-		}
-		if err := n.PipeE(yaml.LookupCreate(yaml.MappingNode, "spec"), yaml.SetField("phase", yaml.NewStringRNode(string(phase)))); err != nil {
-			return err
-		}
-	}
-	var out bytes.Buffer
-	rw.Writer = &out
-	if err := rw.Write(nodes); err != nil {
-		return err
+		return fmt.Errorf("%s: %w", p.File, err)
 	}
 	p.Rotation.Spec.Phase = phase
-	return os.WriteFile(p.File, out.Bytes(), 0o644)
+	return os.WriteFile(p.File, out, 0o644)
+}
+
+func setPhaseText(b []byte, phase string) ([]byte, error) {
+	dec := goyaml.NewDecoder(bytes.NewReader(b))
+	for {
+		var doc goyaml.Node
+		if err := dec.Decode(&doc); err != nil {
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			return nil, err
+		}
+		if len(doc.Content) == 0 {
+			continue
+		}
+		root := doc.Content[0]
+		if field(root, "kind") == nil || field(root, "kind").Value != spec.Kind {
+			continue
+		}
+		specNode := field(root, "spec")
+		if specNode == nil {
+			return nil, errors.New("the CARotation has no spec")
+		}
+		v := field(specNode, "phase")
+		if v == nil || v.Kind != goyaml.ScalarNode {
+			return nil, errors.New("spec.phase is missing: add `phase: steady` under spec")
+		}
+		lines := bytes.SplitAfter(b, []byte("\n"))
+		line := lines[v.Line-1]
+		col := v.Column - 1
+		width := len(v.Value)
+		if v.Style&(goyaml.DoubleQuotedStyle|goyaml.SingleQuotedStyle) != 0 {
+			col++ // keep the quotes
+		}
+		if col+width > len(line) || string(line[col:col+width]) != v.Value {
+			return nil, fmt.Errorf("spec.phase at line %d is not a plain scalar carousel can edit in place", v.Line)
+		}
+		edited := append(append(append([]byte{}, line[:col]...), phase...), line[col+width:]...)
+		lines[v.Line-1] = edited
+		return bytes.Join(lines, nil), nil
+	}
+	return nil, errors.New("no CARotation found")
+}
+
+func field(m *goyaml.Node, key string) *goyaml.Node {
+	if m == nil || m.Kind != goyaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key {
+			return m.Content[i+1]
+		}
+	}
+	return nil
 }
 
 func caKeyField(r *spec.CARotation) string {
@@ -548,4 +587,24 @@ func (p *Package) writeKustomization(rep *Report) error {
 	path := filepath.Join(p.MaterialDir(), "kustomization.yaml")
 	rep.Written = append(rep.Written, path)
 	return os.WriteFile(path, []byte(b.String()), 0o644)
+}
+
+// Items reads every resource of the package directory (recursively), except
+// kustomization files and CARotations: the input kustomize would hand the
+// function for a package whose resources all live below it. Plans and
+// checks render from it in-process.
+func (p *Package) Items() ([]*yaml.RNode, error) {
+	dir := filepath.Dir(p.File)
+	nodes, err := kio.LocalPackageReader{PackagePath: dir, OmitReaderAnnotations: true, MatchFilesGlob: []string{"*.yaml"}}.Read()
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", dir, err)
+	}
+	var out []*yaml.RNode
+	for _, n := range nodes {
+		if n.GetKind() == "Kustomization" || n.GetKind() == spec.Kind && n.GetApiVersion() == spec.APIVersion {
+			continue
+		}
+		out = append(out, n)
+	}
+	return out, nil
 }
