@@ -273,7 +273,16 @@ func Start(p *Package, o Options, only []string) (Report, error) {
 	if err != nil {
 		return rep, err
 	}
+	started := false
 	if _, ok := set.CA[phases.New]; ok {
+		started = true
+	}
+	for _, gens := range set.Leaves {
+		if _, ok := gens[phases.New]; ok {
+			started = true
+		}
+	}
+	if started {
 		return rep, fmt.Errorf("%s already holds new material: the rotation was started; advance it, or delete the new material to start over", p.MaterialDir())
 	}
 	w, err := o.writer(p)
@@ -429,6 +438,26 @@ func (p *Package) SetPhase(phase phases.Phase) error {
 }
 
 func setPhaseText(b []byte, phase string) ([]byte, error) {
+	return setSpecScalar(b, "phase", phase)
+}
+
+// SetScope rewrites (or adds, after spec.phase) spec.scope in place.
+func (p *Package) SetScope(scope phases.Scope) error {
+	b, err := os.ReadFile(p.File)
+	if err != nil {
+		return err
+	}
+	out, err := setSpecScalar(b, "scope", string(scope))
+	if err != nil {
+		return fmt.Errorf("%s: %w", p.File, err)
+	}
+	p.Rotation.Spec.Scope = scope
+	return os.WriteFile(p.File, out, 0o644)
+}
+
+// setSpecScalar replaces spec.<key> at its source position, or inserts it
+// on the line after spec.phase when it is missing.
+func setSpecScalar(b []byte, key, value string) ([]byte, error) {
 	dec := goyaml.NewDecoder(bytes.NewReader(b))
 	for {
 		var doc goyaml.Node
@@ -449,11 +478,21 @@ func setPhaseText(b []byte, phase string) ([]byte, error) {
 		if specNode == nil {
 			return nil, errors.New("the CARotation has no spec")
 		}
-		v := field(specNode, "phase")
-		if v == nil || v.Kind != goyaml.ScalarNode {
-			return nil, errors.New("spec.phase is missing: add `phase: steady` under spec")
-		}
 		lines := bytes.SplitAfter(b, []byte("\n"))
+		v := field(specNode, key)
+		if v == nil && key != "phase" {
+			ph := fieldKey(specNode, "phase")
+			if ph == nil {
+				return nil, errors.New("spec.phase is missing: add `phase: steady` under spec")
+			}
+			indent := strings.Repeat(" ", ph.Column-1)
+			ins := []byte(indent + key + ": " + value + "\n")
+			lines = append(lines[:ph.Line], append([][]byte{ins}, lines[ph.Line:]...)...)
+			return bytes.Join(lines, nil), nil
+		}
+		if v == nil || v.Kind != goyaml.ScalarNode {
+			return nil, fmt.Errorf("spec.%s is missing: add `%s: ...` under spec", key, key)
+		}
 		line := lines[v.Line-1]
 		col := v.Column - 1
 		width := len(v.Value)
@@ -461,13 +500,26 @@ func setPhaseText(b []byte, phase string) ([]byte, error) {
 			col++ // keep the quotes
 		}
 		if col+width > len(line) || string(line[col:col+width]) != v.Value {
-			return nil, fmt.Errorf("spec.phase at line %d is not a plain scalar carousel can edit in place", v.Line)
+			return nil, fmt.Errorf("spec.%s at line %d is not a scalar carousel can edit in place", key, v.Line)
 		}
-		edited := append(append(append([]byte{}, line[:col]...), phase...), line[col+width:]...)
+		edited := append(append(append([]byte{}, line[:col]...), value...), line[col+width:]...)
 		lines[v.Line-1] = edited
 		return bytes.Join(lines, nil), nil
 	}
 	return nil, errors.New("no CARotation found")
+}
+
+// fieldKey returns the key node of a mapping entry (for its position).
+func fieldKey(m *goyaml.Node, key string) *goyaml.Node {
+	if m == nil || m.Kind != goyaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key {
+			return m.Content[i]
+		}
+	}
+	return nil
 }
 
 func field(m *goyaml.Node, key string) *goyaml.Node {
