@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 
@@ -8,6 +9,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/fn/framework/command"
 
 	"github.com/carousel-dev/carousel/pkg/krmio"
+	"github.com/carousel-dev/carousel/pkg/phases"
 	"github.com/carousel-dev/carousel/pkg/rotate"
 	"github.com/carousel-dev/carousel/pkg/spec"
 )
@@ -40,7 +42,7 @@ as a kustomize transformer (kustomize build --enable-alpha-plugins --enable-exec
 
 The subcommands make the rotation's key material, once, to be committed.`
 	root.Version = version
-	root.AddCommand(initCmd(), startCmd(), schemaCmd())
+	root.AddCommand(initCmd(), startCmd(), schemaCmd(), planCmd(), advanceCmd(), checkCmd())
 	return root
 }
 
@@ -105,6 +107,7 @@ func initCmd() *cobra.Command {
 func startCmd() *cobra.Command {
 	var kf keyFlags
 	var leaves []string
+	var scope string
 	c := &cobra.Command{
 		Use:   "start CAROTATION_FILE",
 		Short: "Make the next rotation's material: a new CA and every leaf for it (scope ca), or new leaves (scope leaf)",
@@ -114,6 +117,17 @@ func startCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if scope != "" && phases.Scope(scope) != p.Rotation.Spec.Scope {
+				if _, err := phases.Sequence(phases.Scope(scope)); err != nil {
+					return err
+				}
+				if p.Rotation.Spec.Phase != phases.Steady {
+					return fmt.Errorf("the scope can change only at steady (the rotation is at %s)", p.Rotation.Spec.Phase)
+				}
+				if err := p.SetScope(phases.Scope(scope)); err != nil {
+					return err
+				}
+			}
 			rep, err := rotate.Start(p, kf.options(c), leaves)
 			report(c, rep)
 			return err
@@ -121,6 +135,7 @@ func startCmd() *cobra.Command {
 	}
 	kf.add(c)
 	c.Flags().StringSliceVar(&leaves, "leaf", nil, "with scope leaf: re-issue only these leaves (like rke cert rotate --service)")
+	c.Flags().StringVar(&scope, "scope", "", "ca (a new CA and every leaf) or leaf (new leaves from the current CA); sets spec.scope")
 	return c
 }
 
@@ -146,7 +161,8 @@ func (e *exitError) Error() string { return e.err.Error() }
 func (e *exitError) Unwrap() error { return e.err }
 
 func exitCode(err error) int {
-	if e, ok := err.(*exitError); ok {
+	var e *exitError
+	if errors.As(err, &e) {
 		return e.code
 	}
 	return 1

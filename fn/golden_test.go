@@ -5,6 +5,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -35,7 +36,8 @@ func executeWith(input []byte, out *bytes.Buffer) error {
 // function and compares the ResourceList it writes with the golden file
 // testdata/golden/<example>/<phase>.yaml (go test ./fn -update rewrites them).
 func TestGoldenPhases(t *testing.T) {
-	for _, dir := range testkit.Examples(t) {
+	extra, _ := filepath.Glob(filepath.Join("testdata", "packages", "*"))
+	for _, dir := range append(testkit.Examples(t), extra...) {
 		pkg := testkit.Load(t, dir)
 		for _, phase := range pkg.Phases(t) {
 			t.Run(filepath.Base(dir)+"/"+string(phase), func(t *testing.T) {
@@ -87,5 +89,39 @@ func TestRenderingIsDeterministic(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestLeafReissueRollsOnlyTheReissuedHolders compares the one-leaf re-issue
+// of examples/neuvector (--leaf internal) with the all-leaves re-issue of
+// testdata/packages/neuvector-all-leaves: only holders of re-issued leaves
+// roll.
+func TestLeafReissueRollsOnlyTheReissuedHolders(t *testing.T) {
+	rolls := func(dir string) []string {
+		pkg := testkit.Load(t, dir)
+		steady, reissue := pkg.Render(t, "steady"), pkg.Render(t, "reissue")
+		was := map[string]string{}
+		for _, r := range steady.Restarts {
+			was[r.Name] = r.Hash
+		}
+		var out []string
+		for _, r := range reissue.Restarts {
+			if was[r.Name] != r.Hash {
+				out = append(out, r.Name)
+			}
+		}
+		slices.Sort(out)
+		return out
+	}
+	one := rolls(filepath.Join(testkit.Root(t), "examples", "neuvector"))
+	all := rolls(filepath.Join("testdata", "packages", "neuvector-all-leaves"))
+	wantOne := []string{"neuvector-controller-pod", "neuvector-enforcer-pod", "neuvector-scanner-pod"}
+	if !slices.Equal(one, wantOne) {
+		t.Errorf("re-issuing the internal leaf rolled %v, want %v", one, wantOne)
+	}
+	wantAll := append(slices.Clone(wantOne), "neuvector-manager-pod")
+	slices.Sort(wantAll)
+	if !slices.Equal(all, wantAll) {
+		t.Errorf("re-issuing every leaf rolled %v, want %v", all, wantAll)
 	}
 }

@@ -4,6 +4,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 )
@@ -14,7 +15,8 @@ func main() {
 	if err != nil {
 		// The function prints its own results; subcommands are silenced by
 		// the function's root command, so their errors are printed here.
-		if cmd != root {
+		var quiet *exitError
+		if cmd != root && !(errors.As(err, &quiet) && quiet.code == checkRefused) {
 			fmt.Fprintln(os.Stderr, "carousel:", err)
 		}
 		os.Exit(exitCode(err))

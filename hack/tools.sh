@@ -24,6 +24,7 @@ TOOLS=(
   "kube v1.36.3 kube-apiserver kubectl"
   "flux v2.9.5 flux"
   "actionlint v1.7.12 actionlint"
+  "mermaid-parser 2.0.1 mermaid-parse"
 )
 
 die() { echo "tools: $*" >&2; exit 1; }
@@ -81,6 +82,34 @@ build() {
       CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.VERSION=${version#v}" -o "$out/flux" ./cmd/flux
       go mod download github.com/fluxcd/kustomize-controller@v1.9.5 github.com/fluxcd/source-controller@v1.9.5 ;;
     actionlint) GOBIN=$out CGO_ENABLED=0 go install "github.com/rhysd/actionlint/cmd/actionlint@$version" ;;
+    mermaid-parser)
+      # The npm @mermaid-js/parser, with a small CLI: reads a Markdown or
+      # Mermaid text on stdin, parses every mermaid block, prints the AST.
+      command -v npm >/dev/null || die "mermaid-parser needs node and npm (apt-get install nodejs npm)"
+      npm install --no-audit --no-fund --prefix "$out/.." "@mermaid-js/parser@$version"
+      mkdir -p "$out"
+      cat > "$out/mermaid-parse" <<'JS'
+#!/usr/bin/env node
+// Parses every ```mermaid block of stdin (or stdin itself) with the real
+// @mermaid-js/parser; prints the statements as JSON; exits 1 on a parse error.
+const path = require('path');
+const { pathToFileURL } = require('url');
+const parserDir = path.join(__dirname, '..', 'node_modules', '@mermaid-js', 'parser');
+let text = require('fs').readFileSync(0, 'utf8');
+const blocks = [...text.matchAll(/```mermaid\n([\s\S]*?)```/g)].map(m => m[1]);
+if (blocks.length === 0) blocks.push(text);
+(async () => {
+  const { parse } = await import(pathToFileURL(path.join(parserDir, 'dist', 'mermaid-parser.core.mjs')).href).catch(() => import('@mermaid-js/parser'));
+  const out = [];
+  for (const b of blocks) {
+    const type = b.trim().split(/\s/)[0];
+    const ast = await parse(type, b);
+    out.push({ type, statements: (ast.statements || []).map(s => ({ kind: s.$type, id: s.id, type: s.type, tags: s.tags })) });
+  }
+  console.log(JSON.stringify(out));
+})().catch(e => { console.error(e.message); process.exit(1); });
+JS
+      chmod +x "$out/mermaid-parse" ;;
     *) die "no build recipe for $name" ;;
   esac
 }

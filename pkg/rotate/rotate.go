@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 
+	goyaml "go.yaml.in/yaml/v3"
 	"sigs.k8s.io/kustomize/kyaml/kio"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
@@ -272,7 +273,16 @@ func Start(p *Package, o Options, only []string) (Report, error) {
 	if err != nil {
 		return rep, err
 	}
+	started := false
 	if _, ok := set.CA[phases.New]; ok {
+		started = true
+	}
+	for _, gens := range set.Leaves {
+		if _, ok := gens[phases.New]; ok {
+			started = true
+		}
+	}
+	if started {
 		return rep, fmt.Errorf("%s already holds new material: the rotation was started; advance it, or delete the new material to start over", p.MaterialDir())
 	}
 	w, err := o.writer(p)
@@ -410,37 +420,118 @@ func (p *Package) promote(rep *Report) error {
 	return p.SetPhase(phases.Steady)
 }
 
-// SetPhase rewrites spec.phase in the CARotation file, keeping its comments.
+// SetPhase rewrites spec.phase in the CARotation file. Only the phase's
+// characters change: the scalar is replaced at its position in the source,
+// so comments, quoting and formatting elsewhere stay byte for byte (a
+// re-serialisation would re-quote flow scalars and move comments).
 func (p *Package) SetPhase(phase phases.Phase) error {
 	b, err := os.ReadFile(p.File)
 	if err != nil {
 		return err
 	}
-	rw := &kio.ByteReadWriter{Reader: bytes.NewReader(b), PreserveSeqIndent: true}
-	nodes, err := rw.Read()
+	out, err := setPhaseText(b, string(phase))
+	if err != nil {
+		return fmt.Errorf("%s: %w", p.File, err)
+	}
+	p.Rotation.Spec.Phase = phase
+	return os.WriteFile(p.File, out, 0o644)
+}
+
+func setPhaseText(b []byte, phase string) ([]byte, error) {
+	return setSpecScalar(b, "phase", phase)
+}
+
+// SetScope rewrites (or adds, after spec.phase) spec.scope in place.
+func (p *Package) SetScope(scope phases.Scope) error {
+	b, err := os.ReadFile(p.File)
 	if err != nil {
 		return err
 	}
-	for _, n := range nodes {
-		if n.GetKind() != spec.Kind {
+	out, err := setSpecScalar(b, "scope", string(scope))
+	if err != nil {
+		return fmt.Errorf("%s: %w", p.File, err)
+	}
+	p.Rotation.Spec.Scope = scope
+	return os.WriteFile(p.File, out, 0o644)
+}
+
+// setSpecScalar replaces spec.<key> at its source position, or inserts it
+// on the line after spec.phase when it is missing.
+func setSpecScalar(b []byte, key, value string) ([]byte, error) {
+	dec := goyaml.NewDecoder(bytes.NewReader(b))
+	for {
+		var doc goyaml.Node
+		if err := dec.Decode(&doc); err != nil {
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			return nil, err
+		}
+		if len(doc.Content) == 0 {
 			continue
 		}
-		// Edit the scalar in place: replacing the node would drop its comments.
-		if v, _ := n.Pipe(yaml.Lookup("spec", "phase")); v != nil {
-			v.YNode().Value = string(phase)
+		root := doc.Content[0]
+		if field(root, "kind") == nil || field(root, "kind").Value != spec.Kind {
 			continue
 		}
-		if err := n.PipeE(yaml.LookupCreate(yaml.MappingNode, "spec"), yaml.SetField("phase", yaml.NewStringRNode(string(phase)))); err != nil {
-			return err
+		specNode := field(root, "spec")
+		if specNode == nil {
+			return nil, errors.New("the CARotation has no spec")
+		}
+		lines := bytes.SplitAfter(b, []byte("\n"))
+		v := field(specNode, key)
+		if v == nil && key != "phase" {
+			ph := fieldKey(specNode, "phase")
+			if ph == nil {
+				return nil, errors.New("spec.phase is missing: add `phase: steady` under spec")
+			}
+			indent := strings.Repeat(" ", ph.Column-1)
+			ins := []byte(indent + key + ": " + value + "\n")
+			lines = append(lines[:ph.Line], append([][]byte{ins}, lines[ph.Line:]...)...)
+			return bytes.Join(lines, nil), nil
+		}
+		if v == nil || v.Kind != goyaml.ScalarNode {
+			return nil, fmt.Errorf("spec.%s is missing: add `%s: ...` under spec", key, key)
+		}
+		line := lines[v.Line-1]
+		col := v.Column - 1
+		width := len(v.Value)
+		if v.Style&(goyaml.DoubleQuotedStyle|goyaml.SingleQuotedStyle) != 0 {
+			col++ // keep the quotes
+		}
+		if col+width > len(line) || string(line[col:col+width]) != v.Value {
+			return nil, fmt.Errorf("spec.%s at line %d is not a scalar carousel can edit in place", key, v.Line)
+		}
+		edited := append(append(append([]byte{}, line[:col]...), value...), line[col+width:]...)
+		lines[v.Line-1] = edited
+		return bytes.Join(lines, nil), nil
+	}
+	return nil, errors.New("no CARotation found")
+}
+
+// fieldKey returns the key node of a mapping entry (for its position).
+func fieldKey(m *goyaml.Node, key string) *goyaml.Node {
+	if m == nil || m.Kind != goyaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key {
+			return m.Content[i]
 		}
 	}
-	var out bytes.Buffer
-	rw.Writer = &out
-	if err := rw.Write(nodes); err != nil {
-		return err
+	return nil
+}
+
+func field(m *goyaml.Node, key string) *goyaml.Node {
+	if m == nil || m.Kind != goyaml.MappingNode {
+		return nil
 	}
-	p.Rotation.Spec.Phase = phase
-	return os.WriteFile(p.File, out.Bytes(), 0o644)
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key {
+			return m.Content[i+1]
+		}
+	}
+	return nil
 }
 
 func caKeyField(r *spec.CARotation) string {
@@ -548,4 +639,24 @@ func (p *Package) writeKustomization(rep *Report) error {
 	path := filepath.Join(p.MaterialDir(), "kustomization.yaml")
 	rep.Written = append(rep.Written, path)
 	return os.WriteFile(path, []byte(b.String()), 0o644)
+}
+
+// Items reads every resource of the package directory (recursively), except
+// kustomization files and CARotations: the input kustomize would hand the
+// function for a package whose resources all live below it. Plans and
+// checks render from it in-process.
+func (p *Package) Items() ([]*yaml.RNode, error) {
+	dir := filepath.Dir(p.File)
+	nodes, err := kio.LocalPackageReader{PackagePath: dir, OmitReaderAnnotations: true, MatchFilesGlob: []string{"*.yaml"}}.Read()
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", dir, err)
+	}
+	var out []*yaml.RNode
+	for _, n := range nodes {
+		if n.GetKind() == "Kustomization" || n.GetKind() == spec.Kind && n.GetApiVersion() == spec.APIVersion {
+			continue
+		}
+		out = append(out, n)
+	}
+	return out, nil
 }

@@ -1,0 +1,79 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/carousel-dev/carousel/pkg/check"
+)
+
+// Exit codes of `carousel check`.
+const (
+	checkPassed  = 0
+	checkError   = 1 // could not check (not a git repository, bad ref, unreadable spec)
+	checkRefused = 2 // the change may not merge; the refusals say what to do instead
+)
+
+func checkCmd() *cobra.Command {
+	var base, rendered, kustomize, output string
+	c := &cobra.Command{
+		Use:   "check CAROTATION_FILE --base REF",
+		Short: "The pull-request check: refuse skipped phases, material or shape changes mid-flight, and stale rendered output",
+		Long: `check compares the CARotation at the base git ref with the working tree and
+refuses:
+  one-step         a move of more than one phase (forward or back)
+  shape-in-flight  a spec change other than spec.phase while the rotation is not
+                   at steady, or together with a phase move
+  material         material changed in a pull request that moves the phase, while
+                   the rotation is in flight, or the current (old) material changed:
+                   only carousel start/renew/import change material, at steady
+  renders          the new phase does not render (missing or mismatched material)
+  rendered-output  with --rendered FILE: FILE differs from a fresh kustomize build
+
+Exit codes: 0 the change may merge; 1 the check could not run; 2 refused (each
+refusal is printed with what to do instead).`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			if base == "" {
+				return &exitError{checkError, errors.New("--base REF is required (the branch the pull request merges into)")}
+			}
+			now, err := clock()
+			if err != nil {
+				return &exitError{checkError, err}
+			}
+			refusals, err := check.Run(check.Options{File: args[0], Base: base, Rendered: rendered, Kustomize: kustomize, Now: now})
+			if err != nil {
+				return &exitError{checkError, err}
+			}
+			if output == "json" {
+				enc := json.NewEncoder(c.OutOrStdout())
+				enc.SetIndent("", "  ")
+				if refusals == nil {
+					refusals = []check.Refusal{}
+				}
+				if err := enc.Encode(refusals); err != nil {
+					return err
+				}
+			} else {
+				for _, r := range refusals {
+					fmt.Fprintf(c.OutOrStdout(), "REFUSED [%s] %s\n  instead: %s\n", r.Rule, r.Message, r.Fix)
+				}
+				if len(refusals) == 0 {
+					fmt.Fprintf(c.OutOrStdout(), "ok: %s may merge into %s\n", args[0], base)
+				}
+			}
+			if len(refusals) > 0 {
+				return &exitError{checkRefused, fmt.Errorf("%d refusal(s)", len(refusals))}
+			}
+			return nil
+		},
+	}
+	c.Flags().StringVar(&base, "base", "", "the git ref the pull request merges into (e.g. origin/main)")
+	c.Flags().StringVar(&rendered, "rendered", "", "a committed kustomize build output of the package that must be up to date")
+	c.Flags().StringVar(&kustomize, "kustomize", "kustomize", "the kustomize binary for --rendered")
+	c.Flags().StringVarP(&output, "output", "o", "text", "text or json")
+	return c
+}

@@ -1,0 +1,124 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/carousel-dev/carousel/pkg/phases"
+	"github.com/carousel-dev/carousel/pkg/plan"
+	"github.com/carousel-dev/carousel/pkg/rotate"
+)
+
+// loadPlan reads a package and plans its current phase.
+func loadPlan(file string) (*rotate.Package, *plan.Plan, error) {
+	p, err := rotate.Load(file)
+	if err != nil {
+		return nil, nil, err
+	}
+	items, err := p.Items()
+	if err != nil {
+		return nil, nil, err
+	}
+	now, err := clock()
+	if err != nil {
+		return nil, nil, err
+	}
+	pl, err := plan.Build(p.Rotation, p.Node, items, now)
+	if err != nil {
+		return nil, nil, err
+	}
+	return p, pl, nil
+}
+
+func planCmd() *cobra.Command {
+	var output string
+	c := &cobra.Command{
+		Use:   "plan CAROTATION_FILE",
+		Short: "Show the phase table, and what the next phase (and a rollback) changes, rolls, gates and needs on nodes",
+		Long: `plan renders the current phase and both neighbours in-process (from the YAML
+files under the package directory) and compares them: the objects that change,
+the workloads that roll and in which waves, the gate to confirm before merging,
+and, with spec.runbook: kubernetes, the node-level steps with exact commands.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			_, pl, err := loadPlan(args[0])
+			if err != nil {
+				return err
+			}
+			switch output {
+			case "text":
+				pl.Text(c.OutOrStdout())
+				return nil
+			case "json":
+				enc := json.NewEncoder(c.OutOrStdout())
+				enc.SetIndent("", "  ")
+				return enc.Encode(pl)
+			}
+			return fmt.Errorf("--output must be text or json, not %q", output)
+		},
+	}
+	c.Flags().StringVarP(&output, "output", "o", "text", "text or json")
+	return c
+}
+
+func advanceCmd() *cobra.Command {
+	var to, prBody string
+	c := &cobra.Command{
+		Use:   "advance CAROTATION_FILE",
+		Short: "Move spec.phase one step (forward by default, or --to the previous phase to roll back), keeping comments, and write the pull request",
+		Long: `advance edits spec.phase in place (comments and formatting kept), refuses any
+move but one step forward or back, and prints a pull-request title (first line)
+and Markdown body: the plan's summary, a Mermaid diagram of the phases, the gate
+as a checklist, the runbook and the rollback. With --pr-body FILE the body goes
+to FILE and only the title is printed.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			p, pl, err := loadPlan(args[0])
+			if err != nil {
+				return err
+			}
+			target := phases.Phase(to)
+			if target == "" {
+				if pl.Next == nil {
+					return fmt.Errorf("%s is the last phase: run `carousel start` to begin the next rotation", pl.Current)
+				}
+				target = pl.Next.To
+			}
+			dir, err := phases.Check(phases.Move{Scope: p.Rotation.Spec.Scope, From: pl.Current, To: target})
+			if err != nil {
+				return err
+			}
+			var step *plan.Step
+			switch dir {
+			case phases.Forward:
+				step = pl.Next
+			case phases.Back:
+				step = pl.Rollback
+			default:
+				return fmt.Errorf("the rotation is already at %s", target)
+			}
+			if step == nil {
+				return fmt.Errorf("%s cannot be rendered (missing material?): see `carousel plan %s`", target, args[0])
+			}
+			if err := p.SetPhase(target); err != nil {
+				return err
+			}
+			title, body := pl.PullRequest(step)
+			if prBody != "" {
+				if err := os.WriteFile(prBody, []byte(body), 0o644); err != nil {
+					return err
+				}
+				fmt.Fprintln(c.OutOrStdout(), title)
+				return nil
+			}
+			fmt.Fprintf(c.OutOrStdout(), "%s\n\n%s", title, body)
+			return nil
+		},
+	}
+	c.Flags().StringVar(&to, "to", "", "the phase to move to (default: the next phase)")
+	c.Flags().StringVar(&prBody, "pr-body", "", "write the pull-request body to this file")
+	return c
+}

@@ -1,0 +1,154 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/carousel-dev/carousel/internal/testkit"
+	"github.com/carousel-dev/carousel/pkg/phases"
+)
+
+// examplePackage copies the cluster-ca example (with its comments) to a
+// temporary directory set to phase.
+func examplePackage(t *testing.T, phase phases.Phase) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.CopyFS(dir, os.DirFS(filepath.Join(testkit.Root(t), "examples", "cluster-ca"))); err != nil {
+		t.Fatal(err)
+	}
+	testkit.SetPhase(t, dir, phase)
+	return dir
+}
+
+func runCarousel(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	cmd := exec.Command(testkit.Carousel(t), args...)
+	cmd.Env = append(os.Environ(), NowEnv+"=2027-01-01T00:00:00Z")
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	if err != nil {
+		return out.String() + errb.String(), err
+	}
+	return out.String(), nil
+}
+
+func golden(t *testing.T, path, got string) {
+	t.Helper()
+	if *update {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (go test ./fn -update creates it)", err)
+	}
+	if string(want) != got {
+		t.Errorf("output differs from %s (go test ./fn -update rewrites it; review the diff)", path)
+	}
+}
+
+func TestPlanGoldens(t *testing.T) {
+	for _, phase := range []phases.Phase{phases.Steady, phases.TrustNew, phases.SignNew, phases.DistrustOld, phases.Cleanup} {
+		t.Run(string(phase), func(t *testing.T) {
+			dir := examplePackage(t, phase)
+			text, err := runCarousel(t, "plan", filepath.Join(dir, "carousel.yaml"))
+			if err != nil {
+				t.Fatalf("%v\n%s", err, text)
+			}
+			golden(t, filepath.Join("testdata", "plan", string(phase)+".txt"), text)
+			js, err := runCarousel(t, "plan", filepath.Join(dir, "carousel.yaml"), "--output", "json")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var v map[string]any
+			if err := json.Unmarshal([]byte(js), &v); err != nil {
+				t.Fatalf("--output json is not JSON: %v", err)
+			}
+			if v["current"] != string(phase) {
+				t.Fatalf("json current = %v", v["current"])
+			}
+			golden(t, filepath.Join("testdata", "plan", string(phase)+".json"), js)
+		})
+	}
+}
+
+func TestAdvanceMovesOneStepKeepsCommentsAndWritesThePullRequest(t *testing.T) {
+	dir := examplePackage(t, phases.Steady)
+	file := filepath.Join(dir, "carousel.yaml")
+	before, _ := os.ReadFile(file)
+	out, err := runCarousel(t, "advance", file)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	after, _ := os.ReadFile(file)
+	want := strings.Replace(string(before), "  phase: steady\n", "  phase: trust-new\n", 1)
+	if string(after) != want {
+		t.Fatalf("advance changed more than spec.phase (comments and formatting must stay):\n%s", after)
+	}
+	if !strings.HasPrefix(out, "carousel: advance cluster-ca to trust-new\n") {
+		t.Fatalf("unexpected title: %q", strings.SplitN(out, "\n", 2)[0])
+	}
+	golden(t, filepath.Join("testdata", "advance", "steady-to-trust-new.md"), out)
+
+	// The Mermaid block parses with the real @mermaid-js/parser and
+	// highlights the phase being merged.
+	cmd := exec.Command(testkit.Tool(t, "mermaid-parse"))
+	cmd.Stdin = strings.NewReader(out)
+	parsed, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("the Mermaid block does not parse: %v\n%s", err, parsed)
+	}
+	var diagrams []struct {
+		Type       string
+		Statements []struct{ Kind, ID, Type string }
+	}
+	if err := json.Unmarshal(parsed, &diagrams); err != nil || len(diagrams) != 1 {
+		t.Fatalf("want one diagram, got %s (%v)", parsed, err)
+	}
+	var highlighted []string
+	for _, s := range diagrams[0].Statements {
+		if s.Type == "HIGHLIGHT" {
+			highlighted = append(highlighted, s.ID)
+		}
+	}
+	if len(diagrams[0].Statements) != 5 || len(highlighted) != 1 || highlighted[0] != "trust-new" {
+		t.Fatalf("the diagram must show the 5 phases with trust-new highlighted: %s", parsed)
+	}
+}
+
+func TestAdvanceRollsBackOneStepAndRefusesSkips(t *testing.T) {
+	dir := examplePackage(t, phases.SignNew)
+	file := filepath.Join(dir, "carousel.yaml")
+	if out, err := runCarousel(t, "advance", file, "--to", "cleanup"); err == nil || !strings.Contains(out, "skips distrust-old") {
+		t.Fatalf("a skip must be refused naming the skipped phase: %v %s", err, out)
+	}
+	if b, _ := os.ReadFile(file); !bytes.Contains(b, []byte("phase: sign-new")) {
+		t.Fatal("a refused advance changed the file")
+	}
+	out, err := runCarousel(t, "advance", file, "--to", "trust-new", "--pr-body", filepath.Join(dir, "body.md"))
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if strings.TrimSpace(out) != "carousel: roll back cluster-ca to trust-new" {
+		t.Fatalf("title: %q", out)
+	}
+	body, _ := os.ReadFile(filepath.Join(dir, "body.md"))
+	for _, want := range []string{"This PR is the rollback", "None needed", "Deployment policy/policy-webhook"} {
+		if !bytes.Contains(body, []byte(want)) {
+			t.Errorf("the rollback body lacks %q", want)
+		}
+	}
+	if b, _ := os.ReadFile(file); !bytes.Contains(b, []byte("phase: trust-new")) {
+		t.Fatal("the rollback did not set the phase")
+	}
+}

@@ -1,0 +1,304 @@
+// Package check is the pull-request check: it compares a rotation at a base
+// git ref with the working tree and refuses changes that would break the
+// phase model's promise, each with what to do instead.
+package check
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"sigs.k8s.io/kustomize/kyaml/yaml"
+
+	"github.com/carousel-dev/carousel/pkg/gen"
+	"github.com/carousel-dev/carousel/pkg/material"
+	"github.com/carousel-dev/carousel/pkg/phases"
+	"github.com/carousel-dev/carousel/pkg/pki"
+	"github.com/carousel-dev/carousel/pkg/rotate"
+	"github.com/carousel-dev/carousel/pkg/spec"
+)
+
+// Refusal is one reason the change may not merge.
+type Refusal struct {
+	Rule    string `json:"rule"`
+	Message string `json:"message"`
+	Fix     string `json:"fix"`
+}
+
+// Rules, in the order they are checked.
+const (
+	RuleMove     = "one-step"
+	RuleShape    = "shape-in-flight"
+	RuleMaterial = "material"
+	RuleRender   = "renders"
+	RuleStale    = "rendered-output"
+)
+
+// Options of a check.
+type Options struct {
+	// File is the CARotation file in the working tree.
+	File string
+	// Base is the git ref the pull request merges into.
+	Base string
+	// Rendered, if set, is a committed `kustomize build` output of the
+	// package that must equal a fresh build.
+	Rendered string
+	// Kustomize is the kustomize binary for the Rendered check.
+	Kustomize string
+	Now       time.Time
+}
+
+// Run checks the change and returns its refusals (none: it may merge).
+func Run(o Options) ([]Refusal, error) {
+	head, err := rotate.Load(o.File)
+	if err != nil {
+		return nil, err
+	}
+	abs, err := filepath.Abs(o.File)
+	if err != nil {
+		return nil, err
+	}
+	dir := filepath.Dir(abs)
+	root, err := git(dir, "rev-parse", "--show-toplevel")
+	if err != nil {
+		return nil, fmt.Errorf("not in a git repository: %w", err)
+	}
+	root = strings.TrimSpace(root)
+	rel, err := filepath.Rel(root, abs)
+	if err != nil {
+		return nil, err
+	}
+	var out []Refusal
+	baseText, err := git(dir, "show", o.Base+":"+filepath.ToSlash(rel))
+	var base *spec.CARotation
+	if err == nil {
+		n, perr := yaml.Parse(baseText)
+		if perr != nil {
+			return nil, fmt.Errorf("%s at %s: %w", rel, o.Base, perr)
+		}
+		if base, err = spec.Load(n); err != nil {
+			return nil, fmt.Errorf("%s at %s: %w", rel, o.Base, err)
+		}
+	} else if _, verr := git(dir, "rev-parse", "--verify", o.Base+"^{commit}"); verr != nil {
+		return nil, fmt.Errorf("base %q is not a commit: %w", o.Base, verr)
+	}
+	cur := head.Rotation
+	if base == nil {
+		// A new rotation starts at the beginning.
+		if seq, _ := phases.Sequence(cur.Spec.Scope); len(seq) > 0 && cur.Spec.Phase != seq[0] {
+			out = append(out, Refusal{RuleMove, fmt.Sprintf("a new rotation starts at %s, not %s", seq[0], cur.Spec.Phase), "set spec.phase: " + string(seq[0])})
+		}
+	} else {
+		out = append(out, checkMove(base, cur)...)
+		matDir := filepath.ToSlash(filepath.Join(filepath.Dir(rel), cur.Spec.MaterialDir))
+		changed, err := changedFiles(dir, o.Base, matDir)
+		if err != nil {
+			return nil, err
+		}
+		if len(changed) > 0 {
+			baseSet, err := materialAt(dir, o.Base, matDir, base.Metadata.Name)
+			if err != nil {
+				return nil, err
+			}
+			headSet, err := head.Material()
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, checkMaterial(base, cur, changed, baseSet, headSet)...)
+		}
+	}
+	items, err := head.Items()
+	if err != nil {
+		return nil, err
+	}
+	r := gen.Render(gen.Input{Rotation: cur, Config: head.Node, Items: items, Now: o.Now})
+	if r.Failed() {
+		out = append(out, Refusal{RuleRender, fmt.Sprintf("phase %s does not render: %v", cur.Spec.Phase, r.Results), "fix the errors above (`kustomize build` shows the same results)"})
+	}
+	if o.Rendered != "" {
+		ref, err := stale(o, dir)
+		if err != nil {
+			return nil, err
+		}
+		if ref != nil {
+			out = append(out, *ref)
+		}
+	}
+	return out, nil
+}
+
+// promotion reports a `carousel start` after a finished rotation: the last
+// phase back to the first, with the new material promoted.
+func promotion(base, cur *spec.CARotation) bool {
+	seq, _ := phases.Sequence(base.Spec.Scope)
+	return len(seq) > 0 && base.Spec.Phase == seq[len(seq)-1] && cur.Spec.Phase == seq[0]
+}
+
+func checkMove(base, cur *spec.CARotation) []Refusal {
+	var out []Refusal
+	if base.Spec.Scope != cur.Spec.Scope {
+		if base.Spec.Phase != phases.Steady && !promotion(base, cur) {
+			return []Refusal{{RuleShape, fmt.Sprintf("spec.scope changed from %s to %s while the rotation is at %s", base.Spec.Scope, cur.Spec.Scope, base.Spec.Phase),
+				"finish (or roll back) the rotation to steady first, then change the scope in its own pull request"}}
+		}
+		return nil
+	}
+	if !promotion(base, cur) {
+		if _, err := phases.Check(phases.Move{Scope: cur.Spec.Scope, From: base.Spec.Phase, To: cur.Spec.Phase}); err != nil {
+			out = append(out, Refusal{RuleMove, err.Error(), "move one phase per pull request (`carousel advance`), merging each after its gate holds"})
+		}
+	}
+	b, c := base.Spec, cur.Spec
+	b.Phase, c.Phase = "", ""
+	bj, _ := json.Marshal(b)
+	cj, _ := json.Marshal(c)
+	midFlight := base.Spec.Phase != phases.Steady && !promotion(base, cur)
+	if !bytes.Equal(bj, cj) && midFlight {
+		out = append(out, Refusal{RuleShape, fmt.Sprintf("the rotation's spec changed (beyond spec.phase) while it is at %s", base.Spec.Phase),
+			"revert the spec change; change the rotation's shape only at steady, in its own pull request"})
+	}
+	if !bytes.Equal(bj, cj) && base.Spec.Phase != cur.Spec.Phase && !midFlight && !promotion(base, cur) {
+		out = append(out, Refusal{RuleShape, "the spec changed in the same pull request as the phase",
+			"split it: the spec change at steady first, then the phase move"})
+	}
+	return out
+}
+
+// checkMaterial allows material to change only the way `carousel start`
+// (`renew`, `import`) changes it: at steady, in a pull request that does not
+// move the phase, adding the next rotation's material without touching the
+// material in use; or promoting a finished rotation's material.
+func checkMaterial(base, cur *spec.CARotation, changed []string, baseSet, headSet *material.Set) []Refusal {
+	list := strings.Join(changed, ", ")
+	if promotion(base, cur) {
+		// The finished rotation's new material must be the current one now.
+		for id, fp := range fingerprints(baseSet, phases.New) {
+			if got := fingerprints(headSet, phases.Old)[id]; got != fp {
+				return []Refusal{{RuleMaterial, fmt.Sprintf("starting the next rotation must promote the finished one's new %s to current", id),
+					"run `carousel start` on the finished rotation instead of editing material by hand"}}
+			}
+		}
+		return nil
+	}
+	if base.Spec.Phase != cur.Spec.Phase {
+		return []Refusal{{RuleMaterial, fmt.Sprintf("material changed (%s) in the same pull request as a phase move", list),
+			"commit `carousel start`/`renew`/`import` in its own pull request at steady, then advance"}}
+	}
+	if base.Spec.Phase != phases.Steady {
+		return []Refusal{{RuleMaterial, fmt.Sprintf("material changed (%s) while the rotation is at %s: pods of this phase are using it", list, base.Spec.Phase),
+			"revert the material change; roll back to steady (or finish the rotation) before making new material"}}
+	}
+	var out []Refusal
+	headOld := fingerprints(headSet, phases.Old)
+	for id, fp := range fingerprints(baseSet, phases.Old) {
+		if got, ok := headOld[id]; !ok || got != fp {
+			out = append(out, Refusal{RuleMaterial, fmt.Sprintf("the current (old) %s changed or disappeared: it is in use", id),
+				"restore it from the base; `carousel start` only adds the next rotation's material"})
+		}
+	}
+	return out
+}
+
+func fingerprints(s *material.Set, g phases.Generation) map[string]string {
+	out := map[string]string{}
+	if k, ok := s.CA[g]; ok {
+		out["CA"] = pki.Fingerprint(k.Cert())
+	}
+	for name, gens := range s.Leaves {
+		if k, ok := gens[g]; ok {
+			out["leaf "+name] = pki.Fingerprint(k.Cert())
+		}
+	}
+	return out
+}
+
+// changedFiles lists files under dir that differ between base and the
+// working tree, untracked ones included.
+func changedFiles(cwd, base, dir string) ([]string, error) {
+	top, _ := git(cwd, "rev-parse", "--show-toplevel")
+	top = strings.TrimSpace(top)
+	diff, err := git(top, "diff", "--name-only", base, "--", dir)
+	if err != nil {
+		return nil, err
+	}
+	untracked, err := git(top, "ls-files", "--others", "--exclude-standard", "--", dir)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, l := range strings.Split(diff+untracked, "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			out = append(out, l)
+		}
+	}
+	return out, nil
+}
+
+// materialAt reads the KeyPairs of a rotation under dir at a git ref.
+func materialAt(cwd, ref, dir, rotation string) (*material.Set, error) {
+	top, _ := git(cwd, "rev-parse", "--show-toplevel")
+	top = strings.TrimSpace(top)
+	names, err := git(top, "ls-tree", "--name-only", ref, dir+"/")
+	if err != nil {
+		return material.NewSet(nil)
+	}
+	var pairs []material.KeyPair
+	for _, f := range strings.Fields(names) {
+		if !strings.HasSuffix(f, ".yaml") || strings.HasSuffix(f, "kustomization.yaml") {
+			continue
+		}
+		text, err := git(top, "show", ref+":"+f)
+		if err != nil {
+			return nil, err
+		}
+		n, err := yaml.Parse(text)
+		if err != nil || !material.IsKeyPair(n) || material.RotationOf(n) != rotation {
+			continue
+		}
+		k, err := material.Parse(n)
+		if err != nil {
+			return nil, fmt.Errorf("%s at %s: %w", f, ref, err)
+		}
+		pairs = append(pairs, k)
+	}
+	return material.NewSet(pairs)
+}
+
+// stale compares the committed rendered output with a fresh build.
+func stale(o Options, dir string) (*Refusal, error) {
+	want, err := os.ReadFile(o.Rendered)
+	if err != nil {
+		return nil, err
+	}
+	bin := o.Kustomize
+	if bin == "" {
+		bin = "kustomize"
+	}
+	cmd := exec.Command(bin, "build", "--enable-alpha-plugins", "--enable-exec", dir)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return nil, fmt.Errorf("kustomize build %s: %v: %s", dir, err, stderr.String())
+	}
+	if bytes.Equal(stdout.Bytes(), want) {
+		return nil, nil
+	}
+	return &Refusal{RuleStale, fmt.Sprintf("%s is not what the package renders now", o.Rendered),
+		fmt.Sprintf("re-render and commit: kustomize build --enable-alpha-plugins --enable-exec %s > %s", dir, o.Rendered)}, nil
+}
+
+func git(dir string, args ...string) (string, error) {
+	cmd := exec.Command("git", args...)
+	cmd.Dir = dir
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("git %s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
+	}
+	return stdout.String(), nil
+}

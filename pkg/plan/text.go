@@ -1,0 +1,145 @@
+package plan
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/carousel-dev/carousel/pkg/phases"
+)
+
+func gens(g []phases.Generation) string {
+	s := make([]string, len(g))
+	for i, x := range g {
+		s[i] = string(x)
+	}
+	return strings.Join(s, " + ")
+}
+
+// Text writes the plan for people.
+func (p *Plan) Text(w io.Writer) {
+	fmt.Fprintf(w, "Rotation %s (scope %s), current phase: %s\n\n", p.Rotation, p.Scope, p.Current)
+	fmt.Fprintf(w, "   %-13s %-10s %-6s %s\n", "PHASE", "TRUSTED", "SIGNS", "")
+	for _, r := range p.Phases {
+		mark := "  "
+		if r.Current {
+			mark = "->"
+		}
+		fmt.Fprintf(w, "%s %-13s %-10s %-6s %s\n", mark, r.Phase, gens(r.Trusted), r.Signer, r.Summary)
+	}
+	for _, warn := range p.Warnings {
+		fmt.Fprintf(w, "\nwarning: %s\n", warn)
+	}
+	for _, s := range []*Step{p.Next, p.Rollback} {
+		if s == nil {
+			continue
+		}
+		title := "Next"
+		if s.Direction == phases.Back.String() {
+			title = "Rollback"
+		}
+		fmt.Fprintf(w, "\n== %s: %s -> %s\n%s\n", title, s.From, s.To, s.Summary)
+		s.text(w)
+	}
+	if p.Next == nil {
+		fmt.Fprintf(w, "\n%s is the last phase: `carousel start` begins the next rotation.\n", p.Current)
+	}
+}
+
+func (s *Step) text(w io.Writer) {
+	fmt.Fprintf(w, "\nObjects that change (%d):\n", len(s.Changes))
+	if len(s.Changes) == 0 {
+		fmt.Fprintln(w, "  none")
+	}
+	for _, c := range s.Changes {
+		fmt.Fprintf(w, "  %-7s %s\n", c.Action, c)
+	}
+	fmt.Fprintln(w, "\nWaves:")
+	if len(s.Waves) == 0 {
+		fmt.Fprintln(w, "  nothing rolls")
+	}
+	for _, wv := range s.Waves {
+		fmt.Fprintf(w, "  %s (%s)\n", wv.Name, wv.Why)
+		for _, o := range wv.Objects {
+			fmt.Fprintf(w, "    - %s\n", o)
+		}
+	}
+	fmt.Fprintln(w, "\nGate, before merging:")
+	for _, g := range s.Gate {
+		fmt.Fprintf(w, "  %s\n", g)
+	}
+	if len(s.Runbook) > 0 {
+		fmt.Fprintln(w, "\nRunbook (node-level steps, after the objects are applied):")
+		for i, r := range s.Runbook {
+			fmt.Fprintf(w, "  %d. %s\n     why: %s\n", i+1, r.Title, r.Why)
+			for _, c := range r.Commands {
+				fmt.Fprintf(w, "     $ %s\n", c)
+			}
+		}
+	}
+}
+
+// Mermaid draws the phases as a gitGraph: each phase is one commit on the
+// rotation's branch, the one being merged highlighted. GitHub renders it in
+// a pull request.
+func (p *Plan) Mermaid(highlight phases.Phase) string {
+	var b strings.Builder
+	b.WriteString("gitGraph\n")
+	for _, r := range p.Phases {
+		fmt.Fprintf(&b, "  commit id: \"%s\"", r.Phase)
+		if r.Phase == highlight {
+			b.WriteString(" type: HIGHLIGHT tag: \"this PR\"")
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
+}
+
+// PullRequest returns a title and Markdown body for merging step s.
+func (p *Plan) PullRequest(s *Step) (title, body string) {
+	verb := "advance"
+	if s.Direction == phases.Back.String() {
+		verb = "roll back"
+	}
+	title = fmt.Sprintf("carousel: %s %s to %s", verb, p.Rotation, s.To)
+	var b strings.Builder
+	fmt.Fprintf(&b, "Moves rotation `%s` from **%s** to **%s** (%s): %s.\n\n", p.Rotation, s.From, s.To, s.Direction, s.Summary)
+	fmt.Fprintf(&b, "```mermaid\n%s```\n\n", p.Mermaid(s.To))
+	b.WriteString("### Gate: confirm before merging\n\n")
+	for _, g := range s.Gate {
+		if strings.HasPrefix(g, "  ") {
+			fmt.Fprintf(&b, "  - `%s`\n", strings.TrimSpace(g))
+			continue
+		}
+		fmt.Fprintf(&b, "- [ ] %s\n", g)
+	}
+	fmt.Fprintf(&b, "\n### What changes (%d objects)\n\n", len(s.Changes))
+	for _, wv := range s.Waves {
+		fmt.Fprintf(&b, "**%s**: %s\n\n", wv.Name, wv.Why)
+		for _, o := range wv.Objects {
+			fmt.Fprintf(&b, "- %s\n", o)
+		}
+		b.WriteString("\n")
+	}
+	if len(s.Waves) == 0 {
+		b.WriteString("Nothing rolls.\n\n")
+	}
+	if len(s.Runbook) > 0 {
+		b.WriteString("### Runbook: node-level steps after the objects are applied\n\n")
+		for i, r := range s.Runbook {
+			fmt.Fprintf(&b, "%d. **%s**: %s\n\n   ```sh\n", i+1, r.Title, r.Why)
+			for _, c := range r.Commands {
+				fmt.Fprintf(&b, "   %s\n", c)
+			}
+			b.WriteString("   ```\n")
+		}
+		b.WriteString("\n")
+	}
+	b.WriteString("### Rollback\n\n")
+	if s.Direction == phases.Back.String() {
+		fmt.Fprintf(&b, "This PR is the rollback. To go forward again, revert it (`carousel advance --to %s`).\n", s.From)
+	} else {
+		fmt.Fprintf(&b, "Revert this PR (or `carousel advance --to %s`): one step back is as safe as this step, and rolls the same workloads.\n", s.From)
+	}
+	return title, b.String()
+}
