@@ -146,4 +146,3 @@ func sameObject(a, b *yaml.RNode) bool {
 func stream(objs []*yaml.RNode) []byte {
 	return []byte(testkit.String(objs))
 }
-
