@@ -244,3 +244,14 @@ func TestThePlaintextOptInIsExplicitAndLoud(t *testing.T) {
 		t.Fatal("the scan cannot see a plaintext key, so its passing elsewhere proves nothing")
 	}
 }
+
+func yamlLookup(path ...string) yaml.Filter { return yaml.Lookup(path...) }
+
+func decodeB64(t *testing.T, n *yaml.RNode) []byte {
+	t.Helper()
+	b, err := base64.StdEncoding.DecodeString(yaml.GetValue(n))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}

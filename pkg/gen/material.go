@@ -86,8 +86,12 @@ func (r *renderer) checkMaterial() {
 				st.Phase, g, missingHint(g)))
 		}
 	}
-	for g, k := range r.set.CA {
-		if err := pki.CheckCA(k.Cert()); err != nil {
+	for _, g := range phases.Generations {
+		k, ok := r.set.CA[g]
+		if !ok {
+			continue
+		}
+		for _, err := range pki.CAPolicy(k.Cert(), r.rot.Spec.CA.PathLength) {
 			r.errorAt(k.Source, "certificate", fmt.Errorf("%s CA: %w", g, err))
 		}
 		r.checkKey(k)
@@ -122,8 +126,20 @@ func (r *renderer) checkMaterial() {
 			if !ok {
 				continue // reported above when the phase needs it
 			}
+			if errs := pki.CommonPolicy(k.Cert()); len(errs) > 0 {
+				for _, err := range errs {
+					r.errorAt(k.Source, "certificate", fmt.Errorf("%s leaf %q: %w", g, name, err))
+				}
+				continue
+			}
 			if err := pki.CheckSignedBy(k.Cert(), ca.Cert()); err != nil {
 				r.errorAt(k.Source, "certificate", fmt.Errorf("%s leaf %q must be signed by the %s CA: %w", g, name, r.signerOf(g), err))
+				continue
+			}
+			l, _ := r.rot.Spec.LeafByName(name)
+			want := pki.LeafWant{DNSNames: l.DNSNames, IPAddresses: l.IPAddresses, Usages: l.Usages, IsCA: l.IsCA}
+			for _, err := range pki.LeafPolicy(k.Cert(), ca.Cert(), want) {
+				r.errorAt(k.Source, "certificate", fmt.Errorf("%s leaf %q: %w", g, name, err))
 			}
 		}
 	}

@@ -1,0 +1,80 @@
+package main
+
+import (
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/carousel-dev/carousel/pkg/rotate"
+)
+
+func csrCmd() *cobra.Command {
+	var kf keyFlags
+	var ca bool
+	var leaves []string
+	c := &cobra.Command{
+		Use:   "csr CAROTATION_FILE [--ca] [--leaf NAME...]",
+		Short: "Write keys (encrypted) and CSRs for an external CA to sign: the next CA as an intermediate, and/or leaves",
+		Long: `csr writes, under <materialDir>/pending/, a key for each request (SOPS-encrypted
+like every key) and its certificate signing request (.csr, PEM) to hand to an
+external CA (the RKE "rke cert generate-csr" flow). Sign them, then run
+carousel import with the certificates. Nothing pending is ever rendered.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			p, err := rotate.Load(args[0])
+			if err != nil {
+				return err
+			}
+			rep, err := rotate.CSR(p, kf.options(c), ca, leaves)
+			report(c, rep)
+			return err
+		},
+	}
+	kf.add(c)
+	c.Flags().BoolVar(&ca, "ca", false, "request the next rotation's CA (an intermediate under the external root)")
+	c.Flags().StringSliceVar(&leaves, "leaf", nil, "request these leaves of spec.leaves (signed by the new CA)")
+	return c
+}
+
+func importCmd() *cobra.Command {
+	var certs []string
+	var chain string
+	c := &cobra.Command{
+		Use:   "import CAROTATION_FILE --cert FILE...",
+		Short: "Complete pending material with certificates an external CA signed, checked against their keys and CSRs",
+		Long: `import matches each certificate to a pending key by its public key (a
+certificate for another key is refused), checks it against its CSR (subject and
+names: a certificate for another request is refused) and the policy (a CA must
+be a CA; a leaf chains to its CA, has the spec's names and usages and does not
+outlive it), and writes the KeyPair. The encrypted key moves over unchanged.
+Import the CA before its leaves; --chain appends the external root (PEM) to
+the CA's certificate.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			p, err := rotate.Load(args[0])
+			if err != nil {
+				return err
+			}
+			var pems [][]byte
+			for _, f := range certs {
+				b, err := os.ReadFile(f)
+				if err != nil {
+					return err
+				}
+				pems = append(pems, b)
+			}
+			var chainPEM []byte
+			if chain != "" {
+				if chainPEM, err = os.ReadFile(chain); err != nil {
+					return err
+				}
+			}
+			rep, err := rotate.Import(p, pems, chainPEM)
+			report(c, rep)
+			return err
+		},
+	}
+	c.Flags().StringSliceVar(&certs, "cert", nil, "a signed certificate (PEM); repeatable")
+	c.Flags().StringVar(&chain, "chain", "", "the external CA's chain (PEM), stored after an imported CA certificate")
+	return c
+}

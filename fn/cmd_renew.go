@@ -1,0 +1,89 @@
+package main
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/carousel-dev/carousel/pkg/phases"
+	"github.com/carousel-dev/carousel/pkg/rotate"
+)
+
+// Exit codes of `carousel renew`.
+const (
+	renewStarted    = 0 // material for a rotation was written: commit it and open a PR
+	renewError      = 1
+	renewNothingDue = 3 // nothing expires within the window: no PR needed
+)
+
+func renewCmd() *cobra.Command {
+	var kf keyFlags
+	var before time.Duration
+	c := &cobra.Command{
+		Use:   "renew CAROTATION_FILE --before 720h",
+		Short: "Start the rotation that material expiring within the window needs (exit 3 when nothing is due)",
+		Long: `renew finds the CA and leaves in use that expire within --before of now.
+A CA that is due starts a CA rotation (scope ca: a new CA and every leaf);
+otherwise due leaves are re-issued under the same CA (scope leaf, only those
+leaves). It writes material like start, so a scheduled CI job can commit it
+and open a pull request.
+
+Exit codes: 0 a rotation was started; 3 nothing is due (open no PR);
+1 error (including a rotation in flight). CAROUSEL_NOW (RFC 3339) fixes "now".`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			p, err := rotate.Load(args[0])
+			if err != nil {
+				return err
+			}
+			now, err := clock()
+			if err != nil {
+				return err
+			}
+			due, err := p.FindDue(now.Add(before))
+			if err != nil {
+				return err
+			}
+			if len(due) == 0 {
+				fmt.Fprintf(c.OutOrStdout(), "nothing in %s expires within %s\n", p.Rotation.Metadata.Name, before)
+				return &exitError{renewNothingDue, fmt.Errorf("nothing due")}
+			}
+			var leaves []string
+			scope := phases.ScopeLeaf
+			for _, d := range due {
+				fmt.Fprintf(c.OutOrStdout(), "due: %s expires %s\n", d.What, d.NotAfter.UTC().Format(time.RFC3339))
+				if d.Leaf == "" {
+					scope = phases.ScopeCA
+				}
+				leaves = append(leaves, d.Leaf)
+			}
+			if scope == phases.ScopeCA {
+				leaves = nil // a CA rotation re-issues every leaf
+			}
+			if p.Rotation.Spec.Scope != scope {
+				if p.Rotation.Spec.Phase != phases.Steady {
+					// Promote the finished rotation under its own scope first.
+					rep, err := p.Promote()
+					report(c, rep)
+					if err != nil {
+						return err
+					}
+				}
+				if err := p.SetScope(scope); err != nil {
+					return err
+				}
+			}
+			rep, err := rotate.Start(p, kf.options(c), leaves)
+			report(c, rep)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(c.OutOrStdout(), "started a %s rotation: commit the material, then advance one phase per pull request\n", scope)
+			return nil
+		},
+	}
+	kf.add(c)
+	c.Flags().DurationVar(&before, "before", 720*time.Hour, "renew what expires within this window")
+	return c
+}

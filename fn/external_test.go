@@ -1,0 +1,112 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/carousel-dev/carousel/internal/testkit"
+	"github.com/carousel-dev/carousel/pkg/phases"
+)
+
+// openssl runs the real openssl CLI in dir: the external CA of these tests.
+func openssl(t *testing.T, dir string, args ...string) {
+	t.Helper()
+	cmd := exec.Command("openssl", args...)
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("openssl %v: %v\n%s", args, err, out)
+	}
+}
+
+func TestAnExternalCASignsTheCSRsAndImportCompletesTheMaterial(t *testing.T) {
+	dir, recipient, identity := newRotationPackage(t)
+	if out, err := carouselCmd(t, dir, "init", "carousel.yaml", "--age", recipient); err != nil {
+		t.Fatalf("init: %v %s", err, out)
+	}
+	if out, err := carouselCmd(t, dir, "csr", "carousel.yaml", "--ca", "--leaf", "policy-webhook", "--leaf", "metrics-client", "--age", recipient); err != nil {
+		t.Fatalf("csr: %v %s", err, out)
+	}
+	pending := filepath.Join(dir, "material", "pending")
+	for _, f := range []string{"ca-new.yaml", "ca-new.csr", "leaf-policy-webhook-new.csr", "leaf-metrics-client-new.yaml"} {
+		b, err := os.ReadFile(filepath.Join(pending, f))
+		if err != nil {
+			t.Fatalf("csr did not write %s", f)
+		}
+		if leaks := plaintextKeys(b); len(leaks) > 0 {
+			t.Fatalf("%s holds a plaintext key: %v", f, leaks)
+		}
+	}
+
+	// The external CA: a root made and used with the real openssl.
+	ca := t.TempDir()
+	openssl(t, ca, "ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "root.key")
+	openssl(t, ca, "req", "-x509", "-new", "-key", "root.key", "-subj", "/CN=external root", "-days", "7300", "-sha256",
+		"-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign", "-out", "root.pem")
+	write := func(name, body string) {
+		if err := os.WriteFile(filepath.Join(ca, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("int.ext", "basicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n")
+	write("server.ext", "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\nsubjectAltName=DNS:policy-webhook.policy.svc,DNS:policy-webhook.policy.svc.cluster.local\nauthorityKeyIdentifier=keyid\n")
+	write("client.ext", "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\nauthorityKeyIdentifier=keyid\n")
+	openssl(t, ca, "x509", "-req", "-in", filepath.Join(pending, "ca-new.csr"), "-CA", "root.pem", "-CAkey", "root.key", "-CAcreateserial",
+		"-days", "3650", "-sha256", "-extfile", "int.ext", "-out", "int.pem")
+
+	imp := func(args ...string) (string, error) {
+		return carouselCmd(t, dir, append([]string{"import", "carousel.yaml"}, args...)...)
+	}
+	if out, err := imp("--cert", filepath.Join(ca, "int.pem"), "--chain", filepath.Join(ca, "root.pem")); err != nil {
+		t.Fatalf("import of the signed CA: %v %s", err, out)
+	}
+
+	// The intermediate's key is ours: decrypt it to play the external CA
+	// signing the leaves under it.
+	caPair := testkit.Parse(t, mustRead(t, filepath.Join(dir, "material", "ca-new.yaml")))[0]
+	plain := decryptWith(t, identity, caPair.MustString())
+	keyB64, _ := plain.Pipe(yamlLookup("data", "tls.key"))
+	if err := os.WriteFile(filepath.Join(ca, "int.key"), decodeB64(t, keyB64), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	openssl(t, ca, "x509", "-req", "-in", filepath.Join(pending, "leaf-policy-webhook-new.csr"), "-CA", "int.pem", "-CAkey", "int.key",
+		"-CAcreateserial", "-days", "365", "-sha256", "-extfile", "server.ext", "-out", "webhook.pem")
+	openssl(t, ca, "x509", "-req", "-in", filepath.Join(pending, "leaf-metrics-client-new.csr"), "-CA", "int.pem", "-CAkey", "int.key",
+		"-CAcreateserial", "-days", "365", "-sha256", "-extfile", "client.ext", "-out", "client.pem")
+
+	// A certificate for a key no CSR holds is refused.
+	openssl(t, ca, "ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "other.key")
+	openssl(t, ca, "req", "-new", "-key", "other.key", "-subj", "/CN=system:metrics-scraper", "-out", "other.csr")
+	openssl(t, ca, "x509", "-req", "-in", "other.csr", "-CA", "int.pem", "-CAkey", "int.key", "-CAcreateserial", "-days", "365", "-extfile", "client.ext", "-out", "otherkey.pem")
+	if out, err := imp("--cert", filepath.Join(ca, "otherkey.pem")); err == nil || !strings.Contains(out, "wrong key") {
+		t.Fatalf("a certificate for another key must be refused: %v %s", err, out)
+	}
+	// A certificate for this key but another request (other names) is refused.
+	openssl(t, ca, "x509", "-req", "-in", filepath.Join(pending, "leaf-metrics-client-new.csr"), "-CA", "int.pem", "-CAkey", "int.key",
+		"-CAcreateserial", "-days", "365", "-extfile", "server.ext", "-subj", "/CN=intruder", "-out", "othercsr.pem")
+	if out, err := imp("--cert", filepath.Join(ca, "othercsr.pem")); err == nil || !strings.Contains(out, "does not match its CSR") {
+		t.Fatalf("a certificate for another request must be refused: %v %s", err, out)
+	}
+	if out, err := imp("--cert", filepath.Join(ca, "webhook.pem"), "--cert", filepath.Join(ca, "client.pem")); err != nil {
+		t.Fatalf("import of the signed leaves: %v %s", err, out)
+	}
+	if entries, _ := os.ReadDir(pending); len(entries) != 0 {
+		t.Fatalf("imported requests must leave pending/: %v", entries)
+	}
+	// The completed material renders every phase, and its keys still decrypt.
+	for _, phase := range []phases.Phase{phases.Steady, phases.TrustNew, phases.SignNew, phases.DistrustOld, phases.Cleanup} {
+		testkit.SetPhase(t, dir, phase)
+		checkDecrypts(t, string(phase), testkit.KustomizeDir(t, dir), identity, 3)
+	}
+}
+
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}

@@ -1,0 +1,101 @@
+package main
+
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/carousel-dev/carousel/internal/testkit"
+)
+
+// renewPackage makes a cluster-ca package whose CA and leaves have the given
+// validities, initialised now (real time: the certificates are real).
+func renewPackage(t *testing.T, caValidity, leafValidity string) (dir string, recipient string) {
+	t.Helper()
+	dir, recipient, _ = newRotationPackage(t)
+	f := filepath.Join(dir, "carousel.yaml")
+	b, _ := os.ReadFile(f)
+	b = regexp.MustCompile(`validity: 87600h`).ReplaceAll(b, []byte("validity: "+leafValidity))
+	b = regexp.MustCompile(`validity: 175200h`).ReplaceAll(b, []byte("validity: "+caValidity))
+	if err := os.WriteFile(f, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := carouselCmd(t, dir, "init", "carousel.yaml", "--plaintext-keys"); err != nil {
+		t.Fatalf("init: %v %s", err, out)
+	}
+	return dir, recipient
+}
+
+func renew(t *testing.T, dir string, at time.Time, args ...string) (string, int) {
+	t.Helper()
+	cmd := exec.Command(testkit.Carousel(t), append([]string{"renew", "carousel.yaml"}, args...)...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), NowEnv+"="+at.UTC().Format(time.RFC3339))
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		return string(out), exit.ExitCode()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(out), 0
+}
+
+func TestRenewStartsOnlyWhatIsDue(t *testing.T) {
+	now := time.Now()
+	t.Run("nothing due exits 3 and writes nothing", func(t *testing.T) {
+		dir, _ := renewPackage(t, "87600h", "8760h")
+		before, _ := os.ReadDir(filepath.Join(dir, "material"))
+		out, code := renew(t, dir, now, "--before", "720h", "--plaintext-keys")
+		if code != 3 || !strings.Contains(out, "nothing in cluster-ca expires within 720h") {
+			t.Fatalf("want exit 3, got %d: %s", code, out)
+		}
+		after, _ := os.ReadDir(filepath.Join(dir, "material"))
+		if len(after) != len(before) {
+			t.Fatal("renew wrote material although nothing was due")
+		}
+	})
+	t.Run("due leaves are re-issued under the same CA", func(t *testing.T) {
+		dir, _ := renewPackage(t, "87600h", "1000h")
+		out, code := renew(t, dir, now.Add(400*time.Hour), "--before", "720h", "--plaintext-keys")
+		if code != 0 || !strings.Contains(out, "due: leaf policy-webhook") || !strings.Contains(out, "started a leaf rotation") {
+			t.Fatalf("want a leaf re-issue, got %d: %s", code, out)
+		}
+		cfg, _ := os.ReadFile(filepath.Join(dir, "carousel.yaml"))
+		if !strings.Contains(string(cfg), "  scope: leaf\n") {
+			t.Fatalf("spec.scope was not set to leaf:\n%s", cfg)
+		}
+		for _, f := range []string{"leaf-policy-webhook-new.yaml", "leaf-metrics-client-new.yaml"} {
+			if _, err := os.Stat(filepath.Join(dir, "material", f)); err != nil {
+				t.Errorf("%s was not written", f)
+			}
+		}
+		if _, err := os.Stat(filepath.Join(dir, "material", "ca-new.yaml")); err == nil {
+			t.Error("a leaf re-issue made a new CA")
+		}
+	})
+	t.Run("a due CA starts a CA rotation", func(t *testing.T) {
+		dir, _ := renewPackage(t, "1000h", "500h")
+		out, code := renew(t, dir, now.Add(400*time.Hour), "--before", "720h", "--plaintext-keys")
+		if code != 0 || !strings.Contains(out, "due: CA") || !strings.Contains(out, "started a ca rotation") {
+			t.Fatalf("want a CA rotation, got %d: %s", code, out)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "material", "ca-new.yaml")); err != nil {
+			t.Fatal("no new CA was made")
+		}
+	})
+	t.Run("a rotation in flight is an error", func(t *testing.T) {
+		dir, _ := renewPackage(t, "87600h", "1000h")
+		testkit.SetPhase(t, dir, "trust-new")
+		out, code := renew(t, dir, now.Add(400*time.Hour), "--before", "720h", "--plaintext-keys")
+		if code != 1 || !strings.Contains(out, "in flight") {
+			t.Fatalf("want exit 1 naming the rotation in flight, got %d: %s", code, out)
+		}
+	})
+}

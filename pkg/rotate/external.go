@@ -1,0 +1,291 @@
+package rotate
+
+import (
+	"crypto"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/cloudflare/cfssl/csr"
+	"sigs.k8s.io/kustomize/kyaml/yaml"
+
+	"github.com/carousel-dev/carousel/pkg/material"
+	"github.com/carousel-dev/carousel/pkg/phases"
+	"github.com/carousel-dev/carousel/pkg/pki"
+	"github.com/carousel-dev/carousel/pkg/spec"
+)
+
+// PendingKind is a key whose certificate an external CA has yet to sign.
+const PendingKind = "PendingKey"
+
+// PendingDir holds pending keys and CSRs, below the material directory and
+// outside its kustomization, so nothing pending is ever rendered.
+func (p *Package) PendingDir() string { return filepath.Join(p.MaterialDir(), "pending") }
+
+// CSR writes a key (encrypted like all keys) and a certificate signing
+// request for the next rotation's CA (an intermediate under an external
+// root) and/or the named leaves, for an external CA to sign.
+func CSR(p *Package, o Options, ca bool, leaves []string) (Report, error) {
+	var rep Report
+	if p.Rotation.Spec.Phase != phases.Steady {
+		return rep, fmt.Errorf("a rotation is in flight (phase %s): make CSRs at steady", p.Rotation.Spec.Phase)
+	}
+	if !ca && len(leaves) == 0 {
+		return rep, errors.New("name what to request: --ca and/or --leaf NAME")
+	}
+	w, err := o.writer(p)
+	if err != nil {
+		return rep, err
+	}
+	rot := p.Rotation
+	if ca {
+		req := &csr.CertificateRequest{CN: rot.Spec.CA.CommonName, Names: csrNames(rot.Spec.CA.Organization), CA: &csr.CAConfig{}}
+		k := material.KeyPair{Rotation: rot.Metadata.Name, Role: material.RoleCA, Generation: phases.New}
+		if err := p.writePending(w, &rep, k, caKeyField(rot), rot.Spec.CA.Key.Algorithm, req); err != nil {
+			return rep, err
+		}
+	}
+	for _, name := range leaves {
+		l, ok := rot.Spec.LeafByName(name)
+		if !ok {
+			return rep, fmt.Errorf("leaf %q is not in spec.leaves", name)
+		}
+		req := &csr.CertificateRequest{CN: l.CommonName, Names: csrNames(l.Organization), Hosts: append(slices.Clone(l.DNSNames), l.IPAddresses...)}
+		k := material.KeyPair{Rotation: rot.Metadata.Name, Role: material.RoleLeaf, Leaf: l.Name, Generation: phases.New}
+		if err := p.writePending(w, &rep, k, l.Secret.Keys.Key, l.Key.Algorithm, req); err != nil {
+			return rep, err
+		}
+	}
+	return rep, nil
+}
+
+func csrNames(orgs []string) []csr.Name {
+	var out []csr.Name
+	for _, o := range orgs {
+		out = append(out, csr.Name{O: o})
+	}
+	return out
+}
+
+func (p *Package) writePending(w keyWriter, rep *Report, k material.KeyPair, keyField, algorithm string, req *csr.CertificateRequest) error {
+	kr, err := pki.KeyRequest(algorithm)
+	if err != nil {
+		return err
+	}
+	req.KeyRequest = kr
+	csrPEM, keyPEM, err := csr.ParseRequest(req)
+	if err != nil {
+		return fmt.Errorf("%s: %w", k.Name(), err)
+	}
+	n, err := yaml.Parse(fmt.Sprintf("apiVersion: %s\nkind: %s\nmetadata:\n  name: %s\n", spec.APIVersion, PendingKind, k.Name()))
+	if err != nil {
+		return err
+	}
+	if err := n.SetLabels(map[string]string{material.LabelRotation: k.Rotation}); err != nil {
+		return err
+	}
+	anns := map[string]string{material.AnnotationRole: k.Role, material.AnnotationGeneration: string(k.Generation)}
+	if k.Leaf != "" {
+		anns[material.AnnotationLeaf] = k.Leaf
+	}
+	if err := n.SetAnnotations(anns); err != nil {
+		return err
+	}
+	if err := n.PipeE(yaml.LookupCreate(yaml.MappingNode, "data"), yaml.SetField(keyField, yaml.NewStringRNode(base64.StdEncoding.EncodeToString(keyPEM)))); err != nil {
+		return err
+	}
+	v := yaml.NewStringRNode(string(csrPEM))
+	v.YNode().Style = yaml.LiteralStyle
+	if err := n.PipeE(yaml.SetField("csr", v)); err != nil {
+		return err
+	}
+	base := strings.TrimSuffix(k.FileName(), ".yaml")
+	keyPath := filepath.Join(p.PendingDir(), base+".yaml")
+	if err := w.Write(keyPath, n); err != nil {
+		return fmt.Errorf("writing %s: %w", keyPath, err)
+	}
+	csrPath := filepath.Join(p.PendingDir(), base+".csr")
+	if err := os.WriteFile(csrPath, csrPEM, 0o644); err != nil {
+		return err
+	}
+	rep.Written = append(rep.Written, keyPath, csrPath)
+	return nil
+}
+
+// Import takes certificates signed by an external CA, matches each to a
+// pending key by its public key, checks it against the CSR (subject and
+// names) and the policy, and writes the KeyPair. The encrypted key moves
+// from the pending file unchanged: it is never decrypted.
+func Import(p *Package, certPEMs [][]byte, chainPEM []byte) (Report, error) {
+	var rep Report
+	pending, err := p.pending()
+	if err != nil {
+		return rep, err
+	}
+	if len(pending) == 0 {
+		return rep, fmt.Errorf("nothing is pending in %s: run `carousel csr` first", p.PendingDir())
+	}
+	var chain []*x509.Certificate
+	if len(chainPEM) > 0 {
+		if chain, err = pki.ParseCerts(chainPEM); err != nil {
+			return rep, fmt.Errorf("--chain: %w", err)
+		}
+	}
+	set, err := p.Material()
+	if err != nil {
+		return rep, err
+	}
+	for i, b := range certPEMs {
+		cert, err := pki.ParseCert(b)
+		if err != nil {
+			return rep, fmt.Errorf("certificate %d: %w", i+1, err)
+		}
+		var match *pendingKey
+		for j := range pending {
+			if pending[j].matches(cert) {
+				match = &pending[j]
+			}
+		}
+		if match == nil {
+			return rep, fmt.Errorf("certificate %q (certificate %d) is for a key no pending CSR holds: it was not signed for this rotation's request (wrong key)", cert.Subject.CommonName, i+1)
+		}
+		if err := match.checkNames(cert); err != nil {
+			return rep, fmt.Errorf("certificate %q does not match its CSR %s: %w", cert.Subject.CommonName, match.name, err)
+		}
+		k := match.pair
+		k.Certs = []*x509.Certificate{cert}
+		if k.Role == material.RoleCA {
+			if errs := pki.CAPolicy(cert, p.Rotation.Spec.CA.PathLength); len(errs) > 0 {
+				return rep, fmt.Errorf("the signed CA: %w", errors.Join(errs...))
+			}
+			k.Certs = append(k.Certs, chain...)
+		} else {
+			issuer, ok := set.CA[k.Generation]
+			if !ok {
+				return rep, fmt.Errorf("import the %s CA before its leaves", k.Generation)
+			}
+			if err := pki.CheckSignedBy(cert, issuer.Cert()); err != nil {
+				return rep, fmt.Errorf("leaf %q: %w", k.Leaf, err)
+			}
+			l, _ := p.Rotation.Spec.LeafByName(k.Leaf)
+			want := pki.LeafWant{DNSNames: l.DNSNames, IPAddresses: l.IPAddresses, Usages: l.Usages, IsCA: l.IsCA}
+			if errs := append(pki.CommonPolicy(cert), pki.LeafPolicy(cert, issuer.Cert(), want)...); len(errs) > 0 {
+				return rep, fmt.Errorf("leaf %q: %w", k.Leaf, errors.Join(errs...))
+			}
+		}
+		n := match.node.Copy()
+		n.SetKind(material.Kind)
+		_ = n.PipeE(yaml.Clear("csr"))
+		anns := n.GetAnnotations()
+		anns[material.AnnotationSHA256] = pki.Fingerprint(cert)
+		anns[material.AnnotationNotAfter] = cert.NotAfter.UTC().Format("2006-01-02T15:04:05Z")
+		_ = n.SetAnnotations(anns)
+		certNode := yaml.NewStringRNode(string(pki.EncodeCerts(k.Certs...)))
+		certNode.YNode().Style = yaml.LiteralStyle
+		if err := n.PipeE(yaml.SetField("certificate", certNode)); err != nil {
+			return rep, err
+		}
+		path := filepath.Join(p.MaterialDir(), k.FileName())
+		if err := writeNode(path, n); err != nil {
+			return rep, err
+		}
+		rep.Written = append(rep.Written, path)
+		for _, f := range []string{match.file, strings.TrimSuffix(match.file, ".yaml") + ".csr"} {
+			if err := os.Remove(f); err == nil {
+				rep.Removed = append(rep.Removed, f)
+			}
+		}
+		if k.Role == material.RoleCA {
+			set.CA[k.Generation] = material.KeyPair{Certs: k.Certs, Role: k.Role}
+		}
+	}
+	return rep, p.writeKustomization(&rep)
+}
+
+type pendingKey struct {
+	file, name string
+	node       *yaml.RNode
+	pair       material.KeyPair
+	csr        *x509.CertificateRequest
+}
+
+// matches reports whether c certifies the pending key (the CSR's public key).
+func (k pendingKey) matches(c *x509.Certificate) bool {
+	e, ok := k.csr.PublicKey.(interface{ Equal(crypto.PublicKey) bool })
+	return ok && e.Equal(c.PublicKey)
+}
+
+// checkNames refuses a certificate whose subject or names are not the ones
+// the CSR asked for: the external CA signed another request for this key.
+func (k pendingKey) checkNames(c *x509.Certificate) error {
+	if c.Subject.CommonName != k.csr.Subject.CommonName {
+		return fmt.Errorf("common name %q, the CSR asked for %q", c.Subject.CommonName, k.csr.Subject.CommonName)
+	}
+	if !sameStrings(c.DNSNames, k.csr.DNSNames) {
+		return fmt.Errorf("DNS names %v, the CSR asked for %v", c.DNSNames, k.csr.DNSNames)
+	}
+	var a, b []string
+	for _, ip := range c.IPAddresses {
+		a = append(a, ip.String())
+	}
+	for _, ip := range k.csr.IPAddresses {
+		b = append(b, ip.String())
+	}
+	if !sameStrings(a, b) {
+		return fmt.Errorf("IP addresses %v, the CSR asked for %v", a, b)
+	}
+	return nil
+}
+
+func sameStrings(a, b []string) bool {
+	a, b = slices.Clone(a), slices.Clone(b)
+	slices.Sort(a)
+	slices.Sort(b)
+	return slices.Equal(a, b)
+}
+
+func (p *Package) pending() ([]pendingKey, error) {
+	entries, err := os.ReadDir(p.PendingDir())
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []pendingKey
+	for _, e := range entries {
+		if !strings.HasSuffix(e.Name(), ".yaml") {
+			continue
+		}
+		path := filepath.Join(p.PendingDir(), e.Name())
+		n, err := yaml.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		if n.GetKind() != PendingKind {
+			continue
+		}
+		block, _ := pem.Decode([]byte(yaml.GetValue(n.Field("csr").Value)))
+		if block == nil {
+			return nil, fmt.Errorf("%s: no CSR", path)
+		}
+		req, err := x509.ParseCertificateRequest(block.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		if err := req.CheckSignature(); err != nil {
+			return nil, fmt.Errorf("%s: the CSR's self-signature does not verify: %w", path, err)
+		}
+		anns := n.GetAnnotations()
+		pair := material.KeyPair{Rotation: material.RotationOf(n), Role: anns[material.AnnotationRole], Leaf: anns[material.AnnotationLeaf],
+			Generation: phases.Generation(anns[material.AnnotationGeneration])}
+		out = append(out, pendingKey{file: path, name: e.Name(), node: n, pair: pair, csr: req})
+	}
+	return out, nil
+}
