@@ -23,6 +23,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -170,7 +171,8 @@ func start() (*Server, error) {
 		}
 		bins[name] = p
 	}
-	dir, err := os.MkdirTemp("", "carousel-apiserver-")
+	removeStaleDirs()
+	dir, err := os.MkdirTemp("", fmt.Sprintf("carousel-apiserver-%d-", os.Getpid()))
 	if err != nil {
 		return nil, err
 	}
@@ -180,6 +182,22 @@ func start() (*Server, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// removeStaleDirs removes the directories of test binaries that died
+// without reaching Stop (their servers died with them).
+func removeStaleDirs() {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), "carousel-apiserver-*-*"))
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(strings.Split(filepath.Base(d), "-")[2])
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		if p, err := os.FindProcess(pid); err == nil && p.Signal(syscall.Signal(0)) == nil {
+			continue // still running
+		}
+		_ = os.RemoveAll(d)
+	}
 }
 
 func (s *Server) run(bins map[string]string) error {
@@ -257,7 +275,7 @@ func (s *Server) spawn(name, bin string, args ...string) (*proc, error) {
 	cmd.Dir = s.Dir
 	cmd.SysProcAttr = &syscall.SysProcAttr{}
 	dieWithParent(cmd.SysProcAttr)
-	if err := cmd.Start(); err != nil {
+	if err := startOnFixedThread(cmd); err != nil {
 		log.Close()
 		return nil, fmt.Errorf("starting %s: %w", name, err)
 	}
@@ -269,6 +287,29 @@ func (s *Server) spawn(name, bin string, args ...string) (*proc, error) {
 	}()
 	s.procs = append(s.procs, p)
 	return p, nil
+}
+
+var spawnThread = sync.OnceValue(func() chan func() {
+	ch := make(chan func())
+	go func() {
+		// Locked and never unlocked: this OS thread lives as long as the
+		// process does.
+		runtime.LockOSThread()
+		for f := range ch {
+			f()
+		}
+	}()
+	return ch
+})
+
+// startOnFixedThread starts cmd from one OS thread that lives as long as
+// the test binary: Linux sends the parent-death signal when the thread that
+// forked the child exits, not the process, and a thread does exit when a
+// goroutine locked to it ends without unlocking.
+func startOnFixedThread(cmd *exec.Cmd) error {
+	done := make(chan error)
+	spawnThread() <- func() { done <- cmd.Start() }
+	return <-done
 }
 
 // waitFor polls ready until it holds, the process exits or readyTimeout
