@@ -12,10 +12,10 @@ GO_SOURCES := $(shell find fn pkg internal -name '*.go' -not -name '*_test.go') 
 # Real tools the tests drive, built from source at pinned versions into a
 # cache outside the repository (hack/tools.sh; CAROUSEL_TOOLS_CACHE moves it)
 # and linked into bin/.
-TEST_TOOLS := kustomize sops age mermaid-parser
+TEST_TOOLS := kustomize sops age mermaid-parser etcd kube flux actionlint
 TESTFLAGS ?=
 
-.PHONY: build tools demo test vet bench fmt clean
+.PHONY: build tools demo test vet bench fmt clean flux-render
 
 build: $(BIN)/carousel
 
@@ -30,7 +30,7 @@ demo: build
 	go run ./hack/demo -kustomize $(BIN)/kustomize -carousel $(BIN)/carousel examples/cluster-ca
 
 vet:
-	@bad=$$(gofmt -l fn pkg internal hack); if [ -n "$$bad" ]; then echo "gofmt needed: $$bad"; exit 1; fi
+	@bad=$$(gofmt -l fn pkg internal hack examples); if [ -n "$$bad" ]; then echo "gofmt needed: $$bad"; exit 1; fi
 	go vet ./...
 
 test: build tools vet
@@ -40,8 +40,14 @@ bench: build
 	hack/tools.sh install kustomize
 	hack/bench.sh
 
+# Renders each Flux cluster's phase into examples/flux/rendered (the CI step
+# of the Flux example; the tests fail when the committed output is stale).
+flux-render: build
+	hack/tools.sh install kustomize
+	KUSTOMIZE=$(BIN)/kustomize examples/flux/render.sh
+
 fmt:
-	gofmt -w fn pkg internal hack
+	gofmt -w fn pkg internal hack examples
 
 clean:
 	rm -rf $(BIN)

@@ -20,6 +20,10 @@ TOOLS=(
   "kustomize v5.8.2 kustomize"
   "sops v3.13.3 sops"
   "age v1.3.2 age age-keygen"
+  "etcd v3.6.8 etcd"
+  "kube v1.36.3 kube-apiserver kubectl"
+  "flux v2.9.5 flux"
+  "actionlint v1.7.12 actionlint"
   "mermaid-parser 2.0.1 mermaid-parse"
 )
 
@@ -41,6 +45,43 @@ build() {
     kustomize) GOBIN=$out CGO_ENABLED=0 go install "sigs.k8s.io/kustomize/kustomize/v5@$version" ;;
     sops)      GOBIN=$out CGO_ENABLED=0 go install "github.com/getsops/sops/v3/cmd/sops@$version" ;;
     age)       GOBIN=$out CGO_ENABLED=0 go install "filippo.io/age/cmd/age@$version" "filippo.io/age/cmd/age-keygen@$version" ;;
+    etcd)
+      # etcd's server module is its main package; a wrapper module pins it.
+      mkdir -p wrap && cd wrap
+      printf 'module tools/etcd\n\ngo 1.26.0\n\nrequire go.etcd.io/etcd/server/v3 %s\n' "$version" >go.mod
+      printf '//go:build tools\n\npackage tools\n\nimport _ "go.etcd.io/etcd/server/v3"\n' >tools.go
+      GOFLAGS=-mod=mod go mod tidy
+      CGO_ENABLED=0 go build -trimpath -o "$out/etcd" go.etcd.io/etcd/server/v3 ;;
+    kube)
+      # k8s.io/kubernetes replaces its staging modules with ./staging paths;
+      # a wrapper module points each at the matching published v0.x release.
+      local kdir staging ld
+      kdir=$(go mod download -json "k8s.io/kubernetes@$version" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+      staging=v0.${version#v1.}
+      mkdir -p wrap && cd wrap
+      {
+        printf 'module tools/kube\n\ngo 1.26.0\n\nrequire k8s.io/kubernetes %s\n\nreplace (\n' "$version"
+        grep -E '=> \./staging/' "$kdir/go.mod" | grep -v sample-cli-plugin | awk -v v="$staging" '{print "\t" $1 " => " $1 " " v}'
+        printf ')\n'
+      } >go.mod
+      printf '//go:build tools\n\npackage tools\n\nimport (\n\t_ "k8s.io/kubernetes/cmd/kube-apiserver"\n\t_ "k8s.io/kubernetes/cmd/kubectl"\n)\n' >tools.go
+      GOFLAGS=-mod=mod go mod tidy
+      ld="-s -w -X k8s.io/component-base/version.gitVersion=$version -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$(echo "$version" | cut -d. -f2)"
+      CGO_ENABLED=0 go build -trimpath -ldflags "$ld" -o "$out/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver
+      CGO_ENABLED=0 go build -trimpath -ldflags "$ld" -o "$out/kubectl" k8s.io/kubernetes/cmd/kubectl ;;
+    flux)
+      # The flux CLI builds only inside its own module; its embed wants at
+      # least one file under cmd/flux/manifests (used by `flux install`,
+      # which the tests do not run). The tests also read the Flux CRDs from
+      # the controller modules, downloaded here so they are in the cache.
+      local fdir
+      fdir=$(go mod download -json "github.com/fluxcd/flux2/v2@$version" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+      cp -r "$fdir" src && chmod -R u+w src && cd src
+      mkdir -p cmd/flux/manifests
+      printf '# placeholder: this build has no embedded install manifests\n' >cmd/flux/manifests/placeholder.yaml
+      CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.VERSION=${version#v}" -o "$out/flux" ./cmd/flux
+      go mod download github.com/fluxcd/kustomize-controller@v1.9.5 github.com/fluxcd/source-controller@v1.9.5 ;;
+    actionlint) GOBIN=$out CGO_ENABLED=0 go install "github.com/rhysd/actionlint/cmd/actionlint@$version" ;;
     mermaid-parser)
       # The npm @mermaid-js/parser, with a small CLI: reads a Markdown or
       # Mermaid text on stdin, parses every mermaid block, prints the AST.

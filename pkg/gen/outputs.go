@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -95,14 +96,29 @@ func (r *renderer) renderCASecrets() {
 	}
 	r.emitCASecret(t.Name, *t, r.set.CA[r.state.Signer])
 	for _, g := range r.state.CAPresent {
-		r.emitCASecret(t.Name+"-"+string(g), *t, r.set.CA[g])
+		s := r.emitCASecret(t.Name+"-"+string(g), *t, r.set.CA[g])
+		if s != nil && slices.Contains(r.state.Trusted, g) {
+			setAnnotations(s, r.rot.Spec.CA.TrustedAnnotations)
+		}
 	}
 }
 
-func (r *renderer) emitCASecret(name string, t spec.SecretTarget, k material.KeyPair) {
+// setAnnotations adds annotations in key order, so output is deterministic.
+func setAnnotations(n *yaml.RNode, add map[string]string) {
+	if len(add) == 0 {
+		return
+	}
+	a := n.GetAnnotations()
+	for _, k := range slices.Sorted(maps.Keys(add)) {
+		a[k] = add[k]
+	}
+	_ = n.SetAnnotations(a)
+}
+
+func (r *renderer) emitCASecret(name string, t spec.SecretTarget, k material.KeyPair) *yaml.RNode {
 	if k.KeyField != t.Keys.Key {
 		r.errorAt(k.Source, "data", fmt.Errorf("the CA key is stored under %q but spec.ca.secret.keys.key is %q: the key must be made for the Secret it goes into (an encrypted value only decrypts under its own key)", k.KeyField, t.Keys.Key))
-		return
+		return nil
 	}
 	s := r.labelled(newSecret(name, t.Namespace, t.Type))
 	setData(s, t.Keys.Cert, b64(pki.EncodeCerts(k.Cert())))
@@ -116,6 +132,7 @@ func (r *renderer) emitCASecret(name string, t spec.SecretTarget, k material.Key
 	withSops(s, k)
 	r.gen = append(r.gen, s)
 	r.managed[objID{"Secret", t.Namespace, name}] = consumption{"ca", hashLines(pki.Fingerprint(k.Cert()), r.trust.digest)}
+	return s
 }
 
 // renderLeafSecrets renders every leaf of the generation the phase serves.

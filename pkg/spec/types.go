@@ -89,6 +89,14 @@ type CA struct {
 	// (for an in-cluster issuer, such as a cert-manager CA Issuer), plus one
 	// Secret per CA generation present in the phase, named <name>-<generation>.
 	Secret *SecretTarget `json:"secret,omitempty"`
+	// TrustedAnnotations are set on each generation Secret (<secret>-old,
+	// <secret>-new) in the phases that trust its CA, and left off once the
+	// CA is distrusted. They carry a GitOps controller's prune protection
+	// (kustomize.toolkit.fluxcd.io/prune: disabled, or
+	// argocd.argoproj.io/sync-options: Prune=false): a CA clusters still trust
+	// is never pruned, and since both controllers read the annotation from the
+	// live object, dropping it in distrust-old lets cleanup prune the old CA.
+	TrustedAnnotations map[string]string `json:"trustedAnnotations,omitempty"`
 }
 
 // SecretTarget is a Secret carousel renders and the data keys it uses. The

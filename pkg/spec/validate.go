@@ -187,6 +187,8 @@ func (r *CARotation) Validate() error {
 		for _, g := range phases.Generations {
 			claim("spec.ca.secret", s.CA.Secret.Namespace, s.CA.Secret.Name+"-"+string(g))
 		}
+	} else if len(s.CA.TrustedAnnotations) > 0 {
+		errs.add("spec.ca.trustedAnnotations", "needs spec.ca.secret: they annotate the CA generation Secrets it renders")
 	}
 	leafNames := map[string]bool{}
 	for i, l := range s.Leaves {

@@ -1,0 +1,423 @@
+// Package apiserver runs a real etcd and kube-apiserver on loopback for the
+// tests, so generated manifests are judged by the same admission and schema
+// code a cluster runs, not by a mock. One server is started per test binary
+// and shared by every test of the package: a cold start costs seconds, and
+// the suite must stay quick when warm.
+//
+// The binaries are bin/etcd, bin/kube-apiserver and bin/kubectl, installed by
+// `make tools`. No controller-manager, scheduler or kubelet runs: namespaces
+// must be created by the manifests, Deployments get no pods, and `default`
+// ServiceAccounts are not created.
+package apiserver
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Server is a running kube-apiserver backed by its own etcd.
+type Server struct {
+	Kubeconfig string // admin kubeconfig (client certificate in system:masters)
+	URL        string // https://127.0.0.1:PORT
+	Dir        string // certificates, etcd data and logs
+
+	kubectl string
+	procs   []*proc
+}
+
+type proc struct {
+	name string
+	cmd  *exec.Cmd
+	log  string
+	done chan struct{}
+	err  error
+}
+
+// readyTimeout bounds the wait for etcd and the API server. It is generous
+// because the machines running the suite are small and shared; a start that
+// takes longer is broken, and the error carries the server's log tail.
+const readyTimeout = 2 * time.Minute
+
+// kubectlTimeout bounds a single kubectl call, so a wedged server fails the
+// test instead of hanging it.
+const kubectlTimeout = 2 * time.Minute
+
+var (
+	mu       sync.Mutex
+	shared   *Server
+	startErr error
+)
+
+// Start starts etcd and kube-apiserver on loopback once per test binary and
+// returns the shared server. The processes stop when the test binary exits
+// (they die with it) or when TestMain calls Stop. A failed start fails every
+// test that asks for the server, with the reason.
+func Start(t testing.TB) *Server {
+	t.Helper()
+	mu.Lock()
+	defer mu.Unlock()
+	if shared == nil && startErr == nil {
+		shared, startErr = start()
+	}
+	if startErr != nil {
+		t.Fatalf("starting the test API server: %v", startErr)
+	}
+	return shared
+}
+
+// Stop stops the shared server, if one was started, and removes its
+// directory. Call it from TestMain after m.Run.
+func Stop() {
+	mu.Lock()
+	defer mu.Unlock()
+	if shared != nil {
+		shared.stop()
+		shared = nil
+	}
+}
+
+// Kubectl runs bin/kubectl against the server and returns stdout; it fails
+// the test with stderr when kubectl fails.
+func (s *Server) Kubectl(t testing.TB, args ...string) []byte {
+	t.Helper()
+	return s.KubectlIn(t, nil, args...)
+}
+
+// KubectlIn is Kubectl with stdin (for `apply -f -`).
+func (s *Server) KubectlIn(t testing.TB, stdin []byte, args ...string) []byte {
+	t.Helper()
+	stdout, stderr, err := s.kubectlRun(stdin, args...)
+	if err != nil {
+		t.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, stderr)
+	}
+	return stdout
+}
+
+// KubectlErr runs bin/kubectl against the server and returns its output and
+// error, for tests that expect a refusal.
+func (s *Server) KubectlErr(args ...string) (stdout, stderr []byte, err error) {
+	return s.kubectlRun(nil, args...)
+}
+
+// KubectlInErr is KubectlErr with stdin.
+func (s *Server) KubectlInErr(stdin []byte, args ...string) (stdout, stderr []byte, err error) {
+	return s.kubectlRun(stdin, args...)
+}
+
+func (s *Server) kubectlRun(stdin []byte, args ...string) ([]byte, []byte, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), kubectlTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, s.kubectl, append([]string{"--kubeconfig", s.Kubeconfig}, args...)...)
+	// A user's KUBECONFIG or kubectl cache must not leak in.
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+s.Kubeconfig, "KUBECACHEDIR="+filepath.Join(s.Dir, "kubecache"))
+	if stdin != nil {
+		cmd.Stdin = bytes.NewReader(stdin)
+	}
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	if ctx.Err() != nil {
+		err = fmt.Errorf("timed out after %s: %w", kubectlTimeout, err)
+	}
+	return stdout.Bytes(), stderr.Bytes(), err
+}
+
+// repoRoot finds the directory holding go.mod above the working directory
+// (tests run in their package directory).
+func repoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("no go.mod above the working directory")
+		}
+		dir = parent
+	}
+}
+
+func start() (*Server, error) {
+	root, err := repoRoot()
+	if err != nil {
+		return nil, err
+	}
+	bins := map[string]string{}
+	for _, name := range []string{"etcd", "kube-apiserver", "kubectl"} {
+		p := filepath.Join(root, "bin", name)
+		if _, err := os.Stat(p); err != nil {
+			return nil, fmt.Errorf("%s is not installed at %s: run `make tools` (or `make test`, which installs it)", name, p)
+		}
+		bins[name] = p
+	}
+	removeStaleDirs()
+	dir, err := os.MkdirTemp("", fmt.Sprintf("carousel-apiserver-%d-", os.Getpid()))
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{Dir: dir, kubectl: bins["kubectl"]}
+	if err := s.run(bins); err != nil {
+		s.stop()
+		return nil, err
+	}
+	return s, nil
+}
+
+// removeStaleDirs removes the directories of test binaries that died
+// without reaching Stop (their servers died with them).
+func removeStaleDirs() {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), "carousel-apiserver-*-*"))
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(strings.Split(filepath.Base(d), "-")[2])
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		if p, err := os.FindProcess(pid); err == nil && p.Signal(syscall.Signal(0)) == nil {
+			continue // still running
+		}
+		_ = os.RemoveAll(d)
+	}
+}
+
+func (s *Server) run(bins map[string]string) error {
+	c, err := writeCerts(s.Dir)
+	if err != nil {
+		return fmt.Errorf("making certificates: %w", err)
+	}
+	ports, err := freePorts(3)
+	if err != nil {
+		return fmt.Errorf("finding free ports: %w", err)
+	}
+	etcdURL := "http://127.0.0.1:" + strconv.Itoa(ports[0])
+	peerURL := "http://127.0.0.1:" + strconv.Itoa(ports[1])
+	s.URL = "https://127.0.0.1:" + strconv.Itoa(ports[2])
+
+	etcd, err := s.spawn("etcd", bins["etcd"],
+		"--name=carousel-test",
+		"--data-dir="+filepath.Join(s.Dir, "etcd"),
+		"--listen-client-urls="+etcdURL,
+		"--advertise-client-urls="+etcdURL,
+		"--listen-peer-urls="+peerURL,
+		"--initial-advertise-peer-urls="+peerURL,
+		"--initial-cluster=carousel-test="+peerURL,
+		// Throwaway data: durability buys nothing and costs seconds.
+		"--unsafe-no-fsync",
+		"--log-level=warn",
+	)
+	if err != nil {
+		return err
+	}
+	if err := waitFor(etcd, func() bool { return httpOK(http.DefaultClient, etcdURL+"/health") }); err != nil {
+		return err
+	}
+
+	apiserver, err := s.spawn("kube-apiserver", bins["kube-apiserver"],
+		"--etcd-servers="+etcdURL,
+		"--bind-address=127.0.0.1",
+		"--advertise-address=127.0.0.1",
+		"--secure-port="+strconv.Itoa(ports[2]),
+		"--cert-dir="+filepath.Join(s.Dir, "apiserver"),
+		"--tls-cert-file="+c.serverCert,
+		"--tls-private-key-file="+c.serverKey,
+		"--client-ca-file="+c.caCert,
+		"--authorization-mode=RBAC",
+		"--service-account-issuer=https://kubernetes.default.svc",
+		"--service-account-key-file="+c.saPub,
+		"--service-account-signing-key-file="+c.saKey,
+		"--service-cluster-ip-range=10.0.0.0/24",
+		"--allow-privileged=true",
+		"--v=1",
+	)
+	if err != nil {
+		return err
+	}
+	client, err := c.adminClient()
+	if err != nil {
+		return err
+	}
+	if err := waitFor(apiserver, func() bool { return httpOK(client, s.URL+"/readyz") }); err != nil {
+		return err
+	}
+	s.Kubeconfig = filepath.Join(s.Dir, "admin.kubeconfig")
+	return os.WriteFile(s.Kubeconfig, c.kubeconfig(s.URL), 0o600)
+}
+
+// spawn starts a process whose output goes to DIR/NAME.log.
+func (s *Server) spawn(name, bin string, args ...string) (*proc, error) {
+	logPath := filepath.Join(s.Dir, name+".log")
+	log, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = log, log
+	cmd.Dir = s.Dir
+	cmd.SysProcAttr = &syscall.SysProcAttr{}
+	dieWithParent(cmd.SysProcAttr)
+	if err := startOnFixedThread(cmd); err != nil {
+		log.Close()
+		return nil, fmt.Errorf("starting %s: %w", name, err)
+	}
+	p := &proc{name: name, cmd: cmd, log: logPath, done: make(chan struct{})}
+	go func() {
+		p.err = cmd.Wait()
+		log.Close()
+		close(p.done)
+	}()
+	s.procs = append(s.procs, p)
+	return p, nil
+}
+
+var spawnThread = sync.OnceValue(func() chan func() {
+	ch := make(chan func())
+	go func() {
+		// Locked and never unlocked: this OS thread lives as long as the
+		// process does.
+		runtime.LockOSThread()
+		for f := range ch {
+			f()
+		}
+	}()
+	return ch
+})
+
+// startOnFixedThread starts cmd from one OS thread that lives as long as
+// the test binary: Linux sends the parent-death signal when the thread that
+// forked the child exits, not the process, and a thread does exit when a
+// goroutine locked to it ends without unlocking.
+func startOnFixedThread(cmd *exec.Cmd) error {
+	done := make(chan error)
+	spawnThread() <- func() { done <- cmd.Start() }
+	return <-done
+}
+
+// waitFor polls ready until it holds, the process exits or readyTimeout
+// passes; the error carries the tail of the process's log.
+func waitFor(p *proc, ready func() bool) error {
+	deadline := time.Now().Add(readyTimeout)
+	for {
+		if ready() {
+			return nil
+		}
+		select {
+		case <-p.done:
+			return fmt.Errorf("%s exited before it was ready (%v); last lines of %s:\n%s", p.name, p.err, p.log, tail(p.log, 30))
+		case <-time.After(200 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s was not ready after %s; last lines of %s:\n%s", p.name, readyTimeout, p.log, tail(p.log, 30))
+		}
+	}
+}
+
+func httpOK(c *http.Client, url string) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return false
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	return resp.StatusCode == http.StatusOK
+}
+
+func tail(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err.Error()
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// freePorts asks the kernel for n free loopback ports. They are released
+// before the servers bind them; on a shared machine another process may take
+// one in between, which shows as a clear bind error in the log tail.
+func freePorts(n int) ([]int, error) {
+	var ls []net.Listener
+	defer func() {
+		for _, l := range ls {
+			l.Close()
+		}
+	}()
+	var ports []int
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		ls = append(ls, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
+}
+
+// stop terminates the API server before etcd (the reverse start order),
+// waits briefly for each, and removes the directory.
+func (s *Server) stop() {
+	for i := len(s.procs) - 1; i >= 0; i-- {
+		p := s.procs[i]
+		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-p.done:
+		case <-time.After(10 * time.Second):
+			_ = p.cmd.Process.Kill()
+			<-p.done
+		}
+	}
+	s.procs = nil
+	if s.Dir != "" {
+		_ = os.RemoveAll(s.Dir)
+	}
+}
+
+// adminClient is an HTTP client presenting the admin certificate and
+// trusting only the test CA.
+func (c *certs) adminClient() (*http.Client, error) {
+	pair, err := tls.LoadX509KeyPair(c.adminCert, c.adminKey)
+	if err != nil {
+		return nil, err
+	}
+	caPEM, err := os.ReadFile(c.caCert)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(caPEM) {
+		return nil, errors.New("test CA certificate does not parse")
+	}
+	return &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{
+		Certificates: []tls.Certificate{pair},
+		RootCAs:      pool,
+		MinVersion:   tls.VersionTLS12,
+	}}}, nil
+}
