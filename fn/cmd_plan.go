@@ -10,6 +10,7 @@ import (
 	"github.com/carousel-dev/carousel/pkg/phases"
 	"github.com/carousel-dev/carousel/pkg/plan"
 	"github.com/carousel-dev/carousel/pkg/rotate"
+	"github.com/carousel-dev/carousel/pkg/status"
 )
 
 // loadPlan reads a package and plans its current phase.
@@ -66,6 +67,8 @@ and, with spec.runbook: kubernetes, the node-level steps with exact commands.`,
 
 func advanceCmd() *cobra.Command {
 	var to, prBody string
+	var force bool
+	var f clusterFlags
 	c := &cobra.Command{
 		Use:   "advance CAROTATION_FILE",
 		Short: "Move spec.phase one step (forward by default, or --to the previous phase to roll back), keeping comments, and write the pull request",
@@ -103,6 +106,19 @@ to FILE and only the title is printed.`,
 			if step == nil {
 				return fmt.Errorf("%s cannot be rendered (missing material?): see `carousel plan %s`", target, args[0])
 			}
+			// The live gate: moving forward while the current phase has not
+			// converged runs pods of three phases at once. A rollback is
+			// always safe and never gated.
+			if dir == phases.Forward && !force {
+				if !f.configured() {
+					fmt.Fprintln(c.ErrOrStderr(), "carousel: no cluster configured: the live gate (carousel status) was not checked")
+				} else if r, err := liveStatus(c.Context(), args[0], &f); err != nil {
+					fmt.Fprintf(c.ErrOrStderr(), "carousel: the cluster could not be checked (%v): the live gate was not checked\n", err)
+				} else if r.Verdict != status.Converged {
+					_ = printStatus(c.ErrOrStderr(), r, "text")
+					return fmt.Errorf("%s has not converged (%s): wait (carousel status --wait), fix what blocks it, or pass --force", pl.Current, r.Verdict)
+				}
+			}
 			if err := p.SetPhase(target); err != nil {
 				return err
 			}
@@ -120,5 +136,7 @@ to FILE and only the title is printed.`,
 	}
 	c.Flags().StringVar(&to, "to", "", "the phase to move to (default: the next phase)")
 	c.Flags().StringVar(&prBody, "pr-body", "", "write the pull-request body to this file")
+	c.Flags().BoolVar(&force, "force", false, "advance even though the live gate says the current phase has not converged")
+	f.add(c)
 	return c
 }

@@ -16,7 +16,11 @@ func main() {
 		// The function prints its own results; subcommands are silenced by
 		// the function's root command, so their errors are printed here.
 		var quiet *exitError
-		if cmd != root && !(errors.As(err, &quiet) && quiet.code == checkRefused) {
+		// Verdict exits (a refused check, a status that is not converged)
+		// already printed their report.
+		quietCodes := map[string]int{"check": checkRefused, "status": statusProgressing}
+		silent := errors.As(err, &quiet) && (quiet.code == quietCodes[cmd.Name()] || cmd.Name() == "status" && quiet.code == statusBlocked)
+		if cmd != root && !silent {
 			fmt.Fprintln(os.Stderr, "carousel:", err)
 		}
 		os.Exit(exitCode(err))

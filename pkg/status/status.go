@@ -1,0 +1,449 @@
+// Package status is the live gate: it reads the cluster and says whether
+// the rotation's current phase has converged, so a reviewer or a pipeline
+// knows when the next phase may merge. Advancing before the previous phase
+// converged is the incident users report most (a bundle not yet in every
+// namespace, a pod still on the old trust, a caBundle swapped early).
+package status
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
+	"sigs.k8s.io/kustomize/kyaml/yaml"
+
+	"github.com/carousel-dev/carousel/pkg/gen"
+	"github.com/carousel-dev/carousel/pkg/material"
+	"github.com/carousel-dev/carousel/pkg/pki"
+	"github.com/carousel-dev/carousel/pkg/spec"
+)
+
+// Verdict of a status check.
+type Verdict string
+
+const (
+	Converged   Verdict = "converged"
+	Progressing Verdict = "progressing"
+	Blocked     Verdict = "blocked"
+)
+
+// Report is what `carousel status` prints (and its JSON; docs/status.md).
+type Report struct {
+	Rotation  string           `json:"rotation"`
+	Phase     string           `json:"phase"`
+	Verdict   Verdict          `json:"verdict"`
+	Reasons   []string         `json:"reasons"`
+	Objects   []ObjectStatus   `json:"objects"`
+	Workloads []WorkloadStatus `json:"workloads"`
+}
+
+// ObjectStatus is one managed object: present, holding the phase's certificates.
+type ObjectStatus struct {
+	Kind      string  `json:"kind"`
+	Namespace string  `json:"namespace,omitempty"`
+	Name      string  `json:"name"`
+	State     Verdict `json:"state"`
+	Detail    string  `json:"detail,omitempty"`
+}
+
+// WorkloadStatus is one workload the phase rolls.
+type WorkloadStatus struct {
+	Kind      string   `json:"kind"`
+	Namespace string   `json:"namespace"`
+	Name      string   `json:"name"`
+	State     Verdict  `json:"state"`
+	Detail    string   `json:"detail,omitempty"`
+	Want      string   `json:"wantHash"`
+	Live      string   `json:"liveHash,omitempty"`
+	StalePods []string `json:"stalePods,omitempty"`
+}
+
+var resources = map[string]schema.GroupVersionResource{
+	"Secret":                         {Version: "v1", Resource: "secrets"},
+	"ConfigMap":                      {Version: "v1", Resource: "configmaps"},
+	"Pod":                            {Version: "v1", Resource: "pods"},
+	"ValidatingWebhookConfiguration": {Group: "admissionregistration.k8s.io", Version: "v1", Resource: "validatingwebhookconfigurations"},
+	"MutatingWebhookConfiguration":   {Group: "admissionregistration.k8s.io", Version: "v1", Resource: "mutatingwebhookconfigurations"},
+	"APIService":                     {Group: "apiregistration.k8s.io", Version: "v1", Resource: "apiservices"},
+	"CustomResourceDefinition":       {Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"},
+	"Deployment":                     {Group: "apps", Version: "v1", Resource: "deployments"},
+	"DaemonSet":                      {Group: "apps", Version: "v1", Resource: "daemonsets"},
+	"StatefulSet":                    {Group: "apps", Version: "v1", Resource: "statefulsets"},
+	"CronJob":                        {Group: "batch", Version: "v1", Resource: "cronjobs"},
+}
+
+// Evaluate compares the rendered phase with the live cluster.
+func Evaluate(ctx context.Context, client dynamic.Interface, rot *spec.CARotation, out gen.Output) (*Report, error) {
+	r := &Report{Rotation: rot.Metadata.Name, Phase: string(rot.Spec.Phase), Objects: []ObjectStatus{}, Workloads: []WorkloadStatus{}}
+	known := knownFingerprints(out)
+	for _, n := range out.Items {
+		if !managed(rot, n) {
+			continue
+		}
+		st, err := objectStatus(ctx, client, n, known)
+		if err != nil {
+			return nil, err
+		}
+		r.Objects = append(r.Objects, st)
+	}
+	for _, w := range out.Restarts {
+		st, err := workloadStatus(ctx, client, rot, w)
+		if err != nil {
+			return nil, err
+		}
+		r.Workloads = append(r.Workloads, st)
+	}
+	r.Verdict = Converged
+	for _, o := range r.Objects {
+		r.fold(o.State, fmt.Sprintf("%s %s: %s", o.Kind, nsName(o.Namespace, o.Name), o.Detail))
+	}
+	for _, w := range r.Workloads {
+		r.fold(w.State, fmt.Sprintf("%s %s: %s", w.Kind, nsName(w.Namespace, w.Name), w.Detail))
+	}
+	if r.Reasons == nil {
+		r.Reasons = []string{}
+	}
+	return r, nil
+}
+
+func (r *Report) fold(s Verdict, reason string) {
+	switch s {
+	case Blocked:
+		r.Verdict = Blocked
+		r.Reasons = append(r.Reasons, reason)
+	case Progressing:
+		if r.Verdict != Blocked {
+			r.Verdict = Progressing
+		}
+		r.Reasons = append(r.Reasons, reason)
+	}
+}
+
+func nsName(ns, name string) string {
+	if ns == "" {
+		return name
+	}
+	return ns + "/" + name
+}
+
+// managed says whether a rendered object carries material to verify.
+func managed(rot *spec.CARotation, n *yaml.RNode) bool {
+	if n.GetLabels()[material.LabelRotation] == rot.Metadata.Name {
+		return true
+	}
+	if n.GetAnnotations()[spec.InjectAnnotation] == rot.Metadata.Name {
+		return true
+	}
+	for _, t := range rot.Spec.CABundles {
+		if n.GetKind() == t.Kind && n.GetName() == t.Name {
+			return true
+		}
+	}
+	for _, k := range rot.Spec.Kubeconfigs {
+		if n.GetKind() == "Secret" && n.GetNamespace() == k.Namespace && n.GetName() == k.Name {
+			return true
+		}
+	}
+	return false
+}
+
+func get(ctx context.Context, client dynamic.Interface, kind, ns, name string) (*yaml.RNode, error) {
+	gvr, ok := resources[kind]
+	if !ok {
+		return nil, fmt.Errorf("status does not know the kind %s", kind)
+	}
+	var u *unstructured.Unstructured
+	var err error
+	if ns == "" {
+		u, err = client.Resource(gvr).Get(ctx, name, metav1.GetOptions{})
+	} else {
+		u, err = client.Resource(gvr).Namespace(ns).Get(ctx, name, metav1.GetOptions{})
+	}
+	if err != nil {
+		return nil, err
+	}
+	b, err := json.Marshal(u.Object)
+	if err != nil {
+		return nil, err
+	}
+	return yaml.ConvertJSONToYamlNode(string(b))
+}
+
+// certSets maps each field path of an object to the SHA-256 fingerprints of
+// the certificates it holds (PEM, base64 PEM, or a kubeconfig's
+// certificate-authority-data), so the comparison never reads key material.
+func certSets(n *yaml.RNode) map[string][]string {
+	out := map[string][]string{}
+	var walk func(path string, node *yaml.RNode)
+	walk = func(path string, node *yaml.RNode) {
+		switch node.YNode().Kind {
+		case yaml.MappingNode:
+			_ = node.VisitFields(func(f *yaml.MapNode) error {
+				k := f.Key.YNode().Value
+				if path == "" && (k == "metadata" || k == material.SopsField || k == "status") {
+					return nil
+				}
+				walk(path+"."+k, f.Value)
+				return nil
+			})
+		case yaml.SequenceNode:
+			els, _ := node.Elements()
+			for i, e := range els {
+				key := fmt.Sprint(i)
+				if name := e.Field("name"); name != nil {
+					key = "[name=" + yaml.GetValue(name.Value) + "]"
+				}
+				walk(path+"."+key, e)
+			}
+		case yaml.ScalarNode:
+			if fps := fingerprints(node.YNode().Value); len(fps) > 0 {
+				out[strings.TrimPrefix(path, ".")] = fps
+			}
+		}
+	}
+	walk("", n)
+	return out
+}
+
+func fingerprints(v string) []string {
+	try := func(text string) []string {
+		if !strings.Contains(text, "-----BEGIN CERTIFICATE-----") {
+			return nil
+		}
+		var fps []string
+		for _, block := range strings.SplitAfter(text, "-----END CERTIFICATE-----") {
+			i := strings.Index(block, "-----BEGIN CERTIFICATE-----")
+			if i < 0 {
+				continue
+			}
+			if c, err := pki.ParseCert([]byte(block[i:])); err == nil {
+				fps = append(fps, pki.Fingerprint(c))
+			}
+		}
+		slices.Sort(fps)
+		return slices.Compact(fps)
+	}
+	if fps := try(v); len(fps) > 0 {
+		return fps
+	}
+	if b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(v)); err == nil {
+		if fps := try(string(b)); len(fps) > 0 {
+			return fps
+		}
+		v = string(b)
+	}
+	// A kubeconfig: its certificate-authority-data values.
+	var fps []string
+	for _, line := range strings.Split(v, "\n") {
+		if _, data, ok := strings.Cut(line, "certificate-authority-data:"); ok {
+			if b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(data)); err == nil {
+				fps = append(fps, try(string(b))...)
+			}
+		}
+	}
+	slices.Sort(fps)
+	return slices.Compact(fps)
+}
+
+// knownFingerprints are every certificate the rendered phase mentions: a
+// live object holding anything else is managed by someone else too.
+func knownFingerprints(out gen.Output) map[string]bool {
+	known := map[string]bool{}
+	for _, n := range out.Items {
+		for _, fps := range certSets(n) {
+			for _, fp := range fps {
+				known[fp] = true
+			}
+		}
+	}
+	return known
+}
+
+func objectStatus(ctx context.Context, client dynamic.Interface, want *yaml.RNode, known map[string]bool) (ObjectStatus, error) {
+	st := ObjectStatus{Kind: want.GetKind(), Namespace: want.GetNamespace(), Name: want.GetName(), State: Converged}
+	live, err := get(ctx, client, st.Kind, st.Namespace, st.Name)
+	if apierrors.IsNotFound(err) {
+		st.State, st.Detail = Progressing, "not in the cluster yet: the phase is not applied"
+		return st, nil
+	}
+	if err != nil {
+		return st, fmt.Errorf("reading %s %s: %w", st.Kind, nsName(st.Namespace, st.Name), err)
+	}
+	wantSets, liveSets := certSets(want), certSets(live)
+	var paths []string
+	for p := range wantSets {
+		paths = append(paths, p)
+	}
+	slices.Sort(paths)
+	for _, p := range paths {
+		got := liveSets[p]
+		if slices.Equal(got, wantSets[p]) {
+			continue
+		}
+		for _, fp := range got {
+			if !known[fp] {
+				st.State = Blocked
+				st.Detail = fmt.Sprintf("%s holds a certificate (sha256 %s) that is not this rotation's: another tool manages it", p, fp[:16])
+				return st, nil
+			}
+		}
+		st.State = Progressing
+		st.Detail = fmt.Sprintf("%s holds %d certificate(s) %s, the phase has %d %s", p, len(got), short(got), len(wantSets[p]), short(wantSets[p]))
+		return st, nil
+	}
+	return st, nil
+}
+
+func short(fps []string) string {
+	s := make([]string, len(fps))
+	for i, f := range fps {
+		s[i] = f[:12]
+	}
+	return "[" + strings.Join(s, " ") + "]"
+}
+
+func workloadStatus(ctx context.Context, client dynamic.Interface, rot *spec.CARotation, w gen.Restart) (WorkloadStatus, error) {
+	st := WorkloadStatus{Kind: w.Kind, Namespace: w.Namespace, Name: w.Name, Want: w.Hash, State: Converged}
+	live, err := get(ctx, client, w.Kind, w.Namespace, w.Name)
+	if apierrors.IsNotFound(err) {
+		st.State, st.Detail = Progressing, "not in the cluster yet"
+		return st, nil
+	}
+	if err != nil {
+		return st, fmt.Errorf("reading %s %s/%s: %w", w.Kind, w.Namespace, w.Name, err)
+	}
+	key := gen.RestartAnnotation(rot.Metadata.Name)
+	tmpl := []string{"spec", "template"}
+	if w.Kind == "CronJob" {
+		tmpl = []string{"spec", "jobTemplate", "spec", "template"}
+	}
+	v, _ := live.Pipe(yaml.Lookup(append(slices.Clone(tmpl), "metadata", "annotations", key)...))
+	st.Live = yaml.GetValue(v)
+	if st.Live != w.Hash {
+		st.State, st.Detail = Progressing, "its pod template does not carry this phase yet (not applied)"
+		return st, nil
+	}
+	if w.Kind == "CronJob" {
+		return st, nil // its next Job runs the new template
+	}
+	num := func(path ...string) int64 {
+		n, _ := live.Pipe(yaml.Lookup(path...))
+		var i int64
+		if n != nil {
+			fmt.Sscan(yaml.GetValue(n), &i)
+		}
+		return i
+	}
+	generation, observed := num("metadata", "generation"), num("status", "observedGeneration")
+	if observed < generation {
+		st.State, st.Detail = Progressing, fmt.Sprintf("the controller has not observed generation %d yet (observed %d)", generation, observed)
+		return st, nil
+	}
+	switch w.Kind {
+	case "Deployment":
+		if cond, _ := live.Pipe(yaml.Lookup("status", "conditions", "[type=Progressing]", "reason")); cond != nil && yaml.GetValue(cond) == "ProgressDeadlineExceeded" {
+			st.State, st.Detail = Blocked, "the rollout exceeded its progress deadline: fix the workload, or roll back"
+			return st, nil
+		}
+		want := num("spec", "replicas")
+		if u, a, total := num("status", "updatedReplicas"), num("status", "availableReplicas"), num("status", "replicas"); u < want || a < want || total > want {
+			st.State, st.Detail = Progressing, fmt.Sprintf("%d/%d updated, %d available, %d total", u, want, a, total)
+		}
+	case "StatefulSet":
+		want := num("spec", "replicas")
+		cur, upd := yaml.GetValue(lookup(live, "status", "currentRevision")), yaml.GetValue(lookup(live, "status", "updateRevision"))
+		if u, rd := num("status", "updatedReplicas"), num("status", "readyReplicas"); u < want || rd < want || cur != upd {
+			st.State, st.Detail = Progressing, fmt.Sprintf("%d/%d updated, %d ready, revision %s of %s", u, want, rd, cur, upd)
+		}
+	case "DaemonSet":
+		want := num("status", "desiredNumberScheduled")
+		if u, a := num("status", "updatedNumberScheduled"), num("status", "numberAvailable"); u < want || a < want {
+			st.State, st.Detail = Progressing, fmt.Sprintf("%d/%d updated, %d available", u, want, a)
+		}
+	}
+	stale, err := stalePods(ctx, client, live, key, w.Hash)
+	if err != nil {
+		return st, err
+	}
+	st.StalePods = stale
+	if len(stale) > 0 && st.State == Converged {
+		st.State, st.Detail = Progressing, fmt.Sprintf("%d pod(s) still run an older template", len(stale))
+	}
+	return st, nil
+}
+
+func lookup(n *yaml.RNode, path ...string) *yaml.RNode {
+	v, _ := n.Pipe(yaml.Lookup(path...))
+	if v == nil {
+		return yaml.NewScalarRNode("")
+	}
+	return v
+}
+
+// stalePods lists the workload's pods whose template annotation is not the
+// phase's: pods of an older template still running.
+func stalePods(ctx context.Context, client dynamic.Interface, live *yaml.RNode, key, hash string) ([]string, error) {
+	sel, _ := live.Pipe(yaml.Lookup("spec", "selector", "matchLabels"))
+	if sel == nil {
+		return nil, nil
+	}
+	var parts []string
+	_ = sel.VisitFields(func(f *yaml.MapNode) error {
+		parts = append(parts, f.Key.YNode().Value+"="+f.Value.YNode().Value)
+		return nil
+	})
+	slices.Sort(parts)
+	list, err := client.Resource(resources["Pod"]).Namespace(live.GetNamespace()).List(ctx, metav1.ListOptions{LabelSelector: strings.Join(parts, ",")})
+	if err != nil {
+		return nil, fmt.Errorf("listing pods of %s/%s: %w", live.GetNamespace(), live.GetName(), err)
+	}
+	var stale []string
+	for _, p := range list.Items {
+		if p.GetAnnotations()[key] != hash {
+			stale = append(stale, p.GetName())
+		}
+	}
+	slices.Sort(stale)
+	return stale, nil
+}
+
+// Filter keeps only the objects and workloads of one namespace (and
+// cluster-scoped objects), recomputing the verdict.
+func (r *Report) Filter(namespace string) {
+	if namespace == "" {
+		return
+	}
+	var objs []ObjectStatus
+	for _, o := range r.Objects {
+		if o.Namespace == "" || o.Namespace == namespace {
+			objs = append(objs, o)
+		}
+	}
+	var ws []WorkloadStatus
+	for _, w := range r.Workloads {
+		if w.Namespace == namespace {
+			ws = append(ws, w)
+		}
+	}
+	r.Objects, r.Workloads, r.Reasons, r.Verdict = objs, ws, []string{}, Converged
+	if r.Objects == nil {
+		r.Objects = []ObjectStatus{}
+	}
+	if r.Workloads == nil {
+		r.Workloads = []WorkloadStatus{}
+	}
+	for _, o := range r.Objects {
+		r.fold(o.State, fmt.Sprintf("%s %s: %s", o.Kind, nsName(o.Namespace, o.Name), o.Detail))
+	}
+	for _, w := range r.Workloads {
+		r.fold(w.State, fmt.Sprintf("%s %s: %s", w.Kind, nsName(w.Namespace, w.Name), w.Detail))
+	}
+}
