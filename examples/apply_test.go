@@ -30,6 +30,7 @@ const fieldManager = "carousel-test"
 // No controller-manager runs: the manifests create their namespaces,
 // Deployments get no pods, and nothing is garbage-collected.
 func TestEveryPhaseIsAcceptedByTheAPIServer(t *testing.T) {
+	t.Parallel()
 	s := apiserver.Start(t)
 	for _, dir := range testkit.Examples(t) {
 		t.Run(filepath.Base(dir), func(t *testing.T) {

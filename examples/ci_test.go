@@ -19,6 +19,7 @@ import (
 // with the real actionlint, and checks it does catch a broken copy (so a
 // pass means the files were linted, not skipped).
 func TestCIWorkflowsPassActionlint(t *testing.T) {
+	t.Parallel()
 	files, err := filepath.Glob(filepath.Join(testkit.Root(t), "examples/ci/*.yaml"))
 	if err != nil || len(files) < 3 {
 		t.Fatalf("want the PR-check, Flux render and renew workflows in examples/ci, got %v (%v)", files, err)
@@ -46,6 +47,7 @@ func TestCIWorkflowsPassActionlint(t *testing.T) {
 // with the workflow's RENEW_NOTHING_DUE (so the job opens no pull request),
 // and with a window that makes the leaves due it must exit 0 (so it does).
 func TestRenewExitCodesMatchTheWorkflow(t *testing.T) {
+	t.Parallel()
 	root := testkit.Root(t)
 	workflow := yaml.MustParse(string(mustRead(t, filepath.Join(root, "examples/ci/renew.yaml"))))
 	nothingDue, err := strconv.Atoi(workflow.Field("env").Value.Field("RENEW_NOTHING_DUE").Value.YNode().Value)

@@ -46,6 +46,7 @@ func render(t *testing.T, conf, out string) {
 // directory is not what the render step makes from the committed packages:
 // Flux would apply a stale phase.
 func TestFluxRenderedManifestsAreCurrent(t *testing.T) {
+	t.Parallel()
 	root := testkit.Root(t)
 	testkit.Carousel(t) // the packages' exec path points at bin/carousel
 	out := t.TempDir()
@@ -105,6 +106,7 @@ func fluxBuild(t *testing.T, name, path string) ([]byte, error) {
 // every Secret of the committed-style output to a key matching its
 // certificate (what Flux's decryption.provider: sops does at apply time).
 func TestFluxAppliesEveryRenderedPhase(t *testing.T) {
+	t.Parallel()
 	root := testkit.Root(t)
 	src := filepath.Join(root, "examples/cluster-ca")
 	protected := map[phases.Phase]string{phases.Steady: "disabled", phases.TrustNew: "disabled", phases.SignNew: "disabled", phases.DistrustOld: "", phases.Cleanup: "absent"}
@@ -225,6 +227,7 @@ func mustRead(t *testing.T, path string) []byte {
 // Kustomizations (dry run and for real), and checks the server refuses a
 // broken one: the CRD's schema is enforced, not just stored.
 func TestFluxKustomizationsAreAcceptedByTheAPIServer(t *testing.T) {
+	t.Parallel()
 	s := apiserver.Start(t)
 	crd := filepath.Join(moduleDir(t, fluxKustomizeController), "config/crd/bases/kustomize.toolkit.fluxcd.io_kustomizations.yaml")
 	s.Kubectl(t, "apply", "--server-side", "--field-manager="+fieldManager, "-f", crd)
