@@ -90,6 +90,34 @@ func TestRenewStartsOnlyWhatIsDue(t *testing.T) {
 			t.Fatal("no new CA was made")
 		}
 	})
+	t.Run("renew writes encrypted keys: a scan finds no plaintext key", func(t *testing.T) {
+		dir, recipient, identity := newRotationPackage(t)
+		f := filepath.Join(dir, "carousel.yaml")
+		b, _ := os.ReadFile(f)
+		if err := os.WriteFile(f, regexp.MustCompile(`validity: 87600h`).ReplaceAll(b, []byte("validity: 1000h")), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := carouselCmd(t, dir, "init", "carousel.yaml", "--age", recipient); err != nil {
+			t.Fatalf("init: %v %s", err, out)
+		}
+		// Re-issuing leaves signs with the current CA: sops decrypts its key.
+		cmd := exec.Command(testkit.Carousel(t), "renew", "carousel.yaml", "--before", "720h", "--age", recipient)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), NowEnv+"="+now.Add(400*time.Hour).UTC().Format(time.RFC3339), "SOPS_AGE_KEY_FILE="+identity)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("renew: %v %s", err, out)
+		}
+		files, _ := filepath.Glob(filepath.Join(dir, "material", "*.yaml"))
+		if len(files) != 6 { // the CA, two old and two new leaves, the kustomization
+			t.Fatalf("unexpected material after renew: %v", files)
+		}
+		for _, f := range files {
+			b, _ := os.ReadFile(f)
+			if leaks := plaintextKeys(b); len(leaks) > 0 {
+				t.Errorf("%s holds a plaintext key: %v", f, leaks)
+			}
+		}
+	})
 	t.Run("a rotation in flight is an error", func(t *testing.T) {
 		dir, _ := renewPackage(t, "87600h", "1000h")
 		testkit.SetPhase(t, dir, "trust-new")
