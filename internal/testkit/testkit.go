@@ -218,8 +218,9 @@ func Find(nodes []*yaml.RNode, kind, namespace, name string) *yaml.RNode {
 	return nil
 }
 
-// Examples lists the example packages (directories under examples/ holding a CARotation
-// directly, with a kustomization).
+// Examples lists the self-contained example packages: directories under
+// examples/ holding a CARotation and their own material. (Packages that
+// borrow another's material, like examples/container, have their own tests.)
 func Examples(t testing.TB) []string {
 	t.Helper()
 	root := filepath.Join(Root(t), "examples")
@@ -230,7 +231,9 @@ func Examples(t testing.TB) []string {
 	var out []string
 	for _, e := range entries {
 		dir := filepath.Join(root, e.Name())
-		if _, err := os.Stat(filepath.Join(dir, "carousel.yaml")); err == nil {
+		_, errCfg := os.Stat(filepath.Join(dir, "carousel.yaml"))
+		_, errMat := os.Stat(filepath.Join(dir, "material"))
+		if errCfg == nil && errMat == nil {
 			out = append(out, dir)
 		}
 	}
