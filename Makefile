@@ -6,6 +6,9 @@ SHELL := bash
 
 export GOTOOLCHAIN := local
 BIN := $(CURDIR)/bin
+# The examples' function configs run `carousel` from PATH, as every
+# pipeline does (CI, Argo CD's repo-server): bin/ comes first here.
+export PATH := $(BIN):$(PATH)
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 GO_SOURCES := $(shell find fn pkg internal -name '*.go' -not -name '*_test.go') go.mod go.sum $(shell find pkg -name '*.yaml')
 

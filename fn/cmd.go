@@ -42,7 +42,7 @@ as a kustomize transformer (kustomize build --enable-alpha-plugins --enable-exec
 
 The subcommands make the rotation's key material, once, to be committed.`
 	root.Version = version
-	root.AddCommand(initCmd(), startCmd(), schemaCmd(), planCmd(), advanceCmd(), checkCmd(), renewCmd(), csrCmd(), importCmd(), statusCmd())
+	root.AddCommand(initCmd(), startCmd(), schemaCmd(), planCmd(), advanceCmd(), checkCmd(), renewCmd(), csrCmd(), importCmd(), statusCmd(), decryptCmd())
 	return root
 }
 

@@ -24,6 +24,7 @@ TOOLS=(
   "kube v1.36.3 kube-apiserver kubectl"
   "flux v2.9.5 flux"
   "kpt v1.0.0-beta.49 kpt"
+  "argocd-crds v3.2.12 application-crd.yaml applicationset-crd.yaml appproject-crd.yaml"
   "actionlint v1.7.12 actionlint"
   "mermaid-parser 2.0.1 mermaid-parse"
 )
@@ -70,6 +71,17 @@ build() {
       ld="-s -w -X k8s.io/component-base/version.gitVersion=$version -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$(echo "$version" | cut -d. -f2)"
       CGO_ENABLED=0 go build -trimpath -ldflags "$ld" -o "$out/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver
       CGO_ENABLED=0 go build -trimpath -ldflags "$ld" -o "$out/kubectl" k8s.io/kubernetes/cmd/kubectl ;;
+    argocd-crds)
+      # Argo CD's CRDs (Application, ApplicationSet, AppProject) from its
+      # module source at the pinned release: the tests apply them to the
+      # real API server to validate the Argo CD examples against them.
+      local adir
+      adir=$(GOFLAGS=-mod=mod go mod download -json "github.com/argoproj/argo-cd/v3@$version" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+      [ -n "$adir" ] || die "argocd-crds $version: module source not found"
+      mkdir -p "$out"
+      for f in application-crd.yaml applicationset-crd.yaml appproject-crd.yaml; do
+        cp "$adir/manifests/crds/$f" "$out/$f" && chmod +x "$out/$f"
+      done ;;
     kpt)
       # kpt builds only inside its own module source (its go.mod replaces
       # apply there); the sum database does not know this version.

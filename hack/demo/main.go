@@ -40,7 +40,7 @@ func main() {
 }
 
 var phaseLine = regexp.MustCompile(`(?m)^(\s*phase:\s*)\S+`)
-var execPath = regexp.MustCompile(`(?m)^(\s*path:\s*)\S*carousel\s*$`)
+var execPath = regexp.MustCompile(`(?m)^(\s*path:\s*)\S*carousel(\s*#.*)?$`)
 
 func run(dir, kustomize, carousel string) error {
 	kustomize, _ = filepath.Abs(kustomize)

@@ -131,7 +131,7 @@ func main() {
 
 var phaseLine = regexp.MustCompile(`(?m)^(\s*phase:\s*)\S+`)
 
-var execPath = regexp.MustCompile(`(?m)^(\s*path:\s*)\S*carousel\s*$`)
+var execPath = regexp.MustCompile(`(?m)^(\s*path:\s*)\S*carousel(\s*#.*)?$`)
 
 func run(workloads, namespaces int, phase, example, carousel, out string) error {
 	if err := os.MkdirAll(filepath.Join(out, "material"), 0o755); err != nil {

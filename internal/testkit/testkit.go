@@ -146,7 +146,7 @@ func (p *Package) Phases(t testing.TB) []phases.Phase {
 }
 
 var phaseLine = regexp.MustCompile(`(?m)^(\s*phase:\s*)\S+`)
-var execPath = regexp.MustCompile(`(?m)^(\s*path:\s*)\S*carousel\s*$`)
+var execPath = regexp.MustCompile(`(?m)^(\s*path:\s*)\S*carousel(\s*#.*)?$`)
 
 // Kustomize copies an example package to a temporary directory, sets its
 // phase, points its exec function at bin/carousel, and runs the real

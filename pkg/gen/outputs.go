@@ -70,6 +70,13 @@ func (r *renderer) labelled(n *yaml.RNode) *yaml.RNode {
 	labels := n.GetLabels()
 	labels[material.LabelRotation] = r.rot.Metadata.Name
 	_ = n.SetLabels(labels)
+	if len(r.rot.Spec.RenderedAnnotations) > 0 {
+		anns := n.GetAnnotations()
+		for k, v := range r.rot.Spec.RenderedAnnotations {
+			anns[k] = v
+		}
+		_ = n.SetAnnotations(anns)
+	}
 	return n
 }
 

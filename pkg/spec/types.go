@@ -57,6 +57,12 @@ type Spec struct {
 	// scheduler and kubelet files and flags), "none" (default) otherwise.
 	Runbook string `json:"runbook,omitempty"`
 
+	// RenderedAnnotations are set on every object the rotation renders
+	// (CA, leaf and bundle Secrets and ConfigMaps, cluster-info), e.g.
+	// argocd.argoproj.io/sync-wave: "-1" so material and bundles are applied
+	// before the workloads that roll onto them.
+	RenderedAnnotations map[string]string `json:"renderedAnnotations,omitempty"`
+
 	CA          CA               `json:"ca"`
 	Leaves      []Leaf           `json:"leaves,omitempty"`
 	Bundles     []Bundle         `json:"bundles,omitempty"`
