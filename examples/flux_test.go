@@ -36,7 +36,9 @@ func render(t *testing.T, conf, out string) {
 	t.Helper()
 	root := testkit.Root(t)
 	cmd := exec.Command(filepath.Join(root, "examples/flux/render.sh"))
-	cmd.Env = append(os.Environ(), "KUSTOMIZE="+testkit.Tool(t, "kustomize"), "RENDER_CONF="+conf, "OUT="+out)
+	// The packages run `carousel` from PATH: bin/ first.
+	cmd.Env = append(os.Environ(), "KUSTOMIZE="+testkit.Tool(t, "kustomize"), "RENDER_CONF="+conf, "OUT="+out,
+		"PATH="+filepath.Join(root, "bin")+":"+os.Getenv("PATH"))
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("examples/flux/render.sh: %v\n%s", err, b)
 	}
@@ -48,7 +50,7 @@ func render(t *testing.T, conf, out string) {
 func TestFluxRenderedManifestsAreCurrent(t *testing.T) {
 	t.Parallel()
 	root := testkit.Root(t)
-	testkit.Carousel(t) // the packages' exec path points at bin/carousel
+	testkit.Carousel(t) // the packages run bin/carousel (first on PATH)
 	out := t.TempDir()
 	render(t, filepath.Join(root, "examples/flux/render.conf"), out)
 	want := readTree(t, out)

@@ -29,7 +29,10 @@ workloads='^(Deployment|StatefulSet|DaemonSet|ReplicaSet|Job|CronJob|Pod)$'
 while read -r cluster source _; do
   case $cluster in ''|'#'*) continue ;; esac
   case $source in /*) ;; *) source=$confdir/$source ;; esac
-  phase=$(sed -n 's/^  phase:[[:space:]]*\([a-z-]*\).*/\1/p' "$source/carousel.yaml" | head -1)
+  # The phase, for the header: from the package's CARotation, or from the
+  # phase patch of a fleet overlay (examples/fleet/clusters/*/rotation).
+  phase=$({ sed -n 's/^  phase:[[:space:]]*\([a-z-]*\).*/\1/p' "$source/carousel.yaml" 2>/dev/null ||
+    sed -n 's/^[[:space:]]*value:[[:space:]]*\([a-z-]*\)$/\1/p' "$source/rotation/kustomization.yaml" 2>/dev/null || true; } | head -1)
   tmp=$(mktemp -d)
   trap 'rm -rf "$tmp"' EXIT
   "$KUSTOMIZE" build --enable-alpha-plugins --enable-exec "$source" >"$tmp/all.yaml"

@@ -1,0 +1,99 @@
+package examples
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"sigs.k8s.io/kustomize/kyaml/yaml"
+
+	"github.com/carousel-dev/carousel/internal/apiserver"
+	"github.com/carousel-dev/carousel/internal/testkit"
+	"github.com/carousel-dev/carousel/pkg/phases"
+	"github.com/carousel-dev/carousel/pkg/pki"
+)
+
+var fleet = map[string]phases.Phase{"prod-us": phases.Steady, "prod-eu": phases.TrustNew, "staging": phases.SignNew}
+
+// TestEveryFleetClusterRendersItsOwnPhase builds each cluster overlay with
+// the real kustomize: the shared rotation, patched to the cluster's phase,
+// must publish that phase's trusted set and serve that phase's leaf.
+func TestEveryFleetClusterRendersItsOwnPhase(t *testing.T) {
+	t.Parallel()
+	root := testkit.Root(t)
+	env := "PATH=" + filepath.Join(root, "bin") + ":" + os.Getenv("PATH")
+	mat := testkit.Load(t, filepath.Join(root, "examples", "fleet", "rotation"))
+	caFP := map[phases.Generation]string{}
+	for _, n := range mat.Items {
+		if n.GetKind() == "KeyPair" && n.GetAnnotations()["carousel.dev/role"] == "ca" {
+			c, _ := n.Pipe(yaml.Lookup("certificate"))
+			cert, err := pki.ParseCert([]byte(yaml.GetValue(c)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			caFP[phases.Generation(n.GetAnnotations()["carousel.dev/generation"])] = pki.Fingerprint(cert)
+		}
+	}
+	hashes := map[string]string{}
+	for cluster, phase := range fleet {
+		out := testkit.KustomizeDir(t, filepath.Join(root, "examples", "fleet", "clusters", cluster), env)
+		nodes := testkit.Parse(t, out)
+		st, _ := phases.Lookup(phases.ScopeCA, phase)
+		bundle := testkit.Find(nodes, "ConfigMap", "edge", "fleet-trust")
+		if bundle == nil {
+			t.Fatalf("%s: no bundle rendered", cluster)
+		}
+		v, _ := bundle.Pipe(yaml.Lookup("data", "ca.crt"))
+		certs, err := pki.ParseCerts([]byte(yaml.GetValue(v)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, c := range certs {
+			got = append(got, pki.Fingerprint(c))
+		}
+		for _, g := range st.Trusted {
+			if !strings.Contains(strings.Join(got, " "), caFP[g]) || len(got) != len(st.Trusted) {
+				t.Errorf("%s at %s: the bundle holds %d certificates, want the %v CA(s)", cluster, phase, len(got), st.Trusted)
+			}
+		}
+		for _, n := range nodes {
+			if n.GetKind() == "Deployment" {
+				a, _ := n.Pipe(yaml.Lookup("spec", "template", "metadata", "annotations", "carousel.dev/fleet-ca"))
+				hashes[cluster] = yaml.GetValue(a)
+			}
+		}
+	}
+	if hashes["prod-us"] == hashes["prod-eu"] || hashes["prod-eu"] == hashes["staging"] {
+		t.Fatalf("clusters at different phases carry the same restart hash: %v", hashes)
+	}
+}
+
+// TestTheFleetsGitOpsObjectsAreValid renders the fleet for Flux with the
+// CI's render step and builds each cluster's Kustomizations with the real
+// flux CLI, and checks the ApplicationSet against Argo CD's CRD.
+func TestTheFleetsGitOpsObjectsAreValid(t *testing.T) {
+	t.Parallel()
+	root := testkit.Root(t)
+	out := t.TempDir()
+	render(t, filepath.Join(root, "examples", "fleet", "render.conf"), out)
+	for cluster := range fleet {
+		for _, part := range []string{"material", "workloads"} {
+			cmd := exec.Command(testkit.Tool(t, "flux"), "build", "kustomization", "fleet-ca-"+part,
+				"--path", filepath.Join(out, cluster, part),
+				"--kustomization-file", filepath.Join(root, "examples", "fleet", "flux", cluster+".yaml"), "--dry-run")
+			if b, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("flux build %s fleet-ca-%s: %v\n%s", cluster, part, err, b)
+			}
+		}
+	}
+	s := apiserver.Start(t)
+	s.Kubectl(t, "apply", "--server-side", "-f", testkit.Tool(t, "applicationset-crd.yaml"))
+	waitEstablished(t, s, "applicationsets.argoproj.io")
+	s.KubectlIn(t, []byte("apiVersion: v1\nkind: Namespace\nmetadata: {name: argocd}\n"), "apply", "--server-side", "-f", "-")
+	if _, stderr, err := s.KubectlErr("apply", "--server-side", "--dry-run=server", "-f", filepath.Join(root, "examples", "fleet", "argocd", "applicationset.yaml")); err != nil {
+		t.Fatalf("the ApplicationSet is refused: %v\n%s", err, stderr)
+	}
+}
