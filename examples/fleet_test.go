@@ -96,4 +96,24 @@ func TestTheFleetsGitOpsObjectsAreValid(t *testing.T) {
 	if _, stderr, err := s.KubectlErr("apply", "--server-side", "--dry-run=server", "-f", filepath.Join(root, "examples", "fleet", "argocd", "applicationset.yaml")); err != nil {
 		t.Fatalf("the ApplicationSet is refused: %v\n%s", err, stderr)
 	}
+	// Every cluster's phase, decrypted as Flux would, is accepted by the
+	// real API server (a server-side dry run after its namespace exists).
+	s.KubectlIn(t, []byte("apiVersion: v1\nkind: Namespace\nmetadata: {name: edge}\n"), "apply", "--server-side", "-f", "-")
+	for cluster := range fleet {
+		var objs []*yaml.RNode
+		for _, part := range []string{"material", "workloads"} {
+			b, err := os.ReadFile(filepath.Join(out, cluster, part, "resources.yaml"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, n := range testkit.Parse(t, b) {
+				if n.GetKind() != "Namespace" {
+					objs = append(objs, testkit.Decrypt(t, n))
+				}
+			}
+		}
+		if _, stderr, err := s.KubectlInErr([]byte(testkit.String(objs)), "apply", "--server-side", "--dry-run=server", "--field-manager=fleet-test", "-f", "-"); err != nil {
+			t.Fatalf("%s: the API server refuses the rendered phase: %v\n%s", cluster, err, stderr)
+		}
+	}
 }
