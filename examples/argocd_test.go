@@ -1,19 +1,15 @@
 package examples
 
 import (
-	"encoding/base64"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"sigs.k8s.io/kustomize/kyaml/yaml"
-
 	"github.com/carousel-dev/carousel/internal/apiserver"
 	"github.com/carousel-dev/carousel/internal/testkit"
 	"github.com/carousel-dev/carousel/pkg/phases"
-	"github.com/carousel-dev/carousel/pkg/pki"
 )
 
 // argoCopy copies examples/argocd and examples/cluster-ca side by side (the
@@ -57,17 +53,8 @@ func TestArgoCDRendersDecryptedSecretsInSyncWaves(t *testing.T) {
 				continue
 			}
 			secrets++
-			crt, _ := n.Pipe(yaml.Lookup("data", "tls.crt"))
-			key, _ := n.Pipe(yaml.Lookup("data", "tls.key"))
-			certPEM, _ := base64.StdEncoding.DecodeString(yaml.GetValue(crt))
-			keyPEM, _ := base64.StdEncoding.DecodeString(yaml.GetValue(key))
-			c, err := pki.ParseCert(certPEM)
-			if err != nil {
-				t.Fatal(err)
-			}
-			k, err := pki.ParseKey(keyPEM)
-			if err != nil || !pki.KeyMatches(c, k) {
-				t.Errorf("%s: Secret %s/%s: the decrypted key does not match its certificate (%v)", phase, n.GetNamespace(), n.GetName(), err)
+			if err := testkit.TLSKeyMatches(n); err != nil {
+				t.Errorf("%s: %v", phase, err)
 			}
 			old := n.GetName() == "cluster-ca-old"
 			prune := n.GetAnnotations()["argocd.argoproj.io/sync-options"] == "Prune=false"

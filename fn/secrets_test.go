@@ -14,7 +14,6 @@ import (
 
 	"github.com/carousel-dev/carousel/internal/testkit"
 	"github.com/carousel-dev/carousel/pkg/phases"
-	"github.com/carousel-dev/carousel/pkg/pki"
 )
 
 var base64Run = regexp.MustCompile(`[A-Za-z0-9+/]{60,}={0,2}`)
@@ -149,21 +148,8 @@ func checkDecrypts(t *testing.T, what string, out []byte, identity string, atLea
 			continue
 		}
 		secrets = append(secrets, n)
-		plain := decryptWith(t, identity, n.MustString())
-		crt, _ := plain.Pipe(yaml.Lookup("data", "tls.crt"))
-		key, _ := plain.Pipe(yaml.Lookup("data", "tls.key"))
-		certPEM, _ := base64.StdEncoding.DecodeString(yaml.GetValue(crt))
-		keyPEM, _ := base64.StdEncoding.DecodeString(yaml.GetValue(key))
-		c, err := pki.ParseCert(certPEM)
-		if err != nil {
-			t.Fatal(err)
-		}
-		k, err := pki.ParseKey(keyPEM)
-		if err != nil {
-			t.Fatalf("%s %s: decrypted key: %v", what, n.GetName(), err)
-		}
-		if !pki.KeyMatches(c, k) {
-			t.Errorf("%s: Secret %s/%s: the decrypted key does not match its certificate", what, n.GetNamespace(), n.GetName())
+		if err := testkit.TLSKeyMatches(decryptWith(t, identity, n.MustString())); err != nil {
+			t.Errorf("%s: %v", what, err)
 		}
 	}
 	if len(secrets) < atLeast {

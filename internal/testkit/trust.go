@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
+	"fmt"
 	"slices"
 	"testing"
 
@@ -163,4 +164,34 @@ func Leaves(t testing.TB, rot *spec.CARotation, items []*yaml.RNode, withKeys bo
 		out = append(out, leaf)
 	}
 	return out
+}
+
+// TLSKeyMatches reads a decrypted kubernetes.io/tls Secret and returns an
+// error unless its tls.key is the private half of its tls.crt.
+func TLSKeyMatches(n *yaml.RNode) error {
+	crt, _ := n.Pipe(yaml.Lookup("data", "tls.crt"))
+	key, _ := n.Pipe(yaml.Lookup("data", "tls.key"))
+	if crt == nil || key == nil {
+		return fmt.Errorf("Secret %s/%s has no tls.crt or tls.key", n.GetNamespace(), n.GetName())
+	}
+	certPEM, err := base64.StdEncoding.DecodeString(yaml.GetValue(crt))
+	if err != nil {
+		return fmt.Errorf("tls.crt: %w", err)
+	}
+	keyPEM, err := base64.StdEncoding.DecodeString(yaml.GetValue(key))
+	if err != nil {
+		return fmt.Errorf("tls.key is not base64 (still encrypted?): %w", err)
+	}
+	c, err := pki.ParseCert(certPEM)
+	if err != nil {
+		return err
+	}
+	k, err := pki.ParseKey(keyPEM)
+	if err != nil {
+		return err
+	}
+	if !pki.KeyMatches(c, k) {
+		return fmt.Errorf("Secret %s/%s: tls.key does not match tls.crt", n.GetNamespace(), n.GetName())
+	}
+	return nil
 }
