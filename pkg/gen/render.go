@@ -9,6 +9,7 @@
 package gen
 
 import (
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"time"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/carousel-dev/carousel/pkg/material"
 	"github.com/carousel-dev/carousel/pkg/phases"
+	"github.com/carousel-dev/carousel/pkg/pki"
 	"github.com/carousel-dev/carousel/pkg/spec"
 )
 
@@ -40,6 +42,13 @@ type Output struct {
 	// Restarts lists the workloads annotated, with the hash they carry.
 	Restarts []Restart
 	State    phases.State
+	// Signer is the CA certificate that signs the phase's leaves; Leaves
+	// the leaf certificate each spec leaf serves in the phase; KnownLeaves
+	// maps the fingerprint of every leaf generation in the material to its
+	// leaf's name. Live checks compare what a server presents with these.
+	Signer      *x509.Certificate
+	Leaves      map[string]*x509.Certificate
+	KnownLeaves map[string]string
 }
 
 // Failed reports whether any result is an error.
@@ -104,6 +113,16 @@ func (r *renderer) finish() Output {
 	}
 	o.Items = append(r.out, r.gen...)
 	o.Restarts = r.restarts
+	o.Signer = r.set.CA[r.state.Signer].Cert()
+	o.Leaves, o.KnownLeaves = map[string]*x509.Certificate{}, map[string]string{}
+	for name, gens := range r.set.Leaves {
+		for g, k := range gens {
+			o.KnownLeaves[pki.Fingerprint(k.Cert())] = name
+			if g == r.state.Leaves {
+				o.Leaves[name] = k.Cert()
+			}
+		}
+	}
 	return o
 }
 

@@ -71,6 +71,8 @@ func TestBadSpecsFailWithTheirFieldPath(t *testing.T) {
 		{"a caBundle on an unsupported kind is refused", "  caBundles:\n  - {kind: Service, name: s}\n", "spec.caBundles[0].kind", "should be one of"},
 		{"an empty restart rule is refused", "  restarts:\n  - consumes: [trust]\n", "spec.restarts[0]", "would roll everything"},
 		{"a restart of an unknown leaf is refused", "  restarts:\n  - {name: x, consumes: ['leaf:nope']}\n", "spec.restarts[0].consumes[0]", "followed by a leaf"},
+		{"a probe without a port is refused", "  probes:\n  - {address: api.example.dev, leaf: issuer}\n", "spec.probes[0].address", "not host:port"},
+		{"a probe of an unknown leaf is refused", "  probes:\n  - {address: 'api:443', leaf: nope}\n", "spec.probes[0].leaf", "not a leaf of spec.leaves"},
 		{"a weak key is refused", "  ca: {key: {algorithm: rsa-1024}}\n", "spec.ca.key.algorithm", "should be one of"},
 	}
 	for _, tt := range tests {

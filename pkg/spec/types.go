@@ -70,6 +70,20 @@ type Spec struct {
 	CABundles   []CABundleTarget `json:"caBundles,omitempty"`
 	Kubeconfigs []Kubeconfig     `json:"kubeconfigs,omitempty"`
 	Restarts    []Restart        `json:"restarts,omitempty"`
+	// Probes are TLS endpoints `carousel status` dials to check the leaf
+	// they serve is the phase's (optional).
+	Probes []Probe `json:"probes,omitempty"`
+}
+
+// Probe is a TLS endpoint serving one of the rotation's leaves.
+type Probe struct {
+	// Address is host:port, reachable from where status runs (a Service's
+	// external address, or a port-forward).
+	Address string `json:"address"`
+	// ServerName for SNI (default: the host of Address).
+	ServerName string `json:"serverName,omitempty"`
+	// Leaf names the leaf of spec.leaves the endpoint must serve.
+	Leaf string `json:"leaf"`
 }
 
 // Subject and key settings shared by CAs and leaves.

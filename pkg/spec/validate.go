@@ -290,6 +290,15 @@ func (r *CARotation) Validate() error {
 			}
 		}
 	}
+	for i, pr := range s.Probes {
+		p := fmt.Sprintf("spec.probes[%d]", i)
+		if _, _, err := net.SplitHostPort(pr.Address); err != nil {
+			errs.add(p+".address", "%q is not host:port", pr.Address)
+		}
+		if !leafNames[pr.Leaf] {
+			errs.add(p+".leaf", "%q is not a leaf of spec.leaves", pr.Leaf)
+		}
+	}
 	if len(errs) > 0 {
 		return errs
 	}

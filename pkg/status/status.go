@@ -94,6 +94,9 @@ func Evaluate(ctx context.Context, client dynamic.Interface, rot *spec.CARotatio
 		}
 		r.Objects = append(r.Objects, st)
 	}
+	for _, p := range rot.Spec.Probes {
+		r.Objects = append(r.Objects, ProbeStatus(ctx, p, out.Signer, out.Leaves[p.Leaf], out.KnownLeaves))
+	}
 	for _, w := range out.Restarts {
 		st, err := workloadStatus(ctx, client, rot, w)
 		if err != nil {
