@@ -115,6 +115,9 @@ func TestCheckRefusesWhatBreaksTheModel(t *testing.T) {
 			newB, _ := os.ReadFile(filepath.Join(dir, "ca-new.yaml"))
 			cert := regexp.MustCompile(`(?s)certificate: \|\n.*?-----END CERTIFICATE-----\n`)
 			out := cert.ReplaceAll(oldB, cert.Find(newB))
+			// A careful edit keeps the reviewers' fingerprint in step.
+			fp := regexp.MustCompile(`carousel.dev/sha256: [0-9a-f]+`)
+			out = fp.ReplaceAll(out, fp.Find(newB))
 			if err := os.WriteFile(filepath.Join(dir, "ca-old.yaml"), out, 0o644); err != nil {
 				t.Fatal(err)
 			}

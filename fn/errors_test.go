@@ -144,6 +144,16 @@ func TestErrorsAreResultsWithFieldPaths(t *testing.T) {
 			message: `new leaf "policy-webhook" must be signed by the new CA`,
 		},
 		{
+			name:  "a certificate edited without its fingerprint annotation is refused",
+			phase: phases.Steady,
+			mutate: func(t *testing.T, cfg *yaml.RNode, items []*yaml.RNode) []*yaml.RNode {
+				setSpec(t, findPair(t, items, "cluster-ca-leaf-policy-webhook-old"), []string{"metadata", "annotations", "carousel.dev/sha256"}, "0000")
+				return items
+			},
+			kind: "KeyPair", resName: "cluster-ca-leaf-policy-webhook-old", field: "metadata.annotations.carousel.dev/sha256",
+			message: `does not match the certificate`,
+		},
+		{
 			name:  "a CA without CA:true is refused",
 			phase: phases.TrustNew,
 			mutate: func(t *testing.T, cfg *yaml.RNode, items []*yaml.RNode) []*yaml.RNode {
@@ -153,6 +163,9 @@ func TestErrorsAreResultsWithFieldPaths(t *testing.T) {
 				key, _ := leaf.Pipe(yaml.Lookup("data", "tls.key"))
 				setSpec(t, ca, []string{"certificate"}, "|\n"+indent(yaml.GetValue(cert)))
 				setSpec(t, ca, []string{"data", "tls.key"}, yaml.GetValue(key))
+				// Keep the reviewers' fingerprint in step with the swap.
+				fp, _ := leaf.Pipe(yaml.Lookup("metadata", "annotations", "carousel.dev/sha256"))
+				setSpec(t, ca, []string{"metadata", "annotations", "carousel.dev/sha256"}, yaml.GetValue(fp))
 				return items
 			},
 			kind: "KeyPair", resName: "cluster-ca-ca-new", field: "certificate",

@@ -163,6 +163,11 @@ func Parse(n *yaml.RNode) (KeyPair, error) {
 	if err != nil {
 		return fail("certificate", "%v", err)
 	}
+	// The fingerprint annotation is for reviewers reading a diff: a stale one
+	// would tell them the wrong thing, so it must match the certificate.
+	if fp := anns[AnnotationSHA256]; fp != "" && fp != pki.Fingerprint(k.Certs[0]) {
+		return fail("metadata.annotations."+AnnotationSHA256, "%s does not match the certificate (%s): the certificate was edited by hand", fp, pki.Fingerprint(k.Certs[0]))
+	}
 	data, _ := n.Pipe(yaml.Lookup("data"))
 	if data == nil {
 		return fail("data", "holds the private key and is required")
