@@ -65,6 +65,7 @@ func TestArgoCDRendersDecryptedSecretsInSyncWaves(t *testing.T) {
 		if secrets < 3 {
 			t.Fatalf("%s: only %d rotation Secrets rendered", phase, secrets)
 		}
+		acceptedByServer(t, "examples/argocd/app at "+string(phase), testkit.Parse(t, out))
 	}
 }
 

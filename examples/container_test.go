@@ -60,6 +60,7 @@ func TestTheContainerExampleRendersWithTheSameBinary(t *testing.T) {
 	if strings.Contains(out, "kind: KeyPair") {
 		t.Error("material reached the output")
 	}
+	acceptedByServer(t, "examples/container", testkit.Parse(t, []byte(out)))
 }
 
 func TestTheBinaryIsStatic(t *testing.T) {
