@@ -94,10 +94,7 @@ func modelCompatible(scope phases.Scope, a, b phases.Phase) bool {
 func TestNoHandshakeFailsWhilePhasesRunSideBySide(t *testing.T) {
 	for _, dir := range testkit.Examples(t) {
 		pkg := testkit.Load(t, dir)
-		rot, err := spec.Load(pkg.Config)
-		if err != nil {
-			t.Fatal(err)
-		}
+		rot := pkg.Rotation(t)
 		seq := pkg.Phases(t)
 		built := map[phases.Phase]phaseTLS{}
 		for _, p := range seq {
@@ -150,7 +147,7 @@ func TestNoHandshakeFailsWhilePhasesRunSideBySide(t *testing.T) {
 func TestTheHarnessSeesABrokenTrust(t *testing.T) {
 	dir := filepath.Join(testkit.Root(t), "examples", "cluster-ca")
 	pkg := testkit.Load(t, dir)
-	rot, _ := spec.Load(pkg.Config)
+	rot := pkg.Rotation(t)
 	steady := buildPhase(t, rot, pkg, phases.Steady)
 	cleanup := buildPhase(t, rot, pkg, phases.Cleanup)
 	if err := Handshake(steady.servers[0], steady.clients[0], testkit.Now); err != nil {

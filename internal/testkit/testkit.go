@@ -131,14 +131,20 @@ func (p *Package) Render(t testing.TB, phase phases.Phase) gen.Output {
 	return out
 }
 
-// Phases lists the phases of the package's rotation.
-func (p *Package) Phases(t testing.TB) []phases.Phase {
+// Rotation loads (schema-checks, defaults, validates) the package's CARotation.
+func (p *Package) Rotation(t testing.TB) *spec.CARotation {
 	t.Helper()
 	rot, err := spec.Load(p.Config)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%s: loading the CARotation: %v", p.Dir, err)
 	}
-	seq, err := phases.Sequence(rot.Spec.Scope)
+	return rot
+}
+
+// Phases lists the phases of the package's rotation.
+func (p *Package) Phases(t testing.TB) []phases.Phase {
+	t.Helper()
+	seq, err := phases.Sequence(p.Rotation(t).Spec.Scope)
 	if err != nil {
 		t.Fatal(err)
 	}

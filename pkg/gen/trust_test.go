@@ -48,10 +48,7 @@ func verifies(leaf *x509.Certificate, pool *x509.CertPool) error {
 func TestEveryLeafChainsToEveryNeighbouringTrustObject(t *testing.T) {
 	for _, dir := range testkit.Examples(t) {
 		pkg := testkit.Load(t, dir)
-		rot, err := spec.Load(pkg.Config)
-		if err != nil {
-			t.Fatal(err)
-		}
+		rot := pkg.Rotation(t)
 		seq := pkg.Phases(t)
 		rendered := map[phases.Phase][]*yaml.RNode{}
 		for _, p := range seq {
@@ -96,7 +93,7 @@ func TestEveryLeafChainsToEveryNeighbouringTrustObject(t *testing.T) {
 func TestWorkloadsRollExactlyWhenTheModelSays(t *testing.T) {
 	for _, dir := range testkit.Examples(t) {
 		pkg := testkit.Load(t, dir)
-		rot, _ := spec.Load(pkg.Config)
+		rot := pkg.Rotation(t)
 		seq := pkg.Phases(t)
 		type snapshot struct {
 			template map[string]string

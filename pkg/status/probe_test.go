@@ -90,9 +90,6 @@ func unreachable(t *testing.T) string {
 // foreign is a leaf of another rotation (the neuvector example).
 func foreign(t *testing.T) tls.Certificate {
 	other := testkit.Load(t, filepath.Join(testkit.Root(t), "examples", "neuvector"))
-	rot, err := spec.Load(other.Config)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rot := other.Rotation(t)
 	return testkit.Leaves(t, rot, other.Render(t, phases.Steady).Items, true)[1].Pair
 }
