@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/carousel-dev/carousel/pkg/fninput"
 	"github.com/carousel-dev/carousel/pkg/phases"
 	"github.com/carousel-dev/carousel/pkg/plan"
 	"github.com/carousel-dev/carousel/pkg/rotate"
@@ -19,7 +20,8 @@ func loadPlan(file string) (*rotate.Package, *plan.Plan, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	items, err := p.Items()
+	// What kustomize hands the function, not every file in the folder.
+	items, err := fninput.Build(file)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -39,8 +41,9 @@ func planCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "plan CAROTATION_FILE",
 		Short: "Show the phase table, and what the next phase (and a rollback) changes, rolls, gates and needs on nodes",
-		Long: `plan renders the current phase and both neighbours in-process (from the YAML
-files under the package directory) and compares them: the objects that change,
+		Long: `plan renders the current phase and both neighbours in-process (from what
+kustomize builds for the package, as the function would receive it) and
+compares them: the objects that change,
 the workloads that roll and in which waves, the gate to confirm before merging,
 and, with spec.runbook: kubernetes, the node-level steps with exact commands.`,
 		Args: cobra.ExactArgs(1),

@@ -13,6 +13,7 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/carousel-dev/carousel/pkg/fninput"
 	"github.com/carousel-dev/carousel/pkg/gen"
 	"github.com/carousel-dev/carousel/pkg/rotate"
 	"github.com/carousel-dev/carousel/pkg/status"
@@ -67,7 +68,8 @@ func liveStatus(ctx context.Context, file string, f *clusterFlags) (*status.Repo
 	if err != nil {
 		return nil, err
 	}
-	items, err := p.Items()
+	// What kustomize hands the function, not every file in the folder.
+	items, err := fninput.Build(file)
 	if err != nil {
 		return nil, err
 	}
