@@ -125,8 +125,23 @@ func TestCheckRefusesWhatBreaksTheModel(t *testing.T) {
 		{"a phase whose material is missing is refused", "steady", func(t *testing.T, repo string) {
 			setPhaseLine(t, repo, "trust-new")
 			gitIn(t, repo, "rm", "-q", "clusters/prod/material/ca-new.yaml")
-			gitIn(t, repo, "-c", "user.email=t@example.dev", "-c", "user.name=t", "commit", "-qm", "drop new CA (base)")
+			edit(t, repo, "material/kustomization.yaml", "- ca-new.yaml\n", "")
+			gitIn(t, repo, "-c", "user.email=t@example.dev", "-c", "user.name=t", "commit", "-qam", "drop new CA (base)")
 		}, "renders", "needs the new CA"},
+		{"a package kustomize cannot build is refused", "steady", func(t *testing.T, repo string) {
+			gitIn(t, repo, "rm", "-q", "clusters/prod/material/ca-new.yaml")
+		}, "renders", "the package does not build"},
+		{"a file the kustomization does not list is not read", "steady", func(t *testing.T, repo string) {
+			// A stray copy of the current CA (a backup, a file from another
+			// branch) would make two old CAs if the folder were read.
+			b, err := os.ReadFile(filepath.Join(repo, "clusters", "prod", "material", "ca-old.yaml"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(repo, "clusters", "prod", "ca-old.backup.yaml"), b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}, "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -31,6 +31,10 @@ refuses:
                    the rotation is in flight, or the current (old) material changed:
                    only carousel start/renew/import change material, at steady
   renders          the new phase does not render (missing or mismatched material)
+  keys             an encrypted private key does not match its certificate (a key
+                   swapped in from another KeyPair names both); checked when an
+                   age identity is in the environment (SOPS_AGE_KEY,
+                   SOPS_AGE_KEY_FILE), skipped with a note otherwise
   rendered-output  with --rendered FILE: FILE differs from a fresh kustomize build
 
 Exit codes: 0 the change may merge; 1 the check could not run; 2 refused (each
@@ -44,11 +48,16 @@ refusal is printed with what to do instead).`,
 			if err != nil {
 				return &exitError{checkError, err}
 			}
-			refusals, err := check.Run(check.Options{File: args[0], Base: base, Rendered: rendered, Kustomize: kustomize, Now: now})
+			rep, err := check.Run(check.Options{File: args[0], Base: base, Rendered: rendered, Kustomize: kustomize, Now: now})
 			if err != nil {
 				return &exitError{checkError, err}
 			}
+			refusals := rep.Refusals
 			if output == "json" {
+				// The JSON stays the list of refusals; notes go to stderr.
+				for _, n := range rep.Notes {
+					fmt.Fprintf(c.ErrOrStderr(), "note: %s\n", n)
+				}
 				enc := json.NewEncoder(c.OutOrStdout())
 				enc.SetIndent("", "  ")
 				if refusals == nil {
@@ -58,6 +67,9 @@ refusal is printed with what to do instead).`,
 					return err
 				}
 			} else {
+				for _, n := range rep.Notes {
+					fmt.Fprintf(c.OutOrStdout(), "note: %s\n", n)
+				}
 				for _, r := range refusals {
 					fmt.Fprintf(c.OutOrStdout(), "REFUSED [%s] %s\n  instead: %s\n", r.Rule, r.Message, r.Fix)
 				}

@@ -15,11 +15,13 @@ import (
 
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
+	"github.com/carousel-dev/carousel/pkg/fninput"
 	"github.com/carousel-dev/carousel/pkg/gen"
 	"github.com/carousel-dev/carousel/pkg/material"
 	"github.com/carousel-dev/carousel/pkg/phases"
 	"github.com/carousel-dev/carousel/pkg/pki"
 	"github.com/carousel-dev/carousel/pkg/rotate"
+	"github.com/carousel-dev/carousel/pkg/sops"
 	"github.com/carousel-dev/carousel/pkg/spec"
 )
 
@@ -36,8 +38,16 @@ const (
 	RuleShape    = "shape-in-flight"
 	RuleMaterial = "material"
 	RuleRender   = "renders"
+	RuleKeys     = "keys"
 	RuleStale    = "rendered-output"
 )
+
+// Report is the outcome of a check: the refusals (none: it may merge) and
+// notes on what was not checked, and why.
+type Report struct {
+	Refusals []Refusal
+	Notes    []string
+}
 
 // Options of a check.
 type Options struct {
@@ -54,7 +64,7 @@ type Options struct {
 }
 
 // Run checks the change and returns its refusals (none: it may merge).
-func Run(o Options) ([]Refusal, error) {
+func Run(o Options) (*Report, error) {
 	head, err := rotate.Load(o.File)
 	if err != nil {
 		return nil, err
@@ -112,10 +122,22 @@ func Run(o Options) ([]Refusal, error) {
 			out = append(out, checkMaterial(base, cur, changed, baseSet, headSet)...)
 		}
 	}
-	items, err := head.Items()
+	// What kustomize hands the function, not every file in the folder.
+	rep := &Report{}
+	items, err := fninput.Build(o.File)
+	if err != nil {
+		// A package kustomize cannot build cannot merge either.
+		rep.Refusals = append(out, Refusal{RuleRender, fmt.Sprintf("the package does not build: %v", err), "fix the kustomization (`kustomize build` fails the same way)"})
+		return rep, nil
+	}
+	keys, note, err := checkKeys(rotationPairs(items, cur.Metadata.Name))
 	if err != nil {
 		return nil, err
 	}
+	if note != "" {
+		rep.Notes = append(rep.Notes, note)
+	}
+	out = append(out, keys...)
 	r := gen.Render(gen.Input{Rotation: cur, Config: head.Node, Items: items, Now: o.Now})
 	if r.Failed() {
 		out = append(out, Refusal{RuleRender, fmt.Sprintf("phase %s does not render: %v", cur.Spec.Phase, r.Results), "fix the errors above (`kustomize build` shows the same results)"})
@@ -129,7 +151,57 @@ func Run(o Options) ([]Refusal, error) {
 			out = append(out, *ref)
 		}
 	}
-	return out, nil
+	rep.Refusals = out
+	return rep, nil
+}
+
+// rotationPairs parses the rotation's KeyPairs among the items; a pair that
+// does not parse is left to the render, which reports it with its field.
+func rotationPairs(items []*yaml.RNode, rotation string) []material.KeyPair {
+	var pairs []material.KeyPair
+	for _, n := range items {
+		if !material.IsKeyPair(n) || material.RotationOf(n) != rotation {
+			continue
+		}
+		if k, err := material.Parse(n); err == nil {
+			pairs = append(pairs, k)
+		}
+	}
+	return pairs
+}
+
+// checkKeys proves every encrypted private key belongs to its certificate.
+// The function cannot (it never decrypts), so a key swapped in from another
+// KeyPair would otherwise render and ship. It needs an age identity, which
+// CI has when it is given one (SOPS_AGE_KEY); without one the check is
+// skipped and the note says so. Plaintext keys are checked by the render.
+func checkKeys(pairs []material.KeyPair) ([]Refusal, string, error) {
+	encrypted := 0
+	for _, k := range pairs {
+		if k.Encrypted() {
+			encrypted++
+		}
+	}
+	if encrypted == 0 {
+		return nil, "", nil
+	}
+	if sops.AgeIdentity() == "" {
+		return nil, fmt.Sprintf("keys: not checked: no age identity in the environment (SOPS_AGE_KEY, SOPS_AGE_KEY_FILE, or sops's keys.txt), so the %d encrypted private keys were not compared with their certificates", encrypted), nil
+	}
+	bin, err := sops.Binary()
+	if err != nil {
+		return nil, "", fmt.Errorf("checking the encrypted keys: %w", err)
+	}
+	ms, err := sops.CheckKeys(bin, pairs)
+	if err != nil {
+		return nil, "", fmt.Errorf("checking the encrypted keys with the identity of the environment (%s): %w", sops.AgeIdentity(), err)
+	}
+	var out []Refusal
+	for _, m := range ms {
+		out = append(out, Refusal{RuleKeys, m.Error(),
+			"put each private key back in its own KeyPair (git history has them), or make new material with `carousel start` at steady"})
+	}
+	return out, "", nil
 }
 
 // promotion reports a `carousel start` after a finished rotation: the last
