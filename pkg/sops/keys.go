@@ -219,7 +219,7 @@ func CheckSecretKeys(n *yaml.RNode) (compared []SecretKeyCheck, skipped []string
 			return nil, nil, &SecretFieldError{Field: v.field, Err: err}
 		}
 		if !pki.KeyMatches(cert, key) {
-			return nil, nil, &SecretFieldError{Field: v.field, Err: fmt.Errorf("does not match the certificate in %s (%s, sha256 %s): the private key was swapped in from another certificate's material", certField, cert.Subject, short(cert))}
+			return nil, nil, &SecretFieldError{Field: v.field, Err: fmt.Errorf("the private key does not match the certificate in %s (%s, sha256 %s): it was swapped in from other material", certField, cert.Subject, short(cert))}
 		}
 		compared = append(compared, SecretKeyCheck{Key: v.field, Cert: certField, Subject: cert.Subject.String()})
 	}

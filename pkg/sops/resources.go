@@ -20,7 +20,8 @@ import (
 // decrypted and checked; otherwise no items, and one error result per
 // failing resource (all of them, not just the first), with its reference,
 // so a pipeline never applies half a phase, or a Secret whose key does not
-// match its certificate. Info results say which keys were compared.
+// match its certificate. On success, info results say which keys were
+// compared.
 func DecryptResources(bin string, items []*yaml.RNode) ([]*yaml.RNode, framework.Results) {
 	out := make([]*yaml.RNode, len(items))
 	var results framework.Results
@@ -42,12 +43,12 @@ func DecryptResources(bin string, items []*yaml.RNode) ([]*yaml.RNode, framework
 		}
 		compared, skipped, err := CheckSecretKeys(plain)
 		if err != nil {
+			field, msg := "", err.Error()
 			var fe *SecretFieldError
-			field := ""
 			if errors.As(err, &fe) {
-				field = fe.Field
+				field, msg = fe.Field, fe.Err.Error() // the result carries the field
 			}
-			results = append(results, resultFor(framework.Error, n, field, err.Error()))
+			results = append(results, resultFor(framework.Error, n, field, msg))
 			failed = true
 			continue
 		}
@@ -63,7 +64,14 @@ func DecryptResources(bin string, items []*yaml.RNode) ([]*yaml.RNode, framework
 		}
 	}
 	if failed {
-		return nil, results
+		// Nothing was written, so nothing "decrypted": only the errors.
+		var errs framework.Results
+		for _, r := range results {
+			if r.Severity == framework.Error {
+				errs = append(errs, r)
+			}
+		}
+		return nil, errs
 	}
 	return out, results
 }

@@ -1,0 +1,120 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"sigs.k8s.io/kustomize/kyaml/yaml"
+
+	"github.com/carousel-dev/carousel/internal/testkit"
+	"github.com/carousel-dev/carousel/pkg/phases"
+)
+
+// runDecrypt runs `carousel decrypt` on the rendered items of the cluster-ca
+// example at steady (their Secrets encrypted), after breaking them.
+func runDecrypt(t *testing.T, mutate func(items []*yaml.RNode)) (stdout, stderr string, code int) {
+	t.Helper()
+	pkg := testkit.Load(t, filepath.Join(testkit.Root(t), "examples", "cluster-ca"))
+	items := pkg.Render(t, phases.Steady).Items
+	mutate(items)
+	cmd := exec.Command(testkit.Carousel(t), "decrypt")
+	cmd.Stdin = bytes.NewReader(testkit.ResourceList(t, yaml.MustParse("{kind: Decrypt, apiVersion: carousel.dev/v1alpha1}"), items))
+	cmd.Env = append(os.Environ(), "HOME="+t.TempDir(), "SOPS_AGE_KEY_FILE="+filepath.Join(testkit.Root(t), testkit.AgeKeyFile))
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	var exit *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &exit):
+		code = exit.ExitCode()
+	default:
+		t.Fatal(err)
+	}
+	return out.String(), errb.String(), code
+}
+
+func secretIndex(t *testing.T, items []*yaml.RNode, ns, name string) int {
+	t.Helper()
+	for i, n := range items {
+		if n.GetKind() == "Secret" && n.GetNamespace() == ns && n.GetName() == name {
+			return i
+		}
+	}
+	t.Fatalf("no Secret %s/%s", ns, name)
+	return -1
+}
+
+func TestDecryptRefusesAndWritesNothing(t *testing.T) {
+	tests := []struct {
+		name   string
+		break_ func(t *testing.T, items []*yaml.RNode)
+		says   string
+	}{
+		{"a Secret whose key was swapped in from another leaf", func(t *testing.T, items []*yaml.RNode) {
+			i, j := secretIndex(t, items, "policy", "policy-webhook-tls"), secretIndex(t, items, "monitoring", "metrics-client-tls")
+			items[i] = testkit.SwapKey(t, items[i], items[j], "tls.key")
+		}, "the private key does not match the certificate in data.tls.crt"},
+		{"one tampered Secret among good ones", func(t *testing.T, items []*yaml.RNode) {
+			i := secretIndex(t, items, "policy", "policy-webhook-tls")
+			v, _ := items[i].Pipe(yaml.Lookup("data", "tls.key"))
+			v.YNode().Value = strings.Replace(v.YNode().Value, "data:", "data:AAAA", 1)
+		}, "decrypting"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			stdout, stderr, code := runDecrypt(t, func(items []*yaml.RNode) { tt.break_(t, items) })
+			if code == 0 {
+				t.Fatalf("want a non-zero exit, got 0\n%s", stderr)
+			}
+			if keys := plaintextKeys([]byte(stdout)); len(keys) > 0 {
+				t.Fatalf("the output holds decrypted keys (%v): nothing may be written unless every item decrypts and checks", keys)
+			}
+			out, err := yaml.Parse(stdout)
+			if err != nil {
+				t.Fatalf("the output is not a ResourceList: %v\n%s", err, stdout)
+			}
+			if items, _ := out.Pipe(yaml.Lookup("items")); items != nil && len(items.YNode().Content) > 0 {
+				t.Fatalf("want no items, got %d", len(items.YNode().Content))
+			}
+			res, _ := out.Pipe(yaml.Lookup("results"))
+			if res == nil {
+				t.Fatalf("want the error as a KRM result on the output:\n%s", stdout)
+			}
+			var found bool
+			for _, r := range res.YNode().Content {
+				rn := yaml.NewRNode(r)
+				sev, _ := rn.Pipe(yaml.Lookup("severity"))
+				name, _ := rn.Pipe(yaml.Lookup("resourceRef", "name"))
+				msg, _ := rn.Pipe(yaml.Lookup("message"))
+				if yaml.GetValue(sev) == "error" && yaml.GetValue(name) == "policy-webhook-tls" && strings.Contains(yaml.GetValue(msg), tt.says) {
+					found = true
+				}
+			}
+			if !found {
+				t.Fatalf("want an error result for Secret policy-webhook-tls saying %q:\n%s", tt.says, stdout)
+			}
+			if n := strings.Count(stderr, "policy-webhook-tls"); n != 1 || strings.Contains(stderr, "[info]") {
+				t.Fatalf("want the error printed once on stderr, and nothing else, got it %d times:\n%s", n, stderr)
+			}
+		})
+	}
+}
+
+func TestDecryptDecryptsAndSaysWhatItCompared(t *testing.T) {
+	stdout, stderr, code := runDecrypt(t, func([]*yaml.RNode) {})
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if strings.Contains(stdout, "ENC[") {
+		t.Fatal("an encrypted value is left in the output")
+	}
+	if !strings.Contains(stdout, "data.tls.key matches the certificate in data.tls.crt") {
+		t.Fatalf("want the comparison reported in the results:\n%s", stdout)
+	}
+}
