@@ -74,7 +74,7 @@ func TestCheckKeys(t *testing.T) {
 	m := materialNodes(t, "cluster-ca")
 	kpt := materialNodes(t, "kpt")
 	tests := []struct {
-		name  string
+		name       string
 		pairs      func() []*yaml.RNode
 		mismatches int
 		says       []string
