@@ -28,7 +28,7 @@ func isolate(t *testing.T) {
 	t.Helper()
 	for _, v := range []string{"SOPS_AGE_KEY", "SOPS_AGE_KEY_CMD", "SOPS_AGE_KEY_FILE", "SOPS_AGE_SSH_PRIVATE_KEY_FILE"} {
 		t.Setenv(v, "") // restored after the test
-		os.Unsetenv(v)  // sops treats a set but empty variable as an identity
+		os.Unsetenv(v)
 	}
 	t.Setenv("HOME", t.TempDir())
 	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
@@ -164,5 +164,14 @@ func TestAgeIdentitySaysWhereSopsWouldLook(t *testing.T) {
 	}
 	if got := sops.AgeIdentity(); !strings.HasSuffix(got, filepath.Join("sops", "age", "keys.txt")) {
 		t.Fatalf("want sops's default keys.txt, got %q", got)
+	}
+}
+
+func TestAnEmptyKeyCommandDoesNotBreakSops(t *testing.T) {
+	bin := withDemoIdentity(t)
+	t.Setenv("SOPS_AGE_KEY_CMD", "") // what CI sets for a secret that is not configured
+	m := materialNodes(t, "cluster-ca")
+	if err := sops.VerifyKeys(bin, parse(t, m["ca-old"])); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -124,11 +124,24 @@ func run(bin, dir string, stdin []byte, env []string, args ...string) ([]byte, e
 	cmd := exec.Command(bin, args...)
 	cmd.Dir = dir
 	cmd.Stdin = bytes.NewReader(stdin)
-	cmd.Env = append(os.Environ(), env...)
+	cmd.Env = append(environ(), env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
 		return nil, fmt.Errorf("%s %s: %v: %s", filepath.Base(bin), args[0], err, strings.TrimSpace(stderr.String()))
 	}
 	return stdout.Bytes(), nil
+}
+
+// environ is the environment sops runs with, less a set but empty
+// SOPS_AGE_KEY_CMD: sops v3.13 panics on it (slice bounds out of range)
+// instead of ignoring it, and CI systems set unset secrets to "".
+func environ() []string {
+	var out []string
+	for _, e := range os.Environ() {
+		if e != "SOPS_AGE_KEY_CMD=" {
+			out = append(out, e)
+		}
+	}
+	return out
 }
