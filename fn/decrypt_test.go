@@ -118,3 +118,77 @@ func TestDecryptDecryptsAndSaysWhatItCompared(t *testing.T) {
 		t.Fatalf("want the comparison reported in the results:\n%s", stdout)
 	}
 }
+
+// argoOverlay copies the Argo CD overlay and the package it renders into a
+// temporary examples/ tree, with the cluster-ca material changed by mutate.
+func argoOverlay(t *testing.T, mutate func(material string)) string {
+	t.Helper()
+	root := t.TempDir()
+	for _, d := range []string{"cluster-ca", "argocd"} {
+		if err := os.CopyFS(filepath.Join(root, d), os.DirFS(filepath.Join(testkit.Root(t), "examples", d))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mutate(filepath.Join(root, "cluster-ca", "material"))
+	return filepath.Join(root, "argocd", "app")
+}
+
+// kustomizeArgo runs the real kustomize on the overlay as Argo CD's
+// repo-server does: carousel and carousel decrypt from PATH, the demo
+// identity in the environment.
+func kustomizeArgo(t *testing.T, dir string) (stdout, stderr string, err error) {
+	t.Helper()
+	cmd := exec.Command(testkit.Tool(t, "kustomize"), "build", "--enable-alpha-plugins", "--enable-exec", dir)
+	cmd.Env = append(os.Environ(), "PATH="+filepath.Join(testkit.Root(t), "bin")+string(os.PathListSeparator)+os.Getenv("PATH"),
+		"HOME="+t.TempDir(), NowEnv+"=2027-01-01T00:00:00Z", "SOPS_AGE_KEY_FILE="+filepath.Join(testkit.Root(t), testkit.AgeKeyFile))
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err = cmd.Run()
+	return out.String(), errb.String(), err
+}
+
+// Through the real kustomize the Secrets reach decrypt with their values
+// sorted (ca.crt before tls.crt): each key is still held to its own
+// certificate, and a key swapped between two KeyPairs in git stops the
+// build with both Secrets named, and nothing on stdout.
+func TestDecryptUnderKustomizeRefusesASwappedKey(t *testing.T) {
+	good := argoOverlay(t, func(string) {})
+	out, stderr, err := kustomizeArgo(t, good)
+	if err != nil {
+		t.Fatalf("the unchanged overlay must build: %v\n%s", err, stderr)
+	}
+	if strings.Contains(out, "ENC[") || !strings.Contains(out, "kind: Secret") {
+		t.Fatal("want decrypted Secrets")
+	}
+
+	swapped := argoOverlay(t, func(material string) {
+		read := func(name string) *yaml.RNode {
+			n, err := yaml.ReadFile(filepath.Join(material, name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+		a, b := read("leaf-policy-webhook-old.yaml"), read("leaf-metrics-client-old.yaml")
+		for name, n := range map[string]*yaml.RNode{
+			"leaf-policy-webhook-old.yaml": testkit.SwapKey(t, a, b, "tls.key"),
+			"leaf-metrics-client-old.yaml": testkit.SwapKey(t, b, a, "tls.key"),
+		} {
+			if err := yaml.WriteFile(n, filepath.Join(material, name)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+	out, stderr, err = kustomizeArgo(t, swapped)
+	if err == nil || out != "" {
+		t.Fatalf("want the build to fail with nothing on stdout, got err=%v and %d bytes", err, len(out))
+	}
+	for _, want := range []string{
+		"v1/Secret/policy/policy-webhook-tls data.tls.key: the private key does not match the certificate in data.tls.crt",
+		"v1/Secret/monitoring/metrics-client-tls data.tls.key: the private key does not match the certificate in data.tls.crt",
+	} {
+		if strings.Count(stderr, want) != 1 {
+			t.Errorf("want once on stderr: %q\n%s", want, stderr)
+		}
+	}
+}

@@ -162,20 +162,35 @@ type SecretKeyCheck struct {
 	Subject string
 }
 
+// secretValue is one PEM value of a Secret.
+type secretValue struct {
+	section, name string // "data" or "stringData", and the key
+	pem           []byte
+	cert          *x509.Certificate // the first certificate, for certificate values
+}
+
+func (v secretValue) field() string { return v.section + "." + v.name }
+
 // CheckSecretKeys proves that every PEM private key in a (decrypted)
-// Secret matches the certificate beside it: the first certificate of the
-// Secret's first PEM certificate value, in document order (the rendered
-// Secrets hold the certificate, then the key, then the CA bundle, so this
-// is the Secret's own certificate, never the CA's). It knows nothing of the
-// rotation's spec, so it works on any Secret. It returns what it compared;
-// a key without any certificate beside it is not compared (skipped lists
-// it). The error names the Secret and both fields.
+// Secret matches the certificate beside it. It knows nothing of the
+// rotation's spec, so it works on any Secret, and it cannot rely on the
+// order of the values either: kustomize hands a function its resources
+// re-encoded with sorted keys (ca.crt before tls.crt). So the certificate a
+// key is held to is, in this order:
+//
+//  1. the value named like the key (tls.key: tls.crt; cert.key: cert.crt,
+//     cert.pem or cert.cert; key.pem: cert.pem), its first certificate;
+//  2. else the only certificate value whose first certificate is not a CA
+//     (a leaf Secret: its certificate, not the bundle);
+//  3. else the only certificate value.
+//
+// A key held to a certificate must match it, so a leaf Secret holding the
+// CA's key (which matches the bundle) is refused. A key with none of these
+// (several CA values under unrelated names) must match the first
+// certificate of one of the values. A key without any certificate beside it
+// is not compared (skipped lists it). The error names the Secret's fields.
 func CheckSecretKeys(n *yaml.RNode) (compared []SecretKeyCheck, skipped []string, err error) {
-	type value struct {
-		field string
-		pem   []byte
-	}
-	var vals []value
+	var certs, keys []secretValue
 	for _, section := range []string{"data", "stringData"} {
 		m := n.Field(section)
 		if m == nil || m.Value.YNode().Kind != yaml.MappingNode {
@@ -191,39 +206,82 @@ func CheckSecretKeys(n *yaml.RNode) (compared []SecretKeyCheck, skipped []string
 				}
 				raw = string(b)
 			}
-			vals = append(vals, value{section + "." + c[i].Value, []byte(raw)})
-		}
-	}
-	var cert *x509.Certificate
-	var certField string
-	for _, v := range vals {
-		if strings.Contains(string(v.pem), "-----BEGIN CERTIFICATE-----") {
-			certs, err := pki.ParseCerts(v.pem)
-			if err != nil {
-				return nil, nil, &SecretFieldError{Field: v.field, Err: err}
+			v := secretValue{section: section, name: c[i].Value, pem: []byte(raw)}
+			switch {
+			case strings.Contains(raw, "-----BEGIN CERTIFICATE-----"):
+				cs, err := pki.ParseCerts(v.pem)
+				if err != nil {
+					return nil, nil, &SecretFieldError{Field: v.field(), Err: err}
+				}
+				v.cert = cs[0]
+				certs = append(certs, v)
+			case strings.Contains(raw, "PRIVATE KEY-----"):
+				keys = append(keys, v)
 			}
-			cert, certField = certs[0], v.field
-			break
 		}
 	}
-	for _, v := range vals {
-		if !strings.Contains(string(v.pem), "PRIVATE KEY-----") {
+	for _, k := range keys {
+		if len(certs) == 0 {
+			skipped = append(skipped, k.field())
 			continue
 		}
-		if cert == nil {
-			skipped = append(skipped, v.field)
-			continue
-		}
-		key, err := pki.ParseKey(v.pem)
+		key, err := pki.ParseKey(k.pem)
 		if err != nil {
-			return nil, nil, &SecretFieldError{Field: v.field, Err: err}
+			return nil, nil, &SecretFieldError{Field: k.field(), Err: err}
 		}
-		if !pki.KeyMatches(cert, key) {
-			return nil, nil, &SecretFieldError{Field: v.field, Err: fmt.Errorf("the private key does not match the certificate in %s (%s, sha256 %s): it was swapped in from other material", certField, cert.Subject, short(cert))}
+		if c, ok := certFor(k, certs); ok {
+			if !pki.KeyMatches(c.cert, key) {
+				return nil, nil, &SecretFieldError{Field: k.field(), Err: fmt.Errorf("the private key does not match the certificate in %s (%s, sha256 %s): it was swapped in from other material", c.field(), c.cert.Subject, short(c.cert))}
+			}
+			compared = append(compared, SecretKeyCheck{Key: k.field(), Cert: c.field(), Subject: c.cert.Subject.String()})
+			continue
 		}
-		compared = append(compared, SecretKeyCheck{Key: v.field, Cert: certField, Subject: cert.Subject.String()})
+		matched := false
+		var fields []string
+		for _, c := range certs {
+			fields = append(fields, c.field())
+			if !matched && pki.KeyMatches(c.cert, key) {
+				compared = append(compared, SecretKeyCheck{Key: k.field(), Cert: c.field(), Subject: c.cert.Subject.String()})
+				matched = true
+			}
+		}
+		if !matched {
+			return nil, nil, &SecretFieldError{Field: k.field(), Err: fmt.Errorf("the private key matches none of the certificates beside it (%s)", strings.Join(fields, ", "))}
+		}
 	}
 	return compared, skipped, nil
+}
+
+// certFor picks the certificate value a key is held to (see CheckSecretKeys).
+func certFor(k secretValue, certs []secretValue) (secretValue, bool) {
+	var names []string
+	stem := strings.TrimSuffix(k.name, ".key")
+	if stem != k.name {
+		names = append(names, stem+".crt", stem+".pem", stem+".cert")
+	}
+	if k.name == "key.pem" {
+		names = append(names, "cert.pem")
+	}
+	for _, name := range names {
+		for _, c := range certs {
+			if c.name == name {
+				return c, true
+			}
+		}
+	}
+	var leaves []secretValue
+	for _, c := range certs {
+		if !c.cert.IsCA {
+			leaves = append(leaves, c)
+		}
+	}
+	if len(leaves) == 1 {
+		return leaves[0], true
+	}
+	if len(certs) == 1 {
+		return certs[0], true
+	}
+	return secretValue{}, false
 }
 
 // SecretFieldError is a problem with one field of a Secret.

@@ -1,6 +1,7 @@
 package sops_test
 
 import (
+	"encoding/base64"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -141,5 +142,86 @@ stringData:
 	compared, skipped, err := sops.CheckSecretKeys(n)
 	if err != nil || len(compared) != 0 || len(skipped) != 1 || skipped[0] != "stringData.key.pem" {
 		t.Fatalf("want stringData.key.pem skipped, got %v %v %v", compared, skipped, err)
+	}
+}
+
+// pem returns a KeyPair's certificate and decrypted private key, as PEM.
+func pem(t *testing.T, n *yaml.RNode) (cert, key string) {
+	t.Helper()
+	c, _ := n.Pipe(yaml.Lookup("certificate"))
+	k, err := testkit.Decrypt(t, n).Pipe(yaml.Lookup("data", "tls.key"))
+	if err != nil || k == nil {
+		t.Fatalf("%s: no data.tls.key", n.GetName())
+	}
+	b, err := base64.StdEncoding.DecodeString(yaml.GetValue(k))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return yaml.GetValue(c), string(b)
+}
+
+// secret makes a Secret holding values (field name -> PEM) under data, in
+// the order given, as kustomize hands them over (sorted) or as written.
+func secret(t *testing.T, kv ...string) *yaml.RNode {
+	t.Helper()
+	n := yaml.MustParse("apiVersion: v1\nkind: Secret\nmetadata: {name: s, namespace: ns}\ndata: {}\n")
+	for i := 0; i+1 < len(kv); i += 2 {
+		if err := n.PipeE(yaml.Lookup("data"), yaml.SetField(kv[i], yaml.NewStringRNode(base64.StdEncoding.EncodeToString([]byte(kv[i+1]))))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return n
+}
+
+func TestCheckSecretKeysHoldsEachKeyToItsOwnCertificate(t *testing.T) {
+	withDemoIdentity(t)
+	m := materialNodes(t, "cluster-ca")
+	caCert, caKey := pem(t, m["ca-old"])
+	newCACert, _ := pem(t, m["ca-new"])
+	leafCert, leafKey := pem(t, m["leaf-policy-webhook-old"])
+	_, otherKey := pem(t, m["leaf-metrics-client-old"])
+	tests := []struct {
+		name   string
+		secret *yaml.RNode
+		pairs  string // "key->cert" compared, or "" when refused
+		says   string // the error, when refused
+	}{
+		{"a TLS Secret in kustomize's sorted order (ca.crt first) is held to tls.crt",
+			secret(t, "ca.crt", caCert, "tls.crt", leafCert, "tls.key", leafKey), "data.tls.key->data.tls.crt", ""},
+		{"a leaf Secret holding the CA's key is refused, although the key matches ca.crt",
+			secret(t, "ca.crt", caCert, "tls.crt", leafCert, "tls.key", caKey), "", "data.tls.key: the private key does not match the certificate in data.tls.crt"},
+		{"a leaf Secret holding another leaf's key is refused",
+			secret(t, "tls.crt", leafCert, "tls.key", otherKey, "ca.crt", caCert), "", "does not match the certificate in data.tls.crt"},
+		{"the CA Secret is held to its own certificate, not the bundle",
+			secret(t, "ca.crt", newCACert+caCert, "tls.crt", caCert, "tls.key", caKey), "data.tls.key->data.tls.crt", ""},
+		{"custom names pair by stem (cert.key with cert.pem)",
+			secret(t, "ca.cert", caCert, "cert.key", leafKey, "cert.pem", leafCert), "data.cert.key->data.cert.pem", ""},
+		{"a key named unlike any certificate is held to the only leaf certificate",
+			secret(t, "bundle", caCert, "private", caKey, "public", leafCert), "", "data.private: the private key does not match the certificate in data.public"},
+		{"CA values under unrelated names: the key must match one of them",
+			secret(t, "a", newCACert, "b", caCert, "k", caKey), "data.k->data.b", ""},
+		{"CA values under unrelated names: a leaf key matches none",
+			secret(t, "a", newCACert, "b", caCert, "k", leafKey), "", "matches none of the certificates beside it (data.a, data.b)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			compared, _, err := sops.CheckSecretKeys(tt.secret)
+			if tt.pairs == "" {
+				if err == nil || !strings.Contains(err.Error(), tt.says) {
+					t.Fatalf("want an error saying %q, got %v (compared %v)", tt.says, err, compared)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, c := range compared {
+				got = append(got, c.Key+"->"+c.Cert)
+			}
+			if strings.Join(got, ",") != tt.pairs {
+				t.Fatalf("want %s compared, got %v", tt.pairs, got)
+			}
+		})
 	}
 }
