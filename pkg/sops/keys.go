@@ -8,11 +8,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
 	"github.com/carousel-dev/carousel/pkg/material"
+	"github.com/carousel-dev/carousel/pkg/phases"
 	"github.com/carousel-dev/carousel/pkg/pki"
 )
 
@@ -90,6 +92,32 @@ func VerifyKeys(bin string, pairs []material.KeyPair) error {
 		errs[i] = m
 	}
 	return errors.Join(errs...)
+}
+
+// VerifySet is VerifyKeys over every pair of a rotation's material (as
+// rotate.Package.Material returns it), for `start` and `import` to call
+// after writing: it proves the encrypted files decrypt to keys of their
+// certificates, with the identity of the environment.
+func VerifySet(bin string, s *material.Set) error {
+	pairs := make([]material.KeyPair, 0, len(s.Nodes))
+	for _, g := range phases.Generations {
+		if k, ok := s.CA[g]; ok {
+			pairs = append(pairs, k)
+		}
+	}
+	leaves := make([]string, 0, len(s.Leaves))
+	for name := range s.Leaves {
+		leaves = append(leaves, name)
+	}
+	slices.Sort(leaves)
+	for _, name := range leaves {
+		for _, g := range phases.Generations {
+			if k, ok := s.Leaves[name][g]; ok {
+				pairs = append(pairs, k)
+			}
+		}
+	}
+	return VerifyKeys(bin, pairs)
 }
 
 // PrivateKey returns a pair's private key, decrypting it when encrypted.

@@ -175,3 +175,25 @@ func TestAnEmptyKeyCommandDoesNotBreakSops(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestVerifySetNamesBothPairsOfASwap(t *testing.T) {
+	bin := withDemoIdentity(t)
+	m := materialNodes(t, "cluster-ca")
+	nodes := []*yaml.RNode{m["ca-old"], m["ca-new"], m["leaf-metrics-client-old"],
+		testkit.SwapKey(t, m["leaf-policy-webhook-new"], m["ca-new"], "tls.key")}
+	set, err := material.NewSet(parse(t, nodes...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = sops.VerifySet(bin, set)
+	if err == nil || !strings.Contains(err.Error(), "KeyPair cluster-ca-leaf-policy-webhook-new holds the private key of KeyPair cluster-ca-ca-new") {
+		t.Fatalf("want the swap named, got %v", err)
+	}
+	good, err := material.NewSet(parse(t, m["ca-old"], m["ca-new"], m["leaf-metrics-client-old"]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sops.VerifySet(bin, good); err != nil {
+		t.Fatal(err)
+	}
+}
