@@ -45,7 +45,9 @@ import (
 // Known differences from a real run, all after the function in kustomize's
 // order and so invisible to it but visible here: generated names carry
 // their hash suffix, and resources marked config.kubernetes.io/local-config
-// are dropped.
+// are dropped. Helm charts are not inflated (kustomize needs --enable-helm
+// and a helm binary for them too); a package using helmCharts fails here
+// with kustomize's own error.
 func Build(file string) ([]*yaml.RNode, error) {
 	abs, err := filepath.Abs(file)
 	if err != nil {
