@@ -3,16 +3,20 @@ package main
 import (
 	"bytes"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"sigs.k8s.io/kustomize/kyaml/fn/framework"
 	"sigs.k8s.io/kustomize/kyaml/kio"
+	sigsyaml "sigs.k8s.io/yaml"
 
 	"github.com/carousel-dev/carousel/internal/testkit"
+	"github.com/carousel-dev/carousel/pkg/phases"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files from the actual output")
@@ -32,37 +36,114 @@ func executeWith(input []byte, out *bytes.Buffer) error {
 	return framework.Execute(buildProcessor(fixedClock), rw)
 }
 
-// TestGoldenPhases renders every phase of every example through the
-// function and compares the ResourceList it writes with the golden file
-// testdata/golden/<example>/<phase>.yaml (go test ./fn -update rewrites them).
+// A render case is one folder under testdata/render: case.yaml names the
+// package it renders (`example: <dir>` for a package under examples/, or
+// none for the case's own input/), and expected/<phase>.yaml holds the
+// ResourceList the function writes for each phase of its rotation.
+type renderCase struct {
+	name, dir, pkg string
+}
+
+// caseFile is the shape of testdata/render/<case>/case.yaml.
+type caseFile struct {
+	Example string `json:"example,omitempty"`
+}
+
+func renderCases(t *testing.T) []renderCase {
+	t.Helper()
+	root := filepath.Join("testdata", "render")
+	entries, err := os.ReadDir(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []renderCase
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		dir := filepath.Join(root, e.Name())
+		b, err := os.ReadFile(filepath.Join(dir, "case.yaml"))
+		if err != nil {
+			t.Fatalf("%v: every case says what it renders", err)
+		}
+		var c caseFile
+		if err := sigsyaml.UnmarshalStrict(b, &c); err != nil {
+			t.Fatalf("%s/case.yaml: %v", dir, err)
+		}
+		pkg := filepath.Join(dir, "input")
+		if c.Example != "" {
+			pkg = filepath.Join(testkit.Root(t), "examples", c.Example)
+		}
+		out = append(out, renderCase{name: e.Name(), dir: dir, pkg: pkg})
+	}
+	return out
+}
+
+// TestGoldenPhases renders every phase of every case through the function
+// and compares the ResourceList it writes with the case's
+// expected/<phase>.yaml, printing a unified diff on a mismatch
+// (`go test ./fn -run TestGoldenPhases -update` rewrites them).
 func TestGoldenPhases(t *testing.T) {
-	extra, _ := filepath.Glob(filepath.Join("testdata", "packages", "*"))
-	for _, dir := range append(testkit.Examples(t), extra...) {
-		pkg := testkit.Load(t, dir)
-		for _, phase := range pkg.Phases(t) {
-			t.Run(filepath.Base(dir)+"/"+string(phase), func(t *testing.T) {
+	cases := renderCases(t)
+	for _, c := range cases {
+		pkg := testkit.Load(t, c.pkg)
+		seq := pkg.Phases(t)
+		for _, phase := range seq {
+			t.Run(c.name+"/"+string(phase), func(t *testing.T) {
 				out, err := run(t, testkit.ResourceList(t, pkg.WithPhase(t, phase), pkg.CopyItems()))
 				if err != nil {
 					t.Fatalf("render failed: %v\n%s", err, out)
 				}
-				golden := filepath.Join("testdata", "golden", filepath.Base(dir), string(phase)+".yaml")
-				if *update {
-					if err := os.MkdirAll(filepath.Dir(golden), 0o755); err != nil {
-						t.Fatal(err)
-					}
-					if err := os.WriteFile(golden, out, 0o644); err != nil {
-						t.Fatal(err)
-					}
-				}
-				want, err := os.ReadFile(golden)
-				if err != nil {
-					t.Fatalf("%v (run `go test ./fn -run TestGoldenPhases -update` to create it)", err)
-				}
-				if !bytes.Equal(out, want) {
-					t.Errorf("output differs from %s; if the change is intended, run `go test ./fn -run TestGoldenPhases -update` and review the diff", golden)
-				}
+				golden(t, filepath.Join(c.dir, "expected", string(phase)+".yaml"), string(out))
 			})
 		}
+		files, _ := filepath.Glob(filepath.Join(c.dir, "expected", "*.yaml"))
+		for _, f := range files {
+			if !slices.Contains(seq, phases.Phase(strings.TrimSuffix(filepath.Base(f), ".yaml"))) {
+				t.Errorf("%s is not a phase of the case's rotation: remove it", f)
+			}
+		}
+	}
+	// Every example has a case, so a new example is rendered and pinned too.
+	for _, dir := range testkit.Examples(t) {
+		name := filepath.Base(dir)
+		if slices.ContainsFunc(cases, func(c renderCase) bool { return c.pkg == dir }) {
+			continue
+		}
+		caseDir := filepath.Join("testdata", "render", name)
+		if !*update {
+			t.Errorf("examples/%s has no render case: run `go test ./fn -run TestGoldenPhases -update` to create %s", name, caseDir)
+			continue
+		}
+		if err := os.MkdirAll(caseDir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		text := fmt.Sprintf("# Renders examples/%s: each phase of its rotation, through the function,\n# must equal expected/<phase>.yaml.\nexample: %s\n", name, name)
+		if err := os.WriteFile(filepath.Join(caseDir, "case.yaml"), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Errorf("created %s: run the test again to render its expected phases, and review them", caseDir)
+	}
+}
+
+// golden compares got with the file at path, printing a unified diff when
+// they differ; with -update it rewrites the file first.
+func golden(t *testing.T, path, got string) {
+	t.Helper()
+	if *update {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (go test ./fn -update creates it)", err)
+	}
+	if d := testkit.Diff(path, "got", want, []byte(got)); d != "" {
+		t.Errorf("output differs from %s; if the change is intended, run `go test ./fn -update` and review the diff:\n%s", path, d)
 	}
 }
 
@@ -94,7 +175,7 @@ func TestRenderingIsDeterministic(t *testing.T) {
 
 // TestLeafReissueRollsOnlyTheReissuedHolders compares the one-leaf re-issue
 // of examples/neuvector (--leaf internal) with the all-leaves re-issue of
-// testdata/packages/neuvector-all-leaves: only holders of re-issued leaves
+// testdata/render/neuvector-all-leaves/input: only holders of re-issued leaves
 // roll.
 func TestLeafReissueRollsOnlyTheReissuedHolders(t *testing.T) {
 	rolls := func(dir string) []string {
@@ -114,7 +195,7 @@ func TestLeafReissueRollsOnlyTheReissuedHolders(t *testing.T) {
 		return out
 	}
 	one := rolls(filepath.Join(testkit.Root(t), "examples", "neuvector"))
-	all := rolls(filepath.Join("testdata", "packages", "neuvector-all-leaves"))
+	all := rolls(filepath.Join("testdata", "render", "neuvector-all-leaves", "input"))
 	wantOne := []string{"neuvector-controller-pod", "neuvector-enforcer-pod", "neuvector-scanner-pod"}
 	if !slices.Equal(one, wantOne) {
 		t.Errorf("re-issuing the internal leaf rolled %v, want %v", one, wantOne)

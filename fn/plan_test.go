@@ -39,25 +39,6 @@ func runCarousel(t *testing.T, args ...string) (string, error) {
 	return out.String(), nil
 }
 
-func golden(t *testing.T, path, got string) {
-	t.Helper()
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (go test ./fn -update creates it)", err)
-	}
-	if string(want) != got {
-		t.Errorf("output differs from %s (go test ./fn -update rewrites it; review the diff)", path)
-	}
-}
-
 func TestPlanGoldens(t *testing.T) {
 	for _, phase := range []phases.Phase{phases.Steady, phases.TrustNew, phases.SignNew, phases.DistrustOld, phases.Cleanup} {
 		t.Run(string(phase), func(t *testing.T) {

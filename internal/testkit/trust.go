@@ -13,6 +13,7 @@ import (
 	"github.com/carousel-dev/carousel/pkg/material"
 	"github.com/carousel-dev/carousel/pkg/pki"
 	"github.com/carousel-dev/carousel/pkg/spec"
+	"github.com/carousel-dev/carousel/pkg/targets"
 )
 
 // TrustObject is one place a rendered phase publishes its trusted set.
@@ -82,8 +83,9 @@ func TrustObjects(t testing.TB, rot *spec.CARotation, items []*yaml.RNode) []Tru
 					}
 				}
 			}
-		case slices.Contains(spec.CABundleKinds, n.GetKind()):
-			for _, path := range [][]string{{"spec"}, {"spec", "conversion", "webhook", "clientConfig"}, {"webhooks", "0", "clientConfig"}} {
+		case slices.Contains(targets.CABundleKinds(), n.GetKind()):
+			k, _ := targets.Lookup(n.GetKind())
+			for _, path := range k.CABundle.Paths(n, nil) {
 				if v, _ := n.Pipe(yaml.Lookup(append(path, "caBundle")...)); v != nil {
 					out = append(out, trustOf(t, where, decode(t, yaml.GetValue(v))))
 				}

@@ -18,7 +18,7 @@ func (r *renderer) loadMaterial() bool {
 	ok := true
 	for _, n := range r.in.Items {
 		if !material.IsKeyPair(n) || material.RotationOf(n) != r.rot.Metadata.Name {
-			r.out = append(r.out, n)
+			r.items = append(r.items, n)
 			continue
 		}
 		k, err := material.Parse(n)

@@ -1,11 +1,3 @@
-// Package gen renders one phase of a rotation: from the CARotation, the phase
-// model and the committed material it produces the phase's KRM resources and
-// edits the input's consumers (caBundles, kubeconfigs, pod templates).
-//
-// Rendering is a pure function of its input: no clock reaches the rendered
-// resources (only expiry warnings look at time), no randomness, and every
-// set is sorted, so the same package renders byte-identical every time and
-// GitOps tools see no drift.
 package gen
 
 import (
@@ -49,7 +41,28 @@ type Output struct {
 	Signer      *x509.Certificate
 	Leaves      map[string]*x509.Certificate
 	KnownLeaves map[string]string
+	// Managed lists the objects the rotation manages in the phase, in the
+	// order of Items: status verifies exactly these against the cluster.
+	Managed []Managed
 }
+
+// Managed is an object the rotation manages in the phase: one it renders,
+// or an input object it edits (a caBundle, a kubeconfig, cluster-info).
+type Managed struct {
+	Kind, Namespace, Name string
+	// Carries says what the object holds: "trust" (the trusted set),
+	// "leaf:<name>" (a leaf, its key and usually the trusted set) or "ca"
+	// (a CA, its key and the trusted set).
+	Carries string
+	// Digest names the content a consumer of the object sees in the phase.
+	// Restart hashes are made of these, so a workload rolls when, and only
+	// when, something it reads changes.
+	Digest string
+	// Object is the object as rendered (one of Items).
+	Object *yaml.RNode
+}
+
+func (m Managed) id() objID { return objID{m.Kind, m.Namespace, m.Name} }
 
 // Failed reports whether any result is an error.
 func (o Output) Failed() bool {
@@ -61,58 +74,91 @@ func (o Output) Failed() bool {
 	return false
 }
 
-// renderer carries one render's state.
+// renderer is what every step of one render reads: the rotation, the
+// phase, its material and trusted set, and the input items (KeyPairs
+// aside). Steps report problems into results; what they render or manage
+// they return to Render.
 type renderer struct {
-	in      Input
-	rot     *spec.CARotation
-	state   phases.State
-	set     *material.Set
-	trust   trustSet
+	in    Input
+	rot   *spec.CARotation
+	state phases.State
+	set   *material.Set
+	trust trustSet
+	// items are the input items, this rotation's KeyPairs taken out, in
+	// input order. Renderers edit some of them in place.
+	items   []*yaml.RNode
 	results framework.Results
-	// managed are the objects this render owns, by id, with the digest of
-	// the content a consumer of each sees.
-	managed map[objID]consumption
-	out     []*yaml.RNode
-	gen     []*yaml.RNode
-	// Restarts found.
-	restarts []Restart
 }
 
 // Render renders the phase named in the rotation's spec.
 func Render(in Input) Output {
-	r := &renderer{in: in, rot: in.Rotation, managed: map[objID]consumption{}}
+	r := &renderer{in: in, rot: in.Rotation}
 	state, err := phases.Lookup(r.rot.Spec.Scope, r.rot.Spec.Phase)
 	if err != nil {
 		r.configError("spec.phase", err)
-		return r.finish()
+		return r.finish(nil, nil, nil)
 	}
 	r.state = state
 	if !r.loadMaterial() {
-		return r.finish()
+		return r.finish(nil, nil, nil)
 	}
 	r.trust = newTrustSet(r.caCerts(state.Trusted))
 	r.warnExpiry()
-	r.renderCASecrets()
-	r.renderLeafSecrets()
-	r.renderBundles()
-	r.renderClusterInfo()
-	r.injectCABundles()
-	r.updateKubeconfigs()
-	r.checkConflicts()
-	r.rollWorkloads()
-	r.warnUnmanaged()
-	return r.finish()
+	// The renderers of the output families. Each reads only the rotation,
+	// the phase's material and the input, never another's output, so none
+	// depends on another having run. Their order is the order of the new
+	// objects after the input items (CA Secrets, leaf Secrets, bundles,
+	// cluster-info) and of their results, which the goldens pin.
+	parts := []part{
+		r.renderCASecrets(),
+		r.renderLeafSecrets(),
+		r.renderBundles(),
+		r.renderClusterInfo(),
+		r.injectCABundles(),
+		r.updateKubeconfigs(),
+	}
+	rendered, managed := compose(parts)
+	// Then what reads them all: a conflict is an input object any renderer
+	// renders; a workload rolls on the digest of every managed object its
+	// pods read, whichever renderer manages it; a caBundle is unmanaged only
+	// if no renderer manages it.
+	r.checkConflicts(rendered)
+	restarts := r.rollWorkloads(managed)
+	r.warnUnmanaged(managed)
+	return r.finish(rendered, managed, restarts)
 }
 
-func (r *renderer) finish() Output {
+// compose joins the renderers' parts: the new objects in order, and every
+// managed object by id. Two parts manage one id only when they edit the
+// same input object with the same trusted set (a kubeconfig Secret that
+// also asks for injection); any other overlap is refused by Validate or
+// by checkConflicts.
+func compose(parts []part) ([]*yaml.RNode, map[objID]Managed) {
+	var rendered []*yaml.RNode
+	managed := map[objID]Managed{}
+	for _, p := range parts {
+		rendered = append(rendered, p.rendered...)
+		for _, m := range p.managed {
+			managed[m.id()] = m
+		}
+	}
+	return rendered, managed
+}
+
+func (r *renderer) finish(rendered []*yaml.RNode, managed map[objID]Managed, restarts []Restart) Output {
 	o := Output{Results: r.results, State: r.state}
 	for _, res := range o.Results {
 		if res.Severity == framework.Error {
 			return o
 		}
 	}
-	o.Items = append(r.out, r.gen...)
-	o.Restarts = r.restarts
+	o.Items = append(r.items, rendered...)
+	for _, n := range o.Items {
+		if m, ok := managed[idOf(n)]; ok && m.Object == n {
+			o.Managed = append(o.Managed, m)
+		}
+	}
+	o.Restarts = restarts
 	o.Signer = r.set.CA[r.state.Signer].Cert()
 	o.Leaves, o.KnownLeaves = map[string]*x509.Certificate{}, map[string]string{}
 	for name, gens := range r.set.Leaves {

@@ -14,6 +14,7 @@ import (
 	"github.com/carousel-dev/carousel/pkg/phases"
 	"github.com/carousel-dev/carousel/pkg/pki"
 	"github.com/carousel-dev/carousel/pkg/spec"
+	"github.com/carousel-dev/carousel/pkg/targets"
 )
 
 // declaredTrustPlaces is the least number of trust objects a spec renders.
@@ -104,7 +105,7 @@ func TestWorkloadsRollExactlyWhenTheModelSays(t *testing.T) {
 			out := pkg.Render(t, p)
 			s := snapshot{template: map[string]string{}, restarts: map[string]gen.Restart{}}
 			for _, n := range out.Items {
-				if slices.Contains(spec.WorkloadKinds, n.GetKind()) {
+				if slices.Contains(targets.RolledKinds(), n.GetKind()) {
 					s.template[n.GetKind()+"/"+n.GetNamespace()+"/"+n.GetName()] = n.MustString()
 				}
 			}
@@ -115,7 +116,7 @@ func TestWorkloadsRollExactlyWhenTheModelSays(t *testing.T) {
 		}
 		inputs := map[string]string{}
 		for _, n := range pkg.Items {
-			if slices.Contains(spec.WorkloadKinds, n.GetKind()) {
+			if slices.Contains(targets.RolledKinds(), n.GetKind()) {
 				inputs[n.GetKind()+"/"+n.GetNamespace()+"/"+n.GetName()] = n.MustString()
 			}
 		}

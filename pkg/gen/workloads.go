@@ -1,7 +1,6 @@
 package gen
 
 import (
-	"encoding/base64"
 	"slices"
 	"strings"
 
@@ -9,6 +8,7 @@ import (
 
 	"github.com/carousel-dev/carousel/pkg/pki"
 	"github.com/carousel-dev/carousel/pkg/spec"
+	"github.com/carousel-dev/carousel/pkg/targets"
 )
 
 // Restart is a workload annotated to roll on the material it consumes.
@@ -25,38 +25,26 @@ type Restart struct {
 // it changes (and the workload rolls) when, and only when, that material does.
 func RestartAnnotation(rotation string) string { return spec.AnnotationPrefix + rotation }
 
-// templatePaths says where each workload kind keeps its pod template.
-var templatePaths = map[string][]string{
-	"Deployment":  {"spec", "template"},
-	"DaemonSet":   {"spec", "template"},
-	"StatefulSet": {"spec", "template"},
-	"ReplicaSet":  {"spec", "template"},
-	"CronJob":     {"spec", "jobTemplate", "spec", "template"},
-	"Job":         {"spec", "template"},
-	"Pod":         nil,
-}
-
 // rollWorkloads annotates every workload whose pod spec or a restart rule
-// says it consumes managed material. Workloads that consume nothing carousel
-// manages are left byte-for-byte as they came.
-func (r *renderer) rollWorkloads() {
-	for _, n := range r.out {
-		path, ok := templatePaths[n.GetKind()]
-		if !ok || !strings.HasPrefix(n.GetApiVersion(), "apps/") && !strings.HasPrefix(n.GetApiVersion(), "batch/") && n.GetApiVersion() != "v1" {
+// says it consumes managed material, and returns them. Workloads that
+// consume nothing carousel manages are left byte-for-byte as they came.
+// Which kinds are workloads, where their pod template is and whether
+// carousel can roll them comes from the targets registry.
+func (r *renderer) rollWorkloads(managed map[objID]Managed) []Restart {
+	var restarts []Restart
+	for _, n := range r.items {
+		kind, ok := targets.Of(n)
+		if !ok || kind.Workload == nil {
 			continue
 		}
-		var podSpec *yaml.RNode
-		if path == nil {
-			podSpec, _ = n.Pipe(yaml.Lookup("spec"))
-		} else {
-			podSpec, _ = n.Pipe(yaml.Lookup(append(slices.Clone(path), "spec")...))
-		}
+		w := kind.Workload
+		podSpec, _ := n.Pipe(yaml.Lookup(w.PodSpec()...))
 		lines := map[string]string{} // what -> line of the hash
 		if podSpec != nil {
 			for _, ref := range podRefs(podSpec) {
 				id := objID{ref.kind, n.GetNamespace(), ref.name}
-				if c, ok := r.managed[id]; ok {
-					lines[c.what+" "+id.String()] = c.digest
+				if m, ok := managed[id]; ok {
+					lines[m.Carries+" "+id.String()] = m.Digest
 				}
 			}
 		}
@@ -66,7 +54,7 @@ func (r *renderer) rollWorkloads() {
 		if len(lines) == 0 {
 			continue
 		}
-		if n.GetKind() == "Pod" || n.GetKind() == "Job" {
+		if w.Roll == targets.NotRolled {
 			r.warnAt(n, "spec", "%s %s/%s consumes material of rotation %q but has no template carousel can roll: it keeps the old material until it is recreated; use a Deployment, DaemonSet, StatefulSet or CronJob",
 				n.GetKind(), n.GetNamespace(), n.GetName(), r.rot.Metadata.Name)
 			continue
@@ -83,9 +71,9 @@ func (r *renderer) rollWorkloads() {
 			consumes[strings.Fields(k)[0]] = true
 		}
 		hash := hashLines(hashed...)[:16]
-		meta, err := n.Pipe(yaml.LookupCreate(yaml.MappingNode, append(slices.Clone(path), "metadata", "annotations")...))
+		meta, err := n.Pipe(yaml.LookupCreate(yaml.MappingNode, w.Annotations()...))
 		if err != nil {
-			r.errorAt(n, strings.Join(path, ".")+".metadata.annotations", err)
+			r.errorAt(n, strings.Join(w.Annotations(), "."), err)
 			continue
 		}
 		_ = meta.PipeE(yaml.SetField(RestartAnnotation(r.rot.Metadata.Name), yaml.NewStringRNode(hash)))
@@ -94,8 +82,9 @@ func (r *renderer) rollWorkloads() {
 			what = append(what, c)
 		}
 		slices.Sort(what)
-		r.restarts = append(r.restarts, Restart{Kind: n.GetKind(), Namespace: n.GetNamespace(), Name: n.GetName(), Consumes: what, Hash: hash})
+		restarts = append(restarts, Restart{Kind: n.GetKind(), Namespace: n.GetNamespace(), Name: n.GetName(), Consumes: what, Hash: hash})
 	}
+	return restarts
 }
 
 // explicitConsumption returns what the spec's restart rules say a workload
@@ -150,14 +139,14 @@ func podRefs(podSpec *yaml.RNode) []ref {
 	if vols != nil {
 		els, _ := vols.Elements()
 		for _, v := range els {
-			add("Secret", v, "secret", "secretName")
-			add("ConfigMap", v, "configMap", "name")
+			add(targets.Secret, v, "secret", "secretName")
+			add(targets.ConfigMap, v, "configMap", "name")
 			srcs, _ := v.Pipe(yaml.Lookup("projected", "sources"))
 			if srcs != nil {
 				ss, _ := srcs.Elements()
 				for _, s := range ss {
-					add("Secret", s, "secret", "name")
-					add("ConfigMap", s, "configMap", "name")
+					add(targets.Secret, s, "secret", "name")
+					add(targets.ConfigMap, s, "configMap", "name")
 				}
 			}
 		}
@@ -172,58 +161,18 @@ func podRefs(podSpec *yaml.RNode) []ref {
 			if env, _ := c.Pipe(yaml.Lookup("env")); env != nil {
 				es, _ := env.Elements()
 				for _, e := range es {
-					add("Secret", e, "valueFrom", "secretKeyRef", "name")
-					add("ConfigMap", e, "valueFrom", "configMapKeyRef", "name")
+					add(targets.Secret, e, "valueFrom", "secretKeyRef", "name")
+					add(targets.ConfigMap, e, "valueFrom", "configMapKeyRef", "name")
 				}
 			}
 			if envFrom, _ := c.Pipe(yaml.Lookup("envFrom")); envFrom != nil {
 				es, _ := envFrom.Elements()
 				for _, e := range es {
-					add("Secret", e, "secretRef", "name")
-					add("ConfigMap", e, "configMapRef", "name")
+					add(targets.Secret, e, "secretRef", "name")
+					add(targets.ConfigMap, e, "configMapRef", "name")
 				}
 			}
 		}
 	}
 	return out
-}
-
-// warnUnmanaged warns about caBundles of the input that carry a CA of this
-// rotation but are not managed by it: forgotten targets that would break
-// when the old CA is distrusted.
-func (r *renderer) warnUnmanaged() {
-	ours := map[string]bool{}
-	for _, k := range r.set.CA {
-		ours[pki.Fingerprint(k.Cert())] = true
-	}
-	for _, n := range r.out {
-		if _, managed := r.managed[idOf(n)]; managed {
-			continue
-		}
-		if !slices.Contains(spec.CABundleKinds, n.GetKind()) {
-			continue
-		}
-		for _, p := range caBundlePaths(n, nil) {
-			v, _ := n.Pipe(yaml.Lookup(append(p, "caBundle")...))
-			if v == nil {
-				continue
-			}
-			raw, err := base64.StdEncoding.DecodeString(yaml.GetValue(v))
-			if err != nil {
-				continue
-			}
-			certs, err := pki.ParseCerts(raw)
-			if err != nil {
-				continue
-			}
-			for _, c := range certs {
-				if ours[pki.Fingerprint(c)] {
-					r.warnAt(n, strings.Join(p, ".")+".caBundle",
-						"this caBundle holds a CA of rotation %q but is not managed by it: add it to spec.caBundles or annotate it %s: %s, or it breaks when the old CA is distrusted",
-						r.rot.Metadata.Name, spec.InjectAnnotation, r.rot.Metadata.Name)
-					break
-				}
-			}
-		}
-	}
 }

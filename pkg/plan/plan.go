@@ -1,15 +1,7 @@
-// Package plan says what a move between two phases does, for the reviewer
-// who merges it: which objects change, which workloads roll and in which
-// order, what to confirm before merging, and the steps that are not
-// Kubernetes objects (a runbook with exact commands).
-//
-// It renders both phases in-process with pkg/gen and compares them, so the
-// plan is exactly what the function will produce.
 package plan
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -18,6 +10,7 @@ import (
 	"github.com/carousel-dev/carousel/pkg/gen"
 	"github.com/carousel-dev/carousel/pkg/phases"
 	"github.com/carousel-dev/carousel/pkg/spec"
+	"github.com/carousel-dev/carousel/pkg/targets"
 )
 
 // Plan is the phase table and the two moves a reviewer may make next.
@@ -211,8 +204,6 @@ func rollingWorkloads(a, b gen.Output) []gen.Restart {
 	return out
 }
 
-var workloadKinds = append(slices.Clone(spec.WorkloadKinds), "ReplicaSet")
-
 // waves orders a move: the material and trust objects first (so a pod that
 // rolls finds the phase's material already there), then the cluster's own
 // add-ons in kube-system (kube-proxy and CoreDNS carry every other pod's
@@ -220,7 +211,7 @@ var workloadKinds = append(slices.Clone(spec.WorkloadKinds), "ReplicaSet")
 func waves(changes []Change, rolls []gen.Restart) []Wave {
 	var material, system, rest []string
 	for _, c := range changes {
-		if !slices.Contains(workloadKinds, c.Kind) {
+		if !targets.IsWorkload(c.Kind) {
 			material = append(material, c.Action+" "+c.String())
 		}
 	}
@@ -259,8 +250,8 @@ func gate(rot *spec.CARotation, from phases.Phase, dir phases.Direction, rolledI
 	g := []string{fmt.Sprintf("Phase %s is applied: the GitOps tool reports the last commit synced and healthy.", from)}
 	var checks []string
 	for _, r := range rolledInto {
-		if r.Kind == "CronJob" {
-			continue // its next Job runs the new template
+		if k, _ := targets.Lookup(r.Kind); k.Workload != nil && k.Workload.Roll == targets.NextRun {
+			continue // its next run starts pods of the new template: no rollout to wait for
 		}
 		checks = append(checks, fmt.Sprintf("kubectl -n %s rollout status %s/%s --timeout=10m", r.Namespace, strings.ToLower(r.Kind), r.Name))
 	}

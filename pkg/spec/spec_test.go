@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"sigs.k8s.io/kustomize/kyaml/yaml"
+
+	"github.com/carousel-dev/carousel/pkg/targets"
 )
 
 const base = `apiVersion: carousel.dev/v1alpha1
@@ -69,6 +71,8 @@ func TestBadSpecsFailWithTheirFieldPath(t *testing.T) {
 		{"a bundle of another kind is refused", "  bundles:\n  - {name: b, kind: Pod, allNamespaces: true}\n", "spec.bundles[0].kind", "should be one of"},
 		{"cluster-info needs an https URL", "  clusterInfo: {server: 'http://api:6443'}\n", "spec.clusterInfo.server", "https://"},
 		{"a caBundle on an unsupported kind is refused", "  caBundles:\n  - {kind: Service, name: s}\n", "spec.caBundles[0].kind", "should be one of"},
+		{"webhooks of a kind without webhooks are refused", "  caBundles:\n  - {kind: APIService, name: v1.metrics.k8s.io, webhooks: [a]}\n", "spec.caBundles[0].webhooks", "only webhook configurations"},
+		{"a restart rule of a kind carousel cannot roll is refused", "  restarts:\n  - {kind: Job, consumes: [trust]}\n", "spec.restarts[0].kind", "want one of Deployment, DaemonSet, StatefulSet, ReplicaSet, CronJob"},
 		{"an empty restart rule is refused", "  restarts:\n  - consumes: [trust]\n", "spec.restarts[0]", "would roll everything"},
 		{"a restart of an unknown leaf is refused", "  restarts:\n  - {name: x, consumes: ['leaf:nope']}\n", "spec.restarts[0].consumes[0]", "followed by a leaf"},
 		{"a probe without a port is refused", "  probes:\n  - {address: api.example.dev, leaf: issuer}\n", "spec.probes[0].address", "not host:port"},
@@ -92,6 +96,26 @@ func TestBadSpecsFailWithTheirFieldPath(t *testing.T) {
 				}
 			}
 			t.Fatalf("want %s: ...%s..., got %v", tt.path, tt.message, fe)
+		})
+	}
+}
+
+// The kinds a spec may name come from the registry: every kind carousel
+// rolls may be named by a restart rule, every kind with a caBundle by
+// spec.caBundles.
+func TestTheSpecAcceptsEveryRegisteredKind(t *testing.T) {
+	for _, kind := range targets.RolledKinds() {
+		t.Run("a restart rule may name a "+kind, func(t *testing.T) {
+			if _, err := load(t, base+"  restarts:\n  - {kind: "+kind+", consumes: [trust]}\n"); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	for _, kind := range targets.CABundleKinds() {
+		t.Run("spec.caBundles may name a "+kind, func(t *testing.T) {
+			if _, err := load(t, base+"  caBundles:\n  - {kind: "+kind+", name: x}\n"); err != nil {
+				t.Fatal(err)
+			}
 		})
 	}
 }

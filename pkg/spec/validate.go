@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/carousel-dev/carousel/pkg/phases"
+	"github.com/carousel-dev/carousel/pkg/targets"
 )
 
 // FieldError is a problem with one field of a resource. Path uses the KRM
@@ -254,13 +255,14 @@ func (r *CARotation) Validate() error {
 	}
 	for i, t := range s.CABundles {
 		p := fmt.Sprintf("spec.caBundles[%d]", i)
-		if !slices.Contains(CABundleKinds, t.Kind) {
-			errs.add(p+".kind", "%q cannot carry a caBundle (want one of %s)", t.Kind, strings.Join(CABundleKinds, ", "))
+		k, _ := targets.Lookup(t.Kind)
+		if k.CABundle == nil {
+			errs.add(p+".kind", "%q cannot carry a caBundle (want one of %s)", t.Kind, strings.Join(targets.CABundleKinds(), ", "))
 		}
 		if t.Name == "" {
 			errs.add(p+".name", "is required")
 		}
-		if len(t.Webhooks) > 0 && !strings.HasSuffix(t.Kind, "WebhookConfiguration") {
+		if len(t.Webhooks) > 0 && (k.CABundle == nil || k.CABundle.Each == "") {
 			errs.add(p+".webhooks", "only webhook configurations have webhooks")
 		}
 	}
@@ -275,8 +277,8 @@ func (r *CARotation) Validate() error {
 	}
 	for i, rs := range s.Restarts {
 		p := fmt.Sprintf("spec.restarts[%d]", i)
-		if rs.Kind != "" && !slices.Contains(WorkloadKinds, rs.Kind) {
-			errs.add(p+".kind", "%q is not a workload kind (want one of %s)", rs.Kind, strings.Join(WorkloadKinds, ", "))
+		if rs.Kind != "" && !slices.Contains(targets.RolledKinds(), rs.Kind) {
+			errs.add(p+".kind", "%q is not a workload kind (want one of %s)", rs.Kind, strings.Join(targets.RolledKinds(), ", "))
 		}
 		if rs.Name == "" && len(rs.Selector) == 0 && rs.Namespace == "" && rs.Kind == "" {
 			errs.add(p, "name a workload or give a kind, namespace or selector: an empty rule would roll everything")
@@ -304,12 +306,6 @@ func (r *CARotation) Validate() error {
 	}
 	return nil
 }
-
-// CABundleKinds are the kinds whose caBundle carousel manages.
-var CABundleKinds = []string{"ValidatingWebhookConfiguration", "MutatingWebhookConfiguration", "APIService", "CustomResourceDefinition"}
-
-// WorkloadKinds are the kinds carousel rolls through their pod template.
-var WorkloadKinds = []string{"Deployment", "DaemonSet", "StatefulSet", "CronJob"}
 
 func checkSecret(errs *FieldErrors, p string, t SecretTarget) {
 	if !dnsSubdomain.MatchString(t.Name) {

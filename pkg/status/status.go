@@ -1,8 +1,3 @@
-// Package status is the live gate: it reads the cluster and says whether
-// the rotation's current phase has converged, so a reviewer or a pipeline
-// knows when the next phase may merge. Advancing before the previous phase
-// converged is the incident users report most (a bundle not yet in every
-// namespace, a pod still on the old trust, a caBundle swapped early).
 package status
 
 import (
@@ -24,6 +19,7 @@ import (
 	"github.com/carousel-dev/carousel/pkg/material"
 	"github.com/carousel-dev/carousel/pkg/pki"
 	"github.com/carousel-dev/carousel/pkg/spec"
+	"github.com/carousel-dev/carousel/pkg/targets"
 )
 
 // Verdict of a status check.
@@ -66,29 +62,12 @@ type WorkloadStatus struct {
 	StalePods []string `json:"stalePods,omitempty"`
 }
 
-var resources = map[string]schema.GroupVersionResource{
-	"Secret":                         {Version: "v1", Resource: "secrets"},
-	"ConfigMap":                      {Version: "v1", Resource: "configmaps"},
-	"Pod":                            {Version: "v1", Resource: "pods"},
-	"ValidatingWebhookConfiguration": {Group: "admissionregistration.k8s.io", Version: "v1", Resource: "validatingwebhookconfigurations"},
-	"MutatingWebhookConfiguration":   {Group: "admissionregistration.k8s.io", Version: "v1", Resource: "mutatingwebhookconfigurations"},
-	"APIService":                     {Group: "apiregistration.k8s.io", Version: "v1", Resource: "apiservices"},
-	"CustomResourceDefinition":       {Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"},
-	"Deployment":                     {Group: "apps", Version: "v1", Resource: "deployments"},
-	"DaemonSet":                      {Group: "apps", Version: "v1", Resource: "daemonsets"},
-	"StatefulSet":                    {Group: "apps", Version: "v1", Resource: "statefulsets"},
-	"CronJob":                        {Group: "batch", Version: "v1", Resource: "cronjobs"},
-}
-
 // Evaluate compares the rendered phase with the live cluster.
 func Evaluate(ctx context.Context, client dynamic.Interface, rot *spec.CARotation, out gen.Output) (*Report, error) {
 	r := &Report{Rotation: rot.Metadata.Name, Phase: string(rot.Spec.Phase), Objects: []ObjectStatus{}, Workloads: []WorkloadStatus{}}
 	known := knownFingerprints(out)
-	for _, n := range out.Items {
-		if !managed(rot, n) {
-			continue
-		}
-		st, err := objectStatus(ctx, client, n, known)
+	for _, m := range out.Managed {
+		st, err := objectStatus(ctx, client, m.Object, known)
 		if err != nil {
 			return nil, err
 		}
@@ -137,32 +116,12 @@ func nsName(ns, name string) string {
 	return ns + "/" + name
 }
 
-// managed says whether a rendered object carries material to verify.
-func managed(rot *spec.CARotation, n *yaml.RNode) bool {
-	if n.GetLabels()[material.LabelRotation] == rot.Metadata.Name {
-		return true
-	}
-	if n.GetAnnotations()[spec.InjectAnnotation] == rot.Metadata.Name {
-		return true
-	}
-	for _, t := range rot.Spec.CABundles {
-		if n.GetKind() == t.Kind && n.GetName() == t.Name {
-			return true
-		}
-	}
-	for _, k := range rot.Spec.Kubeconfigs {
-		if n.GetKind() == "Secret" && n.GetNamespace() == k.Namespace && n.GetName() == k.Name {
-			return true
-		}
-	}
-	return false
-}
-
 func get(ctx context.Context, client dynamic.Interface, kind, ns, name string) (*yaml.RNode, error) {
-	gvr, ok := resources[kind]
+	k, ok := targets.Lookup(kind)
 	if !ok {
-		return nil, fmt.Errorf("status does not know the kind %s", kind)
+		return nil, fmt.Errorf("status does not know the kind %s: add it to pkg/targets", kind)
 	}
+	gvr := k.Resource
 	var u *unstructured.Unstructured
 	var err error
 	if ns == "" {
@@ -324,18 +283,18 @@ func workloadStatus(ctx context.Context, client dynamic.Interface, rot *spec.CAR
 		return st, fmt.Errorf("reading %s %s/%s: %w", w.Kind, w.Namespace, w.Name, err)
 	}
 	key := gen.RestartAnnotation(rot.Metadata.Name)
-	tmpl := []string{"spec", "template"}
-	if w.Kind == "CronJob" {
-		tmpl = []string{"spec", "jobTemplate", "spec", "template"}
+	kind, ok := targets.Lookup(w.Kind)
+	if !ok || kind.Workload == nil {
+		return st, fmt.Errorf("status does not know the workload kind %s: add it to pkg/targets", w.Kind)
 	}
-	v, _ := live.Pipe(yaml.Lookup(append(slices.Clone(tmpl), "metadata", "annotations", key)...))
+	v, _ := live.Pipe(yaml.Lookup(append(kind.Workload.Annotations(), key)...))
 	st.Live = yaml.GetValue(v)
 	if st.Live != w.Hash {
 		st.State, st.Detail = Progressing, "its pod template does not carry this phase yet (not applied)"
 		return st, nil
 	}
-	if w.Kind == "CronJob" {
-		return st, nil // its next Job runs the new template
+	if kind.Workload.Roll == targets.NextRun {
+		return st, nil // its next run starts pods of the new template: no rollout to wait for
 	}
 	num := func(path ...string) int64 {
 		n, _ := live.Pipe(yaml.Lookup(path...))
@@ -391,6 +350,12 @@ func lookup(n *yaml.RNode, path ...string) *yaml.RNode {
 	return v
 }
 
+// podResource is where the API serves pods, for listing a workload's pods.
+var podResource = func() schema.GroupVersionResource {
+	k, _ := targets.Lookup(targets.Pod)
+	return k.Resource
+}()
+
 // stalePods lists the workload's pods whose template annotation is not the
 // phase's: pods of an older template still running.
 func stalePods(ctx context.Context, client dynamic.Interface, live *yaml.RNode, key, hash string) ([]string, error) {
@@ -404,7 +369,7 @@ func stalePods(ctx context.Context, client dynamic.Interface, live *yaml.RNode, 
 		return nil
 	})
 	slices.Sort(parts)
-	list, err := client.Resource(resources["Pod"]).Namespace(live.GetNamespace()).List(ctx, metav1.ListOptions{LabelSelector: strings.Join(parts, ",")})
+	list, err := client.Resource(podResource).Namespace(live.GetNamespace()).List(ctx, metav1.ListOptions{LabelSelector: strings.Join(parts, ",")})
 	if err != nil {
 		return nil, fmt.Errorf("listing pods of %s/%s: %w", live.GetNamespace(), live.GetName(), err)
 	}

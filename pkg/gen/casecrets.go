@@ -1,0 +1,51 @@
+package gen
+
+import (
+	"fmt"
+	"slices"
+
+	"sigs.k8s.io/kustomize/kyaml/yaml"
+
+	"github.com/carousel-dev/carousel/pkg/material"
+	"github.com/carousel-dev/carousel/pkg/pki"
+	"github.com/carousel-dev/carousel/pkg/spec"
+)
+
+// renderCASecrets renders the signing CA of the phase into spec.ca.secret,
+// and each CA generation present into <name>-<generation>.
+func (r *renderer) renderCASecrets() part {
+	var p part
+	t := r.rot.Spec.CA.Secret
+	if t == nil {
+		return p
+	}
+	r.emitCASecret(&p, t.Name, *t, r.set.CA[r.state.Signer])
+	for _, g := range r.state.CAPresent {
+		s := r.emitCASecret(&p, t.Name+"-"+string(g), *t, r.set.CA[g])
+		if s != nil && slices.Contains(r.state.Trusted, g) {
+			setAnnotations(s, r.rot.Spec.CA.TrustedAnnotations)
+		}
+	}
+	return p
+}
+
+// emitCASecret renders one CA Secret into p. A consumer of it sees the CA
+// (and its key) and the trusted set.
+func (r *renderer) emitCASecret(p *part, name string, t spec.SecretTarget, k material.KeyPair) *yaml.RNode {
+	if k.KeyField != t.Keys.Key {
+		r.errorAt(k.Source, "data", fmt.Errorf("the CA key is stored under %q but spec.ca.secret.keys.key is %q: the key must be made for the Secret it goes into (an encrypted value only decrypts under its own key)", k.KeyField, t.Keys.Key))
+		return nil
+	}
+	s := r.labelled(newSecret(name, t.Namespace, t.Type))
+	setData(s, t.Keys.Cert, b64(pki.EncodeCerts(k.Cert())))
+	setData(s, t.Keys.Key, k.KeyValue)
+	if t.Keys.CA != spec.OmitKey {
+		setData(s, t.Keys.CA, b64(r.trust.pem))
+	}
+	if t.Keys.Chain != "" {
+		setData(s, t.Keys.Chain, b64(pki.EncodeCerts(k.Cert())))
+	}
+	withSops(s, k)
+	p.render(s, "ca", hashLines(pki.Fingerprint(k.Cert()), r.trust.digest))
+	return s
+}

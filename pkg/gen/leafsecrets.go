@@ -1,0 +1,38 @@
+package gen
+
+import (
+	"fmt"
+
+	"github.com/carousel-dev/carousel/pkg/pki"
+	"github.com/carousel-dev/carousel/pkg/spec"
+)
+
+// renderLeafSecrets renders every leaf of the generation the phase serves.
+// A consumer of a leaf Secret sees the leaf and, unless the Secret leaves
+// its CA key out, the trusted set.
+func (r *renderer) renderLeafSecrets() part {
+	var p part
+	for i, l := range r.rot.Spec.Leaves {
+		k := r.set.Leaves[l.Name][r.state.Leaves]
+		t := l.Secret
+		if k.KeyField != t.Keys.Key {
+			r.errorAt(k.Source, "data", fmt.Errorf("leaf %q's key is stored under %q but spec.leaves[%d].secret.keys.key is %q: the key must be made for the Secret it goes into", l.Name, k.KeyField, i, t.Keys.Key))
+			continue
+		}
+		s := r.labelled(newSecret(t.Name, t.Namespace, t.Type))
+		setData(s, t.Keys.Cert, b64(pki.EncodeCerts(k.Certs...)))
+		setData(s, t.Keys.Key, k.KeyValue)
+		lines := []string{pki.Fingerprint(k.Cert())}
+		if t.Keys.CA != spec.OmitKey {
+			setData(s, t.Keys.CA, b64(r.trust.pem))
+			lines = append(lines, r.trust.digest)
+		}
+		if t.Keys.Chain != "" {
+			signer := r.set.CA[r.signerOf(r.state.Leaves)]
+			setData(s, t.Keys.Chain, b64(pki.EncodeCerts(k.Cert(), signer.Cert())))
+		}
+		withSops(s, k)
+		p.render(s, spec.LeafPrefix+l.Name, hashLines(lines...))
+	}
+	return p
+}
