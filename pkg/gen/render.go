@@ -104,12 +104,24 @@ func Render(in Input) Output {
 	}
 	r.trust = newTrustSet(r.caCerts(state.Trusted))
 	r.warnExpiry()
-	// The renderers of the output families. Each reads only the rotation,
-	// the phase's material and the input, never another's output, so none
-	// depends on another having run. Their order is the order of the new
-	// objects after the input items (CA Secrets, leaf Secrets, bundles,
-	// cluster-info) and of their results, which the goldens pin.
-	parts := []part{
+	rendered, managed := compose(r.renderParts())
+	// Then what reads them all: a conflict is an input object any renderer
+	// renders; a workload rolls on the digest of every managed object its
+	// pods read, whichever renderer manages it; a caBundle is unmanaged only
+	// if no renderer manages it.
+	r.checkConflicts(rendered)
+	restarts := r.rollWorkloads(managed, r.baseline(managed))
+	r.warnUnmanaged(managed)
+	return r.finish(rendered, managed, restarts)
+}
+
+// renderParts runs the renderers of the output families. Each reads only
+// the rotation, the phase's material and the input, never another's output,
+// so none depends on another having run. Their order is the order of the new
+// objects after the input items (CA Secrets, leaf Secrets, bundles,
+// cluster-info) and of their results, which the goldens pin.
+func (r *renderer) renderParts() []part {
+	return []part{
 		r.renderCASecrets(),
 		r.renderLeafSecrets(),
 		r.renderBundles(),
@@ -117,15 +129,6 @@ func Render(in Input) Output {
 		r.injectCABundles(),
 		r.updateKubeconfigs(),
 	}
-	rendered, managed := compose(parts)
-	// Then what reads them all: a conflict is an input object any renderer
-	// renders; a workload rolls on the digest of every managed object its
-	// pods read, whichever renderer manages it; a caBundle is unmanaged only
-	// if no renderer manages it.
-	r.checkConflicts(rendered)
-	restarts := r.rollWorkloads(managed)
-	r.warnUnmanaged(managed)
-	return r.finish(rendered, managed, restarts)
 }
 
 // compose joins the renderers' parts: the new objects in order, and every

@@ -1,6 +1,7 @@
 package gen
 
 import (
+	"maps"
 	"slices"
 	"strings"
 
@@ -16,7 +17,9 @@ type Restart struct {
 	Kind, Namespace, Name string
 	// Consumes lists what it consumes ("trust", "leaf:<name>", "ca"), sorted.
 	Consumes []string
-	// Hash is the annotation value.
+	// Hash is the annotation value; empty when the workload carries no
+	// annotation in the phase because what it consumes is unchanged since
+	// before the rotation (adoption rolls nothing).
 	Hash string
 }
 
@@ -26,11 +29,13 @@ type Restart struct {
 func RestartAnnotation(rotation string) string { return spec.AnnotationPrefix + rotation }
 
 // rollWorkloads annotates every workload whose pod spec or a restart rule
-// says it consumes managed material, and returns them. Workloads that
-// consume nothing carousel manages are left byte-for-byte as they came.
-// Which kinds are workloads, where their pod template is and whether
-// carousel can roll them comes from the targets registry.
-func (r *renderer) rollWorkloads(managed map[objID]Managed) []Restart {
+// says it consumes managed material, and returns every consumer. Workloads
+// that consume nothing carousel manages are left byte-for-byte as they
+// came, and so are consumers whose content is still the baseline's (see
+// baseline): they are returned with an empty Hash. Which kinds are
+// workloads, where their pod template is and whether carousel can roll
+// them comes from the targets registry.
+func (r *renderer) rollWorkloads(managed map[objID]Managed, base *baseline) []Restart {
 	var restarts []Restart
 	for _, n := range r.items {
 		kind, ok := targets.Of(n)
@@ -40,16 +45,26 @@ func (r *renderer) rollWorkloads(managed map[objID]Managed) []Restart {
 		w := kind.Workload
 		podSpec, _ := n.Pipe(yaml.Lookup(w.PodSpec()...))
 		lines := map[string]string{} // what -> line of the hash
+		baseLines := map[string]string{}
 		if podSpec != nil {
 			for _, ref := range podRefs(podSpec) {
 				id := objID{ref.kind, n.GetNamespace(), ref.name}
 				if m, ok := managed[id]; ok {
-					lines[m.Carries+" "+id.String()] = m.Digest
+					key := m.Carries + " " + id.String()
+					lines[key] = m.Digest
+					if base != nil {
+						if bm, ok := base.managed[id]; ok && bm.Carries == m.Carries {
+							baseLines[key] = bm.Digest
+						}
+					}
 				}
 			}
 		}
 		for _, c := range r.explicitConsumption(n) {
 			lines[c] = r.consumedDigest(c)
+			if base != nil {
+				baseLines[c] = base.r.consumedDigest(c)
+			}
 		}
 		if len(lines) == 0 {
 			continue
@@ -59,32 +74,44 @@ func (r *renderer) rollWorkloads(managed map[objID]Managed) []Restart {
 				n.GetKind(), n.GetNamespace(), n.GetName(), r.rot.Metadata.Name)
 			continue
 		}
-		keys := make([]string, 0, len(lines))
-		for k := range lines {
-			keys = append(keys, k)
+		hash, consumes := restartHash(lines)
+		restart := Restart{Kind: n.GetKind(), Namespace: n.GetNamespace(), Name: n.GetName(), Consumes: consumes}
+		if base != nil && !base.anyPromoted(consumes) {
+			if baseHash, _ := restartHash(baseLines); baseHash == hash {
+				restarts = append(restarts, restart) // unchanged since before the rotation: no annotation
+				continue
+			}
 		}
-		slices.Sort(keys)
-		hashed := make([]string, len(keys))
-		consumes := map[string]bool{}
-		for i, k := range keys {
-			hashed[i] = k + "=" + lines[k]
-			consumes[strings.Fields(k)[0]] = true
-		}
-		hash := hashLines(hashed...)[:16]
 		meta, err := n.Pipe(yaml.LookupCreate(yaml.MappingNode, w.Annotations()...))
 		if err != nil {
 			r.errorAt(n, strings.Join(w.Annotations(), "."), err)
 			continue
 		}
 		_ = meta.PipeE(yaml.SetField(RestartAnnotation(r.rot.Metadata.Name), yaml.NewStringRNode(hash)))
-		what := make([]string, 0, len(consumes))
-		for c := range consumes {
-			what = append(what, c)
-		}
-		slices.Sort(what)
-		restarts = append(restarts, Restart{Kind: n.GetKind(), Namespace: n.GetNamespace(), Name: n.GetName(), Consumes: what, Hash: hash})
+		restart.Hash = hash
+		restarts = append(restarts, restart)
 	}
 	return restarts
+}
+
+// restartHash is the annotation value for the lines a workload consumes
+// ("<carries> <object>" or a restart rule's consumption -> digest), and the
+// kinds of material it consumes, sorted.
+func restartHash(lines map[string]string) (string, []string) {
+	keys := slices.Sorted(maps.Keys(lines))
+	hashed := make([]string, len(keys))
+	consumes := map[string]bool{}
+	for i, k := range keys {
+		hashed[i] = k + "=" + lines[k]
+		consumes[strings.Fields(k)[0]] = true
+	}
+	return hashLines(hashed...)[:16], slices.Sorted(maps.Keys(consumes))
+}
+
+// leafName returns the leaf of a "leaf:<name>" consumption.
+func leafName(what string) (string, bool) {
+	name, ok := strings.CutPrefix(what, spec.LeafPrefix)
+	return name, ok
 }
 
 // explicitConsumption returns what the spec's restart rules say a workload
@@ -116,7 +143,7 @@ func (r *renderer) consumedDigest(c string) string {
 	if c == spec.Trust {
 		return r.trust.digest
 	}
-	name := strings.TrimPrefix(c, spec.LeafPrefix)
+	name, _ := leafName(c)
 	return pki.Fingerprint(r.set.Leaves[name][r.state.Leaves].Cert())
 }
 

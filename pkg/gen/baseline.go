@@ -1,0 +1,79 @@
+package gen
+
+import (
+	"slices"
+
+	"sigs.k8s.io/kustomize/kyaml/yaml"
+
+	"github.com/carousel-dev/carousel/pkg/material"
+	"github.com/carousel-dev/carousel/pkg/phases"
+	"github.com/carousel-dev/carousel/pkg/targets"
+)
+
+// baseline is what consumers read at the rotation's steady phase over the
+// same material: the content they ran with before the rotation began. A
+// workload whose hash in the phase equals its baseline hash, and whose
+// material was never promoted, carries no restart annotation: adopting
+// carousel (rendering steady over workloads that never carried one) and
+// phases that change nothing a workload reads leave its pod template
+// byte-identical. Once a rotation has been promoted (its material replaced
+// what was there before), consumers of that material keep the annotation
+// at steady, so finishing a rotation never rolls anything either.
+type baseline struct {
+	r       *renderer
+	managed map[objID]Managed
+}
+
+// baseline renders the steady phase's managed objects over copies of the
+// input objects renderers edit (workloads are never edited by renderers, so
+// they are shared). It returns nil when the material cannot serve steady
+// (its old generation was removed by hand): every consumer is then
+// annotated, as before adoption was recognised.
+func (r *renderer) baseline(managed map[objID]Managed) *baseline {
+	steady, err := phases.Lookup(r.rot.Spec.Scope, phases.Steady)
+	if err != nil {
+		return nil
+	}
+	if r.state.Phase == steady.Phase {
+		return &baseline{r: r, managed: managed}
+	}
+	if _, ok := r.set.CA[steady.Signer]; !ok {
+		return nil
+	}
+	for _, l := range r.rot.Spec.Leaves {
+		if _, ok := r.set.Leaves[l.Name][steady.Leaves]; !ok {
+			return nil
+		}
+	}
+	b := &renderer{in: r.in, rot: r.rot, state: steady, set: r.set, trust: newTrustSet(r.caCerts(steady.Trusted))}
+	b.items = make([]*yaml.RNode, len(r.items))
+	for i, n := range r.items {
+		if k, ok := targets.Of(n); ok && k.Workload != nil {
+			b.items[i] = n
+		} else {
+			b.items[i] = n.Copy()
+		}
+	}
+	_, bm := compose(b.renderParts())
+	return &baseline{r: b, managed: bm}
+}
+
+// anyPromoted reports whether any of the consumptions was promoted.
+func (b *baseline) anyPromoted(consumes []string) bool {
+	return slices.ContainsFunc(consumes, b.promoted)
+}
+
+// promoted reports whether the steady material behind a consumption
+// ("trust", "ca" or "leaf:<name>") replaced earlier material: then its
+// consumers have carried the restart annotation since that rotation.
+func (b *baseline) promoted(what string) bool {
+	gen := b.r.state.Signer
+	var k material.KeyPair
+	var ok bool
+	if name, isLeaf := leafName(what); isLeaf {
+		k, ok = b.r.set.Leaves[name][b.r.state.Leaves]
+	} else {
+		k, ok = b.r.set.CA[gen]
+	}
+	return ok && k.Promoted()
+}
