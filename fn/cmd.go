@@ -77,6 +77,11 @@ func initCmd() *cobra.Command {
 		Short: "Record the current CA (made now, or adopted with --ca-cert/--ca-key) and issue every leaf with it",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
+			unlock, err := rotate.Lock(args[0])
+			if err != nil {
+				return err
+			}
+			defer unlock()
 			p, err := rotate.Load(args[0])
 			if err != nil {
 				return err
@@ -113,22 +118,20 @@ func startCmd() *cobra.Command {
 		Short: "Make the next rotation's material: a new CA and every leaf for it (scope ca), or new leaves (scope leaf)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
+			unlock, err := rotate.Lock(args[0])
+			if err != nil {
+				return err
+			}
+			defer unlock()
 			p, err := rotate.Load(args[0])
 			if err != nil {
 				return err
 			}
-			if scope != "" && phases.Scope(scope) != p.Rotation.Spec.Scope {
-				if _, err := phases.Sequence(phases.Scope(scope)); err != nil {
-					return err
-				}
-				if p.Rotation.Spec.Phase != phases.Steady {
-					return fmt.Errorf("the scope can change only at steady (the rotation is at %s)", p.Rotation.Spec.Phase)
-				}
-				if err := p.SetScope(phases.Scope(scope)); err != nil {
-					return err
-				}
+			if scope != "" && phases.Scope(scope) != p.Rotation.Spec.Scope && p.Rotation.Spec.Phase != phases.Steady {
+				return fmt.Errorf("the scope can change only at steady (the rotation is at %s)", p.Rotation.Spec.Phase)
 			}
-			rep, err := rotate.Start(p, kf.options(c), leaves)
+			// Start writes the scope only once everything else is checked.
+			rep, err := rotate.Start(p, kf.options(c), rotate.StartRequest{Scope: phases.Scope(scope), Only: leaves})
 			report(c, rep)
 			return err
 		},
