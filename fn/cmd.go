@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 
 	"github.com/spf13/cobra"
 	"sigs.k8s.io/kustomize/kyaml/fn/framework/command"
@@ -60,6 +61,16 @@ func (k *keyFlags) options(c *cobra.Command) rotate.Options {
 	return rotate.Options{Plaintext: k.plaintext, Age: k.age, Stderr: c.ErrOrStderr()}
 }
 
+// lockPackage takes the write lock of the package (rotate.Lock) for a
+// command that writes, before it reads anything. It also pins the command's
+// goroutine to its OS thread, so its file changes happen on one thread in
+// program order: the crash-safety test (fn/crash_test.go) counts them per
+// thread (strace's inject when=N) to kill the command at each in turn.
+func lockPackage(file string) (unlock func(), err error) {
+	runtime.LockOSThread()
+	return rotate.Lock(file)
+}
+
 func report(c *cobra.Command, rep rotate.Report) {
 	for _, f := range rep.Removed {
 		fmt.Fprintf(c.OutOrStdout(), "removed %s\n", f)
@@ -77,7 +88,7 @@ func initCmd() *cobra.Command {
 		Short: "Record the current CA (made now, or adopted with --ca-cert/--ca-key) and issue every leaf with it",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			unlock, err := rotate.Lock(args[0])
+			unlock, err := lockPackage(args[0])
 			if err != nil {
 				return err
 			}
@@ -118,7 +129,7 @@ func startCmd() *cobra.Command {
 		Short: "Make the next rotation's material: a new CA and every leaf for it (scope ca), or new leaves (scope leaf)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			unlock, err := rotate.Lock(args[0])
+			unlock, err := lockPackage(args[0])
 			if err != nil {
 				return err
 			}

@@ -21,7 +21,7 @@ external CA (the RKE "rke cert generate-csr" flow). Sign them, then run
 carousel import with the certificates. Nothing pending is ever rendered.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			unlock, err := rotate.Lock(args[0])
+			unlock, err := lockPackage(args[0])
 			if err != nil {
 				return err
 			}
@@ -57,7 +57,7 @@ Import the CA before its leaves; --chain appends the external root (PEM) to
 the CA's certificate.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			unlock, err := rotate.Lock(args[0])
+			unlock, err := lockPackage(args[0])
 			if err != nil {
 				return err
 			}

@@ -79,7 +79,7 @@ as a checklist, the runbook and the rollback. With --pr-body FILE the body goes
 to FILE and only the title is printed.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			unlock, err := rotate.Lock(args[0])
+			unlock, err := lockPackage(args[0])
 			if err != nil {
 				return err
 			}

@@ -33,7 +33,7 @@ Exit codes: 0 a rotation was started; 3 nothing is due (open no PR);
 1 error (including a rotation in flight). CAROUSEL_NOW (RFC 3339) fixes "now".`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			unlock, err := rotate.Lock(args[0])
+			unlock, err := lockPackage(args[0])
 			if err != nil {
 				return err
 			}

@@ -298,8 +298,9 @@ func Import(p *Package, certPEMs [][]byte, chainPEM []byte) (Report, error) {
 		}
 	}
 	for _, m := range done {
-		// The pending key first: a .csr without it is not pending.
-		for _, f := range []string{m.file, strings.TrimSuffix(m.file, ".yaml") + ".csr"} {
+		// The .csr first: while the pending key remains, a rerun finds the
+		// request and finishes removing it.
+		for _, f := range []string{strings.TrimSuffix(m.file, ".yaml") + ".csr", m.file} {
 			if _, err := os.Stat(f); err != nil {
 				continue
 			}
