@@ -427,9 +427,9 @@ func crashCases() []crashCase {
 			}
 		},
 	}, {
-		name:  "csr writes pending requests",
-		setup: initialised,
-		args:  plain("csr", "carousel.yaml", "--ca", "--leaf", "policy-webhook"),
+		name:   "csr writes pending requests",
+		setup:  initialised,
+		args:   plain("csr", "carousel.yaml", "--ca", "--leaf", "policy-webhook"),
 		done:   "--force",
 		retry:  []string{"--force"},
 		atKill: pendingIntact,
