@@ -86,6 +86,12 @@ func initCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "init CAROTATION_FILE",
 		Short: "Record the current CA (made now, or adopted with --ca-cert/--ca-key) and issue every leaf with it",
+		Long: `init records the current CA (made now, or adopted with --ca-cert/--ca-key)
+and issues every leaf with it, under the material directory. A CARotation file
+alone becomes a package: init adds the exec function annotation and, when the
+directory has none, a kustomization.yaml listing the material and the
+CARotation as a transformer. An existing kustomization is never rewritten;
+init says what it lacks.`,
 		Args:  cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			unlock, err := lockPackage(args[0])

@@ -18,7 +18,8 @@ func csrCmd() *cobra.Command {
 		Long: `csr writes, under <materialDir>/pending/, a key for each request (SOPS-encrypted
 like every key) and its certificate signing request (.csr, PEM) to hand to an
 external CA (the RKE "rke cert generate-csr" flow). Sign them, then run
-carousel import with the certificates. Nothing pending is ever rendered.`,
+carousel import with the certificates. Nothing pending is ever rendered.
+A request that is pending already is refused; --force replaces it.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			unlock, err := lockPackage(args[0])

@@ -88,9 +88,9 @@ func TestAKillAtAnyFileSyscallLeavesThePackageAsBeforeOrAfterAndARerunCompletes(
 	st := strace(t)
 	bin := testkit.Carousel(t)
 	testkit.Tool(t, "kustomize")
-	start := time.Now()
 	for _, c := range crashCases() {
 		t.Run(c.name, func(t *testing.T) {
+			t.Parallel() // each case has its own package, so its own lock
 			root := t.TempDir()
 			dir, snapshot, scratch := filepath.Join(root, "pkg"), filepath.Join(root, "snapshot"), filepath.Join(root, "scratch")
 			for _, d := range []string{dir, scratch} {
@@ -152,7 +152,12 @@ func TestAKillAtAnyFileSyscallLeavesThePackageAsBeforeOrAfterAndARerunCompletes(
 						c.atKill(t, dir)
 					}
 					rerun(t, c, bin, dir, args, at)
-					final := build(t, dir)
+					// A rerun that refused ("done") and wrote nothing leaves
+					// the state, so the build, as it was.
+					final := got
+					if stateHash(t, dir) != h {
+						final = build(t, dir)
+					}
 					if !final.ok {
 						t.Fatalf("%s: after the rerun the package does not build: %s", at, final.out)
 					}
@@ -171,7 +176,6 @@ func TestAKillAtAnyFileSyscallLeavesThePackageAsBeforeOrAfterAndARerunCompletes(
 			t.Logf("%d kills, %d distinct states", kills, len(seen))
 		})
 	}
-	t.Logf("crash-safety test: %s", time.Since(start).Round(time.Second))
 }
 
 // rerun runs the command again on a killed package, as its user would.
