@@ -92,7 +92,7 @@ alone becomes a package: init adds the exec function annotation and, when the
 directory has none, a kustomization.yaml listing the material and the
 CARotation as a transformer. An existing kustomization is never rewritten;
 init says what it lacks.`,
-		Args:  cobra.ExactArgs(1),
+		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			unlock, err := lockPackage(args[0])
 			if err != nil {
