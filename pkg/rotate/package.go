@@ -92,8 +92,12 @@ func (p *Package) materialState() (*materialState, error) {
 	var pairs []material.KeyPair
 	for _, e := range entries {
 		path := filepath.Join(p.MaterialDir(), e)
-		if fi, err := os.Stat(path); err != nil {
-			return nil, fmt.Errorf("%s lists %s: %w", filepath.Join(p.MaterialDir(), kustomizationFile), e, err)
+		if fi, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+			// Listed but gone (deleted by hand): not material. kustomize
+			// says so when it builds; the next commit drops the entry.
+			continue
+		} else if err != nil {
+			return nil, err
 		} else if fi.IsDir() || !strings.HasSuffix(e, ".yaml") {
 			st.others = append(st.others, e)
 			continue
@@ -211,19 +215,28 @@ func addOnce(list *[]string, s string) {
 // Items reads every resource of the package directory (recursively), except
 // kustomization files and CARotations: the input kustomize would hand the
 // function for a package whose resources all live below it. Plans and
-// checks render from it in-process.
+// checks render from it in-process. The rotation's KeyPairs are the ones
+// the material kustomization lists (Material), as kustomize sees them: an
+// unlisted file an interrupted command left is not material.
 func (p *Package) Items() ([]*yaml.RNode, error) {
 	dir := filepath.Dir(p.File)
 	nodes, err := kio.LocalPackageReader{PackagePath: dir, OmitReaderAnnotations: true, MatchFilesGlob: []string{"*.yaml"}}.Read()
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", dir, err)
 	}
+	set, err := p.Material()
+	if err != nil {
+		return nil, err
+	}
 	var out []*yaml.RNode
 	for _, n := range nodes {
 		if n.GetKind() == "Kustomization" || n.GetKind() == spec.Kind && n.GetApiVersion() == spec.APIVersion {
 			continue
 		}
+		if material.IsKeyPair(n) && material.RotationOf(n) == p.Rotation.Metadata.Name {
+			continue
+		}
 		out = append(out, n)
 	}
-	return out, nil
+	return append(out, set.Nodes...), nil
 }
