@@ -431,6 +431,30 @@ func crashCases() []crashCase {
 			}
 		},
 	}, {
+		name: "start from reissue promotes the re-issued leaves first",
+		setup: func(t *testing.T, dir, scratch string) {
+			initialised(t, dir, scratch)
+			mustRun(t, dir, "start", "carousel.yaml", "--scope", "leaf", "--leaf", "policy-webhook", "--plaintext-keys")
+			setPhaseText(t, dir, phases.Reissue)
+		},
+		args: plain("start", "carousel.yaml"),
+		done: "already holds new material",
+		check: func(t *testing.T, dir, snapshot string) {
+			p, fps := loadMaterial(t, dir)
+			_, was := loadMaterial(t, snapshot)
+			if fps["ca-old"] != was["ca-old"] || fps["ca-new"] != "" {
+				t.Fatalf("a leaf re-issue changed the CA: %v", fps)
+			}
+			if fps["policy-webhook-old"] != was["policy-webhook-new"] {
+				t.Fatal("the re-issued leaf is not the current one")
+			}
+			for _, l := range p.Rotation.Spec.Leaves {
+				if fps[l.Name+"-new"] == "" || fps[l.Name+"-new"] == fps[l.Name+"-old"] {
+					t.Fatalf("leaf %q was not re-issued", l.Name)
+				}
+			}
+		},
+	}, {
 		name:   "csr writes pending requests",
 		setup:  initialised,
 		args:   plain("csr", "carousel.yaml", "--ca", "--leaf", "policy-webhook"),
