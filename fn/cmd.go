@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 
 	"github.com/spf13/cobra"
 	"sigs.k8s.io/kustomize/kyaml/fn/framework/command"
@@ -60,6 +61,16 @@ func (k *keyFlags) options(c *cobra.Command) rotate.Options {
 	return rotate.Options{Plaintext: k.plaintext, Age: k.age, Stderr: c.ErrOrStderr()}
 }
 
+// lockPackage takes the write lock of the package (rotate.Lock) for a
+// command that writes, before it reads anything. It also pins the command's
+// goroutine to its OS thread, so its file changes happen on one thread in
+// program order: the crash-safety test (fn/crash_test.go) counts them per
+// thread (strace's inject when=N) to kill the command at each in turn.
+func lockPackage(file string) (unlock func(), err error) {
+	runtime.LockOSThread()
+	return rotate.Lock(file)
+}
+
 func report(c *cobra.Command, rep rotate.Report) {
 	for _, f := range rep.Removed {
 		fmt.Fprintf(c.OutOrStdout(), "removed %s\n", f)
@@ -75,8 +86,19 @@ func initCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "init CAROTATION_FILE",
 		Short: "Record the current CA (made now, or adopted with --ca-cert/--ca-key) and issue every leaf with it",
-		Args:  cobra.ExactArgs(1),
+		Long: `init records the current CA (made now, or adopted with --ca-cert/--ca-key)
+and issues every leaf with it, under the material directory. A CARotation file
+alone becomes a package: init adds the exec function annotation and, when the
+directory has none, a kustomization.yaml listing the material and the
+CARotation as a transformer. An existing kustomization is never rewritten;
+init says what it lacks.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
+			unlock, err := lockPackage(args[0])
+			if err != nil {
+				return err
+			}
+			defer unlock()
 			p, err := rotate.Load(args[0])
 			if err != nil {
 				return err
@@ -113,22 +135,20 @@ func startCmd() *cobra.Command {
 		Short: "Make the next rotation's material: a new CA and every leaf for it (scope ca), or new leaves (scope leaf)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
+			unlock, err := lockPackage(args[0])
+			if err != nil {
+				return err
+			}
+			defer unlock()
 			p, err := rotate.Load(args[0])
 			if err != nil {
 				return err
 			}
-			if scope != "" && phases.Scope(scope) != p.Rotation.Spec.Scope {
-				if _, err := phases.Sequence(phases.Scope(scope)); err != nil {
-					return err
-				}
-				if p.Rotation.Spec.Phase != phases.Steady {
-					return fmt.Errorf("the scope can change only at steady (the rotation is at %s)", p.Rotation.Spec.Phase)
-				}
-				if err := p.SetScope(phases.Scope(scope)); err != nil {
-					return err
-				}
+			if scope != "" && phases.Scope(scope) != p.Rotation.Spec.Scope && p.Rotation.Spec.Phase != phases.Steady {
+				return fmt.Errorf("the scope can change only at steady (the rotation is at %s)", p.Rotation.Spec.Phase)
 			}
-			rep, err := rotate.Start(p, kf.options(c), leaves)
+			// Start writes the scope only once everything else is checked.
+			rep, err := rotate.Start(p, kf.options(c), rotate.StartRequest{Scope: phases.Scope(scope), Only: leaves})
 			report(c, rep)
 			return err
 		},

@@ -10,7 +10,7 @@ import (
 
 func csrCmd() *cobra.Command {
 	var kf keyFlags
-	var ca bool
+	var ca, force bool
 	var leaves []string
 	c := &cobra.Command{
 		Use:   "csr CAROTATION_FILE [--ca] [--leaf NAME...]",
@@ -18,14 +18,20 @@ func csrCmd() *cobra.Command {
 		Long: `csr writes, under <materialDir>/pending/, a key for each request (SOPS-encrypted
 like every key) and its certificate signing request (.csr, PEM) to hand to an
 external CA (the RKE "rke cert generate-csr" flow). Sign them, then run
-carousel import with the certificates. Nothing pending is ever rendered.`,
+carousel import with the certificates. Nothing pending is ever rendered.
+A request that is pending already is refused; --force replaces it.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
+			unlock, err := lockPackage(args[0])
+			if err != nil {
+				return err
+			}
+			defer unlock()
 			p, err := rotate.Load(args[0])
 			if err != nil {
 				return err
 			}
-			rep, err := rotate.CSR(p, kf.options(c), ca, leaves)
+			rep, err := rotate.CSR(p, kf.options(c), rotate.CSRRequest{CA: ca, Leaves: leaves, Force: force})
 			report(c, rep)
 			return err
 		},
@@ -33,6 +39,7 @@ carousel import with the certificates. Nothing pending is ever rendered.`,
 	kf.add(c)
 	c.Flags().BoolVar(&ca, "ca", false, "request the next rotation's CA (an intermediate under the external root)")
 	c.Flags().StringSliceVar(&leaves, "leaf", nil, "request these leaves of spec.leaves (signed by the new CA)")
+	c.Flags().BoolVar(&force, "force", false, "replace requests that are pending already (a certificate signed for the replaced CSR is then refused)")
 	return c
 }
 
@@ -51,6 +58,11 @@ Import the CA before its leaves; --chain appends the external root (PEM) to
 the CA's certificate.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
+			unlock, err := lockPackage(args[0])
+			if err != nil {
+				return err
+			}
+			defer unlock()
 			p, err := rotate.Load(args[0])
 			if err != nil {
 				return err

@@ -3,10 +3,10 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 
 	"github.com/spf13/cobra"
 
+	"github.com/carousel-dev/carousel/pkg/atomicfile"
 	"github.com/carousel-dev/carousel/pkg/fninput"
 	"github.com/carousel-dev/carousel/pkg/phases"
 	"github.com/carousel-dev/carousel/pkg/plan"
@@ -82,6 +82,11 @@ as a checklist, the runbook and the rollback. With --pr-body FILE the body goes
 to FILE and only the title is printed.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
+			unlock, err := lockPackage(args[0])
+			if err != nil {
+				return err
+			}
+			defer unlock()
 			p, pl, err := loadPlan(args[0])
 			if err != nil {
 				return err
@@ -127,7 +132,7 @@ to FILE and only the title is printed.`,
 			}
 			title, body := pl.PullRequest(step)
 			if prBody != "" {
-				if err := os.WriteFile(prBody, []byte(body), 0o644); err != nil {
+				if err := atomicfile.WriteFile(prBody, []byte(body), 0o644); err != nil {
 					return err
 				}
 				fmt.Fprintln(c.OutOrStdout(), title)

@@ -33,6 +33,11 @@ Exit codes: 0 a rotation was started; 3 nothing is due (open no PR);
 1 error (including a rotation in flight). CAROUSEL_NOW (RFC 3339) fixes "now".`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
+			unlock, err := lockPackage(args[0])
+			if err != nil {
+				return err
+			}
+			defer unlock()
 			p, err := rotate.Load(args[0])
 			if err != nil {
 				return err
@@ -61,20 +66,9 @@ Exit codes: 0 a rotation was started; 3 nothing is due (open no PR);
 			if scope == phases.ScopeCA {
 				leaves = nil // a CA rotation re-issues every leaf
 			}
-			if p.Rotation.Spec.Scope != scope {
-				if p.Rotation.Spec.Phase != phases.Steady {
-					// Promote the finished rotation under its own scope first.
-					rep, err := p.Promote()
-					report(c, rep)
-					if err != nil {
-						return err
-					}
-				}
-				if err := p.SetScope(scope); err != nil {
-					return err
-				}
-			}
-			rep, err := rotate.Start(p, kf.options(c), leaves)
+			// Start promotes a finished rotation under its own scope first,
+			// and writes the new scope only once everything is checked.
+			rep, err := rotate.Start(p, kf.options(c), rotate.StartRequest{Scope: scope, Only: leaves})
 			report(c, rep)
 			if err != nil {
 				return err

@@ -15,6 +15,7 @@ import (
 	"github.com/cloudflare/cfssl/csr"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
+	"github.com/carousel-dev/carousel/pkg/atomicfile"
 	"github.com/carousel-dev/carousel/pkg/material"
 	"github.com/carousel-dev/carousel/pkg/phases"
 	"github.com/carousel-dev/carousel/pkg/pki"
@@ -28,41 +29,101 @@ const PendingKind = "PendingKey"
 // outside its kustomization, so nothing pending is ever rendered.
 func (p *Package) PendingDir() string { return filepath.Join(p.MaterialDir(), "pending") }
 
+// CSRRequest says what `carousel csr` requests.
+type CSRRequest struct {
+	// CA requests the next rotation's CA (an intermediate under an external root).
+	CA bool
+	// Leaves requests these leaves of spec.leaves.
+	Leaves []string
+	// Force replaces requests that are pending already. Without it they are
+	// refused: the certificate an external CA signs for a replaced CSR no
+	// longer matches any pending key.
+	Force bool
+}
+
 // CSR writes a key (encrypted like all keys) and a certificate signing
 // request for the next rotation's CA (an intermediate under an external
 // root) and/or the named leaves, for an external CA to sign.
-func CSR(p *Package, o Options, ca bool, leaves []string) (Report, error) {
+//
+// Every request is checked and made (keys, CSRs, encryption) before the
+// first write. Each request is then committed by its pending key file
+// (which holds the CSR too), written after its .csr; a replaced request's
+// pending key is removed first, so a pending key and its .csr always
+// match. A kill leaves each request either pending or not, and a rerun
+// makes those that are not (or says which are, and that --force replaces
+// them). Nothing pending is rendered.
+func CSR(p *Package, o Options, req CSRRequest) (Report, error) {
 	var rep Report
 	if p.Rotation.Spec.Phase != phases.Steady {
 		return rep, fmt.Errorf("a rotation is in flight (phase %s): make CSRs at steady", p.Rotation.Spec.Phase)
 	}
-	if !ca && len(leaves) == 0 {
+	if !req.CA && len(req.Leaves) == 0 {
 		return rep, errors.New("name what to request: --ca and/or --leaf NAME")
 	}
-	w, err := o.writer(p)
-	if err != nil {
-		return rep, err
-	}
 	rot := p.Rotation
-	if ca {
-		req := &csr.CertificateRequest{CN: rot.Spec.CA.CommonName, Names: csrNames(rot.Spec.CA.Organization), CA: &csr.CAConfig{}}
-		k := material.KeyPair{Rotation: rot.Metadata.Name, Role: material.RoleCA, Generation: phases.New}
-		if err := p.writePending(w, &rep, k, caKeyField(rot), rot.Spec.CA.Key.Algorithm, req); err != nil {
-			return rep, err
-		}
+	type request struct {
+		k                  material.KeyPair
+		keyField, algorith string
+		csr                *csr.CertificateRequest
 	}
-	for _, name := range leaves {
+	var reqs []request
+	if req.CA {
+		reqs = append(reqs, request{
+			material.KeyPair{Rotation: rot.Metadata.Name, Role: material.RoleCA, Generation: phases.New}, caKeyField(rot), rot.Spec.CA.Key.Algorithm,
+			&csr.CertificateRequest{CN: rot.Spec.CA.CommonName, Names: csrNames(rot.Spec.CA.Organization), CA: &csr.CAConfig{}}})
+	}
+	for _, name := range req.Leaves {
 		l, ok := rot.Spec.LeafByName(name)
 		if !ok {
 			return rep, fmt.Errorf("leaf %q is not in spec.leaves", name)
 		}
-		req := &csr.CertificateRequest{CN: l.CommonName, Names: csrNames(l.Organization), Hosts: append(slices.Clone(l.DNSNames), l.IPAddresses...)}
-		k := material.KeyPair{Rotation: rot.Metadata.Name, Role: material.RoleLeaf, Leaf: l.Name, Generation: phases.New}
-		if err := p.writePending(w, &rep, k, l.Secret.Keys.Key, l.Key.Algorithm, req); err != nil {
+		reqs = append(reqs, request{
+			material.KeyPair{Rotation: rot.Metadata.Name, Role: material.RoleLeaf, Leaf: l.Name, Generation: phases.New}, l.Secret.Keys.Key, l.Key.Algorithm,
+			&csr.CertificateRequest{CN: l.CommonName, Names: csrNames(l.Organization), Hosts: append(slices.Clone(l.DNSNames), l.IPAddresses...)}})
+	}
+	var pendingAlready []string
+	for _, r := range reqs {
+		if _, err := os.Stat(p.pendingPath(r.k, ".yaml")); err == nil {
+			pendingAlready = append(pendingAlready, p.pendingPath(r.k, ".yaml"))
+		}
+	}
+	if len(pendingAlready) > 0 && !req.Force {
+		return rep, fmt.Errorf("%s: pending already (an earlier `carousel csr`): import the certificate the external CA signs for it (`carousel import`), or pass --force to replace it, after which a certificate signed for the earlier CSR is refused",
+			strings.Join(pendingAlready, ", "))
+	}
+	w, err := o.encoder(p)
+	if err != nil {
+		return rep, err
+	}
+	var files [][2]staged // per request: the .csr, then the pending key
+	for _, r := range reqs {
+		f, err := p.pendingFiles(w, r.k, r.keyField, r.algorith, r.csr)
+		if err != nil {
+			return rep, err
+		}
+		files = append(files, f)
+	}
+
+	// Everything is made: the writes begin.
+	if err := p.cleanTemps(&rep); err != nil {
+		return rep, err
+	}
+	for _, f := range files {
+		if err := atomicfile.Remove(f[1].path); err != nil { // a replaced request
+			return rep, err
+		}
+		if err := f[0].write(&rep); err != nil {
+			return rep, err
+		}
+		if err := f[1].write(&rep); err != nil {
 			return rep, err
 		}
 	}
 	return rep, nil
+}
+
+func (p *Package) pendingPath(k material.KeyPair, ext string) string {
+	return filepath.Join(p.PendingDir(), strings.TrimSuffix(k.FileName(), ".yaml")+ext)
 }
 
 func csrNames(orgs []string) []csr.Name {
@@ -73,63 +134,64 @@ func csrNames(orgs []string) []csr.Name {
 	return out
 }
 
-func (p *Package) writePending(w keyWriter, rep *Report, k material.KeyPair, keyField, algorithm string, req *csr.CertificateRequest) error {
+// pendingFiles makes a pending request: its .csr file and its pending key
+// file (the key, encrypted, and the CSR).
+func (p *Package) pendingFiles(w keyEncoder, k material.KeyPair, keyField, algorithm string, req *csr.CertificateRequest) ([2]staged, error) {
+	var out [2]staged
 	kr, err := pki.KeyRequest(algorithm)
 	if err != nil {
-		return err
+		return out, err
 	}
 	req.KeyRequest = kr
 	csrPEM, keyPEM, err := csr.ParseRequest(req)
 	if err != nil {
-		return fmt.Errorf("%s: %w", k.Name(), err)
+		return out, fmt.Errorf("%s: %w", k.Name(), err)
 	}
 	n, err := yaml.Parse(fmt.Sprintf("apiVersion: %s\nkind: %s\nmetadata:\n  name: %s\n", spec.APIVersion, PendingKind, k.Name()))
 	if err != nil {
-		return err
+		return out, err
 	}
 	if err := n.SetLabels(map[string]string{material.LabelRotation: k.Rotation}); err != nil {
-		return err
+		return out, err
 	}
 	anns := map[string]string{material.AnnotationRole: k.Role, material.AnnotationGeneration: string(k.Generation)}
 	if k.Leaf != "" {
 		anns[material.AnnotationLeaf] = k.Leaf
 	}
 	if err := n.SetAnnotations(anns); err != nil {
-		return err
+		return out, err
 	}
 	if err := n.PipeE(yaml.LookupCreate(yaml.MappingNode, "data"), yaml.SetField(keyField, yaml.NewStringRNode(base64.StdEncoding.EncodeToString(keyPEM)))); err != nil {
-		return err
+		return out, err
 	}
 	v := yaml.NewStringRNode(string(csrPEM))
 	v.YNode().Style = yaml.LiteralStyle
 	if err := n.PipeE(yaml.SetField("csr", v)); err != nil {
-		return err
+		return out, err
 	}
-	base := strings.TrimSuffix(k.FileName(), ".yaml")
-	keyPath := filepath.Join(p.PendingDir(), base+".yaml")
-	if err := w.Write(keyPath, n); err != nil {
-		return fmt.Errorf("writing %s: %w", keyPath, err)
+	keyPath := p.pendingPath(k, ".yaml")
+	key, err := w.encode(keyPath, n)
+	if err != nil {
+		return out, fmt.Errorf("writing %s: %w", keyPath, err)
 	}
-	csrPath := filepath.Join(p.PendingDir(), base+".csr")
-	if err := os.WriteFile(csrPath, csrPEM, 0o644); err != nil {
-		return err
-	}
-	rep.Written = append(rep.Written, keyPath, csrPath)
-	return nil
+	return [2]staged{{p.pendingPath(k, ".csr"), csrPEM, 0o644}, key}, nil
 }
 
 // Import takes certificates signed by an external CA, matches each to a
 // pending key by its public key, checks it against the CSR (subject and
 // names) and the policy, and writes the KeyPair. The encrypted key moves
 // from the pending file unchanged: it is never decrypted.
+//
+// Every certificate is checked before the first write. The KeyPair files
+// are written (unlisted), the material kustomization then lists them (the
+// commit), and the pending files go last. A certificate whose KeyPair is
+// listed already was imported by an interrupted run: a rerun with the same
+// certificates only removes what is still pending for it.
 func Import(p *Package, certPEMs [][]byte, chainPEM []byte) (Report, error) {
 	var rep Report
 	pending, err := p.pending()
 	if err != nil {
 		return rep, err
-	}
-	if len(pending) == 0 {
-		return rep, fmt.Errorf("nothing is pending in %s: run `carousel csr` first", p.PendingDir())
 	}
 	var chain []*x509.Certificate
 	if len(chainPEM) > 0 {
@@ -137,10 +199,22 @@ func Import(p *Package, certPEMs [][]byte, chainPEM []byte) (Report, error) {
 			return rep, fmt.Errorf("--chain: %w", err)
 		}
 	}
-	set, err := p.Material()
+	st, err := p.materialState()
 	if err != nil {
 		return rep, err
 	}
+	set := st.set
+	imported := func(c *x509.Certificate) bool {
+		fp := pki.Fingerprint(c)
+		for _, k := range st.files {
+			if pki.Fingerprint(k.Cert()) == fp {
+				return true
+			}
+		}
+		return false
+	}
+	var files []staged
+	var done []pendingKey // pending requests this import completes
 	for i, b := range certPEMs {
 		cert, err := pki.ParseCert(b)
 		if err != nil {
@@ -152,7 +226,16 @@ func Import(p *Package, certPEMs [][]byte, chainPEM []byte) (Report, error) {
 				match = &pending[j]
 			}
 		}
+		if imported(cert) {
+			if match != nil {
+				done = append(done, *match)
+			}
+			continue
+		}
 		if match == nil {
+			if len(pending) == 0 {
+				return rep, fmt.Errorf("nothing is pending in %s: run `carousel csr` first", p.PendingDir())
+			}
 			return rep, fmt.Errorf("certificate %q (certificate %d) is for a key no pending CSR holds: it was not signed for this rotation's request (wrong key)", cert.Subject.CommonName, i+1)
 		}
 		if err := match.checkNames(cert); err != nil {
@@ -191,21 +274,43 @@ func Import(p *Package, certPEMs [][]byte, chainPEM []byte) (Report, error) {
 		if err := n.PipeE(yaml.SetField("certificate", certNode)); err != nil {
 			return rep, err
 		}
-		path := filepath.Join(p.MaterialDir(), k.FileName())
-		if err := writeNode(path, n); err != nil {
-			return rep, err
-		}
-		rep.Written = append(rep.Written, path)
-		for _, f := range []string{match.file, strings.TrimSuffix(match.file, ".yaml") + ".csr"} {
-			if err := os.Remove(f); err == nil {
-				rep.Removed = append(rep.Removed, f)
-			}
-		}
+		files = append(files, nodeFile(filepath.Join(p.MaterialDir(), k.FileName()), n, k.Encrypted()))
+		done = append(done, *match)
 		if k.Role == material.RoleCA {
 			set.CA[k.Generation] = material.KeyPair{Certs: k.Certs, Role: k.Role}
 		}
 	}
-	return rep, p.writeKustomization(&rep)
+
+	// Everything is checked: the writes begin.
+	if err := p.cleanTemps(&rep); err != nil {
+		return rep, err
+	}
+	if len(files) > 0 {
+		if err := writeAll(&rep, files); err != nil {
+			return rep, err
+		}
+		listed := sortedKeys(st.files)
+		for _, f := range files {
+			listed = append(listed, filepath.Base(f.path))
+		}
+		if err := p.commit(&rep, st, listed); err != nil {
+			return rep, err
+		}
+	}
+	for _, m := range done {
+		// The .csr first: while the pending key remains, a rerun finds the
+		// request and finishes removing it.
+		for _, f := range []string{strings.TrimSuffix(m.file, ".yaml") + ".csr", m.file} {
+			if _, err := os.Stat(f); err != nil {
+				continue
+			}
+			if err := atomicfile.Remove(f); err != nil {
+				return rep, err
+			}
+			rep.Removed = append(rep.Removed, f)
+		}
+	}
+	return rep, p.cleanLeftovers(&rep)
 }
 
 type pendingKey struct {

@@ -20,6 +20,8 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+
+	"github.com/carousel-dev/carousel/pkg/atomicfile"
 )
 
 // BinaryEnv names the sops binary to use, overriding the search.
@@ -83,11 +85,11 @@ func (e Encrypter) Encrypt(plain []byte, keyField, path string) ([]byte, error) 
 	if len(e.Age) > 0 {
 		args = append(args, "--age", strings.Join(e.Age, ","))
 		// Explicit recipients: run where no .sops.yaml can interfere.
-		tmp, err := os.MkdirTemp("", "carousel-sops-")
+		tmp, err := atomicfile.MkdirTemp("carousel-sops-")
 		if err != nil {
 			return nil, err
 		}
-		defer os.RemoveAll(tmp)
+		defer atomicfile.RemoveAll(tmp)
 		dir = tmp
 	} else {
 		// Run from the nearest existing directory: the file's may not exist yet.

@@ -1,0 +1,44 @@
+// Package rotate makes a rotation's material: `init` records the current CA
+// and its leaves, `start` makes the next CA and every leaf for it, `csr` and
+// `import` do the same with an external CA, and SetPhase/SetScope edit the
+// CARotation in place. These are the only commands that draw randomness
+// (keys and serial numbers); their output is committed, so rendering a
+// phase only selects material.
+//
+// # Nothing lost, nothing half-done
+//
+// Every file is written through pkg/atomicfile (temporary file, fsync,
+// rename, fsync of the directory), so no file is ever empty or partial. A
+// command that changes several files orders its steps so that a kill at any
+// point leaves the package rendering (kustomize + the carousel function) to
+// exactly the output before the command or the output after it, and a rerun
+// of the command completes it or says what to do:
+//
+//   - material/kustomization.yaml is the commit point of the material.
+//     Material reads only the files it lists; kustomize builds only those.
+//     A command writes its new KeyPair files first (unlisted, so invisible),
+//     then rewrites the kustomization to list them, then removes what is no
+//     longer listed. A file that is not listed is a leftover of an
+//     interrupted run: the rerun overwrites or removes it.
+//   - init writes the material, then its kustomization, then the function
+//     annotation, and the package's kustomization.yaml last: until that
+//     exists the package does not build at all, as before; a rerun that
+//     finds the current CA completes the package.
+//   - start from steady adds new material, which steady does not render, so
+//     the output never changes; the commit is the kustomization listing it.
+//     The scope (--scope) is written first, after every check and after the
+//     keys are made and encrypted in memory: the steady output is the same
+//     under both scopes.
+//   - promote (start at cleanup or reissue) moves the finished rotation's
+//     new material to the old generation; see promote.go for the order in
+//     which every intermediate state renders as cleanup (or reissue) or as
+//     steady.
+//   - csr writes each request's .csr, then its pending key (the commit of
+//     that request); nothing pending is rendered.
+//   - import writes the KeyPairs, commits the kustomization, then removes
+//     the pending files; a rerun with the same certificates redoes it.
+//   - advance rewrites carousel.yaml in one atomic write.
+//
+// Writers also take the package lock (Lock) before reading, so a
+// concurrent writer is refused instead of interleaving.
+package rotate

@@ -1,0 +1,166 @@
+package rotate
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"sigs.k8s.io/kustomize/kyaml/yaml"
+
+	"github.com/carousel-dev/carousel/pkg/atomicfile"
+	"github.com/carousel-dev/carousel/pkg/material"
+	"github.com/carousel-dev/carousel/pkg/phases"
+	"github.com/carousel-dev/carousel/pkg/pki"
+)
+
+// Init records the current ("old") CA and issues every leaf with it, then
+// completes the package: the function annotation on the CARotation and,
+// when the directory has none, a kustomization.yaml. The package's
+// kustomization is written last, so until init has finished the package
+// does not build, as before it started. A rerun after an interrupted init
+// finds the committed CA and only completes the package.
+func Init(p *Package, o Options) (Report, error) {
+	var rep Report
+	st, err := p.materialState()
+	if err != nil {
+		return rep, err
+	}
+	if _, ok := st.set.CA[phases.Old]; ok {
+		if err := p.completePackage(&rep, o); err != nil {
+			return rep, err
+		}
+		if len(rep.Written) == 0 {
+			return rep, fmt.Errorf("%s already holds the current CA: use `carousel start` to rotate it", p.MaterialDir())
+		}
+		return rep, p.cleanLeftovers(&rep)
+	}
+	w, err := o.encoder(p)
+	if err != nil {
+		return rep, err
+	}
+	var ca pki.Pair
+	if o.CACertPEM != nil {
+		ca = pki.Pair{CertPEM: o.CACertPEM, KeyPEM: o.CAKeyPEM}
+		if err := checkPair(ca, true); err != nil {
+			return rep, fmt.Errorf("adopting the CA: %w", err)
+		}
+	} else if ca, err = newCA(p.Rotation); err != nil {
+		return rep, err
+	}
+	var files []staged
+	f, err := p.pairFile(w, material.KeyPair{Rotation: p.Rotation.Metadata.Name, Role: material.RoleCA, Generation: phases.Old}, ca, caKeyField(p.Rotation))
+	if err != nil {
+		return rep, err
+	}
+	files = append(files, f)
+	for _, l := range p.Rotation.Spec.Leaves {
+		f, err := p.issue(w, ca, l, phases.Old)
+		if err != nil {
+			return rep, err
+		}
+		files = append(files, f)
+	}
+	// Everything is made: the writes begin.
+	if err := p.cleanTemps(&rep); err != nil {
+		return rep, err
+	}
+	if err := writeAll(&rep, files); err != nil {
+		return rep, err
+	}
+	if err := p.commit(&rep, st, baseNames(files)); err != nil {
+		return rep, err
+	}
+	if err := p.completePackage(&rep, o); err != nil {
+		return rep, err
+	}
+	return rep, p.cleanLeftovers(&rep)
+}
+
+func baseNames(files []staged) []string {
+	out := make([]string, len(files))
+	for i, f := range files {
+		out[i] = filepath.Base(f.path)
+	}
+	return out
+}
+
+// kustomizationNames are the file names kustomize accepts for a kustomization.
+var kustomizationNames = []string{"kustomization.yaml", "kustomization.yml", "Kustomization"}
+
+// completePackage makes the package build with the function: the
+// CARotation gets the exec function annotation (unless it names a function
+// already), then a kustomization.yaml is written beside it listing the
+// material and the CARotation as a transformer. An existing kustomization
+// is never rewritten: what it lacks is printed instead.
+func (p *Package) completePackage(rep *Report, o Options) error {
+	b, err := os.ReadFile(p.File)
+	if err != nil {
+		return err
+	}
+	out, changed, err := addFunctionAnnotation(b)
+	if err != nil {
+		return fmt.Errorf("%s: %w", p.File, err)
+	}
+	if changed {
+		perm := os.FileMode(0o644)
+		if fi, err := os.Stat(p.File); err == nil {
+			perm = fi.Mode().Perm()
+		}
+		if err := atomicfile.WriteFile(p.File, out, perm); err != nil {
+			return err
+		}
+		addOnce(&rep.Written, p.File)
+	}
+	dir := filepath.Dir(p.File)
+	mat := filepath.ToSlash(filepath.Clean(p.Rotation.Spec.MaterialDir))
+	self := filepath.Base(p.File)
+	for _, name := range kustomizationNames {
+		path := filepath.Join(dir, name)
+		existing, err := os.ReadFile(path)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		var k struct {
+			Resources    []string `yaml:"resources"`
+			Transformers []string `yaml:"transformers"`
+		}
+		_ = yaml.Unmarshal(existing, &k)
+		var missing []string
+		if !containsPath(k.Resources, mat) {
+			missing = append(missing, "resources:\n- "+mat)
+		}
+		if !containsPath(k.Transformers, self) {
+			missing = append(missing, "transformers:\n- "+self)
+		}
+		if len(missing) > 0 {
+			fmt.Fprintf(o.stderr(), "carousel: %s exists and is left as it is; for kustomize to render the rotation it needs:\n%s\n", path, strings.Join(missing, "\n"))
+		}
+		return nil
+	}
+	path := filepath.Join(dir, "kustomization.yaml")
+	body := "# Written by `carousel init`: the package renders the current phase with\n" +
+		"#   kustomize build --enable-alpha-plugins --enable-exec " + dir + "\n" +
+		"# List the resources the rotation serves (workloads, webhooks, ...) under resources.\n" +
+		"apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n" +
+		"# The rotation's key material, written by carousel; the function consumes it.\n" +
+		"- " + mat + "\ntransformers:\n- " + self + "\n"
+	if err := atomicfile.WriteFile(path, []byte(body), 0o644); err != nil {
+		return err
+	}
+	addOnce(&rep.Written, path)
+	return nil
+}
+
+func containsPath(list []string, want string) bool {
+	for _, s := range list {
+		if filepath.Clean(s) == filepath.Clean(want) {
+			return true
+		}
+	}
+	return false
+}

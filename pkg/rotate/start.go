@@ -1,0 +1,203 @@
+package rotate
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"slices"
+
+	"github.com/carousel-dev/carousel/pkg/material"
+	"github.com/carousel-dev/carousel/pkg/phases"
+)
+
+// StartRequest says what rotation to start.
+type StartRequest struct {
+	// Scope of the rotation; empty keeps spec.scope. It is written into the
+	// spec only once everything else has been checked and made.
+	Scope phases.Scope
+	// Only re-issues these leaves (scope leaf); empty: every leaf.
+	Only []string
+}
+
+// Start makes the material of the next rotation: for scope ca a new CA and
+// every leaf signed by it; for scope leaf new leaves (all, or only those
+// named) from the current CA. A rotation that finished (cleanup, reissue) is
+// first promoted: its new material becomes the current one.
+//
+// Every check, key, certificate and encryption happens before the first
+// write. Then, in order: the promotion (promote.go), spec.scope, the new
+// KeyPair files (unlisted: steady does not build them), and the material
+// kustomization listing them, the commit. Steady renders the same output
+// before and after, so a kill anywhere leaves it unchanged, and a rerun
+// either starts afresh (nothing was committed) or reports that the
+// rotation was started.
+func Start(p *Package, o Options, req StartRequest) (Report, error) {
+	var rep Report
+	rot := p.Rotation
+	scope := req.Scope
+	if scope == "" {
+		scope = rot.Spec.Scope
+	}
+	if _, err := phases.Sequence(scope); err != nil {
+		return rep, err
+	}
+	for _, name := range req.Only {
+		if _, ok := rot.Spec.LeafByName(name); !ok {
+			return rep, fmt.Errorf("leaf %q is not in spec.leaves", name)
+		}
+	}
+	if len(req.Only) > 0 && scope != phases.ScopeLeaf {
+		return rep, errors.New("naming leaves re-issues them under the same CA: set spec.scope: leaf (start --scope leaf)")
+	}
+	seq, err := phases.Sequence(rot.Spec.Scope)
+	if err != nil {
+		return rep, err
+	}
+	st, err := p.materialState()
+	if err != nil {
+		return rep, err
+	}
+	var prom *promotion
+	switch rot.Spec.Phase {
+	case phases.Steady:
+		if interruptedPromotion(st.set) {
+			prom = finishPromotion(st)
+		}
+	case seq[len(seq)-1]:
+		if prom, err = p.planPromotion(st); err != nil {
+			return rep, err
+		}
+	default:
+		return rep, fmt.Errorf("a rotation is in flight (phase %s): finish it (or roll it back to steady) before starting another", rot.Spec.Phase)
+	}
+	// cur is the material the rotation starts from, after any promotion.
+	cur, oldFiles := st.set, []string{}
+	if prom != nil {
+		cur, oldFiles = prom.result, prom.oldFiles()
+	} else {
+		for _, f := range sortedKeys(st.files) {
+			if st.files[f].Generation == phases.Old {
+				oldFiles = append(oldFiles, f)
+			}
+		}
+	}
+	if hasNew(cur) {
+		return rep, fmt.Errorf("%s already holds new material: the rotation was started; advance it, or delete the new material (and its lines in %s) to start over", p.MaterialDir(), kustomizationFile)
+	}
+	w, err := o.encoder(p)
+	if err != nil {
+		return rep, err
+	}
+	oldCA, ok := cur.CA[phases.Old]
+	if !ok {
+		return rep, errors.New("there is no current CA: run `carousel init` first")
+	}
+	oldPair, oldErr := o.readablePair(oldCA)
+	needOld := func() error {
+		if oldErr != nil {
+			return fmt.Errorf("issuing with the current CA needs its key: %w", oldErr)
+		}
+		return nil
+	}
+	var files []staged
+	add := func(f staged, err error) error {
+		if err == nil {
+			files = append(files, f)
+		}
+		return err
+	}
+	// Every leaf needs an old generation to fall back to.
+	issuedOld := map[string]bool{}
+	for _, l := range rot.Spec.Leaves {
+		if _, ok := cur.Leaves[l.Name][phases.Old]; ok {
+			continue
+		}
+		if err := needOld(); err != nil {
+			return rep, err
+		}
+		if err := add(p.issue(w, oldPair, l, phases.Old)); err != nil {
+			return rep, err
+		}
+		issuedOld[l.Name] = true
+	}
+	switch scope {
+	case phases.ScopeCA:
+		ca, err := newCA(rot)
+		if err != nil {
+			return rep, err
+		}
+		if err := add(p.pairFile(w, material.KeyPair{Rotation: rot.Metadata.Name, Role: material.RoleCA, Generation: phases.New}, ca, caKeyField(rot))); err != nil {
+			return rep, err
+		}
+		for _, l := range rot.Spec.Leaves {
+			if err := add(p.issue(w, ca, l, phases.New)); err != nil {
+				return rep, err
+			}
+		}
+	case phases.ScopeLeaf:
+		if err := needOld(); err != nil {
+			return rep, err
+		}
+		for _, l := range rot.Spec.Leaves {
+			if len(req.Only) > 0 && !slices.Contains(req.Only, l.Name) && !issuedOld[l.Name] {
+				// Leaves not re-issued carry their current certificate
+				// forward, so the reissue phase changes only the named ones.
+				if err := add(p.carryForward(cur.Leaves[l.Name][phases.Old])); err != nil {
+					return rep, err
+				}
+				continue
+			}
+			if err := add(p.issue(w, oldPair, l, phases.New)); err != nil {
+				return rep, err
+			}
+		}
+	}
+
+	// Everything is made: the writes begin.
+	if err := p.cleanTemps(&rep); err != nil {
+		return rep, err
+	}
+	if prom != nil {
+		if err := prom.apply(p, &rep, specField{"scope", string(scope)}); err != nil {
+			return rep, err
+		}
+	}
+	if scope != rot.Spec.Scope {
+		if err := p.SetScope(scope); err != nil {
+			return rep, err
+		}
+		addOnce(&rep.Written, p.File)
+	}
+	if err := writeAll(&rep, files); err != nil {
+		return rep, err
+	}
+	if err := p.commit(&rep, st, slices.Concat(oldFiles, baseNames(files))); err != nil {
+		return rep, err
+	}
+	return rep, p.cleanLeftovers(&rep)
+}
+
+func hasNew(set *material.Set) bool {
+	if _, ok := set.CA[phases.New]; ok {
+		return true
+	}
+	for _, gens := range set.Leaves {
+		if _, ok := gens[phases.New]; ok {
+			return true
+		}
+	}
+	return false
+}
+
+// carryForward stages an old leaf again as the new generation, unchanged.
+func (p *Package) carryForward(k material.KeyPair) (staged, error) {
+	moved, n, err := asGeneration(k, phases.New)
+	if err != nil {
+		return staged{}, err
+	}
+	return nodeFile(p.path(moved), n, k.Encrypted()), nil
+}
+
+func (p *Package) path(k material.KeyPair) string {
+	return filepath.Join(p.MaterialDir(), k.FileName())
+}
