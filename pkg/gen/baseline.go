@@ -26,9 +26,10 @@ type baseline struct {
 
 // baseline renders the steady phase's managed objects over copies of the
 // input objects renderers edit (workloads are never edited by renderers, so
-// they are shared). It returns nil when the material cannot serve steady
-// (its old generation was removed by hand): every consumer is then
-// annotated, as before adoption was recognised.
+// they are shared). Without the steady CA (removed by hand, or unlisted by
+// a promotion under way) it returns nil and every consumer is annotated; a
+// leaf whose steady generation is missing has no baseline content, so its
+// consumers are annotated too.
 func (r *renderer) baseline(managed map[objID]Managed) *baseline {
 	steady, err := phases.Lookup(r.rot.Spec.Scope, phases.Steady)
 	if err != nil {
@@ -37,11 +38,8 @@ func (r *renderer) baseline(managed map[objID]Managed) *baseline {
 	if r.state.Phase == steady.Phase {
 		return &baseline{r: r, managed: managed}
 	}
-	if _, ok := r.set.CA[steady.Signer]; !ok {
-		return nil
-	}
-	for _, l := range r.rot.Spec.Leaves {
-		if _, ok := r.set.Leaves[l.Name][steady.Leaves]; !ok {
+	for _, g := range append(slices.Clone(steady.Trusted), steady.Signer) {
+		if _, ok := r.set.CA[g]; !ok {
 			return nil
 		}
 	}
@@ -54,7 +52,7 @@ func (r *renderer) baseline(managed map[objID]Managed) *baseline {
 			b.items[i] = n.Copy()
 		}
 	}
-	_, bm := compose(b.renderParts())
+	_, bm := compose(b.renderParts()) // its results are not the phase's: dropped
 	return &baseline{r: b, managed: bm}
 }
 

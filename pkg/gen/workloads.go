@@ -144,7 +144,11 @@ func (r *renderer) consumedDigest(c string) string {
 		return r.trust.digest
 	}
 	name, _ := leafName(c)
-	return pki.Fingerprint(r.set.Leaves[name][r.state.Leaves].Cert())
+	k, ok := r.set.Leaves[name][r.state.Leaves]
+	if !ok {
+		return "" // only a baseline lacks material: no content to compare with
+	}
+	return pki.Fingerprint(k.Cert())
 }
 
 type ref struct{ kind, name string }

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"slices"
 
+	"sigs.k8s.io/kustomize/kyaml/yaml"
+
 	"github.com/carousel-dev/carousel/pkg/material"
 	"github.com/carousel-dev/carousel/pkg/phases"
 	"github.com/carousel-dev/carousel/pkg/pki"
@@ -17,7 +19,8 @@ import (
 // steps, each leaving a package that renders exactly as the finished phase
 // (F: cleanup or reissue) or as steady after the promotion (S):
 //
-//  1. The kustomization stops listing the old files the new ones replace.
+//  1. The kustomization stops listing the old files the new ones replace
+//     (a leaf carried forward unchanged keeps its old file throughout).
 //     F renders only the new generation (cleanup: the new CA and leaves;
 //     reissue: the old CA, which stays, and the new leaves), so F's
 //     output does not change.
@@ -49,13 +52,16 @@ type promotion struct {
 
 func (p *Package) planPromotion(st *materialState) (*promotion, error) {
 	pr := &promotion{st: st}
-	hasNew := func(k material.KeyPair) bool {
-		if k.Role == material.RoleCA {
-			_, ok := st.set.CA[phases.New]
-			return ok
+	// replaces reports whether k (old) is replaced by a new pair with a
+	// different certificate; a leaf carried forward unchanged by a re-issue
+	// of other leaves is not replaced: its old file stays listed throughout.
+	replaces := func(k material.KeyPair) bool {
+		gens := st.set.CA
+		if k.Role == material.RoleLeaf {
+			gens = st.set.Leaves[k.Leaf]
 		}
-		_, ok := st.set.Leaves[k.Leaf][phases.New]
-		return ok
+		nw, ok := gens[phases.New]
+		return ok && pki.Fingerprint(nw.Cert()) != pki.Fingerprint(k.Cert())
 	}
 	var pairs []material.KeyPair
 	for _, f := range sortedKeys(st.files) {
@@ -63,13 +69,19 @@ func (p *Package) planPromotion(st *materialState) (*promotion, error) {
 		switch {
 		case k.Generation == phases.New:
 			pr.newFiles = append(pr.newFiles, f)
+			if !replacesOther(st.set, k) {
+				continue // the same certificate as its listed old pair, which stays
+			}
 			moved, n, err := asGeneration(k, phases.Old)
 			if err != nil {
 				return nil, err
 			}
+			if err := markPromoted(n); err != nil {
+				return nil, err
+			}
 			pr.promoted = append(pr.promoted, nodeFile(filepath.Join(p.MaterialDir(), moved.FileName()), n, k.Encrypted()))
 			pairs = append(pairs, moved)
-		case hasNew(k):
+		case replaces(k):
 			pr.replaced = append(pr.replaced, f)
 		default:
 			pr.keep = append(pr.keep, f)
@@ -79,6 +91,29 @@ func (p *Package) planPromotion(st *materialState) (*promotion, error) {
 	var err error
 	pr.result, err = material.NewSet(pairs)
 	return pr, err
+}
+
+// replacesOther reports whether a new pair replaces a different certificate
+// (not one carried forward unchanged by a leaf re-issue of other leaves).
+// Its consumers have then carried the restart annotation since the rotation
+// began, and the promoted pair is marked so they keep it at steady
+// (material.AnnotationPromoted): finishing a rotation rolls nothing. The
+// mark also keeps step 3 rendering as the finished phase, whose restart
+// hashes the old generation, now equal to the new one, would otherwise read
+// as unchanged since before the rotation.
+func replacesOther(set *material.Set, k material.KeyPair) bool {
+	gens := set.CA
+	if k.Role == material.RoleLeaf {
+		gens = set.Leaves[k.Leaf]
+	}
+	old, ok := gens[phases.Old]
+	return !ok || pki.Fingerprint(old.Cert()) != pki.Fingerprint(k.Cert())
+}
+
+func markPromoted(n *yaml.RNode) error {
+	anns := n.GetAnnotations()
+	anns[material.AnnotationPromoted] = "true"
+	return n.SetAnnotations(anns)
 }
 
 // interruptedPromotion recognises the state a promotion killed after step 4
