@@ -195,4 +195,3 @@ func TestFinishingARotationRollsNothingAndTheNextOneRollsWhatItChanges(t *testin
 		})
 	}
 }
-
