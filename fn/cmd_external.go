@@ -81,7 +81,7 @@ the CA's certificate.`,
 					return err
 				}
 			}
-			rep, err := rotate.Import(p, pems, chainPEM)
+			rep, err := rotate.Import(p, rotate.Options{Stderr: c.ErrOrStderr()}, pems, chainPEM)
 			report(c, rep)
 			return err
 		},

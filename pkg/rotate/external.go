@@ -187,7 +187,7 @@ func (p *Package) pendingFiles(w keyEncoder, k material.KeyPair, keyField, algor
 // commit), and the pending files go last. A certificate whose KeyPair is
 // listed already was imported by an interrupted run: a rerun with the same
 // certificates only removes what is still pending for it.
-func Import(p *Package, certPEMs [][]byte, chainPEM []byte) (Report, error) {
+func Import(p *Package, o Options, certPEMs [][]byte, chainPEM []byte) (Report, error) {
 	var rep Report
 	pending, err := p.pending()
 	if err != nil {
@@ -273,6 +273,10 @@ func Import(p *Package, certPEMs [][]byte, chainPEM []byte) (Report, error) {
 		certNode.YNode().Style = yaml.LiteralStyle
 		if err := n.PipeE(yaml.SetField("certificate", certNode)); err != nil {
 			return rep, err
+		}
+		k.Source = n
+		if err := o.verifyKeys([]material.KeyPair{k}); err != nil {
+			return rep, fmt.Errorf("pending key %s: %w", match.name, err)
 		}
 		files = append(files, nodeFile(filepath.Join(p.MaterialDir(), k.FileName()), n, k.Encrypted()))
 		done = append(done, *match)

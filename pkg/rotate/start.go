@@ -81,6 +81,11 @@ func Start(p *Package, o Options, req StartRequest) (Report, error) {
 			}
 		}
 	}
+	// Every listed pair, as the files on disk name them: the promotion
+	// makes the finished rotation's new pairs current.
+	if err := o.verifyKeys(pairsOf(st.set)); err != nil {
+		return rep, err
+	}
 	if hasNew(cur) {
 		return rep, fmt.Errorf("%s already holds new material: the rotation was started; advance it, or delete the new material (and its lines in %s) to start over", p.MaterialDir(), kustomizationFile)
 	}
