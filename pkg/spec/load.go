@@ -18,6 +18,8 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/resid"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 	k8syaml "sigs.k8s.io/yaml"
+
+	"github.com/carousel-dev/carousel/pkg/krmio"
 )
 
 // CRD is the CARotation CustomResourceDefinition, the schema of record.
@@ -271,4 +273,44 @@ func fieldPath(name string) string {
 		b.WriteString(p)
 	}
 	return b.String()
+}
+
+// LocalConfigAnnotation marks a resource as configuration for tools, never
+// applied: kpt passes its function configs (carousel.yaml) among the
+// resources with it, and kustomize drops such resources from its output.
+const LocalConfigAnnotation = "config.kubernetes.io/local-config"
+
+// ItemResults reports CARotations among a function's items. One there
+// without the local-config annotation was listed as a resource (under
+// `resources:` instead of `transformers:`, most likely): it would be applied
+// to the cluster, and its rotation not rendered unless it is also a
+// transformer. kpt's own config file (marked local-config) passes.
+func ItemResults(items []*yaml.RNode) framework.Results {
+	var out framework.Results
+	for _, n := range items {
+		id := krmio.Identity(n)
+		if id.Kind != Kind || id.APIVersion != APIVersion {
+			continue
+		}
+		if krmio.StringMap(n, yaml.AnnotationsField)[LocalConfigAnnotation] == "true" {
+			continue
+		}
+		out = append(out, krmio.ResultAt(framework.Error, n, "",
+			fmt.Sprintf("%s %s is among the resources: list its file under `transformers:` in the kustomization, not `resources:` (a CARotation configures the function; it is not applied to the cluster)", Kind, id.Name)))
+	}
+	return out
+}
+
+// ErrorResults turns a Load error into error results on the config, one
+// per field. Safe on any config node, even one that is not a mapping.
+func ErrorResults(config *yaml.RNode, err error) framework.Results {
+	var fe FieldErrors
+	if !errors.As(err, &fe) {
+		return framework.Results{krmio.ResultAt(framework.Error, config, "", err.Error())}
+	}
+	out := make(framework.Results, 0, len(fe))
+	for _, e := range fe {
+		out = append(out, krmio.ResultAt(framework.Error, config, e.Path, e.Message))
+	}
+	return out
 }
