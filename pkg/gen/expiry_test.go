@@ -71,6 +71,7 @@ metadata: {name: r}
 spec:
   scope: ` + string(scope) + `
   phase: ` + string(phase) + `
+  ca: {}
   leaves:
   - name: web
     secret: {name: web-tls, namespace: app}
