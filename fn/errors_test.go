@@ -354,7 +354,7 @@ func TestBadInputIsAnErrorResultNeverAPanic(t *testing.T) {
 				cfg, items := exampleConfig(t)
 				return testkit.ResourceList(t, cfg, append(items, cfg.Copy()))
 			},
-			kind: "CARotation", res: "cluster-ca", msg: "CARotation cluster-ca is among the resources: list its file under `transformers:`",
+			kind: "CARotation", res: "cluster-ca", msg: "CARotation cluster-ca is among the resources, so it would be applied to the cluster: list its file under `transformers:`",
 		},
 		{
 			name:  "an unknown top-level field is refused",
@@ -518,5 +518,19 @@ func TestCommandsRefuseABrokenCARotationInOneLine(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+func TestKptsOwnConfigAmongTheItemsPasses(t *testing.T) {
+	// kpt passes the function's config file among the resources, marked
+	// local-config so it is never applied: that is not a mistake.
+	cfg, items := exampleConfig(t)
+	own := cfg.Copy()
+	if err := own.PipeE(yaml.SetAnnotation("config.kubernetes.io/local-config", "true")); err != nil {
+		t.Fatal(err)
+	}
+	_, stderr, code := runFunction(t, testkit.ResourceList(t, cfg, append(items, own)))
+	if code != 0 {
+		t.Fatalf("want exit 0, got %d:\n%s", code, stderr)
 	}
 }

@@ -296,7 +296,7 @@ func ItemResults(items []*yaml.RNode) framework.Results {
 			continue
 		}
 		out = append(out, krmio.ResultAt(framework.Error, n, "",
-			fmt.Sprintf("%s %s is among the resources: list its file under `transformers:` in the kustomization, not `resources:` (a CARotation configures the function; it is not applied to the cluster)", Kind, id.Name)))
+			fmt.Sprintf("%s %s is among the resources, so it would be applied to the cluster: list its file under `transformers:` in the kustomization, not `resources:` (with kpt, annotate it %s: \"true\")", Kind, id.Name, LocalConfigAnnotation)))
 	}
 	return out
 }
