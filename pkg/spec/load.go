@@ -71,6 +71,9 @@ func Load(node *yaml.RNode) (*CARotation, error) {
 	// Schema errors, and what the schema cannot say about the object's own
 	// fields (a CRD schema may not close its root or metadata).
 	found := append(convErrs, objectErrors(obj)...)
+	if specSchema, ok := sch.Properties["spec"]; ok {
+		found = append(found, closed(&specSchema, obj["spec"], "spec")...)
+	}
 	if err := validate.AgainstSchema(sch, obj, strfmt.Default); err != nil {
 		for _, e := range schemaErrors(err) {
 			// A value the conversion refused was left out: the schema
@@ -204,9 +207,11 @@ func objectErrors(obj map[string]any) FieldErrors {
 			}
 		}
 	}
-	if ns, set := meta["namespace"]; set && ns != nil {
-		if _, ok := ns.(string); !ok {
-			errs.add("metadata.namespace", "must be a string")
+	for _, f := range []string{"name", "namespace"} {
+		if v, set := meta[f]; set && v != nil {
+			if _, ok := v.(string); !ok {
+				errs.add("metadata."+f, "must be a string")
+			}
 		}
 	}
 	return errs
@@ -313,4 +318,43 @@ func ErrorResults(config *yaml.RNode, err error) framework.Results {
 		out = append(out, krmio.ResultAt(framework.Error, config, e.Path, e.Message))
 	}
 	return out
+}
+
+// closed reports fields the schema does not list, in every object under
+// spec. The schema's objects are closed by intent: a misspelled field must
+// fail, not be ignored. The CRD cannot say so itself (the API server
+// refuses additionalProperties beside properties; structural CRDs prune
+// unknown fields silently instead), so this walk over the same schema does.
+func closed(s *spec.Schema, v any, path string) FieldErrors {
+	if s == nil {
+		return nil
+	}
+	var errs FieldErrors
+	switch v := v.(type) {
+	case map[string]any:
+		if len(s.Properties) == 0 {
+			// A map (additionalProperties: {type: string}): its values.
+			if s.AdditionalProperties != nil && s.AdditionalProperties.Schema != nil {
+				for _, k := range sortedKeys(v) {
+					errs = append(errs, closed(s.AdditionalProperties.Schema, v[k], path+"."+k)...)
+				}
+			}
+			return errs
+		}
+		for _, k := range sortedKeys(v) {
+			p, ok := s.Properties[k]
+			if !ok {
+				errs.add(path+"."+k, "is not a field of %s %s (misspelled?)", Kind, APIVersion)
+				continue
+			}
+			errs = append(errs, closed(&p, v[k], path+"."+k)...)
+		}
+	case []any:
+		if s.Items != nil && s.Items.Schema != nil {
+			for i, e := range v {
+				errs = append(errs, closed(s.Items.Schema, e, fmt.Sprintf("%s[%d]", path, i))...)
+			}
+		}
+	}
+	return errs
 }
