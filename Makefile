@@ -18,7 +18,7 @@ GO_SOURCES := $(shell find fn pkg internal -name '*.go' -not -name '*_test.go') 
 TEST_TOOLS := kustomize sops age mermaid-parser etcd kube flux actionlint argocd-crds kpt
 TESTFLAGS ?=
 
-.PHONY: build tools demo test vet bench fmt clean flux-render
+.PHONY: build tools demo test vet bench fmt clean flux-render fuzz
 
 build: $(BIN)/carousel
 
@@ -38,6 +38,21 @@ vet:
 
 test: build tools vet
 	go test $(TESTFLAGS) ./...
+
+# Go fuzz targets: the function's whole input, the spec loader, the KeyPair
+# parser. Each runs for FUZZTIME; a crash is written under the package's
+# testdata/fuzz/<target>/, where `go test` replays it from then on: commit it
+# with the fix. FUZZPARALLEL bounds the workers (default: GOMAXPROCS). New
+# inputs are minimized for at most FUZZMINIMIZE (Go's default, 60s, would
+# spend a short run minimizing the large example inputs instead of fuzzing).
+FUZZTIME ?= 30s
+FUZZMINIMIZE ?= 5s
+FUZZ_TARGETS := ./fn:FuzzFunction ./pkg/spec:FuzzLoad ./pkg/material:FuzzParse
+fuzz:
+	@for t in $(FUZZ_TARGETS); do \
+		echo "fuzz $${t#*:} ($${t%%:*}) for $(FUZZTIME)"; \
+		go test $${t%%:*} -run '^$$' -fuzz "^$${t#*:}\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) $(if $(FUZZPARALLEL),-parallel $(FUZZPARALLEL)) || exit 1; \
+	done
 
 bench: build
 	hack/tools.sh install kustomize

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"sigs.k8s.io/kustomize/kyaml/fn/framework/command"
@@ -29,9 +30,23 @@ func buildCmd() *cobra.Command {
 	root.RunE = func(c *cobra.Command, _ []string) error {
 		err := krmio.Execute(processor, c.InOrStdin(), c.OutOrStdout())
 		if err != nil {
-			fmt.Fprintf(c.ErrOrStderr(), "%v", err)
+			fmt.Fprintf(c.ErrOrStderr(), "%v\n", err)
 		}
 		return err
+	}
+	// The function takes no arguments (kustomize, kpt and Argo CD pass
+	// none): an argument is a mistyped subcommand, not a function run that
+	// would wait on stdin and then complain there is no CARotation.
+	root.SuggestionsMinimumDistance = 2
+	root.Args = func(c *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return nil
+		}
+		msg := fmt.Sprintf("unknown command %q for %q", args[0], c.CommandPath())
+		if s := c.SuggestionsFor(args[0]); len(s) > 0 {
+			msg += fmt.Sprintf(" (did you mean %s?)", strings.Join(s, ", "))
+		}
+		return &usageError{fmt.Errorf("%s: run `carousel --help` for the commands", msg)}
 	}
 	root.Use = "carousel"
 	root.Short = "Render one phase of a CA rotation (a kustomize KRM function), and make its material"
@@ -44,8 +59,77 @@ as a kustomize transformer (kustomize build --enable-alpha-plugins --enable-exec
 The subcommands make the rotation's key material, once, to be committed.`
 	root.Version = version
 	root.AddCommand(initCmd(), startCmd(), schemaCmd(), planCmd(), advanceCmd(), checkCmd(), renewCmd(), csrCmd(), importCmd(), statusCmd(), decryptCmd())
+	root.Example = examples["carousel"]
+	for _, c := range root.Commands() {
+		if ex, ok := examples[c.Name()]; ok {
+			c.Example = ex
+		}
+	}
 	return root
 }
+
+// examples are shown by --help, one set per command: what a first run
+// types. Kept here, together, so every command has them (fn/cli_test.go
+// fails for a command without).
+var examples = map[string]string{
+	"carousel": `  # Render the package's current phase (carousel is its transformer)
+  kustomize build --enable-alpha-plugins --enable-exec examples/cluster-ca
+
+  # The lifecycle of one rotation
+  carousel init examples/cluster-ca/carousel.yaml --age "$(age-keygen -y age.key)"
+  carousel start examples/cluster-ca/carousel.yaml
+  carousel plan examples/cluster-ca/carousel.yaml
+  carousel advance examples/cluster-ca/carousel.yaml`,
+	"init": `  # Make the current CA and its leaves, keys encrypted to an age recipient
+  carousel init carousel.yaml --age "$(age-keygen -y age.key)"
+
+  # Adopt the CA a cluster already runs on
+  carousel init carousel.yaml --ca-cert /etc/kubernetes/pki/ca.crt --ca-key /etc/kubernetes/pki/ca.key`,
+	"start": `  # Begin a CA rotation: a new CA and every leaf for it
+  carousel start carousel.yaml
+
+  # Re-issue only the webhook's leaf under the same CA
+  carousel start carousel.yaml --scope leaf --leaf policy-webhook`,
+	"schema": `  # Validate a CARotation in an editor or CI
+  carousel schema > carotations.crd.yaml`,
+	"plan": `  # What the next phase changes, rolls and gates
+  carousel plan carousel.yaml
+
+  # The same for scripts
+  carousel plan carousel.yaml -o json`,
+	"advance": `  # Move to the next phase and print the pull request
+  carousel advance carousel.yaml
+
+  # Roll back one phase, the pull-request body to a file
+  carousel advance carousel.yaml --to trust-new --pr-body pr.md`,
+	"check": `  # In CI on a pull request
+  carousel check carousel.yaml --base origin/main
+
+  # Also refuse a stale committed render
+  carousel check carousel.yaml --base origin/main --rendered rendered.yaml`,
+	"renew": `  # In a scheduled job: start what expires within 30 days (exit 3: nothing due)
+  carousel renew carousel.yaml --before 720h`,
+	"csr": `  # Request the next CA as an intermediate of an external root
+  carousel csr carousel.yaml --ca
+
+  # Request two leaves
+  carousel csr carousel.yaml --leaf api --leaf metrics`,
+	"import": `  # Complete the pending material with the signed certificates
+  carousel import carousel.yaml --cert ca.pem --chain root.pem`,
+	"status": `  # Has the current phase converged in the cluster?
+  carousel status carousel.yaml --context prod
+
+  # Wait for it (exit 0 converged, 2 progressing, 3 blocked)
+  carousel status carousel.yaml --wait --timeout 15m`,
+	"decrypt": `  # A transformer after carousel in an Argo CD overlay (see examples/argocd)
+  SOPS_AGE_KEY_FILE=age.key kustomize build --enable-alpha-plugins --enable-exec overlay`,
+}
+
+// usageError is a command line the binary does not understand.
+type usageError struct{ err error }
+
+func (e *usageError) Error() string { return e.err.Error() }
+func (e *usageError) Unwrap() error { return e.err }
 
 type keyFlags struct {
 	plaintext bool

@@ -3,10 +3,14 @@ package main
 import (
 	"bytes"
 	"errors"
+	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
+	"time"
 
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
@@ -220,4 +224,313 @@ func TestErrorsAreResultsWithFieldPaths(t *testing.T) {
 
 func indent(s string) string {
 	return "  " + regexp.MustCompile(`\n(.)`).ReplaceAllString(s, "\n  $1")
+}
+
+// runFunction runs the real binary as a KRM function on input.
+func runFunction(t *testing.T, input []byte) (stdout, stderr string, code int) {
+	t.Helper()
+	cmd := exec.Command(testkit.Carousel(t))
+	cmd.Stdin = bytes.NewReader(input)
+	cmd.Env = append(os.Environ(), NowEnv+"="+testkit.Now.Format(time.RFC3339))
+	var o, e bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err := cmd.Run()
+	var exit *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &exit):
+		code = exit.ExitCode()
+	default:
+		t.Fatal(err)
+	}
+	return o.String(), e.String(), code
+}
+
+// result is one KRM result of the function's output.
+type result struct{ severity, message, kind, name, field string }
+
+func outputResults(t *testing.T, stdout string) (items int, results []result) {
+	t.Helper()
+	rl, err := yaml.Parse(stdout)
+	if err != nil {
+		t.Fatalf("the output is not YAML (%v):\n%s", err, stdout)
+	}
+	if it, _ := rl.Pipe(yaml.Lookup("items")); it != nil {
+		items = len(it.Content())
+	}
+	rs, _ := rl.Pipe(yaml.Lookup("results"))
+	if rs == nil {
+		return items, nil
+	}
+	els, _ := rs.Elements()
+	for _, r := range els {
+		get := func(path ...string) string {
+			n, _ := r.Pipe(yaml.Lookup(path...))
+			return yaml.GetValue(n)
+		}
+		results = append(results, result{get("severity"), get("message"), get("resourceRef", "kind"), get("resourceRef", "name"), get("field", "path")})
+	}
+	return items, results
+}
+
+func exampleConfig(t *testing.T) (cfg *yaml.RNode, items []*yaml.RNode) {
+	t.Helper()
+	pkg := testkit.Load(t, filepath.Join(testkit.Root(t), "examples", "cluster-ca"))
+	return pkg.WithPhase(t, phases.Steady), pkg.CopyItems()
+}
+
+// withSpecText appends raw YAML lines to the example's spec: the mistakes
+// here (complex keys, alias bombs) cannot be built through kyaml's API.
+func withSpecText(t *testing.T, lines string) []byte {
+	t.Helper()
+	cfg, items := exampleConfig(t)
+	rl := string(testkit.ResourceList(t, nil, items))
+	c := cfg.MustString()
+	c = strings.Replace(c, "\nspec:\n", "\nspec:\n"+lines, 1)
+	return []byte(rl + "functionConfig:\n" + regexp.MustCompile(`(?m)^`).ReplaceAllString(strings.TrimSuffix(c, "\n"), "  ") + "\n")
+}
+
+func aliasBomb(indent string) string {
+	var b strings.Builder
+	b.WriteString(indent + "renderedAnnotations:\n" + indent + "  a0: &a0 lol\n")
+	for i := 1; i <= 9; i++ {
+		b.WriteString(fmt.Sprintf("%s  a%d: &a%d [", indent, i, i))
+		for j := 0; j < 10; j++ {
+			if j > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(fmt.Sprintf("*a%d", i-1))
+		}
+		b.WriteString("]\n")
+	}
+	return b.String()
+}
+
+// TestBadInputIsAnErrorResultNeverAPanic: input that once crashed the
+// binary (exit 2, a Go stack trace, no result) or was silently accepted
+// now exits 1 with an error result naming the resource and field, and no
+// items.
+func TestBadInputIsAnErrorResultNeverAPanic(t *testing.T) {
+	tests := []struct {
+		name       string
+		input      func(t *testing.T) []byte
+		kind, res  string
+		field, msg string // msg: regexp
+	}{
+		{
+			name:  "a complex key under spec names spec",
+			input: func(t *testing.T) []byte { return withSpecText(t, "  ? [a, b]\n  : c\n") },
+			kind:  "CARotation", res: "cluster-ca", field: "spec", msg: "has a key that is a list: keys must be strings",
+		},
+		{
+			name:  "an alias bomb under spec is refused in bounded time",
+			input: func(t *testing.T) []byte { return withSpecText(t, aliasBomb("  ")) },
+			kind:  "CARotation", res: "cluster-ca", field: `spec\.renderedAnnotations\.a\d.*`, msg: "alias bomb",
+		},
+		{
+			name: "a List whose functionConfig is a list names the functionConfig",
+			input: func(t *testing.T) []byte {
+				return []byte("apiVersion: v1\nkind: List\nitems: []\nfunctionConfig: [{}]\n")
+			},
+			field: "functionConfig", msg: "must be a CARotation resource .a YAML mapping., not a list",
+		},
+		{
+			name: "a KeyPair whose labels are a list names its labels",
+			input: func(t *testing.T) []byte {
+				return withRawItem(t, "- apiVersion: carousel.dev/v1alpha1\n  kind: KeyPair\n  metadata:\n    name: stray\n    labels: [a]\n")
+			},
+			kind: "KeyPair", res: "stray", field: "metadata.labels", msg: "must be a mapping of strings, not a list",
+		},
+		{
+			name: "an item whose metadata is a list names its metadata",
+			input: func(t *testing.T) []byte {
+				return withRawItem(t, "- apiVersion: v1\n  kind: ConfigMap\n  metadata: [a]\n")
+			},
+			kind: "ConfigMap", field: "metadata", msg: `items\[\d+\] is not a resource carousel can read: must be a mapping, not a list`,
+		},
+		{
+			name: "a CARotation among the items says to list it under transformers",
+			input: func(t *testing.T) []byte {
+				cfg, items := exampleConfig(t)
+				return testkit.ResourceList(t, cfg, append(items, cfg.Copy()))
+			},
+			kind: "CARotation", res: "cluster-ca", msg: "CARotation cluster-ca is among the resources, so it would be applied to the cluster: list its file under `transformers:`",
+		},
+		{
+			name:  "an unknown top-level field is refused",
+			input: func(t *testing.T) []byte { return withTopLevel(t, "foo: bar\n") },
+			kind:  "CARotation", res: "cluster-ca", field: "foo", msg: "is not a field of CARotation",
+		},
+		{
+			name:  "a status is refused",
+			input: func(t *testing.T) []byte { return withTopLevel(t, "status: {phase: steady}\n") },
+			kind:  "CARotation", res: "cluster-ca", field: "status", msg: "a rotation's state is spec.phase",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			stdout, stderr, code := runFunction(t, tt.input(t))
+			if strings.Contains(stderr, "goroutine ") || strings.Contains(stderr, "panic:") {
+				t.Fatalf("the binary panicked:\n%s", stderr)
+			}
+			if code != 1 {
+				t.Fatalf("want exit code 1, got %d\nstderr: %s", code, stderr)
+			}
+			items, results := outputResults(t, stdout)
+			if items > 0 {
+				t.Fatalf("a failed run must write no items, got %d", items)
+			}
+			msg, field := regexp.MustCompile(tt.msg), regexp.MustCompile("^"+tt.field+"$")
+			for _, r := range results {
+				if r.severity == "error" && msg.MatchString(r.message) && field.MatchString(r.field) && r.kind == tt.kind && r.name == tt.res {
+					return
+				}
+			}
+			t.Fatalf("no error result on %s %s field %s matching %q; got %+v", tt.kind, tt.res, tt.field, tt.msg, results)
+		})
+	}
+}
+
+// withRawItem adds an item, as YAML text, to the example's input: kyaml's
+// writer itself panics on the malformed items these tests send.
+func withRawItem(t *testing.T, item string) []byte {
+	t.Helper()
+	cfg, items := exampleConfig(t)
+	rl := string(testkit.ResourceList(t, cfg, items))
+	i := strings.Index(rl, "\nfunctionConfig:")
+	if i < 0 {
+		t.Fatal("no functionConfig in the ResourceList")
+	}
+	return []byte(rl[:i+1] + item + rl[i+1:])
+}
+
+// withTopLevel appends raw top-level fields to the example's config.
+func withTopLevel(t *testing.T, lines string) []byte {
+	t.Helper()
+	cfg, items := exampleConfig(t)
+	extra := yaml.MustParse(lines)
+	fields, _ := extra.Fields()
+	for _, f := range fields {
+		if err := cfg.PipeE(yaml.SetField(f, extra.Field(f).Value)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return testkit.ResourceList(t, cfg, items)
+}
+
+func TestAnotherRotationsKeyPairPassesThroughWithAnInfoResult(t *testing.T) {
+	cfg, items := exampleConfig(t)
+	other := findPair(t, items, "cluster-ca-ca-new").Copy()
+	other.SetName("mesh-ca-old")
+	if err := other.SetLabels(map[string]string{"carousel.dev/rotation": "mesh"}); err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr, code := runFunction(t, testkit.ResourceList(t, cfg, append(items, other)))
+	if code != 0 {
+		t.Fatalf("a package may run two rotations: want exit 0, got %d\n%s", code, stderr)
+	}
+	if !strings.Contains(stdout, "name: mesh-ca-old") {
+		t.Fatal("the other rotation's KeyPair must pass through to its transformer")
+	}
+	_, results := outputResults(t, stdout)
+	for _, r := range results {
+		if r.severity == "info" && r.kind == "KeyPair" && r.name == "mesh-ca-old" && strings.Contains(r.message, `belongs to rotation "mesh", not "cluster-ca"`) {
+			return
+		}
+	}
+	t.Fatalf("no info result naming the other rotation: %+v", results)
+}
+
+func TestAKeyPairOfTheWrongShapeFailsAKustomizeBuildWithItsField(t *testing.T) {
+	dir := examplePackage(t, phases.Steady)
+	stray := "apiVersion: carousel.dev/v1alpha1\nkind: KeyPair\nmetadata:\n  name: stray\n  labels: [a]\n"
+	if err := os.WriteFile(filepath.Join(dir, "material", "stray.yaml"), []byte(stray), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	k := filepath.Join(dir, "material", "kustomization.yaml")
+	b, _ := os.ReadFile(k)
+	if err := os.WriteFile(k, []byte(strings.Replace(string(b), "resources:\n", "resources:\n- stray.yaml\n", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(testkit.Tool(t, "kustomize"), "build", "--enable-alpha-plugins", "--enable-exec", dir)
+	cmd.Env = append(os.Environ(), "PATH="+filepath.Join(testkit.Root(t), "bin")+":"+os.Getenv("PATH"), NowEnv+"="+testkit.Now.Format(time.RFC3339))
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatalf("the build must fail:\n%s", out)
+	}
+	if strings.Contains(string(out), "goroutine ") || !strings.Contains(string(out), "KeyPair/stray metadata.labels: items[") {
+		t.Fatalf("want an error naming KeyPair stray and metadata.labels, got:\n%s", out)
+	}
+}
+
+// TestCommandsRefuseABrokenCARotationInOneLine: every command that reads
+// carousel.yaml once panicked on a spec that cannot become JSON; now each
+// exits 1 with one "carousel: <file>: <field>: <problem>" line.
+func TestCommandsRefuseABrokenCARotationInOneLine(t *testing.T) {
+	breakage := []struct{ name, text, field string }{
+		{"a complex key", "  ? [a, b]\n  : c\n", "spec: has a key that is a list"},
+		{"an alias bomb", aliasBomb("  "), "alias bomb"},
+		{"an unknown top-level field", "", "foo: is not a field of CARotation"},
+	}
+	commands := [][]string{
+		{"plan", "F"}, {"advance", "F"}, {"check", "F", "--base", "main"},
+		{"status", "F"}, {"start", "F", "--plaintext-keys"}, {"renew", "F", "--plaintext-keys"},
+		{"init", "F", "--plaintext-keys"}, {"csr", "F", "--ca", "--plaintext-keys"},
+	}
+	for _, b := range breakage {
+		for _, args := range commands {
+			t.Run(b.name+"/"+args[0], func(t *testing.T) {
+				repo := gitRepo(t, "steady")
+				file := filepath.Join(repo, "clusters", "prod", "carousel.yaml")
+				src, _ := os.ReadFile(file)
+				text := string(src)
+				if b.text != "" {
+					text = strings.Replace(text, "\nspec:\n", "\nspec:\n"+b.text, 1)
+				} else {
+					text += "foo: bar\n"
+				}
+				if err := os.WriteFile(file, []byte(text), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				argv := append([]string{}, args...)
+				for i := range argv {
+					if argv[i] == "F" {
+						argv[i] = file
+					}
+				}
+				cmd := exec.Command(testkit.Carousel(t), argv...)
+				cmd.Dir = repo
+				cmd.Env = append(os.Environ(), NowEnv+"=2027-01-01T00:00:00Z", "KUBECONFIG="+filepath.Join(repo, "no-kubeconfig"), "HOME="+t.TempDir())
+				var stdout, stderr bytes.Buffer
+				cmd.Stdout, cmd.Stderr = &stdout, &stderr
+				err := cmd.Run()
+				var exit *exec.ExitError
+				if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+					t.Fatalf("want exit 1, got %v\nstderr:\n%s", err, stderr.String())
+				}
+				msg := stderr.String()
+				if strings.Contains(msg, "goroutine ") || !strings.HasPrefix(msg, "carousel: ") || !strings.Contains(msg, b.field) {
+					t.Fatalf("want one line naming %q, got:\n%s", b.field, msg)
+				}
+				after, _ := os.ReadFile(file)
+				if string(after) != text {
+					t.Fatal("a refused command changed carousel.yaml")
+				}
+			})
+		}
+	}
+}
+
+func TestKptsOwnConfigAmongTheItemsPasses(t *testing.T) {
+	// kpt passes the function's config file among the resources, marked
+	// local-config so it is never applied: that is not a mistake.
+	cfg, items := exampleConfig(t)
+	own := cfg.Copy()
+	if err := own.PipeE(yaml.SetAnnotation("config.kubernetes.io/local-config", "true")); err != nil {
+		t.Fatal(err)
+	}
+	_, stderr, code := runFunction(t, testkit.ResourceList(t, cfg, append(items, own)))
+	if code != 0 {
+		t.Fatalf("want exit 0, got %d:\n%s", code, stderr)
+	}
 }

@@ -20,7 +20,8 @@ func main() {
 		// already printed their report.
 		quietCodes := map[string]int{"check": checkRefused, "status": statusProgressing}
 		silent := errors.As(err, &quiet) && (quiet.code == quietCodes[cmd.Name()] || cmd.Name() == "status" && quiet.code == statusBlocked)
-		if cmd != root && !silent {
+		var usage *usageError
+		if (cmd != root || errors.As(err, &usage)) && !silent {
 			fmt.Fprintln(os.Stderr, "carousel:", err)
 		}
 		os.Exit(exitCode(err))

@@ -8,6 +8,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/fn/framework"
 
 	"github.com/carousel-dev/carousel/pkg/gen"
+	"github.com/carousel-dev/carousel/pkg/material"
 	"github.com/carousel-dev/carousel/pkg/spec"
 )
 
@@ -37,9 +38,14 @@ func buildProcessor(now func() (time.Time, error)) framework.ResourceListProcess
 			rl.Items = nil
 			return rl.Results
 		}
+		// Every problem with the config and the items at once.
+		problems := spec.ItemResults(rl.Items)
 		rot, err := spec.Load(rl.FunctionConfig)
 		if err != nil {
-			return fail(gen.ResultsFromSpecError(rl.FunctionConfig, err))
+			problems = append(spec.ErrorResults(rl.FunctionConfig, err), problems...)
+		}
+		if len(problems) > 0 {
+			return fail(problems)
 		}
 		t, err := now()
 		if err != nil {
@@ -50,6 +56,7 @@ func buildProcessor(now func() (time.Time, error)) framework.ResourceListProcess
 			return fail(out.Results)
 		}
 		rl.Results = append(rl.Results, out.Results...)
+		rl.Results = append(rl.Results, material.ForeignResults(rl.Items, rot.Metadata.Name)...)
 		rl.Items = out.Items
 		return nil
 	})

@@ -20,11 +20,6 @@ func TestFindingsAreWarnings(t *testing.T) {
 		want  string
 	}{
 		{
-			name: "a CA expiring within the window is a warning",
-			now:  time.Date(2046, 11, 1, 0, 0, 0, 0, time.UTC),
-			want: `the old CA "kubernetes" expires`,
-		},
-		{
 			name: "a leaf expiring within the window is a warning",
 			now:  time.Date(2036, 11, 1, 0, 0, 0, 0, time.UTC),
 			want: `leaf "policy-webhook" expires`,

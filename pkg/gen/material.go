@@ -182,23 +182,59 @@ func (r *renderer) caCerts(gens []phases.Generation) []*x509.Certificate {
 	return out
 }
 
-// warnExpiry warns about material in use this phase that expires within the
-// window. It is the only place the clock is read.
+// warnExpiry reports material in use this phase that has expired or
+// expires within the window. It is the only place the clock is read.
+//
+// Expired material is an error where the phase depends on it: serving a leaf
+// past its NotAfter, or signing the phase's new leaves with an expired CA
+// (every client refuses a chain through it). A CA that has expired but is
+// only still trusted breaks nothing the phase adds, so it is a warning that
+// names the way out: the phase that stops trusting it, or a new CA.
 func (r *renderer) warnExpiry() {
 	window := mustWindow(r.rot.Spec.ExpiryWarning)
-	deadline := r.in.Now.Add(window)
+	now := r.in.Now
+	deadline := now.Add(window)
+	day := func(k material.KeyPair) string { return k.Cert().NotAfter.UTC().Format("2006-01-02") }
 	for _, g := range r.state.Trusted {
 		k := r.set.CA[g]
-		if k.Cert().NotAfter.Before(deadline) {
+		name := k.Cert().Subject.CommonName
+		switch {
+		case now.After(k.Cert().NotAfter) && g == r.state.Signer && r.state.Leaves == phases.New:
+			r.errorAt(k.Source, "certificate", fmt.Errorf("the %s CA %q expired on %s, and phase %s serves new leaves it signed: no client accepts them. %s",
+				g, name, day(k), r.state.Phase, r.newCAHint()))
+		case now.After(k.Cert().NotAfter):
+			r.warnAt(k.Source, "certificate", "the %s CA %q expired on %s and phase %s still trusts it: %s",
+				g, name, day(k), r.state.Phase, r.expiredCAWayOut(g))
+		case k.Cert().NotAfter.Before(deadline):
 			r.warnAt(k.Source, "certificate", "the %s CA %q expires %s, within %s: start a CA rotation (`carousel renew`)",
-				g, k.Cert().Subject.CommonName, k.Cert().NotAfter.UTC().Format("2006-01-02"), window)
+				g, name, day(k), window)
 		}
 	}
 	for _, l := range r.rot.Spec.Leaves {
 		k := r.set.Leaves[l.Name][r.state.Leaves]
-		if k.Cert().NotAfter.Before(deadline) {
+		switch {
+		case now.After(k.Cert().NotAfter):
+			r.errorAt(k.Source, "certificate", fmt.Errorf("leaf %q expired on %s: phase %s serves it and no client accepts it. Re-issue it (`carousel renew`)",
+				l.Name, day(k), r.state.Phase))
+		case k.Cert().NotAfter.Before(deadline):
 			r.warnAt(k.Source, "certificate", "leaf %q expires %s, within %s: re-issue it (`carousel renew`)",
-				l.Name, k.Cert().NotAfter.UTC().Format("2006-01-02"), window)
+				l.Name, day(k), window)
 		}
 	}
+}
+
+// newCAHint is the way out when the CA signing the phase's leaves expired.
+func (r *renderer) newCAHint() string {
+	if r.rot.Spec.Scope == phases.ScopeLeaf {
+		return "Re-issuing under an expired CA cannot help: rotate the CA (`carousel start --scope ca`, at steady)"
+	}
+	return "Make a new CA and leaves (`carousel start`) before this phase"
+}
+
+// expiredCAWayOut names how a phase stops trusting an expired CA generation.
+func (r *renderer) expiredCAWayOut(g phases.Generation) string {
+	if r.rot.Spec.Scope == phases.ScopeCA && g == phases.Old && r.state.Phase != phases.Steady {
+		return "advance to distrust-old (then cleanup) to stop trusting it"
+	}
+	return "rotate the CA (`carousel renew`, or `carousel start` at steady)"
 }

@@ -2,7 +2,6 @@ package gen
 
 import (
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"time"
 
@@ -205,17 +204,4 @@ func result(sev framework.Severity, n *yaml.RNode, field, msg string) *framework
 		res.Field = &framework.Field{Path: field}
 	}
 	return res
-}
-
-// ResultsFromSpecError turns a spec load error into results on the config.
-func ResultsFromSpecError(config *yaml.RNode, err error) framework.Results {
-	var fe spec.FieldErrors
-	if !errors.As(err, &fe) {
-		return framework.Results{result(framework.Error, config, "", err.Error())}
-	}
-	out := make(framework.Results, 0, len(fe))
-	for _, e := range fe {
-		out = append(out, result(framework.Error, config, e.Path, e.Message))
-	}
-	return out
 }

@@ -33,26 +33,35 @@ func Execute(p framework.ResourceListProcessor, r io.Reader, w io.Writer) error 
 	rl := framework.ResourceList{}
 	var err error
 	if rl.Items, err = rw.Read(); err != nil {
-		return fmt.Errorf("failed to read ResourceList input: %w", err)
+		err = fmt.Errorf("failed to read ResourceList input: %w", err)
+		// Still a ResourceList on stdout, with the error as its result, for
+		// orchestrators that read results rather than stderr.
+		res := framework.Results{{Severity: framework.Error, Message: err.Error()}}
+		if werr := writeResults(w, res); werr != nil {
+			return werr
+		}
+		return err
 	}
 	rl.FunctionConfig = rw.FunctionConfig
-	nodeAnnos, err := kio.PreprocessResourcesForInternalAnnotationMigration(rl.Items)
-	if err != nil {
-		return err
-	}
-	retErr := p.Process(&rl)
-	if err := kio.ReconcileInternalAnnotations(rl.Items, nodeAnnos); err != nil {
-		return err
-	}
-	var results *yaml.RNode
-	if len(rl.Results) > 0 {
-		b, err := yaml.Marshal(rl.Results)
+	var retErr error
+	if bad := CheckItems(rl.Items); len(bad) > 0 {
+		// kyaml's own bookkeeping below would panic on these items: report
+		// them, and write no items (the processor never runs).
+		rl.Results, rl.Items = bad, nil
+		retErr = bad
+	} else {
+		nodeAnnos, err := kio.PreprocessResourcesForInternalAnnotationMigration(rl.Items)
 		if err != nil {
 			return err
 		}
-		if results, err = yaml.Parse(string(b)); err != nil {
+		retErr = p.Process(&rl)
+		if err := kio.ReconcileInternalAnnotations(rl.Items, nodeAnnos); err != nil {
 			return err
 		}
+	}
+	results, err := resultsNode(rl.Results)
+	if err != nil {
+		return err
 	}
 	kind, apiVersion := rw.WrappingKind, rw.WrappingAPIVersion
 	if kind == "" {
@@ -66,6 +75,26 @@ func Execute(p framework.ResourceListProcessor, r io.Reader, w io.Writer) error 
 		return err
 	}
 	return retErr
+}
+
+func resultsNode(rs framework.Results) (*yaml.RNode, error) {
+	if len(rs) == 0 {
+		return nil, nil
+	}
+	b, err := yaml.Marshal(rs)
+	if err != nil {
+		return nil, err
+	}
+	return yaml.Parse(string(b))
+}
+
+// writeResults writes a ResourceList with no items and these results.
+func writeResults(w io.Writer, rs framework.Results) error {
+	results, err := resultsNode(rs)
+	if err != nil {
+		return err
+	}
+	return Write(w, kio.ResourceListAPIVersion, kio.ResourceListKind, nil, nil, results)
 }
 
 // Write writes a wrapped list (a ResourceList) item by item, byte for byte

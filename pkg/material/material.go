@@ -19,8 +19,10 @@ import (
 	"slices"
 	"strings"
 
+	"sigs.k8s.io/kustomize/kyaml/fn/framework"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
+	"github.com/carousel-dev/carousel/pkg/krmio"
 	"github.com/carousel-dev/carousel/pkg/phases"
 	"github.com/carousel-dev/carousel/pkg/pki"
 	"github.com/carousel-dev/carousel/pkg/spec"
@@ -106,13 +108,41 @@ func (k KeyPair) FileName() string {
 	return fmt.Sprintf("leaf-%s-%s.yaml", k.Leaf, k.Generation)
 }
 
-// IsKeyPair reports whether a resource is carousel material.
+// IsKeyPair reports whether a resource is carousel material. It is safe on
+// any node (a malformed resource is not a KeyPair here; Parse says why).
 func IsKeyPair(n *yaml.RNode) bool {
-	return n.GetKind() == Kind && n.GetApiVersion() == spec.APIVersion
+	id := krmio.Identity(n)
+	return id.Kind == Kind && id.APIVersion == spec.APIVersion
 }
 
-// RotationOf returns the rotation a KeyPair belongs to.
-func RotationOf(n *yaml.RNode) string { return n.GetLabels()[LabelRotation] }
+// RotationOf returns the rotation a KeyPair belongs to ("" when it has no
+// such label, or labels of the wrong shape). It is safe on any node: callers
+// use it to pick their rotation's pairs out of every item before Parse.
+func RotationOf(n *yaml.RNode) string { return krmio.StringMap(n, yaml.LabelsField)[LabelRotation] }
+
+// ForeignResults says which KeyPairs among items belong to another rotation
+// (or to none). They pass through untouched: a package may run two
+// rotations as two transformers, each consuming its own material. Not
+// silently, though: a KeyPair that no transformer consumes would reach the
+// cluster (and fail there: no API serves the kind).
+func ForeignResults(items []*yaml.RNode, rotation string) framework.Results {
+	var out framework.Results
+	for _, n := range items {
+		if !IsKeyPair(n) {
+			continue
+		}
+		switch owner := RotationOf(n); owner {
+		case rotation:
+		case "":
+			out = append(out, krmio.ResultAt(framework.Warning, n, "metadata.labels."+LabelRotation,
+				fmt.Sprintf("KeyPair %s names no rotation: no carousel transformer consumes it, so it passes through to the output", krmio.Identity(n).Name)))
+		default:
+			out = append(out, krmio.ResultAt(framework.Info, n, "metadata.labels."+LabelRotation,
+				fmt.Sprintf("KeyPair %s belongs to rotation %q, not %q: passed through for that rotation's transformer, which must run after this one", krmio.Identity(n).Name, owner, rotation)))
+		}
+	}
+	return out
+}
 
 // FieldError is a problem with one field of a KeyPair resource.
 type FieldError struct {
@@ -122,7 +152,11 @@ type FieldError struct {
 }
 
 func (e *FieldError) Error() string {
-	return fmt.Sprintf("KeyPair %s: %s: %v", e.Node.GetName(), e.Field, e.Err)
+	name := krmio.Identity(e.Node).Name
+	if e.Field == "" {
+		return fmt.Sprintf("KeyPair %s: %v", name, e.Err)
+	}
+	return fmt.Sprintf("KeyPair %s: %s: %v", name, e.Field, e.Err)
 }
 
 func (e *FieldError) Unwrap() error { return e.Err }
@@ -131,6 +165,10 @@ func (e *FieldError) Unwrap() error { return e.Err }
 func Parse(n *yaml.RNode) (KeyPair, error) {
 	fail := func(field, format string, args ...any) (KeyPair, error) {
 		return KeyPair{}, &FieldError{Node: n, Field: field, Err: fmt.Errorf(format, args...)}
+	}
+	// kyaml's accessors panic on fields of the wrong shape: check first.
+	if err := krmio.CheckShape(n); err != nil {
+		return fail(err.Field, "%s", err.Message)
 	}
 	anns := n.GetAnnotations()
 	k := KeyPair{
@@ -159,6 +197,9 @@ func Parse(n *yaml.RNode) (KeyPair, error) {
 	if err != nil || certNode == nil {
 		return fail("certificate", "is required (PEM)")
 	}
+	if certNode.YNode().Kind != yaml.ScalarNode {
+		return fail("certificate", "must be a PEM string")
+	}
 	k.Certs, err = pki.ParseCerts([]byte(yaml.GetValue(certNode)))
 	if err != nil {
 		return fail("certificate", "%v", err)
@@ -177,7 +218,11 @@ func Parse(n *yaml.RNode) (KeyPair, error) {
 		return fail("data", "must hold exactly one private key, found %d entries", len(fields))
 	}
 	k.KeyField = fields[0]
-	k.KeyValue = yaml.GetValue(data.Field(k.KeyField).Value)
+	value := data.Field(k.KeyField)
+	if data.Content()[0].Kind != yaml.ScalarNode || value == nil || value.Value.YNode().Kind != yaml.ScalarNode {
+		return fail("data", "must map the Secret's data key to the private key, a string")
+	}
+	k.KeyValue = value.Value.YNode().Value
 	if sops := n.Field(SopsField); sops != nil {
 		k.Sops = sops.Value
 	}

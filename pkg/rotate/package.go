@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
 	"github.com/carousel-dev/carousel/pkg/atomicfile"
+	"github.com/carousel-dev/carousel/pkg/krmio"
 	"github.com/carousel-dev/carousel/pkg/material"
 	"github.com/carousel-dev/carousel/pkg/spec"
 )
@@ -43,7 +44,7 @@ func Load(file string) (*Package, error) {
 	}
 	var found *yaml.RNode
 	for _, n := range nodes {
-		if n.GetKind() == spec.Kind && n.GetApiVersion() == spec.APIVersion {
+		if id := krmio.Identity(n); id.Kind == spec.Kind && id.APIVersion == spec.APIVersion {
 			if found != nil {
 				return nil, fmt.Errorf("%s holds more than one CARotation", file)
 			}
@@ -104,6 +105,9 @@ func (p *Package) materialState() (*materialState, error) {
 		}
 		n, err := yaml.ReadFile(path)
 		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		if err := krmio.CheckShape(n); err != nil {
 			return nil, fmt.Errorf("%s: %w", path, err)
 		}
 		if !material.IsKeyPair(n) || material.RotationOf(n) != p.Rotation.Metadata.Name {
@@ -210,33 +214,4 @@ func addOnce(list *[]string, s string) {
 	if !slices.Contains(*list, s) {
 		*list = append(*list, s)
 	}
-}
-
-// Items reads every resource of the package directory (recursively), except
-// kustomization files and CARotations: the input kustomize would hand the
-// function for a package whose resources all live below it. Plans and
-// checks render from it in-process. The rotation's KeyPairs are the ones
-// the material kustomization lists (Material), as kustomize sees them: an
-// unlisted file an interrupted command left is not material.
-func (p *Package) Items() ([]*yaml.RNode, error) {
-	dir := filepath.Dir(p.File)
-	nodes, err := kio.LocalPackageReader{PackagePath: dir, OmitReaderAnnotations: true, MatchFilesGlob: []string{"*.yaml"}}.Read()
-	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", dir, err)
-	}
-	set, err := p.Material()
-	if err != nil {
-		return nil, err
-	}
-	var out []*yaml.RNode
-	for _, n := range nodes {
-		if n.GetKind() == "Kustomization" || n.GetKind() == spec.Kind && n.GetApiVersion() == spec.APIVersion {
-			continue
-		}
-		if material.IsKeyPair(n) && material.RotationOf(n) == p.Rotation.Metadata.Name {
-			continue
-		}
-		out = append(out, n)
-	}
-	return append(out, set.Nodes...), nil
 }

@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -138,4 +139,149 @@ func TestTLSSecretsKeepTheirKeyNames(t *testing.T) {
 	if _, err := load(t, doc); err != nil {
 		t.Fatalf("NeuVector's Opaque shape must be accepted: %v", err)
 	}
+}
+
+// bomb is a billion-laughs document: nine levels of ten aliases each.
+func bomb() string {
+	var b strings.Builder
+	b.WriteString("apiVersion: carousel.dev/v1alpha1\nkind: CARotation\nmetadata: {name: mesh}\nspec:\n  ca: {}\n  renderedAnnotations:\n    l0: &l0 \"lol\"\n")
+	for i := 1; i <= 9; i++ {
+		fmt.Fprintf(&b, "  l%d: &l%d [", i, i)
+		for j := 0; j < 10; j++ {
+			if j > 0 {
+				b.WriteString(", ")
+			}
+			fmt.Fprintf(&b, "*l%d", i-1)
+		}
+		b.WriteString("]\n")
+	}
+	return b.String()
+}
+
+func TestConfigsThatCannotBecomeJSONAreFieldErrorsNotPanics(t *testing.T) {
+	tests := []struct {
+		name, doc, path, message string
+	}{
+		{"a complex key under spec is refused", base + "  ? [a, b]\n  : c\n", "spec", "has a key that is a list"},
+		{"a complex key in a leaf is refused", strings.Replace(base, "isCA: true", "isCA: true\n    ? {x: 1}\n    : y", 1), "spec.leaves[0]", "has a key that is a mapping"},
+		{"an alias bomb under spec is refused in bounded time", bomb(), "", "alias bomb"},
+		{"an alias inside its own anchor is refused", base + "  restarts: &r\n  - name: x\n    selector: {a: *r}\n", "spec.restarts[0].selector.a", "inside its own anchor"},
+		{"a key given twice is refused", base + "  phase: steady\n  phase: trust-new\n", "spec.phase", "given twice"},
+		{"a number JSON cannot hold is refused", strings.Replace(base, "ca: {}", "ca: {pathLength: .nan}", 1), "spec.ca.pathLength", "not a number JSON can hold"},
+		{"an integer too large for JSON is a type error", strings.Replace(base, "ca: {}", "ca: {pathLength: 0x1ffffffffffffffffffff}", 1), "spec.ca.pathLength", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			assertFieldError(t, tt.doc, tt.path, tt.message)
+		})
+	}
+}
+
+func TestConfigsOfTheWrongYAMLShapeAreFieldErrorsNotPanics(t *testing.T) {
+	tests := []struct {
+		name, doc, path, message string
+	}{
+		{"a list is not a CARotation", "[{}]", "functionConfig", "not a list"},
+		{"a scalar is not a CARotation", "hello", "functionConfig", "not a scalar"},
+		{"a list as metadata is refused", "apiVersion: carousel.dev/v1alpha1\nkind: CARotation\nmetadata: [a]\nspec: {}\n", "metadata", "must be of type object"},
+		{"labels that are a list are refused", strings.Replace(base, "name: mesh", "name: mesh\n  labels: [a]", 1), "metadata.labels", "mapping of strings"},
+		{"a label that is not a string is refused", strings.Replace(base, "name: mesh", "name: mesh\n  labels: {a: [b]}", 1), "metadata.labels.a", "must be a string"},
+		{"a list as spec is refused", "apiVersion: carousel.dev/v1alpha1\nkind: CARotation\nmetadata: {name: mesh}\nspec: [a]\n", "spec", "must be of type object"},
+		{"a kind that is a list is not a CARotation", "apiVersion: carousel.dev/v1alpha1\nkind: [CARotation]\nmetadata: {name: mesh}\n", "apiVersion", "want carousel.dev/v1alpha1 CARotation"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			assertFieldError(t, tt.doc, tt.path, tt.message)
+		})
+	}
+}
+
+func TestUnknownFieldsAnywhereAreRefused(t *testing.T) {
+	tests := []struct {
+		name, doc, path, message string
+	}{
+		{"an unknown top-level field is refused", base + "foo: bar\n", "foo", "is not a field of CARotation"},
+		{"a status is refused", base + "status: {phase: steady}\n", "status", "spec.phase"},
+		{"a misspelled metadata field is refused", strings.Replace(base, "name: mesh", "name: mesh\n  lables: {a: b}", 1), "metadata.lables", "is not a field of metadata"},
+		{"an unknown field of a leaf is refused", strings.Replace(base, "isCA: true", "isCA: true\n    dnsName: [a]", 1), "spec.leaves[0].dnsName", "is not a field"},
+		{"an unknown field of the CA is refused", strings.Replace(base, "ca: {}", "ca: {valdity: 1h}", 1), "spec.ca.valdity", "is not a field"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			assertFieldError(t, tt.doc, tt.path, tt.message)
+		})
+	}
+}
+
+func TestKubernetesObjectMetaIsAccepted(t *testing.T) {
+	doc := strings.Replace(base, "name: mesh", "name: mesh\n  namespace: x\n  uid: abc\n  labels: {a: b}\n  annotations: {config.kubernetes.io/local-config: \"true\"}", 1)
+	if _, err := load(t, doc); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestTheCAIsOptionalEveryFieldHasADefault(t *testing.T) {
+	r, err := load(t, strings.Replace(base, "  ca: {}\n", "", 1))
+	if err != nil {
+		t.Fatalf("a spec without ca must load: %v", err)
+	}
+	if r.Spec.CA.CommonName != "mesh" || r.Spec.CA.Key.Algorithm != DefaultKeyAlgorithm || r.Spec.CA.Validity != DefaultCAValidity.String() {
+		t.Fatalf("the CA was not defaulted: %+v", r.Spec.CA)
+	}
+}
+
+func TestEveryErrorComesInOneRun(t *testing.T) {
+	// A schema error (an unknown field, an enum) and cross-field errors
+	// (a restart of an unknown leaf, a bad duration) together.
+	doc := base + "  phases: []\n  scope: cluster\n  expiryWarning: 30d\n  restarts:\n  - {name: x, consumes: ['leaf:nope']}\n"
+	_, err := load(t, doc)
+	fe, ok := err.(FieldErrors)
+	if !ok {
+		t.Fatalf("want FieldErrors, got %v", err)
+	}
+	want := []string{"spec.phases", "spec.scope", "spec.expiryWarning", "spec.restarts[0].consumes[0]"}
+	for _, p := range want {
+		if !hasPath(fe, p) {
+			t.Errorf("no error at %s in one run: %v", p, fe)
+		}
+	}
+	// The schema already refused spec.scope: Validate's own message about
+	// it must not repeat it.
+	n := 0
+	for _, e := range fe {
+		if e.Path == "spec.scope" {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("spec.scope reported %d times: %v", n, fe)
+	}
+}
+
+func hasPath(fe FieldErrors, path string) bool {
+	for _, e := range fe {
+		if e.Path == path {
+			return true
+		}
+	}
+	return false
+}
+
+func assertFieldError(t *testing.T, doc, path, message string) {
+	t.Helper()
+	n, err := yaml.Parse(doc)
+	if err != nil {
+		t.Fatalf("the test document does not parse: %v", err)
+	}
+	_, err = Load(n)
+	fe, ok := err.(FieldErrors)
+	if !ok {
+		t.Fatalf("want FieldErrors, got %v", err)
+	}
+	for _, e := range fe {
+		if (e.Path == path || path == "") && strings.Contains(e.Message, message) {
+			return
+		}
+	}
+	t.Fatalf("want %s: ...%s..., got %v", path, message, fe)
 }
