@@ -1,6 +1,7 @@
 package main
 
 import (
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -89,6 +90,32 @@ func TestAnExternalCASignsTheCSRsAndImportCompletesTheMaterial(t *testing.T) {
 	if out, err := imp("--cert", filepath.Join(ca, "othercsr.pem")); err == nil || !strings.Contains(out, "does not match its CSR") {
 		t.Fatalf("a certificate for another request must be refused: %v %s", err, out)
 	}
+	// A pending key swapped with another pending key (its value and sops
+	// metadata: it decrypts, to the other request's key) is refused when
+	// the age identity can decrypt it, naming both pairs, and nothing is
+	// written. Swapping back restores the requests.
+	swapPending := func() {
+		a, b := filepath.Join(pending, "leaf-policy-webhook-new.yaml"), filepath.Join(pending, "leaf-metrics-client-new.yaml")
+		na, nb := testkit.Parse(t, mustRead(t, a))[0], testkit.Parse(t, mustRead(t, b))[0]
+		if err := os.WriteFile(a, []byte(testkit.SwapKey(t, na, nb, "tls.key").MustString()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(b, []byte(testkit.SwapKey(t, nb, na, "tls.key").MustString()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	swapPending()
+	before := snapshotDir(t, dir)
+	cmd := exec.Command(testkit.Carousel(t), "import", "carousel.yaml", "--cert", filepath.Join(ca, "webhook.pem"))
+	cmd.Dir, cmd.Env = dir, append(os.Environ(), "SOPS_AGE_KEY_FILE="+identity)
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "KeyPair cluster-ca-leaf-policy-webhook-new holds the private key of KeyPair cluster-ca-leaf-metrics-client-new") {
+		t.Fatalf("a swapped pending key must be refused naming both pairs: %v %s", err, out)
+	}
+	if !maps.Equal(before, snapshotDir(t, dir)) {
+		t.Fatal("a refused import changed the package")
+	}
+	swapPending()
 	if out, err := imp("--cert", filepath.Join(ca, "webhook.pem"), "--cert", filepath.Join(ca, "client.pem")); err != nil {
 		t.Fatalf("import of the signed leaves: %v %s", err, out)
 	}

@@ -274,9 +274,12 @@ func Import(p *Package, o Options, certPEMs [][]byte, chainPEM []byte) (Report, 
 		if err := n.PipeE(yaml.SetField("certificate", certNode)); err != nil {
 			return rep, err
 		}
-		k.Source = n
-		if err := o.verifyKeys([]material.KeyPair{k}); err != nil {
+		made, err := material.Parse(n)
+		if err != nil {
 			return rep, fmt.Errorf("pending key %s: %w", match.name, err)
+		}
+		if err := o.verifyImported(made, pending); err != nil {
+			return rep, err
 		}
 		files = append(files, nodeFile(filepath.Join(p.MaterialDir(), k.FileName()), n, k.Encrypted()))
 		done = append(done, *match)

@@ -1,10 +1,12 @@
 package rotate
 
 import (
+	"crypto"
 	"fmt"
 
 	"github.com/carousel-dev/carousel/pkg/material"
 	"github.com/carousel-dev/carousel/pkg/phases"
+	"github.com/carousel-dev/carousel/pkg/pki"
 	"github.com/carousel-dev/carousel/pkg/sops"
 )
 
@@ -57,4 +59,34 @@ func pairsOf(s *material.Set) []material.KeyPair {
 		}
 	}
 	return out
+}
+
+// verifyImported proves a pending key about to become material belongs to
+// the certificate the external CA signed for it. Pending pairs have no
+// certificate yet, so the owner of a swapped key is found by its CSR: the
+// message names both KeyPairs, as for committed material.
+func (o Options) verifyImported(made material.KeyPair, pending []pendingKey) error {
+	if made.Encrypted() && sops.AgeIdentity() == "" {
+		return nil
+	}
+	bin := o.SopsBinary
+	if made.Encrypted() && bin == "" {
+		var err error
+		if bin, err = sops.Binary(); err != nil {
+			return err
+		}
+	}
+	key, err := sops.PrivateKey(bin, made)
+	if err != nil {
+		return err
+	}
+	if pki.KeyMatches(made.Cert(), key) {
+		return nil
+	}
+	for _, p := range pending {
+		if e, ok := p.csr.PublicKey.(interface{ Equal(crypto.PublicKey) bool }); ok && e.Equal(key.Public()) {
+			return fmt.Errorf("KeyPair %s holds the private key of KeyPair %s (pending %s): the pending keys were swapped; rerun `carousel csr --force` for both", made.Name(), p.pair.Name(), p.name)
+		}
+	}
+	return fmt.Errorf("KeyPair %s: its pending key does not match the signed certificate (sha256 %s)", made.Name(), pki.Fingerprint(made.Cert())[:16])
 }
