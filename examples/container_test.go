@@ -12,6 +12,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
 	"github.com/carousel-dev/carousel/internal/testkit"
+	"github.com/carousel-dev/carousel/pkg/phases"
 )
 
 // No Docker engine runs here: these tests check what can be checked of the
@@ -51,6 +52,9 @@ func TestTheContainerExampleRendersWithTheSameBinary(t *testing.T) {
 	if err := os.WriteFile(f, exec, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// At trust-new, so consumers carry the restart annotation (steady over
+	// never-rotated material rolls nothing).
+	testkit.SetPhase(t, filepath.Join(tmp, "container"), phases.TrustNew)
 	out := string(testkit.KustomizeDir(t, filepath.Join(tmp, "container")))
 	for _, want := range []string{"name: policy-webhook-tls", "name: cluster-ca-bundle", "carousel.dev/cluster-ca: "} {
 		if !strings.Contains(out, want) {

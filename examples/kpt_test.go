@@ -41,10 +41,15 @@ func TestKptRendersAndEvaluatesEveryPhase(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%s: kpt %s: %v\n%s", phase, strings.Join(args[:2], " "), err, stderr)
 			}
-			for _, want := range []string{"name: api-tls", "name: app-trust", "carousel.dev/app-tls: "} {
+			for _, want := range []string{"name: api-tls", "name: app-trust"} {
 				if !strings.Contains(out, want) {
 					t.Errorf("%s: kpt %s output lacks %q", phase, args[1], want)
 				}
+			}
+			// Before the rotation (steady over never-rotated material)
+			// nothing rolls; every later phase annotates its consumers.
+			if annotated := strings.Contains(out, "carousel.dev/app-tls: "); annotated != (phase != phases.Steady) {
+				t.Errorf("%s: kpt %s output carries the restart annotation: %v, want %v", phase, args[1], annotated, phase != phases.Steady)
 			}
 			if strings.Contains(out, "kind: KeyPair") {
 				t.Errorf("%s: kpt %s output carries material", phase, args[1])
