@@ -76,11 +76,9 @@ func (r *renderer) rollWorkloads(managed map[objID]Managed, base *baseline) []Re
 		}
 		hash, consumes := restartHash(lines)
 		restart := Restart{Kind: n.GetKind(), Namespace: n.GetNamespace(), Name: n.GetName(), Consumes: consumes}
-		if base != nil && !base.anyPromoted(consumes) {
-			if baseHash, _ := restartHash(baseLines); baseHash == hash {
-				restarts = append(restarts, restart) // unchanged since before the rotation: no annotation
-				continue
-			}
+		if base != nil && maps.Equal(lines, baseLines) && !base.anyPromoted(consumes) {
+			restarts = append(restarts, restart) // unchanged since before the rotation: no annotation
+			continue
 		}
 		meta, err := n.Pipe(yaml.LookupCreate(yaml.MappingNode, w.Annotations()...))
 		if err != nil {
