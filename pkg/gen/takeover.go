@@ -123,11 +123,10 @@ func (r *renderer) takeOver(in, fresh *yaml.RNode) bool {
 		v := fresh.Field("data").Value.Field(k).Value
 		_ = in.PipeE(yaml.LookupCreate(yaml.MappingNode, "data"), yaml.SetField(k, v))
 	}
-	for _, kv := range metadataPairs(fresh, "labels") {
-		_ = in.PipeE(yaml.SetLabel(kv[0], kv[1]))
-	}
-	for _, kv := range metadataPairs(fresh, "annotations") {
-		_ = in.PipeE(yaml.SetAnnotation(kv[0], kv[1]))
+	for _, f := range []string{"labels", "annotations"} {
+		for _, kv := range metadataPairs(fresh, f) {
+			_ = in.PipeE(yaml.LookupCreate(yaml.MappingNode, "metadata", f), yaml.SetField(kv[0], yaml.NewStringRNode(kv[1])))
+		}
 	}
 	if s := fresh.Field(material.SopsField); s != nil {
 		_ = in.PipeE(yaml.SetField(material.SopsField, s.Value))

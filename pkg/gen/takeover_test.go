@@ -400,3 +400,62 @@ func TestTwoRotationsShareAnObjectOnlyByDifferentKeys(t *testing.T) {
 		})
 	}
 }
+
+// The KeyPair's sops metadata goes onto the taken-over Secret with the
+// key, so the Secret decrypts (real sops, the demo age key) as a rendered
+// one does, the operator's own keys and stringData left as they were.
+func TestATakenOverLeafSecretDecryptsWithItsKeyMatchingItsCertificate(t *testing.T) {
+	out := render(t, phases.SignNew, testkit.Now, operatorLeaf)
+	if out.Failed() {
+		t.Fatal(out.Results)
+	}
+	n := out.Items[itemIndex(out.Items, "Secret", "policy", "policy-webhook-tls")]
+	if n.Field(material.SopsField) == nil {
+		t.Fatal("the example's key is encrypted, so the taken-over Secret must carry sops metadata")
+	}
+	plain := testkit.Decrypt(t, n)
+	if err := testkit.TLSKeyMatches(plain); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := dataValue(t, plain, "data", "extra.pem"); v != "a2VwdA==" {
+		t.Errorf("data.extra.pem = %q after decryption", v)
+	}
+	if v, _ := dataValue(t, plain, "stringData", "note"); v != "kept" {
+		t.Errorf("stringData.note = %q after decryption", v)
+	}
+}
+
+// A phase that changes nothing a consumer reads leaves it alone, and that
+// holds for a taken-over Secret too: the baseline (steady over the same
+// input) takes over the input's object, not the one the phase already
+// edited (which carries the KeyPair's sops metadata and would be refused).
+// With the leaf's ca.crt left out, trust-new changes nothing the policy
+// webhook reads, so it must not roll, exactly as without the input Secret.
+func TestATakenOverSecretRollsItsConsumersExactlyAsARenderedOne(t *testing.T) {
+	pkg := example(t)
+	for _, phase := range []phases.Phase{phases.TrustNew, phases.SignNew, phases.DistrustOld} {
+		t.Run(string(phase), func(t *testing.T) {
+			cfg := pkg.WithPhase(t, phase)
+			run := func(extra ...string) gen.Output {
+				rot, err := spec.Load(cfg)
+				if err != nil {
+					t.Fatal(err)
+				}
+				rot.Spec.Leaves[0].Secret.Keys.CA = spec.OmitKey
+				items := pkg.CopyItems()
+				for _, e := range extra {
+					items = append(items, yaml.MustParse(e))
+				}
+				out := gen.Render(gen.Input{Rotation: rot, Config: cfg, Items: items, Now: testkit.Now})
+				if out.Failed() {
+					t.Fatal(out.Results)
+				}
+				return out
+			}
+			plain, taken := run(), run(operatorLeaf)
+			if !slices.Equal(restartHashes(taken), restartHashes(plain)) {
+				t.Errorf("restarts differ from the render without the input Secret:\n%v\n%v", restartHashes(taken), restartHashes(plain))
+			}
+		})
+	}
+}
