@@ -12,7 +12,7 @@ import (
 )
 
 // emit hands one object the rotation renders (a CA or leaf Secret, a
-// bundle) to the phase, and returns the object that ends up in the output.
+// bundle) to the phase.
 //
 // Without an input object of the same kind, namespace and name, fresh is
 // new: it is written after the input items. With one, the rotation takes
@@ -24,17 +24,15 @@ import (
 // The digest is fresh's, whatever happens to the object: a consumer reads
 // the keys the rotation manages, so it rolls on those only, and a change to
 // a key the rotation leaves alone never changes a restart hash.
-func (r *renderer) emit(p *part, fresh *yaml.RNode, carries, digest string) *yaml.RNode {
+func (r *renderer) emit(p *part, fresh *yaml.RNode, carries, digest string) {
 	in := r.inputObject(idOf(fresh))
 	if in == nil {
 		p.render(fresh, carries, digest)
-		return fresh
+		return
 	}
-	if !r.takeOver(in, fresh) {
-		return nil
+	if r.takeOver(in, fresh) {
+		p.manage(in, carries, digest)
 	}
-	p.manage(in, carries, digest)
-	return in
 }
 
 // inputObject returns the input object with this id (the first, should the
