@@ -50,7 +50,7 @@ stringData:
   note: kept
 `
 
-// inputIndex is the index of the input object id in items.
+// itemIndex is the index of the object kind ns/name in items, or -1.
 func itemIndex(items []*yaml.RNode, kind, ns, name string) int {
 	return slices.IndexFunc(items, func(n *yaml.RNode) bool {
 		return n.GetKind() == kind && n.GetNamespace() == ns && n.GetName() == name
