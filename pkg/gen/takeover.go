@@ -118,8 +118,13 @@ func (r *renderer) takeOver(in, fresh *yaml.RNode) bool {
 				}
 			}
 		}
-		v := fresh.Field("data").Value.Field(k).Value
-		_ = in.PipeE(yaml.LookupCreate(yaml.MappingNode, "data"), yaml.SetField(k, v))
+		data, err := in.Pipe(yaml.LookupCreate(yaml.MappingNode, "data"))
+		if err != nil {
+			r.errorAt(in, "data", err)
+			return false
+		}
+		data.YNode().Style = 0 // block: a PEM bundle stays a readable literal
+		_ = data.PipeE(yaml.SetField(k, fresh.Field("data").Value.Field(k).Value))
 	}
 	for _, f := range []string{"labels", "annotations"} {
 		for _, kv := range metadataPairs(fresh, f) {
