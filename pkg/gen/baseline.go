@@ -48,6 +48,8 @@ func (r *renderer) baseline(managed map[objID]Managed) *baseline {
 	for i, n := range r.items {
 		if k, ok := targets.Of(n); ok && k.Workload != nil {
 			b.items[i] = n
+		} else if orig, ok := r.before[n]; ok {
+			b.items[i] = orig.Copy() // taken over: steady takes over the input's object
 		} else {
 			b.items[i] = n.Copy()
 		}

@@ -30,7 +30,7 @@ func (r *renderer) renderBundles() part {
 				v.YNode().Style = yaml.LiteralStyle
 				_ = n.PipeE(yaml.LookupCreate(yaml.MappingNode, "data"), yaml.SetField(b.Key, v))
 			}
-			p.render(n, spec.Trust, r.trust.digest)
+			r.emit(&p, n, spec.Trust, r.trust.digest)
 		}
 	}
 	return p

@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"slices"
 
-	"sigs.k8s.io/kustomize/kyaml/yaml"
-
 	"github.com/carousel-dev/carousel/pkg/material"
 	"github.com/carousel-dev/carousel/pkg/pki"
 	"github.com/carousel-dev/carousel/pkg/spec"
@@ -19,24 +17,26 @@ func (r *renderer) renderCASecrets() part {
 	if t == nil {
 		return p
 	}
-	r.emitCASecret(&p, t.Name, *t, r.set.CA[r.state.Signer])
+	r.emitCASecret(&p, t.Name, *t, r.set.CA[r.state.Signer], nil)
 	for _, g := range r.state.CAPresent {
-		s := r.emitCASecret(&p, t.Name+"-"+string(g), *t, r.set.CA[g])
-		if s != nil && slices.Contains(r.state.Trusted, g) {
-			setAnnotations(s, r.rot.Spec.CA.TrustedAnnotations)
+		var anns map[string]string
+		if slices.Contains(r.state.Trusted, g) {
+			anns = r.rot.Spec.CA.TrustedAnnotations
 		}
+		r.emitCASecret(&p, t.Name+"-"+string(g), *t, r.set.CA[g], anns)
 	}
 	return p
 }
 
-// emitCASecret renders one CA Secret into p. A consumer of it sees the CA
-// (and its key) and the trusted set.
-func (r *renderer) emitCASecret(p *part, name string, t spec.SecretTarget, k material.KeyPair) *yaml.RNode {
+// emitCASecret renders one CA Secret, with extra annotations, into p. A
+// consumer of it sees the CA (and its key) and the trusted set.
+func (r *renderer) emitCASecret(p *part, name string, t spec.SecretTarget, k material.KeyPair, anns map[string]string) {
 	if k.KeyField != t.Keys.Key {
 		r.errorAt(k.Source, "data", fmt.Errorf("the CA key is stored under %q but spec.ca.secret.keys.key is %q: the key must be made for the Secret it goes into (an encrypted value only decrypts under its own key)", k.KeyField, t.Keys.Key))
-		return nil
+		return
 	}
 	s := r.labelled(newSecret(name, t.Namespace, t.Type))
+	setAnnotations(s, anns)
 	setData(s, t.Keys.Cert, b64(pki.EncodeCerts(k.Cert())))
 	setData(s, t.Keys.Key, k.KeyValue)
 	if t.Keys.CA != spec.OmitKey {
@@ -46,6 +46,5 @@ func (r *renderer) emitCASecret(p *part, name string, t spec.SecretTarget, k mat
 		setData(s, t.Keys.Chain, b64(pki.EncodeCerts(k.Cert())))
 	}
 	withSops(s, k)
-	p.render(s, "ca", hashLines(pki.Fingerprint(k.Cert()), r.trust.digest))
-	return s
+	r.emit(p, s, "ca", hashLines(pki.Fingerprint(k.Cert()), r.trust.digest))
 }

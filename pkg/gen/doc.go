@@ -9,8 +9,9 @@
 //
 // One file per output family: casecrets.go, leafsecrets.go, bundles.go,
 // clusterinfo.go, cabundles.go and kubeconfigs.go each render (or edit) one
-// family and return what they manage; conflicts.go refuses input objects
-// carousel renders itself; workloads.go rolls the workloads that read
+// family and return what they manage; takeover.go takes over an input
+// object the rotation renders (a chart's trust-roots ConfigMap), so only
+// the keys it manages change; workloads.go rolls the workloads that read
 // managed objects; render.go composes them (and says in which order, and
 // why). Which kinds run pods and where objects keep a caBundle comes from
 // pkg/targets.

@@ -32,7 +32,7 @@ func (r *renderer) renderLeafSecrets() part {
 			setData(s, t.Keys.Chain, b64(pki.EncodeCerts(k.Cert(), signer.Cert())))
 		}
 		withSops(s, k)
-		p.render(s, spec.LeafPrefix+l.Name, hashLines(lines...))
+		r.emit(&p, s, spec.LeafPrefix+l.Name, hashLines(lines...))
 	}
 	return p
 }

@@ -87,6 +87,10 @@ type renderer struct {
 	// input order. Renderers edit some of them in place.
 	items   []*yaml.RNode
 	results framework.Results
+	// byID indexes items by id for emit (built on first use); before holds
+	// a copy of each input object emit took over, as the input held it.
+	byID   map[objID]*yaml.RNode
+	before map[*yaml.RNode]*yaml.RNode
 }
 
 // Render renders the phase named in the rotation's spec.
@@ -104,11 +108,9 @@ func Render(in Input) Output {
 	r.trust = newTrustSet(r.caCerts(state.Trusted))
 	r.warnExpiry()
 	rendered, managed := compose(r.renderParts())
-	// Then what reads them all: a conflict is an input object any renderer
-	// renders; a workload rolls on the digest of every managed object its
-	// pods read, whichever renderer manages it; a caBundle is unmanaged only
-	// if no renderer manages it.
-	r.checkConflicts(rendered)
+	// Then what reads them all: a workload rolls on the digest of every
+	// managed object its pods read, whichever renderer manages it; a
+	// caBundle is unmanaged only if no renderer manages it.
 	restarts := r.rollWorkloads(managed, r.baseline(managed))
 	r.warnUnmanaged(managed)
 	return r.finish(rendered, managed, restarts)
@@ -133,8 +135,8 @@ func (r *renderer) renderParts() []part {
 // compose joins the renderers' parts: the new objects in order, and every
 // managed object by id. Two parts manage one id only when they edit the
 // same input object with the same trusted set (a kubeconfig Secret that
-// also asks for injection); any other overlap is refused by Validate or
-// by checkConflicts.
+// also asks for injection); any other overlap within one rotation is
+// refused by Validate (across rotations, see claimedByAnother).
 func compose(parts []part) ([]*yaml.RNode, map[objID]Managed) {
 	var rendered []*yaml.RNode
 	managed := map[objID]Managed{}
