@@ -59,24 +59,29 @@ const (
 // generations are around, so crt always holds exactly one CA: the signer.
 type caFiles struct {
 	what        string // for titles
+	where       string // the nodes that hold the CA's trust files
 	crt, key    string
 	bundle      string
 	copyCrt     string // cluster CA only: kube-controller-manager's copy of the new CA
 	copyKey     string
 	renewCerts  []string // kubeadm certs renew: certificates this CA signs on the control plane
 	renewConfig bool     // the kubeconfigs' client certificates are signed by this CA
+	// leafCrt/leafKey: where the rotation's front-proxy-client pair goes,
+	// when spec.leaves has it (instead of kubeadm re-issuing it).
+	leafCrt, leafKey string
 }
 
 var (
 	clusterCA = caFiles{
-		what: "cluster CA", crt: pkiDir + "/ca.crt", key: pkiDir + "/ca.key", bundle: pkiDir + "/ca-bundle.crt",
+		what: "cluster CA", where: "every node", crt: pkiDir + "/ca.crt", key: pkiDir + "/ca.key", bundle: pkiDir + "/ca-bundle.crt",
 		copyCrt: pkiDir + "/ca-new.crt", copyKey: pkiDir + "/ca-new.key",
 		renewCerts:  []string{"apiserver", "apiserver-kubelet-client"},
 		renewConfig: true,
 	}
 	frontProxyCA = caFiles{
-		what: "front-proxy CA", crt: pkiDir + "/front-proxy-ca.crt", key: pkiDir + "/front-proxy-ca.key", bundle: pkiDir + "/front-proxy-ca-bundle.crt",
+		what: "front-proxy CA", where: "every control-plane node", crt: pkiDir + "/front-proxy-ca.crt", key: pkiDir + "/front-proxy-ca.key", bundle: pkiDir + "/front-proxy-ca-bundle.crt",
 		renewCerts: []string{"front-proxy-client"},
+		leafCrt:    pkiDir + "/front-proxy-client.crt", leafKey: pkiDir + "/front-proxy-client.key",
 	}
 )
 
@@ -88,21 +93,29 @@ type caMaterial struct {
 	keyField string
 }
 
-// caMaterialOf collects the rotation's CA certificates from the input. The
-// trusted set a runbook writes comes from here, the same certificates the
-// rendered objects carry, so nodes never copy a set from an object the
-// rotation does not manage.
-func caMaterialOf(rot *spec.CARotation, items []*yaml.RNode) map[phases.Generation]caMaterial {
-	out := map[phases.Generation]caMaterial{}
+// frontProxyClient is the leaf name whose pair the front-proxy runbook
+// installs as front-proxy-client.crt/.key (kubeadm re-issues it otherwise).
+const frontProxyClient = "front-proxy-client"
+
+// materialOf collects the rotation's certificates from the input, by
+// KeyPair ID ("ca", "leaf/<name>") and generation. The trusted set a
+// runbook writes comes from here, the same certificates the rendered objects
+// carry, so nodes never copy a set from an object the rotation does not
+// manage.
+func materialOf(rot *spec.CARotation, items []*yaml.RNode) map[string]map[phases.Generation]caMaterial {
+	out := map[string]map[phases.Generation]caMaterial{}
 	for _, n := range items {
 		if !material.IsKeyPair(n) || material.RotationOf(n) != rot.Metadata.Name {
 			continue
 		}
 		k, err := material.Parse(n)
-		if err != nil || k.Role != material.RoleCA {
+		if err != nil {
 			continue // gen reports unreadable material
 		}
-		out[k.Generation] = caMaterial{cert: k.Cert(), file: path.Join(rot.Spec.MaterialDir, k.FileName()), keyField: k.KeyField}
+		if out[k.ID()] == nil {
+			out[k.ID()] = map[phases.Generation]caMaterial{}
+		}
+		out[k.ID()][k.Generation] = caMaterial{cert: k.Cert(), file: path.Join(rot.Spec.MaterialDir, k.FileName()), keyField: k.KeyField}
 	}
 	return out
 }
@@ -128,13 +141,21 @@ func Runbook(rot *spec.CARotation, items []*yaml.RNode, from, to phases.Phase) (
 	if err != nil {
 		return nil, err
 	}
-	m := caMaterialOf(rot, items)
+	all := materialOf(rot, items)
+	m := all[material.RoleCA]
 	for _, g := range append(slices.Clone(b.Trusted), b.Signer) {
 		if _, ok := m[g]; !ok {
 			return nil, fmt.Errorf("the runbook of %s needs the %s CA's material, which is not in the input", to, g)
 		}
 	}
 	rb := runbook{files: files, m: m, a: a, b: b}
+	if _, ok := rot.Spec.LeafByName(frontProxyClient); ok && files.leafCrt != "" {
+		leaf, ok := all[material.RoleLeaf+"/"+frontProxyClient][b.Leaves]
+		if !ok {
+			return nil, fmt.Errorf("the runbook of %s needs the %s generation of leaf %s, which is not in the input", to, b.Leaves, frontProxyClient)
+		}
+		rb.leaf = &leaf
+	}
 	return rb.steps(), nil
 }
 
@@ -142,6 +163,9 @@ type runbook struct {
 	files caFiles
 	m     map[phases.Generation]caMaterial
 	a, b  phases.State
+	// leaf is the front-proxy-client pair of the target phase, when the
+	// rotation issues it (spec.leaves names front-proxy-client).
+	leaf *caMaterial
 }
 
 // usesBundle: trust flags read the bundle file while the rotation has two CA
@@ -168,7 +192,7 @@ func (r runbook) steps() []RunbookStep {
 	var steps []RunbookStep
 	if usesBundle(b) && trustChanged {
 		steps = append(steps, RunbookStep{
-			Title: fmt.Sprintf("Write the trusted set of %s (%s) to %s (every node)", b.Phase, gens(b.Trusted), f.bundle),
+			Title: fmt.Sprintf("Write the trusted set of %s (%s) to %s (%s)", b.Phase, gens(b.Trusted), f.bundle, f.where),
 			Why: fmt.Sprintf("every %s trust flag below reads this one file; its certificates are the rotation's own material, the same the rendered objects carry. "+
 				"%s keeps exactly one CA, the signer", f.what, f.crt),
 			Commands: []string{writeFile(f.bundle, r.pem(b.Trusted...))},
@@ -186,9 +210,12 @@ func (r runbook) steps() []RunbookStep {
 	} else if r.usesCopy(a) && !r.usesCopy(b) {
 		steps = append(steps, r.copyOut())
 	}
+	if !signerChanged && a.Leaves != b.Leaves && r.leaf != nil {
+		steps = append(steps, r.installLeaf())
+	}
 	if usesBundle(a) && !usesBundle(b) {
 		steps = append(steps, RunbookStep{
-			Title:    fmt.Sprintf("Remove %s (every node, once every step above is done on every node)", f.bundle),
+			Title:    fmt.Sprintf("Remove %s (%s, once every step above is done on all of them)", f.bundle, f.where),
 			Why:      fmt.Sprintf("no flag reads it any more: they are back on %s, the kubeadm layout, which `kubeadm upgrade` expects", f.crt),
 			Commands: []string{"rm -f " + onNode(f.bundle)},
 		})
@@ -275,6 +302,8 @@ func (r runbook) copyIn() RunbookStep {
 		Why: "--client-ca-file and --cluster-signing-cert-file cannot be CA bundles (kubeadm issue 1350): as the Kubernetes page says, they point at a separate copy of the new CA, " +
 			"switched with the signing key in one manifest edit; kubelet client CSRs are signed by the new CA from here on",
 		Commands: []string{
+			// Check first: no key lands on a node whose manifest cannot use it.
+			requireFlags(controllerMgr, "client-ca-file", "cluster-signing-cert-file", "cluster-signing-key-file"),
 			writeFile(f.copyCrt, r.pem(phases.New)),
 			r.writeKey(f.copyKey, phases.New),
 			setFlags(controllerMgr, required, flag{"client-ca-file", f.copyCrt}, flag{"cluster-signing-cert-file", f.copyCrt}, flag{"cluster-signing-key-file", f.copyKey}),
@@ -305,7 +334,7 @@ func (r runbook) signerSteps() []RunbookStep {
 	g := b.Signer
 	steps := []RunbookStep{{
 		Title: fmt.Sprintf("Install the %s CA as %s and %s (every control-plane node)", g, path.Base(f.crt), path.Base(f.key)),
-		Why: fmt.Sprintf("kubeadm signs the certificates below with them; no running component reads them now (trust flags read %s). "+
+		Why: fmt.Sprintf("they hold the signing CA from now on (`kubeadm certs renew` signs with them); no running component reads them now (trust flags read %s). "+
 			"Run from the package directory, with the SOPS key of the material", path.Base(f.bundle)),
 		Commands: []string{writeFile(f.crt, r.pem(g)), r.writeKey(f.key, g)},
 	}}
@@ -313,6 +342,10 @@ func (r runbook) signerSteps() []RunbookStep {
 		out := r.copyOut()
 		out.Title = fmt.Sprintf("kube-controller-manager: sign with the %s CA (%s) again and remove the copy of the new CA (every control-plane node)", g, path.Base(f.crt))
 		steps = append(steps, out)
+	}
+	if r.leaf != nil {
+		steps = append(steps, r.installLeaf())
+		return steps
 	}
 	var renew []string
 	for _, c := range f.renewCerts {
@@ -353,11 +386,37 @@ func (r runbook) signerSteps() []RunbookStep {
 	return steps
 }
 
+// installLeaf puts the rotation's own front-proxy-client pair of the target
+// phase on the node, so the certificate the API server presents is the one
+// carousel issued and checked against the phase's CA.
+func (r runbook) installLeaf() RunbookStep {
+	f, b := r.files, r.b
+	return RunbookStep{
+		Title: fmt.Sprintf("Install the %s %s pair (signed by the %s CA) and restart the API server (one control-plane node at a time)", b.Leaves, frontProxyClient, b.Signer),
+		Why: fmt.Sprintf("aggregated API servers already trust %s, so the API server's front-proxy requests are accepted with either certificate; one at a time keeps the API available. "+
+			"Run from the package directory, with the SOPS key of the material", gens(b.Trusted)),
+		Commands: []string{
+			writeFile(f.leafCrt, pemOf(r.leaf.cert)),
+			writeKeyOf(*r.leaf, f.leafKey),
+			"crictl ps --name kube-apiserver -q | xargs -r crictl stop   # the kubelet starts it again with the new pair",
+		},
+		Verify: []string{"kubectl get --raw /readyz   # before the next node", "kubectl get --raw /apis   # aggregated APIs answer through the front proxy"},
+	}
+}
+
 // pem is the PEM of the CA generations, in order.
 func (r runbook) pem(gs ...phases.Generation) string {
-	var b bytes.Buffer
+	var certs []*x509.Certificate
 	for _, g := range gs {
-		_ = pem.Encode(&b, &pem.Block{Type: "CERTIFICATE", Bytes: r.m[g].cert.Raw})
+		certs = append(certs, r.m[g].cert)
+	}
+	return pemOf(certs...)
+}
+
+func pemOf(certs ...*x509.Certificate) string {
+	var b bytes.Buffer
+	for _, c := range certs {
+		_ = pem.Encode(&b, &pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})
 	}
 	return b.String()
 }
@@ -365,8 +424,9 @@ func (r runbook) pem(gs ...phases.Generation) string {
 // writeKey decrypts a CA key from the package's material onto the node,
 // readable by root only, through a temporary file so a failed decryption
 // never leaves an empty key in place.
-func (r runbook) writeKey(dst string, g phases.Generation) string {
-	m := r.m[g]
+func (r runbook) writeKey(dst string, g phases.Generation) string { return writeKeyOf(r.m[g], dst) }
+
+func writeKeyOf(m caMaterial, dst string) string {
 	return fmt.Sprintf(`(umask 077 && key=$(sops -d --extract '["data"]["%s"]' %s) && printf '%%s' "$key" | base64 -d > %s) && mv %s %s`,
 		m.keyField, m.file, onNode(dst+".tmp"), onNode(dst+".tmp"), onNode(dst))
 }
@@ -404,6 +464,16 @@ func setFlags(manifest string, opt bool, flags ...flag) string {
 	}
 	return fmt.Sprintf(`f=%s; %s && sed -i %s "$f" || { echo "carousel: $f does not set %s: not changed" >&2; false; }`,
 		onNode(manifest), strings.Join(checks, " && "), strings.Join(edits, " "), list)
+}
+
+// requireFlags only checks that a static pod sets the flags.
+func requireFlags(manifest string, names ...string) string {
+	var checks, list []string
+	for _, n := range names {
+		checks = append(checks, fmt.Sprintf(`grep -q -e '^ *- --%s=' "$f"`, n))
+		list = append(list, "--"+n)
+	}
+	return fmt.Sprintf(`f=%s; %s || { echo "carousel: $f does not set %s: stop here" >&2; false; }`, onNode(manifest), strings.Join(checks, " && "), strings.Join(list, " and "))
 }
 
 // setYAMLKey sets a top-level-or-nested scalar key of a YAML file that must
