@@ -868,7 +868,7 @@ func TestARollbackRunbookNamesTheCAItInstalls(t *testing.T) {
 		installs   phases.Generation
 		neverNamed string
 	}{
-		{phases.TrustNew, phases.SignNew, phases.New, "old CA"},
+		{phases.TrustNew, phases.SignNew, phases.New, "old signer"},
 		{phases.SignNew, phases.TrustNew, phases.Old, "new signer"},
 	} {
 		s := r.step(tc.from, tc.to)
