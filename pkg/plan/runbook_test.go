@@ -886,3 +886,34 @@ func TestARollbackRunbookNamesTheCAItInstalls(t *testing.T) {
 		}
 	}
 }
+
+// TestTheRunbookValueIsOneThatHasSteps: spec.runbook names a runbook plan
+// knows, for each CA kind; anything else is refused at its field path, by the
+// schema and by Validate (which Go callers use without the schema).
+func TestTheRunbookValueIsOneThatHasSteps(t *testing.T) {
+	pkg := testkit.Load(t, filepath.Join(testkit.Root(t), "examples", "front-proxy-ca"))
+	for _, tc := range []struct {
+		value string
+		ok    bool
+	}{
+		{"none", true}, {RunbookKubernetes, true}, {RunbookFrontProxy, true},
+		{"kubernetes-frontproxy", false}, {"Kubernetes", false},
+	} {
+		cfg := pkg.Config.Copy()
+		if err := cfg.PipeE(yaml.Lookup("spec"), yaml.SetField("runbook", yaml.NewStringRNode(tc.value))); err != nil {
+			t.Fatal(err)
+		}
+		_, err := spec.Load(cfg)
+		if (err == nil) != tc.ok || (err != nil && !strings.Contains(err.Error(), "spec.runbook")) {
+			t.Errorf("runbook %q: Load says %v", tc.value, err)
+		}
+		rot := &spec.CARotation{APIVersion: spec.APIVersion, Kind: spec.Kind, Metadata: spec.Metadata{Name: "r"}, Spec: spec.Spec{Runbook: tc.value}}
+		if err := rot.Default(); err != nil {
+			t.Fatal(err)
+		}
+		err = rot.Validate()
+		if (err == nil) != tc.ok || (err != nil && !strings.Contains(err.Error(), "spec.runbook")) {
+			t.Errorf("runbook %q: Validate says %v", tc.value, err)
+		}
+	}
+}
