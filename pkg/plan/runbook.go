@@ -85,9 +85,9 @@ var (
 	}
 )
 
-// caMaterial is what a runbook needs of one CA generation: its certificate
+// pairRef is what a runbook needs of one KeyPair (a CA or leaf generation): its certificate
 // (public, written into commands as PEM) and where its encrypted key is.
-type caMaterial struct {
+type pairRef struct {
 	cert     *x509.Certificate
 	file     string // relative to the package directory
 	keyField string
@@ -102,8 +102,8 @@ const frontProxyClient = "front-proxy-client"
 // runbook writes comes from here, the same certificates the rendered objects
 // carry, so nodes never copy a set from an object the rotation does not
 // manage.
-func materialOf(rot *spec.CARotation, items []*yaml.RNode) map[string]map[phases.Generation]caMaterial {
-	out := map[string]map[phases.Generation]caMaterial{}
+func materialOf(rot *spec.CARotation, items []*yaml.RNode) map[string]map[phases.Generation]pairRef {
+	out := map[string]map[phases.Generation]pairRef{}
 	for _, n := range items {
 		if !material.IsKeyPair(n) || material.RotationOf(n) != rot.Metadata.Name {
 			continue
@@ -113,9 +113,9 @@ func materialOf(rot *spec.CARotation, items []*yaml.RNode) map[string]map[phases
 			continue // gen reports unreadable material
 		}
 		if out[k.ID()] == nil {
-			out[k.ID()] = map[phases.Generation]caMaterial{}
+			out[k.ID()] = map[phases.Generation]pairRef{}
 		}
-		out[k.ID()][k.Generation] = caMaterial{cert: k.Cert(), file: path.Join(rot.Spec.MaterialDir, k.FileName()), keyField: k.KeyField}
+		out[k.ID()][k.Generation] = pairRef{cert: k.Cert(), file: path.Join(rot.Spec.MaterialDir, k.FileName()), keyField: k.KeyField}
 	}
 	return out
 }
@@ -161,11 +161,11 @@ func Runbook(rot *spec.CARotation, items []*yaml.RNode, from, to phases.Phase) (
 
 type runbook struct {
 	files caFiles
-	m     map[phases.Generation]caMaterial
+	m     map[phases.Generation]pairRef
 	a, b  phases.State
 	// leaf is the front-proxy-client pair of the target phase, when the
 	// rotation issues it (spec.leaves names front-proxy-client).
-	leaf *caMaterial
+	leaf *pairRef
 }
 
 // usesBundle: trust flags read the bundle file while the rotation has two CA
@@ -426,7 +426,7 @@ func pemOf(certs ...*x509.Certificate) string {
 // never leaves an empty key in place.
 func (r runbook) writeKey(dst string, g phases.Generation) string { return writeKeyOf(r.m[g], dst) }
 
-func writeKeyOf(m caMaterial, dst string) string {
+func writeKeyOf(m pairRef, dst string) string {
 	return fmt.Sprintf(`(umask 077 && key=$(sops -d --extract '["data"]["%s"]' %s) && printf '%%s' "$key" | base64 -d > %s) && mv %s %s`,
 		m.keyField, m.file, onNode(dst+".tmp"), onNode(dst+".tmp"), onNode(dst))
 }
