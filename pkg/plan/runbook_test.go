@@ -53,6 +53,9 @@ type rehearsal struct {
 	ca      map[phases.Generation]pair
 	leaf    map[phases.Generation]pair // front-proxy-client
 	initial map[string]string          // sha256 of every file of the tree at the start
+	// kubeadmIssues: the rotation does not issue front-proxy-client, so
+	// the runbook has kubeadm re-issue it.
+	kubeadmIssues bool
 }
 
 func pemCerts(certs ...*x509.Certificate) []byte {
@@ -677,6 +680,17 @@ func (r *rehearsal) checkFrontProxy(ph phases.Phase) {
 	r.trusts("kube-controller-manager --requestheader-client-ca-file", kcm["requestheader-client-ca-file"], trusted)
 	r.trusts("front-proxy-ca.crt", "etc/kubernetes/pki/front-proxy-ca.crt", []*x509.Certificate{signer})
 	r.keyMatches("front-proxy-ca.key", "etc/kubernetes/pki/front-proxy-ca.key", signer)
+	if r.kubeadmIssues {
+		// kubeadm (a stub here) re-issues front-proxy-client: the pair
+		// stays as it was on disk, checked by unchangedExcept.
+		r.unchangedExcept(
+			[]string{"etc/kubernetes/pki/front-proxy-ca.crt", "etc/kubernetes/pki/front-proxy-ca.key", "etc/kubernetes/pki/front-proxy-ca-bundle.crt"},
+			map[string][]string{
+				"etc/kubernetes/manifests/kube-apiserver.yaml":          {"- --requestheader-client-ca-file="},
+				"etc/kubernetes/manifests/kube-controller-manager.yaml": {"- --requestheader-client-ca-file="},
+			})
+		return
+	}
 	leaf := r.leaf[st.Leaves].cert
 	r.trusts("front-proxy-client.crt", api["proxy-client-cert-file"], []*x509.Certificate{leaf})
 	r.keyMatches("front-proxy-client.key", api["proxy-client-key-file"], leaf)
@@ -755,6 +769,41 @@ func TestTheFrontProxyRunbookNeverTouchesTheClusterCAsFiles(t *testing.T) {
 				t.Errorf("%s -> %s: the front-proxy runbook ran %q", from, to, c)
 			}
 		}
+	}
+}
+
+// TestWithoutItsOwnClientLeafTheFrontProxyRunbookHasKubeadmReissueIt: a
+// front-proxy rotation that does not list front-proxy-client in spec.leaves
+// re-issues it with kubeadm, once front-proxy-ca.crt holds the new signer,
+// and still never touches the cluster CA's files.
+func TestWithoutItsOwnClientLeafTheFrontProxyRunbookHasKubeadmReissueIt(t *testing.T) {
+	r := newRehearsal(t, filepath.Join(testkit.Root(t), "examples", "front-proxy-ca"))
+	r.kubeadmIssues = true
+	if err := r.pkg.Config.PipeE(yaml.Lookup("spec"), yaml.Clear("leaves")); err != nil {
+		t.Fatal(err)
+	}
+	r.checkFrontProxy(phases.Steady)
+	renewed := 0
+	for i := 1; i < len(walk); i++ {
+		from, to := walk[i-1], walk[i]
+		if failed, stderr := r.move(from, to); failed != "" {
+			t.Fatalf("%s -> %s: a command failed:\n%s\n%s", from, to, failed, stderr)
+		}
+		r.checkFrontProxy(to)
+		b, _ := phases.Lookup(phases.ScopeCA, to)
+		for _, c := range r.calls() {
+			if !strings.HasPrefix(c, "kubeadm ") {
+				continue
+			}
+			renewed++
+			want := "kubeadm certs renew front-proxy-client --cert-dir " + filepath.Join(r.root, "etc/kubernetes/pki") + " "
+			if !strings.HasPrefix(c, want) || !strings.HasSuffix(c, "front-proxy-ca="+sha(pemCerts(r.ca[b.Signer].cert))) {
+				t.Errorf("%s -> %s: %q, want %q... while front-proxy-ca.crt holds the %s CA", from, to, c, want, b.Signer)
+			}
+		}
+	}
+	if renewed == 0 {
+		t.Fatal("kubeadm never re-issued front-proxy-client")
 	}
 }
 
