@@ -377,7 +377,7 @@ func (r runbook) signerSteps() []RunbookStep {
 			Commands: confs,
 		},
 		RunbookStep{
-			Title: fmt.Sprintf("kubelet client certificates of the %s CA (every node, before the old CA is distrusted)", g),
+			Title: fmt.Sprintf("kubelet client certificates of the %s CA (every node, before the %s CA is distrusted)", g, other(g)),
 			Why: "kube-controller-manager signs kubelet CSRs with the signer; rotateCertificates renews only near expiry, so re-issue " +
 				"/var/lib/kubelet/pki/kubelet-client-current.pem where the check fails",
 			Verify: []string{"openssl verify -CAfile " + onNode(f.crt) + " " + onNode("/var/lib/kubelet/pki/kubelet-client-current.pem")},
@@ -402,6 +402,15 @@ func (r runbook) installLeaf() RunbookStep {
 		},
 		Verify: []string{"kubectl get --raw /readyz   # before the next node", "kubectl get --raw /apis   # aggregated APIs answer through the front proxy"},
 	}
+}
+
+// other is the generation that is not g: the one a move of the signer to g
+// will eventually distrust (old going forward, new in a rollback to steady).
+func other(g phases.Generation) phases.Generation {
+	if g == phases.New {
+		return phases.Old
+	}
+	return phases.New
 }
 
 // pem is the PEM of the CA generations, in order.
