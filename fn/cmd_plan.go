@@ -45,7 +45,8 @@ func planCmd() *cobra.Command {
 kustomize builds for the package, as the function would receive it) and
 compares them: the objects that change,
 the workloads that roll and in which waves, the gate to confirm before merging,
-and, with spec.runbook: kubernetes, the node-level steps with exact commands.`,
+and, with spec.runbook: kubernetes or kubernetes-front-proxy, the node-level
+steps in order, with exact commands.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			_, pl, err := loadPlan(args[0])
@@ -110,6 +111,11 @@ to FILE and only the title is printed.`,
 				step = pl.Rollback
 			default:
 				return fmt.Errorf("the rotation is already at %s", target)
+			}
+			if dir == phases.Forward {
+				if err := pl.CheckForward(); err != nil {
+					return err
+				}
 			}
 			if step == nil {
 				return fmt.Errorf("%s cannot be rendered (missing material?): see `carousel plan %s`", target, args[0])

@@ -134,3 +134,53 @@ func TestAdvanceRollsBackOneStepAndRefusesSkips(t *testing.T) {
 		t.Fatal("the rollback did not set the phase")
 	}
 }
+
+// TestAdvanceRefusesWhenALaterPhaseLacksMaterial: a package with the new CA
+// but none of the new leaves renders trust-new, yet could never reach
+// sign-new. advance must refuse the first move already, naming the phase and
+// every missing leaf, and leave the file alone; a rollback stays possible.
+func TestAdvanceRefusesWhenALaterPhaseLacksMaterial(t *testing.T) {
+	dir := examplePackage(t, phases.Steady)
+	file := filepath.Join(dir, "carousel.yaml")
+	kust := filepath.Join(dir, "material", "kustomization.yaml")
+	b, err := os.ReadFile(kust)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kept []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "- leaf-") && strings.HasSuffix(l, "-new.yaml") {
+			if err := os.Remove(filepath.Join(dir, "material", strings.TrimPrefix(l, "- "))); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		kept = append(kept, l)
+	}
+	if err := os.WriteFile(kust, []byte(strings.Join(kept, "\n")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := os.ReadFile(file)
+	out, err := runCarousel(t, "advance", file)
+	if err == nil {
+		t.Fatalf("advance moved to trust-new although sign-new lacks every new leaf:\n%s", out)
+	}
+	for _, want := range []string{"sign-new", `"policy-webhook"`, `"metrics-client"`, "carousel start"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the refusal does not name %s:\n%s", want, out)
+		}
+	}
+	if after, _ := os.ReadFile(file); !bytes.Equal(before, after) {
+		t.Fatal("a refused advance changed the file")
+	}
+	// The plan says the same, without refusing to plan.
+	plan, err := runCarousel(t, "plan", file)
+	if err != nil || !strings.Contains(plan, "sign-new cannot be planned yet") {
+		t.Errorf("plan does not warn about sign-new: %v\n%s", err, plan)
+	}
+	// Rolling back is never blocked by missing material ahead.
+	testkit.SetPhase(t, dir, phases.TrustNew)
+	if out, err := runCarousel(t, "advance", file, "--to", "steady"); err != nil {
+		t.Fatalf("a rollback was refused: %v\n%s", err, out)
+	}
+}

@@ -1,10 +1,17 @@
 package handshake
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"fmt"
+	"math/big"
 	"path/filepath"
 	"slices"
+	"sync"
 	"testing"
 
 	"github.com/carousel-dev/carousel/internal/testkit"
@@ -49,7 +56,24 @@ func buildPhase(t *testing.T, rot *spec.CARotation, pkg *testkit.Package, phase 
 		}
 		out.servers = append(out.servers, s)
 	}
-	for _, obj := range testkit.TrustObjects(t, rot, items) {
+	objs := testkit.TrustObjects(t, rot, items)
+	if len(out.servers) == 0 && len(clientLeaves) > 0 {
+		// A rotation of client certificates only (the front-proxy CA): the
+		// servers that verify them, like an aggregated API server checking
+		// front-proxy-client against its requestheader CA, present a
+		// certificate from outside the rotation and verify clients against
+		// the phase's trust objects.
+		srv := outsideServer(t)
+		for _, obj := range objs {
+			out.servers = append(out.servers, Server{Name: "server verifying clients against " + obj.Where, Cert: srv.Cert, ServerDNS: srv.ServerDNS, ClientCAs: obj.Pool})
+		}
+		for _, cl := range clientLeaves {
+			cert := cl.Pair
+			out.clients = append(out.clients, Client{Name: "client " + cl.Name, Roots: srv.ClientCAs, Cert: &cert})
+		}
+		objs = nil
+	}
+	for _, obj := range objs {
 		if len(clientLeaves) == 0 {
 			out.clients = append(out.clients, Client{Name: "client trusting " + obj.Where, Roots: obj.Pool})
 		}
@@ -159,4 +183,44 @@ func TestTheHarnessSeesABrokenTrust(t *testing.T) {
 	if err := Handshake(cleanup.servers[0], steady.clients[0], testkit.Now); err == nil {
 		t.Fatal("a server trusting only the new CA accepted an old client certificate, or an old client accepted a new leaf")
 	}
+}
+
+var outside struct {
+	once sync.Once
+	srv  Server
+	err  error
+}
+
+// outsideServer is a serving certificate from a CA outside every rotation,
+// valid at testkit.Now, the same for every phase; ClientCAs holds that CA
+// (the roots its clients trust).
+func outsideServer(t *testing.T) Server {
+	t.Helper()
+	outside.once.Do(func() { outside.srv, outside.err = makeOutsideServer() })
+	if outside.err != nil {
+		t.Fatal(outside.err)
+	}
+	return outside.srv
+}
+
+func makeOutsideServer() (Server, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return Server{}, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "outside.test"}, DNSNames: []string{"outside.test"},
+		NotBefore: testkit.Now.AddDate(-1, 0, 0), NotAfter: testkit.Now.AddDate(1, 0, 0),
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true, IsCA: true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return Server{}, err
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return Server{}, err
+	}
+	return Server{Cert: tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: cert}, ServerDNS: "outside.test", ClientCAs: pool([]*x509.Certificate{cert})}, nil
 }

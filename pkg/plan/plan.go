@@ -1,7 +1,9 @@
 package plan
 
 import (
+	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -22,7 +24,10 @@ type Plan struct {
 	Next     *Step        `json:"next,omitempty"`
 	Rollback *Step        `json:"rollback,omitempty"`
 	Warnings []string     `json:"warnings,omitempty"`
-	state    map[phases.Phase]gen.Output
+	// Unready lists the phases after the current one that cannot be rendered
+	// from the material in the input, with what each lacks.
+	Unready []Unready `json:"unready,omitempty"`
+	state   map[phases.Phase]gen.Output
 }
 
 // PhaseRow is one row of the phase table.
@@ -96,7 +101,7 @@ func Build(rot *spec.CARotation, config *yaml.RNode, items []*yaml.RNode, now ti
 		}
 		out := gen.Render(gen.Input{Rotation: &r, Config: config, Items: copies, Now: now})
 		if out.Failed() {
-			return out, fmt.Errorf("phase %s does not render: %v", ph, out.Results)
+			return out, &renderError{phase: ph, problems: problems(out)}
 		}
 		p.state[ph] = out
 		return out, nil
@@ -143,21 +148,90 @@ func Build(rot *spec.CARotation, config *yaml.RNode, items []*yaml.RNode, now ti
 		if !ok {
 			continue
 		}
-		step := buildStep(rot, rot.Spec.Phase, to, cur, out, rolled)
+		step, err := buildStep(rot, items, rot.Spec.Phase, to, cur, out, rolled)
+		if err != nil {
+			return nil, err
+		}
 		if to == next {
 			p.Next = step
 		} else {
 			p.Rollback = step
 		}
 	}
+	// Every later phase, not only the next: a move forward is only worth
+	// making when the rotation can also be finished (and each step after it
+	// rolled back) from the material in the input.
+	idx := slices.Index(seq, rot.Spec.Phase)
+	for _, ph := range seq[idx+1:] {
+		if _, err := render(ph); err != nil {
+			var re *renderError
+			if !errors.As(err, &re) {
+				return nil, err
+			}
+			p.Unready = append(p.Unready, Unready{Phase: ph, Problems: re.problems})
+			if ph != next { // the next phase is warned about above
+				p.Warnings = append(p.Warnings, fmt.Sprintf("%s cannot be planned yet: %v", ph, err))
+			}
+		}
+	}
 	return p, nil
+}
+
+// Unready is a later phase that cannot be rendered yet, and why.
+type Unready struct {
+	Phase    phases.Phase `json:"phase"`
+	Problems []string     `json:"problems"`
+}
+
+type renderError struct {
+	phase    phases.Phase
+	problems []string
+}
+
+func (e *renderError) Error() string {
+	return fmt.Sprintf("phase %s does not render: %s", e.phase, strings.Join(e.problems, "; "))
+}
+
+// problems are the error results of a render, with their field paths.
+func problems(out gen.Output) []string {
+	var ps []string
+	for _, r := range out.Results {
+		if r.Severity != "error" {
+			continue
+		}
+		msg := r.Message
+		if r.Field != nil && r.Field.Path != "" {
+			msg = r.Field.Path + ": " + msg
+		}
+		ps = append(ps, msg)
+	}
+	return ps
+}
+
+// CheckForward refuses a move forward when any phase after the current one
+// cannot be rendered, naming each such phase and what it lacks: advancing
+// into trust-new with half of sign-new's leaves missing strands the
+// rotation in the middle.
+func (p *Plan) CheckForward() error {
+	if len(p.Unready) == 0 {
+		return nil
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "not advancing from %s: later phases of %s lack material:", p.Current, p.Rotation)
+	for _, u := range p.Unready {
+		for _, pr := range u.Problems {
+			fmt.Fprintf(&b, "\n  %s: %s", u.Phase, pr)
+		}
+	}
+	b.WriteString("\nrun `carousel start` (or import the missing material) and list it in the kustomization, then advance")
+	return errors.New(b.String())
 }
 
 func key(n *yaml.RNode) string {
 	return n.GetKind() + "\x00" + n.GetNamespace() + "\x00" + n.GetName()
 }
 
-func buildStep(rot *spec.CARotation, from, to phases.Phase, a, b gen.Output, rolledInto []gen.Restart) *Step {
+func buildStep(rot *spec.CARotation, items []*yaml.RNode, from, to phases.Phase, a, b gen.Output, rolledInto []gen.Restart) (*Step, error) {
 	dir, _ := phases.Check(phases.Move{Scope: rot.Spec.Scope, From: from, To: to})
 	st, _ := phases.Lookup(rot.Spec.Scope, to)
 	s := &Step{From: from, To: to, Direction: dir.String(), Summary: st.Summary}
@@ -183,10 +257,12 @@ func buildStep(rot *spec.CARotation, from, to phases.Phase, a, b gen.Output, rol
 	}
 	s.Waves = waves(s.Changes, rollingWorkloads(a, b))
 	s.Gate = gate(rot, from, dir, rolledInto)
-	if rot.Spec.Runbook == "kubernetes" {
-		s.Runbook = kubernetesRunbook(rot, from, to)
+	rb, err := Runbook(rot, items, from, to)
+	if err != nil {
+		return nil, err
 	}
-	return s
+	s.Runbook = rb
+	return s, nil
 }
 
 // rollingWorkloads lists workloads whose restart hash differs between renders.
@@ -261,7 +337,7 @@ func gate(rot *spec.CARotation, from phases.Phase, dir phases.Direction, rolledI
 			g = append(g, "  "+c)
 		}
 	}
-	if rot.Spec.Runbook == "kubernetes" {
+	if rot.Spec.Runbook == RunbookKubernetes || rot.Spec.Runbook == RunbookFrontProxy {
 		g = append(g, fmt.Sprintf("The node-level steps of %s are done on every node, and no component logs TLS errors.", from))
 	}
 	return g

@@ -1,152 +1,504 @@
 package plan
 
 import (
+	"bytes"
+	"crypto/x509"
+	"encoding/pem"
 	"fmt"
+	"path"
 	"slices"
+	"strings"
 
+	"sigs.k8s.io/kustomize/kyaml/yaml"
+
+	"github.com/carousel-dev/carousel/pkg/material"
 	"github.com/carousel-dev/carousel/pkg/phases"
 	"github.com/carousel-dev/carousel/pkg/spec"
 )
 
 // RunbookStep is a step that is not a Kubernetes object: files and flags on
 // nodes, done by a person (or a node agent) with the commands given.
+//
+// Every command is self-contained (it can be pasted into a plain shell, no
+// `set -e` or pipefail assumed) and fails with a message and a non-zero
+// status when the file or flag it edits is missing: a silent no-op on a node
+// that is laid out differently would leave it trusting the wrong set.
+// Commands edit files under ${KUBE_ROOT:-} (the node's root by default), so
+// they can be rehearsed on a copy of a node's tree; flag values are the paths
+// the node's processes see.
 type RunbookStep struct {
 	Title    string   `json:"title"`
 	Why      string   `json:"why"`
-	Commands []string `json:"commands"`
+	Commands []string `json:"commands,omitempty"`
+	// Verify are read-only checks against the live cluster or node, run after
+	// the commands (they need the node's API server, so they are not part of
+	// a rehearsal).
+	Verify []string `json:"verify,omitempty"`
 }
 
+// The spec.runbook values with node-level steps.
 const (
-	pki       = "/etc/kubernetes/pki"
-	bundle    = pki + "/ca-bundle.crt"
-	manifests = "/etc/kubernetes/manifests"
+	RunbookKubernetes = "kubernetes"
+	RunbookFrontProxy = "kubernetes-front-proxy"
 )
 
-// fetchBundle is the command that writes the phase's trusted set to a node
-// from what GitOps applied, so nodes and objects cannot disagree.
-func fetchBundle(rot *spec.CARotation) string {
-	for _, b := range rot.Spec.Bundles {
-		if b.Kind == "ConfigMap" && (b.AllNamespaces || slices.Contains(b.Namespaces, "kube-system")) {
-			return fmt.Sprintf(`kubectl -n kube-system get configmap %s -o jsonpath='{.data.%s}' > %s`, b.Name, escapeJSONPath(b.Key), bundle)
-		}
-	}
-	return fmt.Sprintf(`kubectl -n kube-public get configmap cluster-info -o jsonpath='{.data.kubeconfig}' | sed -n 's/^ *certificate-authority-data: //p' | base64 -d > %s`, bundle)
+// The kubeadm layout, as the node's processes see it.
+const (
+	kubeRoot      = "${KUBE_ROOT:-}"
+	pkiDir        = "/etc/kubernetes/pki"
+	manifestDir   = "/etc/kubernetes/manifests"
+	kubeconfigDir = "/etc/kubernetes"
+	kubeletConfig = "/var/lib/kubelet/config.yaml"
+	apiserver     = manifestDir + "/kube-apiserver.yaml"
+	controllerMgr = manifestDir + "/kube-controller-manager.yaml"
+	scheduler     = manifestDir + "/kube-scheduler.yaml"
+)
+
+// caFiles are one CA's files on a node. Trust flags point at crt while the
+// CA is alone (steady, cleanup: the kubeadm layout) and at bundle while two
+// generations are around, so crt always holds exactly one CA: the signer.
+type caFiles struct {
+	what        string // for titles
+	where       string // the nodes that hold the CA's trust files
+	crt, key    string
+	bundle      string
+	copyCrt     string // cluster CA only: kube-controller-manager's copy of the new CA
+	copyKey     string
+	renewCerts  []string // kubeadm certs renew: certificates this CA signs on the control plane
+	renewConfig bool     // the kubeconfigs' client certificates are signed by this CA
+	// leafCrt/leafKey: where the rotation's front-proxy-client pair goes,
+	// when spec.leaves has it (instead of kubeadm re-issuing it).
+	leafCrt, leafKey string
 }
 
-func escapeJSONPath(k string) string {
-	out := ""
-	for _, r := range k {
-		if r == '.' {
-			out += `\.`
-		} else {
-			out += string(r)
+var (
+	clusterCA = caFiles{
+		what: "cluster CA", where: "every node", crt: pkiDir + "/ca.crt", key: pkiDir + "/ca.key", bundle: pkiDir + "/ca-bundle.crt",
+		copyCrt: pkiDir + "/ca-new.crt", copyKey: pkiDir + "/ca-new.key",
+		renewCerts:  []string{"apiserver", "apiserver-kubelet-client"},
+		renewConfig: true,
+	}
+	frontProxyCA = caFiles{
+		what: "front-proxy CA", where: "every control-plane node", crt: pkiDir + "/front-proxy-ca.crt", key: pkiDir + "/front-proxy-ca.key", bundle: pkiDir + "/front-proxy-ca-bundle.crt",
+		renewCerts: []string{"front-proxy-client"},
+		leafCrt:    pkiDir + "/front-proxy-client.crt", leafKey: pkiDir + "/front-proxy-client.key",
+	}
+)
+
+// pairRef is what a runbook needs of one KeyPair (a CA or leaf generation): its certificate
+// (public, written into commands as PEM) and where its encrypted key is.
+type pairRef struct {
+	cert     *x509.Certificate
+	file     string // relative to the package directory
+	keyField string
+}
+
+// frontProxyClient is the leaf name whose pair the front-proxy runbook
+// installs as front-proxy-client.crt/.key (kubeadm re-issues it otherwise).
+const frontProxyClient = "front-proxy-client"
+
+// materialOf collects the rotation's certificates from the input, by
+// KeyPair ID ("ca", "leaf/<name>") and generation. The trusted set a
+// runbook writes comes from here, the same certificates the rendered objects
+// carry, so nodes never copy a set from an object the rotation does not
+// manage.
+func materialOf(rot *spec.CARotation, items []*yaml.RNode) map[string]map[phases.Generation]pairRef {
+	out := map[string]map[phases.Generation]pairRef{}
+	for _, n := range items {
+		if !material.IsKeyPair(n) || material.RotationOf(n) != rot.Metadata.Name {
+			continue
 		}
+		k, err := material.Parse(n)
+		if err != nil {
+			continue // gen reports unreadable material
+		}
+		if out[k.ID()] == nil {
+			out[k.ID()] = map[phases.Generation]pairRef{}
+		}
+		out[k.ID()][k.Generation] = pairRef{cert: k.Cert(), file: path.Join(rot.Spec.MaterialDir, k.FileName()), keyField: k.KeyField}
 	}
 	return out
 }
 
-// kubernetesRunbook lists the node-level steps of a cluster-CA move, after
-// the Kubernetes manual CA rotation procedure. Trust flags point at one
-// bundle file whose content follows the phase; ca.crt/ca.key hold the
-// signing CA (kube-controller-manager's --client-ca-file and
-// --cluster-signing-cert-file cannot be bundles: kubeadm issue 1350).
-func kubernetesRunbook(rot *spec.CARotation, from, to phases.Phase) []RunbookStep {
-	a, _ := phases.Lookup(rot.Spec.Scope, from)
-	b, _ := phases.Lookup(rot.Spec.Scope, to)
-	var steps []RunbookStep
-	if !slices.Equal(a.Trusted, b.Trusted) {
-		steps = append(steps,
-			RunbookStep{
-				Title: "Write the trusted set of " + string(to) + " to every node",
-				Why:   "every trust flag below reads this one file; it is fetched from the bundle GitOps applied, so nodes and objects hold the same set",
-				Commands: []string{fetchBundle(rot),
-					"openssl crl2pkcs7 -nocrl -certfile " + bundle + " | openssl pkcs7 -print_certs -noout | grep subject   # expect the trusted set of " + string(to)},
-			},
-			RunbookStep{
-				Title: "kube-controller-manager: --root-ca-file (every control-plane node)",
-				Why:   "new ServiceAccount tokens and the kube-root-ca.crt ConfigMaps of every namespace carry this set",
-				Commands: []string{
-					`sed -i 's#--root-ca-file=.*#--root-ca-file=` + bundle + `#' ` + manifests + `/kube-controller-manager.yaml   # the static pod restarts`,
-				},
-			},
-			RunbookStep{
-				Title: "kube-apiserver: --client-ca-file and --kubelet-certificate-authority (one control-plane node at a time)",
-				Why:   "API servers must accept client certificates and kubelet serving certificates of both generations while pods of both phases run",
-				Commands: []string{
-					`sed -i -e 's#--client-ca-file=.*#--client-ca-file=` + bundle + `#' -e 's#--kubelet-certificate-authority=.*#--kubelet-certificate-authority=` + bundle + `#' ` + manifests + `/kube-apiserver.yaml`,
-					"kubectl get --raw /readyz   # wait until this API server is ready before the next node",
-				},
-			},
-			RunbookStep{
-				Title:    "kube-scheduler: --client-ca-file (every control-plane node)",
-				Why:      "the scheduler authenticates callers against the same set",
-				Commands: []string{`sed -i 's#--client-ca-file=.*#--client-ca-file=` + bundle + `#' ` + manifests + `/kube-scheduler.yaml`},
-			},
-			RunbookStep{
-				Title: "kubelet: clientCAFile and kubelet.conf (every node, one at a time)",
-				Why:   "kubelets verify the API server and its clients with this set; rolling node by node keeps workloads scheduled",
-				Commands: []string{
-					`sed -i 's#clientCAFile: .*#clientCAFile: ` + bundle + `#' /var/lib/kubelet/config.yaml`,
-					`kubectl config set-cluster kubernetes --kubeconfig /etc/kubernetes/kubelet.conf --certificate-authority ` + bundle + ` --embed-certs`,
-					"systemctl restart kubelet && kubectl wait --for=condition=Ready node/$(hostname) --timeout=5m",
-				},
-			},
-			RunbookStep{
-				Title: "kubeconfig files: certificate-authority-data (control-plane nodes and users)",
-				Why:   "clients of the API server trust it through these files",
-				Commands: []string{
-					`for f in admin.conf super-admin.conf controller-manager.conf scheduler.conf; do [ -f /etc/kubernetes/$f ] && kubectl config set-cluster kubernetes --kubeconfig /etc/kubernetes/$f --certificate-authority ` + bundle + ` --embed-certs; done`,
-					"# users: the same set-cluster command on each kubeconfig handed out",
-				},
-			},
-		)
+// Runbook lists the node-level steps of the move from -> to for the runbook
+// the rotation names (nil for none). It fails when the material of a
+// generation the target phase needs is missing.
+func Runbook(rot *spec.CARotation, items []*yaml.RNode, from, to phases.Phase) ([]RunbookStep, error) {
+	var files caFiles
+	switch rot.Spec.Runbook {
+	case RunbookKubernetes:
+		files = clusterCA
+	case RunbookFrontProxy:
+		files = frontProxyCA
+	default:
+		return nil, nil
 	}
-	if a.Signer != b.Signer {
-		gen := b.Signer
-		ca := fmt.Sprintf("%s/ca-%s.yaml", rot.Spec.MaterialDir, gen)
-		key := "tls.key"
-		if rot.Spec.CA.Secret != nil {
-			key = rot.Spec.CA.Secret.Keys.Key
+	a, err := phases.Lookup(rot.Spec.Scope, from)
+	if err != nil {
+		return nil, err
+	}
+	b, err := phases.Lookup(rot.Spec.Scope, to)
+	if err != nil {
+		return nil, err
+	}
+	all := materialOf(rot, items)
+	m := all[material.RoleCA]
+	for _, g := range append(slices.Clone(b.Trusted), b.Signer) {
+		if _, ok := m[g]; !ok {
+			return nil, fmt.Errorf("the runbook of %s needs the %s CA's material, which is not in the input", to, g)
 		}
-		steps = append(steps,
-			RunbookStep{
-				Title: fmt.Sprintf("Install the %s CA as the signing CA (every control-plane node)", gen),
-				Why:   "ca.crt/ca.key sign certificates from now on; trust flags already read the bundle, so this changes no trust",
-				Commands: []string{
-					fmt.Sprintf(`sops -d --extract '["certificate"]' %s > %s/ca.crt`, ca, pki),
-					fmt.Sprintf(`sops -d --extract '["data"]["%s"]' %s | base64 -d > %s/ca.key && chmod 600 %s/ca.key`, key, ca, pki, pki),
-				},
-			},
-			RunbookStep{
-				Title: "Re-issue the API server's certificates and restart API servers one at a time",
-				Why:   "clients already trust both CAs, so a server presenting the new CA's certificate is accepted; one at a time keeps the API available",
-				Commands: []string{
-					"kubeadm certs renew apiserver && kubeadm certs renew apiserver-kubelet-client",
-					"crictl pods --name kube-apiserver -q | xargs crictl stopp   # the kubelet restarts the static pod",
-					"kubectl get --raw /readyz   # before the next node",
-				},
-			},
-			RunbookStep{
-				Title: "kube-controller-manager and kube-scheduler: restart with the new signer and client certificates",
-				Why:   "the controller-manager signs CSRs (kubelet client certificates) with ca.crt/ca.key",
-				Commands: []string{
-					"kubeadm certs renew controller-manager.conf && kubeadm certs renew scheduler.conf && kubeadm certs renew admin.conf",
-					"crictl pods --name kube-controller-manager -q | xargs crictl stopp && crictl pods --name kube-scheduler -q | xargs crictl stopp",
-				},
-			},
-			RunbookStep{
-				Title:    "kubelet client certificates",
-				Why:      "with rotateCertificates: true kubelets renew through CSRs signed by the new CA; otherwise re-issue /var/lib/kubelet/pki/kubelet-client-current.pem with it",
-				Commands: []string{"grep rotateCertificates /var/lib/kubelet/config.yaml"},
-			},
-		)
 	}
-	if b.Phase == phases.Cleanup && a.Phase == phases.DistrustOld {
+	rb := runbook{files: files, m: m, a: a, b: b}
+	if _, ok := rot.Spec.LeafByName(frontProxyClient); ok && files.leafCrt != "" {
+		leaf, ok := all[material.RoleLeaf+"/"+frontProxyClient][b.Leaves]
+		if !ok {
+			return nil, fmt.Errorf("the runbook of %s needs the %s generation of leaf %s, which is not in the input", to, b.Leaves, frontProxyClient)
+		}
+		rb.leaf = &leaf
+	}
+	return rb.steps(), nil
+}
+
+type runbook struct {
+	files caFiles
+	m     map[phases.Generation]pairRef
+	a, b  phases.State
+	// leaf is the front-proxy-client pair of the target phase, when the
+	// rotation issues it (spec.leaves names front-proxy-client).
+	leaf *pairRef
+}
+
+// usesBundle: trust flags read the bundle file while the rotation has two CA
+// generations (trust-new to distrust-old), and the CA file itself otherwise.
+func usesBundle(s phases.State) bool { return len(s.CAPresent) > 1 }
+
+// usesCopy: kube-controller-manager signs with (and authenticates clients
+// against) a copy of the new CA while both CA generations are around.
+func (r runbook) usesCopy(s phases.State) bool {
+	return r.files.copyCrt != "" && usesBundle(s) && s.Signer == phases.New
+}
+
+func (r runbook) trustFile(s phases.State) string {
+	if usesBundle(s) {
+		return r.files.bundle
+	}
+	return r.files.crt
+}
+
+func (r runbook) steps() []RunbookStep {
+	a, b, f := r.a, r.b, r.files
+	trustChanged := !slices.Equal(a.Trusted, b.Trusted) || usesBundle(a) != usesBundle(b)
+	signerChanged := a.Signer != b.Signer
+	var steps []RunbookStep
+	if usesBundle(b) && trustChanged {
 		steps = append(steps, RunbookStep{
-			Title:    "Remove the old CA from the nodes",
-			Why:      "nothing trusts or uses it any more; keep an offline backup until the next rotation",
-			Commands: []string{"grep -rl 'ca-old' " + manifests + " /var/lib/kubelet/config.yaml || echo 'no flag references the old CA'"},
+			Title: fmt.Sprintf("Write the trusted set of %s (%s) to %s (%s)", b.Phase, gens(b.Trusted), f.bundle, f.where),
+			Why: fmt.Sprintf("every %s trust flag below reads this one file; its certificates are the rotation's own material, the same the rendered objects carry. "+
+				"%s keeps exactly one CA, the signer", f.what, f.crt),
+			Commands: []string{writeFile(f.bundle, r.pem(b.Trusted...))},
+			Verify:   []string{"openssl crl2pkcs7 -nocrl -certfile " + onNode(f.bundle) + " | openssl pkcs7 -print_certs -noout   # the subjects of " + gens(b.Trusted)},
+		})
+	}
+	if trustChanged {
+		steps = append(steps, r.trustSteps()...)
+	}
+	if r.usesCopy(b) && !r.usesCopy(a) {
+		steps = append(steps, r.copyIn())
+	}
+	if signerChanged {
+		steps = append(steps, r.signerSteps()...)
+	} else if r.usesCopy(a) && !r.usesCopy(b) {
+		steps = append(steps, r.copyOut())
+	}
+	if !signerChanged && a.Leaves != b.Leaves && r.leaf != nil {
+		steps = append(steps, r.installLeaf())
+	}
+	if usesBundle(a) && !usesBundle(b) {
+		steps = append(steps, RunbookStep{
+			Title:    fmt.Sprintf("Remove %s (%s, once every step above is done on all of them)", f.bundle, f.where),
+			Why:      fmt.Sprintf("no flag reads it any more: they are back on %s, the kubeadm layout, which `kubeadm upgrade` expects", f.crt),
+			Commands: []string{"rm -f " + onNode(f.bundle)},
 		})
 	}
 	return steps
+}
+
+// trustSteps point every trust flag and file of the CA at the phase's trust
+// file. Kubeconfigs go before the static pods, so the restart a manifest
+// edit causes also picks up the kubeconfig.
+func (r runbook) trustSteps() []RunbookStep {
+	b, f := r.b, r.files
+	tf := r.trustFile(b)
+	set := gens(b.Trusted)
+	restart := func(name string) string {
+		return fmt.Sprintf("crictl ps --name %s -q | xargs -r crictl stop   # the kubelet starts it again, reading the new file", name)
+	}
+	if f.copyCrt == "" { // the front-proxy CA
+		return []RunbookStep{
+			{
+				Title: "kube-apiserver: --requestheader-client-ca-file (one control-plane node at a time)",
+				Why: "the API server verifies front-proxy clients with this set and publishes it as requestheader-client-ca-file in kube-system/extension-apiserver-authentication, " +
+					"which aggregated API servers read: they must accept front-proxy-client certificates of " + set,
+				Commands: []string{setFlags(apiserver, required, flag{"requestheader-client-ca-file", tf}), restart("kube-apiserver")},
+				Verify:   []string{"kubectl get --raw /readyz   # before the next node", "kubectl -n kube-system get configmap extension-apiserver-authentication -o jsonpath='{.data.requestheader-client-ca-file}'"},
+			},
+			{
+				Title:    "kube-controller-manager: --requestheader-client-ca-file (every control-plane node)",
+				Why:      "its secure port authenticates front-proxy requests with the same set",
+				Commands: []string{setFlags(controllerMgr, required, flag{"requestheader-client-ca-file", tf}), restart("kube-controller-manager")},
+			},
+		}
+	}
+	var confs []string
+	for _, c := range []string{"admin.conf", "controller-manager.conf", "scheduler.conf"} {
+		confs = append(confs, setKubeconfigCA(kubeconfigDir+"/"+c, tf, false))
+	}
+	confs = append(confs, setKubeconfigCA(kubeconfigDir+"/super-admin.conf", tf, true))
+	return []RunbookStep{
+		{
+			Title:    "Control-plane kubeconfigs: certificate-authority-data (every control-plane node)",
+			Why:      "the controller-manager, the scheduler and admins verify the API server with " + set + "; the static pods restart below and read them then. Users' kubeconfigs need the same data",
+			Commands: confs,
+		},
+		{
+			Title: "kube-controller-manager: --root-ca-file (every control-plane node)",
+			Why: "new ServiceAccount tokens and every namespace's kube-root-ca.crt ConfigMap carry this set, so pods with in-cluster config (kube-proxy, CoreDNS) trust " + set +
+				" only once they restart after this step. Its --client-ca-file and --cluster-signing-cert-file cannot be bundles and keep one CA",
+			Commands: []string{setFlags(controllerMgr, required, flag{"root-ca-file", tf}), restart("kube-controller-manager")},
+		},
+		{
+			Title:    "kube-apiserver: --client-ca-file and --kubelet-certificate-authority (one control-plane node at a time)",
+			Why:      "API servers accept client certificates and verify kubelet serving certificates of " + set + " while components of both phases run",
+			Commands: []string{setFlags(apiserver, required, flag{"client-ca-file", tf}), setFlags(apiserver, optional, flag{"kubelet-certificate-authority", tf}), restart("kube-apiserver")},
+			Verify:   []string{"kubectl get --raw /readyz   # before the next node"},
+		},
+		{
+			Title:    "kube-scheduler: --client-ca-file (every control-plane node)",
+			Why:      "when set, the scheduler authenticates callers of its secure port against it",
+			Commands: []string{setFlags(scheduler, optional, flag{"client-ca-file", tf}), restart("kube-scheduler")},
+		},
+		{
+			Title: "kubelet: clientCAFile and kubelet.conf (every node, one at a time)",
+			Why:   "kubelets verify the API server and their own clients with " + set + "; node by node keeps workloads scheduled",
+			Commands: []string{
+				setYAMLKey(kubeletConfig, "clientCAFile", tf),
+				setKubeconfigCA(kubeconfigDir+"/kubelet.conf", tf, false),
+				"systemctl restart kubelet",
+			},
+			Verify: []string{"kubectl wait --for=condition=Ready node/$(hostname) --timeout=5m"},
+		},
+	}
+}
+
+// copyIn is the page's workaround for kube-controller-manager: its
+// --client-ca-file and --cluster-signing-cert-file cannot be bundles, so they
+// point at a separate copy of the new CA. Moving them in one manifest edit
+// switches its signing certificate and key together, and leaves ca.crt and
+// ca.key free to be replaced with no running component reading them.
+func (r runbook) copyIn() RunbookStep {
+	f := r.files
+	return RunbookStep{
+		Title: fmt.Sprintf("kube-controller-manager: sign with a copy of the new CA, %s (every control-plane node)", f.copyCrt),
+		Why: "--client-ca-file and --cluster-signing-cert-file cannot be CA bundles (kubeadm issue 1350): as the Kubernetes page says, they point at a separate copy of the new CA, " +
+			"switched with the signing key in one manifest edit; kubelet client CSRs are signed by the new CA from here on",
+		Commands: []string{
+			// Check first: no key lands on a node whose manifest cannot use it.
+			requireFlags(controllerMgr, "client-ca-file", "cluster-signing-cert-file", "cluster-signing-key-file"),
+			writeFile(f.copyCrt, r.pem(phases.New)),
+			r.writeKey(f.copyKey, phases.New),
+			setFlags(controllerMgr, required, flag{"client-ca-file", f.copyCrt}, flag{"cluster-signing-cert-file", f.copyCrt}, flag{"cluster-signing-key-file", f.copyKey}),
+		},
+	}
+}
+
+// copyOut points kube-controller-manager back at ca.crt/ca.key (which hold
+// the signer by now) and deletes the copy, as the page says once ca.crt is a
+// single CA again.
+func (r runbook) copyOut() RunbookStep {
+	f := r.files
+	return RunbookStep{
+		Title: fmt.Sprintf("kube-controller-manager: sign with %s again and remove the copy (every control-plane node)", path.Base(f.crt)),
+		Why:   fmt.Sprintf("%s holds the %s CA, the signer of %s: the copy is no longer needed", f.crt, r.b.Signer, r.b.Phase),
+		Commands: []string{
+			setFlags(controllerMgr, required, flag{"client-ca-file", f.crt}, flag{"cluster-signing-cert-file", f.crt}, flag{"cluster-signing-key-file", f.key}),
+			"rm -f " + onNode(f.copyCrt) + " " + onNode(f.copyKey),
+		},
+	}
+}
+
+// signerSteps install the target phase's signer as the CA files and
+// re-issue what the CA signs on the control plane. They name the generation
+// being installed, so a rollback reads as one.
+func (r runbook) signerSteps() []RunbookStep {
+	b, f := r.b, r.files
+	g := b.Signer
+	steps := []RunbookStep{{
+		Title: fmt.Sprintf("Install the %s CA as %s and %s (every control-plane node)", g, path.Base(f.crt), path.Base(f.key)),
+		Why: fmt.Sprintf("they hold the signing CA from now on (`kubeadm certs renew` signs with them); no running component reads them now (trust flags read %s). "+
+			"Run from the package directory, with the SOPS key of the material", path.Base(f.bundle)),
+		Commands: []string{writeFile(f.crt, r.pem(g)), r.writeKey(f.key, g)},
+	}}
+	if f.copyCrt != "" && !r.usesCopy(b) {
+		out := r.copyOut()
+		out.Title = fmt.Sprintf("kube-controller-manager: sign with the %s CA (%s) again and remove the copy of the new CA (every control-plane node)", g, path.Base(f.crt))
+		steps = append(steps, out)
+	}
+	if r.leaf != nil {
+		steps = append(steps, r.installLeaf())
+		return steps
+	}
+	var renew []string
+	for _, c := range f.renewCerts {
+		renew = append(renew, fmt.Sprintf("kubeadm certs renew %s --cert-dir %s", c, onNode(pkiDir)))
+	}
+	renew = append(renew, "crictl ps --name kube-apiserver -q | xargs -r crictl stop   # the kubelet starts it again with the re-issued certificates")
+	steps = append(steps, RunbookStep{
+		Title:    fmt.Sprintf("Re-issue %s with the %s CA and restart the API server (one control-plane node at a time)", strings.Join(f.renewCerts, ", "), g),
+		Why:      fmt.Sprintf("everything already trusts %s, so an API server presenting certificates of the %s CA is accepted; one at a time keeps the API available", gens(b.Trusted), g),
+		Commands: renew,
+		Verify:   []string{"kubectl get --raw /readyz   # before the next node"},
+	})
+	if !f.renewConfig {
+		return steps
+	}
+	var confs []string
+	for _, c := range []string{"admin.conf", "controller-manager.conf", "scheduler.conf"} {
+		confs = append(confs, fmt.Sprintf("kubeadm certs renew %s --cert-dir %s --kubeconfig-dir %s", c, onNode(pkiDir), onNode(kubeconfigDir)))
+	}
+	confs = append(confs,
+		fmt.Sprintf(`if [ -f %s ]; then kubeadm certs renew super-admin.conf --cert-dir %s --kubeconfig-dir %s; else echo "carousel: no super-admin.conf on this node: nothing to renew"; fi`, onNode(kubeconfigDir+"/super-admin.conf"), onNode(pkiDir), onNode(kubeconfigDir)),
+		"crictl ps --name kube-controller-manager -q | xargs -r crictl stop",
+		"crictl ps --name kube-scheduler -q | xargs -r crictl stop",
+	)
+	steps = append(steps,
+		RunbookStep{
+			Title:    fmt.Sprintf("Control-plane kubeconfigs: client certificates of the %s CA, then restart kube-controller-manager and kube-scheduler (every control-plane node)", g),
+			Why:      "their client certificates must be signed by the CA that stays trusted; users' kubeconfigs need the same (client-certificate-data and client-key-data)",
+			Commands: confs,
+		},
+		RunbookStep{
+			Title: fmt.Sprintf("kubelet client certificates of the %s CA (every node, before the %s CA is distrusted)", g, other(g)),
+			Why: "kube-controller-manager signs kubelet CSRs with the signer; rotateCertificates renews only near expiry, so re-issue " +
+				"/var/lib/kubelet/pki/kubelet-client-current.pem where the check fails",
+			Verify: []string{"openssl verify -CAfile " + onNode(f.crt) + " " + onNode("/var/lib/kubelet/pki/kubelet-client-current.pem")},
+		},
+	)
+	return steps
+}
+
+// installLeaf puts the rotation's own front-proxy-client pair of the target
+// phase on the node, so the certificate the API server presents is the one
+// carousel issued and checked against the phase's CA.
+func (r runbook) installLeaf() RunbookStep {
+	f, b := r.files, r.b
+	return RunbookStep{
+		Title: fmt.Sprintf("Install the %s %s pair (signed by the %s CA) and restart the API server (one control-plane node at a time)", b.Leaves, frontProxyClient, b.Signer),
+		Why: fmt.Sprintf("aggregated API servers already trust %s, so the API server's front-proxy requests are accepted with either certificate; one at a time keeps the API available. "+
+			"Run from the package directory, with the SOPS key of the material", gens(b.Trusted)),
+		Commands: []string{
+			writeFile(f.leafCrt, pemOf(r.leaf.cert)),
+			writeKeyOf(*r.leaf, f.leafKey),
+			"crictl ps --name kube-apiserver -q | xargs -r crictl stop   # the kubelet starts it again with the new pair",
+		},
+		Verify: []string{"kubectl get --raw /readyz   # before the next node", "kubectl get --raw /apis   # aggregated APIs answer through the front proxy"},
+	}
+}
+
+// other is the generation that is not g: the one a move of the signer to g
+// will eventually distrust (old going forward, new in a rollback to steady).
+func other(g phases.Generation) phases.Generation {
+	if g == phases.New {
+		return phases.Old
+	}
+	return phases.New
+}
+
+// pem is the PEM of the CA generations, in order.
+func (r runbook) pem(gs ...phases.Generation) string {
+	var certs []*x509.Certificate
+	for _, g := range gs {
+		certs = append(certs, r.m[g].cert)
+	}
+	return pemOf(certs...)
+}
+
+func pemOf(certs ...*x509.Certificate) string {
+	var b bytes.Buffer
+	for _, c := range certs {
+		_ = pem.Encode(&b, &pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})
+	}
+	return b.String()
+}
+
+// writeKey decrypts a CA key from the package's material onto the node,
+// readable by root only, through a temporary file so a failed decryption
+// never leaves an empty key in place.
+func (r runbook) writeKey(dst string, g phases.Generation) string { return writeKeyOf(r.m[g], dst) }
+
+func writeKeyOf(m pairRef, dst string) string {
+	return fmt.Sprintf(`(umask 077 && key=$(sops -d --extract '["data"]["%s"]' %s) && printf '%%s' "$key" | base64 -d > %s) && mv %s %s`,
+		m.keyField, m.file, onNode(dst+".tmp"), onNode(dst+".tmp"), onNode(dst))
+}
+
+func onNode(p string) string { return `"` + kubeRoot + p + `"` }
+
+// writeFile writes content through a temporary file: components that
+// reload a file on change never read half of it.
+func writeFile(dst, content string) string {
+	return fmt.Sprintf("cat > %s <<'EOF' && mv %s %s\n%sEOF", onNode(dst+".tmp"), onNode(dst+".tmp"), onNode(dst), content)
+}
+
+type flag struct{ name, value string }
+
+const (
+	required = false
+	optional = true
+)
+
+// setFlags sets static-pod flags in one edit (one restart). A required flag
+// that is missing fails the command and changes nothing; an optional one
+// says it is not set.
+func setFlags(manifest string, opt bool, flags ...flag) string {
+	var checks, edits, names []string
+	for _, fl := range flags {
+		pat := `^ *- --` + fl.name + `=`
+		checks = append(checks, fmt.Sprintf(`grep -q -e '%s' "$f"`, pat))
+		edits = append(edits, fmt.Sprintf(`-e 's#^\( *- --%s=\).*#\1%s#'`, fl.name, fl.value))
+		names = append(names, "--"+fl.name)
+	}
+	list := strings.Join(names, " and ")
+	if opt {
+		return fmt.Sprintf(`f=%s; if [ ! -f "$f" ]; then echo "carousel: $f is missing" >&2; false; elif %s; then sed -i %s "$f"; else echo "carousel: $f does not set %s: nothing to change"; fi`,
+			onNode(manifest), strings.Join(checks, " && "), strings.Join(edits, " "), list)
+	}
+	return fmt.Sprintf(`f=%s; %s && sed -i %s "$f" || { echo "carousel: $f does not set %s: not changed" >&2; false; }`,
+		onNode(manifest), strings.Join(checks, " && "), strings.Join(edits, " "), list)
+}
+
+// requireFlags only checks that a static pod sets the flags.
+func requireFlags(manifest string, names ...string) string {
+	var checks, list []string
+	for _, n := range names {
+		checks = append(checks, fmt.Sprintf(`grep -q -e '^ *- --%s=' "$f"`, n))
+		list = append(list, "--"+n)
+	}
+	return fmt.Sprintf(`f=%s; %s || { echo "carousel: $f does not set %s: stop here" >&2; false; }`, onNode(manifest), strings.Join(checks, " && "), strings.Join(list, " and "))
+}
+
+// setYAMLKey sets a top-level-or-nested scalar key of a YAML file that must
+// be there.
+func setYAMLKey(file, key, value string) string {
+	return fmt.Sprintf(`f=%s; grep -q -e '^ *%s:' "$f" && sed -i -e 's#^\( *%s:\).*#\1 %s#' "$f" || { echo "carousel: $f has no %s: not changed" >&2; false; }`,
+		onNode(file), key, key, value, key)
+}
+
+// setKubeconfigCA embeds the trust file as the certificate-authority-data of
+// the cluster the kubeconfig's current context uses (never a new cluster
+// entry: `kubectl config set-cluster` would create one and exit 0).
+func setKubeconfigCA(file, trust string, opt bool) string {
+	set := fmt.Sprintf(`c=$(kubectl config view --kubeconfig "$f" --minify -o jsonpath='{.clusters[0].name}') && [ -n "$c" ] && kubectl config set-cluster "$c" --kubeconfig "$f" --embed-certs --certificate-authority %s >/dev/null`, onNode(trust))
+	if opt {
+		return fmt.Sprintf(`f=%s; if [ ! -f "$f" ]; then echo "carousel: no $f on this node: nothing to change"; else %s || { echo "carousel: $f has no current cluster: not changed" >&2; false; }; fi`, onNode(file), set)
+	}
+	return fmt.Sprintf(`f=%s; %s || { echo "carousel: $f is missing or has no current cluster: not changed" >&2; false; }`, onNode(file), set)
 }

@@ -72,8 +72,13 @@ func (s *Step) text(w io.Writer) {
 		fmt.Fprintln(w, "\nRunbook (node-level steps, after the objects are applied):")
 		for i, r := range s.Runbook {
 			fmt.Fprintf(w, "  %d. %s\n     why: %s\n", i+1, r.Title, r.Why)
+			// A heredoc's lines are printed as they are: indenting them
+			// would change what a pasted command writes.
 			for _, c := range r.Commands {
 				fmt.Fprintf(w, "     $ %s\n", c)
+			}
+			for _, c := range r.Verify {
+				fmt.Fprintf(w, "     check: $ %s\n", c)
 			}
 		}
 	}
@@ -127,13 +132,15 @@ func (p *Plan) PullRequest(s *Step) (title, body string) {
 	if len(s.Runbook) > 0 {
 		b.WriteString("### Runbook: node-level steps after the objects are applied\n\n")
 		for i, r := range s.Runbook {
-			fmt.Fprintf(&b, "%d. **%s**: %s\n\n   ```sh\n", i+1, r.Title, r.Why)
-			for _, c := range r.Commands {
-				fmt.Fprintf(&b, "   %s\n", c)
+			fmt.Fprintf(&b, "%d. **%s**: %s\n\n", i+1, r.Title, r.Why)
+			if len(r.Commands) > 0 {
+				codeBlock(&b, r.Commands)
 			}
-			b.WriteString("   ```\n")
+			if len(r.Verify) > 0 {
+				b.WriteString("   Then check:\n\n")
+				codeBlock(&b, r.Verify)
+			}
 		}
-		b.WriteString("\n")
 	}
 	b.WriteString("### Rollback\n\n")
 	if s.Direction == phases.Back.String() {
@@ -142,4 +149,17 @@ func (p *Plan) PullRequest(s *Step) (title, body string) {
 		fmt.Fprintf(&b, "Revert this PR (or `carousel advance --to %s`): one step back is as safe as this step, and rolls the same workloads.\n", s.From)
 	}
 	return title, b.String()
+}
+
+// codeBlock writes commands as a fenced block inside a list item. Every line
+// (a heredoc's too) is indented like the fence, which Markdown strips, so
+// what a reviewer copies is exactly the command.
+func codeBlock(b *strings.Builder, cmds []string) {
+	b.WriteString("   ```sh\n")
+	for _, c := range cmds {
+		for _, line := range strings.Split(c, "\n") {
+			fmt.Fprintf(b, "   %s\n", line)
+		}
+	}
+	b.WriteString("   ```\n\n")
 }

@@ -47,7 +47,9 @@ type Spec struct {
 	ExpiryWarning string `json:"expiryWarning,omitempty"`
 	// Runbook names the node-level steps `carousel plan` lists for each
 	// phase: "kubernetes" for the cluster CA (API server, controller-manager,
-	// scheduler and kubelet files and flags), "none" (default) otherwise.
+	// scheduler and kubelet files and flags), "kubernetes-front-proxy" for the
+	// front-proxy CA (front-proxy-ca.*, --requestheader-client-ca-file,
+	// front-proxy-client), "none" (default) otherwise.
 	Runbook string `json:"runbook,omitempty"`
 
 	// RenderedAnnotations are set on every object the rotation renders

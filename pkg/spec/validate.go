@@ -55,6 +55,12 @@ const (
 	LeafPrefix = "leaf:"
 )
 
+// Runbooks are the spec.runbook values: the node-level steps of a kubeadm
+// cluster CA ("kubernetes") and of its front-proxy CA
+// ("kubernetes-front-proxy"), which live in different files and flags, so
+// each CA gets the steps for its own files and never another CA's.
+var Runbooks = []string{"none", "kubernetes", "kubernetes-front-proxy"}
+
 // KeyAlgorithms carousel can make keys for.
 var KeyAlgorithms = []string{"ecdsa-p256", "ecdsa-p384", "ed25519", "rsa-2048", "rsa-3072", "rsa-4096"}
 
@@ -167,6 +173,9 @@ func (r *CARotation) Validate() error {
 		errs.add("spec.materialDir", "%q must be a relative path inside the package", s.MaterialDir)
 	}
 	checkDuration(&errs, "spec.expiryWarning", s.ExpiryWarning)
+	if !slices.Contains(Runbooks, s.Runbook) {
+		errs.add("spec.runbook", "%q is not a runbook (want one of %s)", s.Runbook, strings.Join(Runbooks, ", "))
+	}
 	checkDuration(&errs, "spec.ca.validity", s.CA.Validity)
 	checkKey(&errs, "spec.ca.key.algorithm", s.CA.Key.Algorithm)
 	if s.CA.PathLength != nil && *s.CA.PathLength < 0 {
