@@ -1,0 +1,139 @@
+package examples
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"sigs.k8s.io/kustomize/kyaml/yaml"
+
+	"github.com/carousel-dev/carousel/internal/testkit"
+	"github.com/carousel-dev/carousel/pkg/phases"
+)
+
+// The Istio example's claim is that istiod accepts every phase's cacerts as
+// its plug-in CA. Istio's own code judges that: bin/istio-cacerts
+// (hack/systems/istio, a module of its own at a pinned istio.io/istio) loads
+// the Secret with Istio's key-cert bundle and plug-in CA code, signs a
+// workload certificate with it and verifies that against root-cert.pem.
+//
+// The Secrets it reads are what reaches the cluster: rendered by the real
+// kustomize from the committed, encrypted material, then decrypted by the
+// real sops, as Flux or ksops would. Rendering from plaintext material
+// instead would need a second copy of the keys and would skip the path a
+// user runs (encrypted ca-key.pem whose SOPS MAC must survive the render).
+
+// istioRoots is how many roots root-cert.pem holds in each phase: the old
+// root, both through the overlap, then the new one.
+var istioRoots = map[phases.Phase]int{
+	phases.Steady: 1, phases.TrustNew: 2, phases.SignNew: 2, phases.DistrustOld: 1, phases.Cleanup: 1,
+}
+
+// TestIstioLoadsEveryPhasesCacerts runs Istio's plug-in CA loader on the
+// cacerts Secret of every phase of examples/istio: each must load, sign a
+// workload certificate, and trust the phase's roots.
+func TestIstioLoadsEveryPhasesCacerts(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(testkit.Root(t), "examples", "istio")
+	loader := testkit.Tool(t, "istio-cacerts")
+	pkg := testkit.Load(t, dir)
+	seq := pkg.Phases(t)
+	if len(seq) != len(istioRoots) {
+		t.Fatalf("the example walks %d phases %v, the test knows %d", len(seq), seq, len(istioRoots))
+	}
+	for _, phase := range seq {
+		s := istioCacerts(t, dir, phase)
+		out, stderr, err := runIstioLoader(loader, s)
+		if err != nil {
+			t.Fatalf("%s: Istio refuses the rendered cacerts: %v\n%s", phase, err, stderr)
+		}
+		want := fmt.Sprintf("root-cert.pem trusts %d root(s)", istioRoots[phase])
+		if !strings.Contains(out, want) || !strings.Contains(out, "verifies for server and client auth") {
+			t.Fatalf("%s: the loader says\n%s\nwant %q and a verified workload certificate", phase, out, want)
+		}
+	}
+}
+
+// TestIstioRefusesABrokenCacerts feeds the loader cacerts Secrets that
+// istiod must not accept, each made from the example's own phases: if the
+// loader accepted one, the test above would prove nothing.
+func TestIstioRefusesABrokenCacerts(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(testkit.Root(t), "examples", "istio")
+	loader := testkit.Tool(t, "istio-cacerts")
+	steady := istioCacerts(t, dir, phases.Steady)
+	signNew := istioCacerts(t, dir, phases.SignNew)
+	// The encrypted Secret, as rendered, before sops.
+	encrypted := testkit.Find(testkit.Parse(t, testkit.Kustomize(t, dir, phases.SignNew)), "Secret", "istio-system", "cacerts")
+	if encrypted == nil {
+		t.Fatal("sign-new renders no istio-system/cacerts")
+	}
+	for _, c := range []struct {
+		name     string
+		secret   *yaml.RNode
+		exitCode int
+		refusal  string
+	}{
+		{"a ca-key.pem of the other generation's intermediate is refused by Istio's key-cert bundle",
+			withIstioKey(t, signNew, "ca-key.pem", steady), 1, "the cert does not match the key"},
+		{"a root-cert.pem without the root that signed cert-chain.pem is refused by Istio's key-cert bundle",
+			withIstioKey(t, signNew, "root-cert.pem", steady), 1, "cannot verify the cert with the provided root chain"},
+		{"a cert-chain.pem of the other generation passes Istio's bundle check but its workload certificates do not verify",
+			withIstioKey(t, signNew, "cert-chain.pem", steady), 1, "the workload certificate Istio signed does not verify"},
+		{"a Secret still SOPS-encrypted is unusable input, not a refusal",
+			encrypted, 2, "still SOPS-encrypted"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			out, stderr, err := runIstioLoader(loader, c.secret)
+			var exit *exec.ExitError
+			if !errors.As(err, &exit) {
+				t.Fatalf("the loader accepted it (err %v):\n%s", err, out)
+			}
+			if exit.ExitCode() != c.exitCode || !strings.Contains(stderr, c.refusal) {
+				t.Fatalf("exit %d, want %d with %q:\n%s", exit.ExitCode(), c.exitCode, c.refusal, stderr)
+			}
+		})
+	}
+}
+
+// istioCacerts renders a phase of the package in dir as it reaches the
+// cluster and returns its decrypted istio-system/cacerts Secret.
+func istioCacerts(t *testing.T, dir string, phase phases.Phase) *yaml.RNode {
+	t.Helper()
+	s := testkit.Find(clusterObjects(t, dir, phase), "Secret", "istio-system", "cacerts")
+	if s == nil {
+		t.Fatalf("%s renders no istio-system/cacerts", phase)
+	}
+	return s
+}
+
+// withIstioKey returns a copy of s whose data key is the one of from.
+func withIstioKey(t *testing.T, s *yaml.RNode, key string, from *yaml.RNode) *yaml.RNode {
+	t.Helper()
+	v, err := from.Pipe(yaml.Lookup("data", key))
+	if err != nil || v == nil {
+		t.Fatalf("data.%s: %v", key, err)
+	}
+	out := s.Copy()
+	if err := out.PipeE(yaml.Lookup("data"), yaml.SetField(key, yaml.NewStringRNode(v.YNode().Value))); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// runIstioLoader runs bin/istio-cacerts on a Secret and returns its stdout,
+// stderr and exit error.
+func runIstioLoader(loader string, s *yaml.RNode) (string, string, error) {
+	cmd := exec.Command(loader)
+	cmd.Stdin = strings.NewReader(s.MustString())
+	cmd.Env = os.Environ()
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	return stdout.String(), stderr.String(), err
+}
