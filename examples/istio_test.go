@@ -50,7 +50,7 @@ func TestIstioLoadsEveryPhasesCacerts(t *testing.T) {
 		s := istioCacerts(t, dir, phase)
 		out, stderr, err := runIstioLoader(loader, s)
 		if err != nil {
-			t.Fatalf("%s: Istio refuses the rendered cacerts: %v\n%s", phase, err, stderr)
+			t.Fatalf("%s: istio-cacerts does not accept the rendered cacerts: %v\n%s", phase, err, stderr)
 		}
 		want := fmt.Sprintf("root-cert.pem trusts %d root(s)", istioRoots[phase])
 		if !strings.Contains(out, want) || !strings.Contains(out, "verifies for server and client auth") {
@@ -73,6 +73,7 @@ func TestIstioRefusesABrokenCacerts(t *testing.T) {
 	if encrypted == nil {
 		t.Fatal("sign-new renders no istio-system/cacerts")
 	}
+	serverOnly := istioServerOnlyIntermediate(t, dir)
 	for _, c := range []struct {
 		name     string
 		secret   *yaml.RNode
@@ -85,6 +86,8 @@ func TestIstioRefusesABrokenCacerts(t *testing.T) {
 			withIstioKey(t, signNew, "root-cert.pem", steady), 1, "cannot verify the cert with the provided root chain"},
 		{"a cert-chain.pem of the other generation passes Istio's bundle check but its workload certificates do not verify",
 			withIstioKey(t, signNew, "cert-chain.pem", steady), 1, "the workload certificate Istio signed does not verify"},
+		{"an intermediate with carousel's default usages (server only) cannot sign a sidecar's client certificate",
+			serverOnly, 1, "for client auth: x509: certificate specifies an incompatible key usage"},
 		{"a Secret still SOPS-encrypted is unusable input, not a refusal",
 			encrypted, 2, "still SOPS-encrypted"},
 	} {
@@ -99,6 +102,37 @@ func TestIstioRefusesABrokenCacerts(t *testing.T) {
 			}
 		})
 	}
+}
+
+// istioServerOnlyIntermediate makes the example's mistake a user makes
+// first: the cacerts leaf with the default usages. It copies the package,
+// makes fresh material with `carousel init --plaintext-keys` (throwaway keys
+// in a temporary directory) and returns the steady phase's cacerts.
+func istioServerOnlyIntermediate(t *testing.T, dir string) *yaml.RNode {
+	t.Helper()
+	tmp := t.TempDir()
+	if err := os.CopyFS(tmp, os.DirFS(dir)); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(filepath.Join(tmp, "material")); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(tmp, "carousel.yaml")
+	b, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const usages = "    usages: [server, client]\n"
+	if !bytes.Contains(b, []byte(usages)) {
+		t.Fatalf("examples/istio/carousel.yaml no longer says %q", usages)
+	}
+	if err := os.WriteFile(cfg, bytes.Replace(b, []byte(usages), nil, 1), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(testkit.Carousel(t), "init", "--plaintext-keys", cfg).CombinedOutput(); err != nil {
+		t.Fatalf("carousel init: %v\n%s", err, out)
+	}
+	return istioCacerts(t, tmp, phases.Steady)
 }
 
 // istioCacerts renders a phase of the package in dir as it reaches the
