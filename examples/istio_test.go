@@ -2,11 +2,14 @@ package examples
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -28,35 +31,80 @@ import (
 // instead would need a second copy of the keys and would skip the path a
 // user runs (encrypted ca-key.pem whose SOPS MAC must survive the render).
 
-// istioRoots is how many roots root-cert.pem holds in each phase: the old
-// root, both through the overlap, then the new one.
-var istioRoots = map[phases.Phase]int{
-	phases.Steady: 1, phases.TrustNew: 2, phases.SignNew: 2, phases.DistrustOld: 1, phases.Cleanup: 1,
-}
-
 // TestIstioLoadsEveryPhasesCacerts runs Istio's plug-in CA loader on the
-// cacerts Secret of every phase of examples/istio: each must load, sign a
-// workload certificate, and trust the phase's roots.
+// cacerts Secret of every phase of examples/istio: each must load and sign a
+// workload certificate that chains to the root the phase model says signs
+// (old until sign-new, new from then on), and root-cert.pem must hold
+// exactly the roots the phase trusts.
 func TestIstioLoadsEveryPhasesCacerts(t *testing.T) {
 	t.Parallel()
 	dir := filepath.Join(testkit.Root(t), "examples", "istio")
 	loader := testkit.Tool(t, "istio-cacerts")
 	pkg := testkit.Load(t, dir)
-	seq := pkg.Phases(t)
-	if len(seq) != len(istioRoots) {
-		t.Fatalf("the example walks %d phases %v, the test knows %d", len(seq), seq, len(istioRoots))
+	scope := pkg.Rotation(t).Spec.Scope
+	root := map[phases.Generation]string{
+		phases.Old: istioRootFingerprint(t, filepath.Join(dir, "material", "ca-old.yaml")),
+		phases.New: istioRootFingerprint(t, filepath.Join(dir, "material", "ca-new.yaml")),
 	}
-	for _, phase := range seq {
-		s := istioCacerts(t, dir, phase)
-		out, stderr, err := runIstioLoader(loader, s)
+	for _, phase := range pkg.Phases(t) {
+		state, err := phases.Lookup(scope, phase)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, stderr, err := runIstioLoader(loader, istioCacerts(t, dir, phase))
 		if err != nil {
 			t.Fatalf("%s: istio-cacerts does not accept the rendered cacerts: %v\n%s", phase, err, stderr)
 		}
-		want := fmt.Sprintf("root-cert.pem trusts %d root(s)", istioRoots[phase])
-		if !strings.Contains(out, want) || !strings.Contains(out, "verifies for server and client auth") {
-			t.Fatalf("%s: the loader says\n%s\nwant %q and a verified workload certificate", phase, out, want)
+		var trusted []string
+		for _, g := range state.Trusted {
+			trusted = append(trusted, root[g])
+		}
+		// The order of root-cert.pem is not Istio's concern: compare sets.
+		slices.Sort(trusted)
+		if got := istioLoaderRoots(out); !slices.Equal(got, trusted) {
+			t.Fatalf("%s: root-cert.pem holds %v, the phase trusts %v (old root %s, new root %s):\n%s", phase, got, trusted, root[phases.Old], root[phases.New], out)
+		}
+		if want := "verifies for server and client auth up to root " + root[state.Signer] + "\n"; !strings.Contains(out, want) {
+			t.Fatalf("%s: the loader says\n%s\nwant %q (old root %s, new root %s)", phase, out, want, root[phases.Old], root[phases.New])
 		}
 	}
+}
+
+// istioLoaderRoots reads the sorted root fingerprints of the loader's
+// "root-cert.pem: N root(s): ..." line.
+func istioLoaderRoots(out string) []string {
+	for _, line := range strings.Split(out, "\n") {
+		if rest, ok := strings.CutPrefix(line, "root-cert.pem: "); ok {
+			_, list, _ := strings.Cut(rest, "root(s): ")
+			roots := strings.Fields(list)
+			slices.Sort(roots)
+			return roots
+		}
+	}
+	return nil
+}
+
+// istioRootFingerprint reads the CA certificate of a KeyPair of the
+// material (its certificate is plaintext) as the loader names it.
+func istioRootFingerprint(t *testing.T, file string) string {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := yaml.Parse(string(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := n.Pipe(yaml.Lookup("certificate"))
+	if err != nil || v == nil {
+		t.Fatalf("%s: no certificate: %v", file, err)
+	}
+	block, _ := pem.Decode([]byte(v.YNode().Value))
+	if block == nil {
+		t.Fatalf("%s: the certificate is not PEM", file)
+	}
+	return fmt.Sprintf("sha256:%x", sha256.Sum256(block.Bytes))
 }
 
 // TestIstioRefusesABrokenCacerts feeds the loader cacerts Secrets that

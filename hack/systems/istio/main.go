@@ -29,6 +29,7 @@ package main
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/pem"
@@ -143,17 +144,29 @@ func run(file, id string, out io.Writer) error {
 	// Istio's verifier accepts any extended key usage; a sidecar's peer asks
 	// for server or client authentication, which an intermediate's own
 	// extended key usages may forbid.
-	if err := verifyFor(chainPEM, files[ca.RootCertFile]); err != nil {
+	root, err := verifyFor(chainPEM, files[ca.RootCertFile])
+	if err != nil {
 		return fmt.Errorf("the workload certificate Istio signed does not verify against root-cert.pem: %w", err)
 	}
 
+	// Both roots of an overlap usually share a name: fingerprints tell the
+	// generations apart.
 	certs := parseCerts(chainPEM)
-	roots := parseCerts(files[ca.RootCertFile])
-	fmt.Fprintf(out, "cacerts %s/%s: Istio loaded the plug-in CA %q (issued by %q); root-cert.pem trusts %d root(s)\n",
-		namespaceOf(in), ca.CACertsSecret, certs[1].Subject.CommonName, certs[1].Issuer.CommonName, len(roots))
-	fmt.Fprintf(out, "workload %s: signed by %q, chain of %d, verifies for server and client auth\n",
-		id, certs[0].Issuer.CommonName, len(certs))
+	var roots []string
+	for _, r := range parseCerts(files[ca.RootCertFile]) {
+		roots = append(roots, fingerprint(r))
+	}
+	fmt.Fprintf(out, "cacerts %s/%s: Istio loaded the plug-in CA %q (issued by %q)\n",
+		namespaceOf(in), ca.CACertsSecret, certs[1].Subject.CommonName, certs[1].Issuer.CommonName)
+	fmt.Fprintf(out, "root-cert.pem: %d root(s): %s\n", len(roots), strings.Join(roots, " "))
+	fmt.Fprintf(out, "workload %s: signed by %q, chain of %d, verifies for server and client auth up to root %s\n",
+		id, certs[0].Issuer.CommonName, len(certs), fingerprint(root))
 	return nil
+}
+
+// fingerprint names a certificate by the SHA-256 of its DER bytes.
+func fingerprint(c *x509.Certificate) string {
+	return fmt.Sprintf("sha256:%x", sha256.Sum256(c.Raw))
 }
 
 // cacerts finds the Secret named cacerts in a YAML stream and returns its
@@ -212,11 +225,12 @@ func namespaceOf(in []byte) string {
 }
 
 // verifyFor checks the chain's first certificate for server and for client
-// authentication, with the rest of the chain as intermediates.
-func verifyFor(chainPEM, rootPEM []byte) error {
+// authentication, with the rest of the chain as intermediates, and returns
+// the root it chains to.
+func verifyFor(chainPEM, rootPEM []byte) (*x509.Certificate, error) {
 	certs := parseCerts(chainPEM)
 	if len(certs) < 2 {
-		return fmt.Errorf("the chain holds %d certificate(s), want the workload certificate and cert-chain.pem", len(certs))
+		return nil, fmt.Errorf("the chain holds %d certificate(s), want the workload certificate and cert-chain.pem", len(certs))
 	}
 	roots, inter := x509.NewCertPool(), x509.NewCertPool()
 	for _, c := range parseCerts(rootPEM) {
@@ -225,12 +239,15 @@ func verifyFor(chainPEM, rootPEM []byte) error {
 	for _, c := range certs[1:] {
 		inter.AddCert(c)
 	}
+	var root *x509.Certificate
 	for _, u := range []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth} {
-		if _, err := certs[0].Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{u}}); err != nil {
-			return fmt.Errorf("for %s: %w", map[x509.ExtKeyUsage]string{x509.ExtKeyUsageServerAuth: "server auth", x509.ExtKeyUsageClientAuth: "client auth"}[u], err)
+		chains, err := certs[0].Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{u}})
+		if err != nil {
+			return nil, fmt.Errorf("for %s: %w", map[x509.ExtKeyUsage]string{x509.ExtKeyUsageServerAuth: "server auth", x509.ExtKeyUsageClientAuth: "client auth"}[u], err)
 		}
+		root = chains[0][len(chains[0])-1]
 	}
-	return nil
+	return root, nil
 }
 
 func parseCerts(b []byte) []*x509.Certificate {
