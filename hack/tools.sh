@@ -27,6 +27,15 @@ TOOLS=(
   "argocd-crds v3.2.12 application-crd.yaml applicationset-crd.yaml appproject-crd.yaml"
   "actionlint v1.7.12 actionlint"
   "mermaid-parser 2.0.1 mermaid-parse"
+  "istio-cacerts v0.0.0-20260827124520-eed52ebb66ad istio-cacerts"
+)
+
+# Tools built from a module of this repository (hack/systems/...): their
+# cache key also carries a hash of that module's go.mod, go.sum and Go
+# files, so an edit to the program rebuilds it instead of reusing a stale
+# binary of the same pinned upstream version.
+declare -A LOCAL_SRC=(
+  [istio-cacerts]=hack/systems/istio
 )
 
 die() { echo "tools: $*" >&2; exit 1; }
@@ -102,6 +111,14 @@ build() {
       printf '# placeholder: this build has no embedded install manifests\n' >cmd/flux/manifests/placeholder.yaml
       CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.VERSION=${version#v}" -o "$out/flux" ./cmd/flux
       go mod download github.com/fluxcd/kustomize-controller@v1.9.5 github.com/fluxcd/source-controller@v1.9.5 ;;
+    istio-cacerts)
+      # carousel's own check over Istio's plug-in CA code (security/pkg/pki)
+      # at the pinned istio.io/istio commit; its module stays out of
+      # carousel's go.mod. The version above must equal the one its go.mod
+      # requires.
+      grep -q "istio.io/istio $version\$" "$REPO/hack/systems/istio/go.mod" || die "hack/systems/istio/go.mod does not require istio.io/istio $version"
+      cd "$REPO/hack/systems/istio"
+      CGO_ENABLED=0 go build -trimpath -o "$out/istio-cacerts" . ;;
     actionlint) GOBIN=$out CGO_ENABLED=0 go install "github.com/rhysd/actionlint/cmd/actionlint@$version" ;;
     mermaid-parser)
       # The npm @mermaid-js/parser, with a small CLI: reads a Markdown or
@@ -135,20 +152,30 @@ JS
   esac
 }
 
+# src_hash DIR: a short hash of a repository module's sources.
+src_hash() {
+  (cd "$REPO/$1" && find . -maxdepth 1 \( -name go.mod -o -name go.sum -o -name '*.go' \) -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-12)
+}
+
 install_one() {
-  local line name version bins dir tmp start b
+  local line name version key bins dir tmp start b
   line=$(entry "$1"); set -- $line
   name=$1 version=$2; shift 2; bins=("$@")
-  dir=$CACHE/$name/$version
+  if [ -n "${LOCAL_SRC[$name]:-}" ]; then
+    key=$version-$(src_hash "${LOCAL_SRC[$name]}")
+  else
+    key=$version
+  fi
+  dir=$CACHE/$name/$key
   if [ -x "$dir/bin/${bins[0]}" ]; then
-    echo "tools: $name $version ready (cached)" >&2
+    echo "tools: $name $key ready (cached)" >&2
   else
     mkdir -p "$CACHE/$name"
     tmp=$(mktemp -d "$CACHE/$name/.build.XXXXXX")
     start=$(date +%s)
-    echo "tools: building $name $version (once per machine; log: $CACHE/$name/$version.log)" >&2
-    if ! (cd "$tmp" && nice -n 10 bash -c "$(declare -f build die); build $name $version $tmp/bin") >"$CACHE/$name/$version.log" 2>&1; then
-      tail -30 "$CACHE/$name/$version.log" >&2
+    echo "tools: building $name $key (once per machine; log: $CACHE/$name/$key.log)" >&2
+    if ! (cd "$tmp" && REPO=$REPO nice -n 10 bash -c "$(declare -f build die); build $name $version $tmp/bin") >"$CACHE/$name/$key.log" 2>&1; then
+      tail -30 "$CACHE/$name/$key.log" >&2
       rm -rf "$tmp"
       die "building $name $version failed"
     fi
@@ -157,7 +184,7 @@ install_one() {
     done
     rm -rf "$dir"
     mv "$tmp" "$dir"
-    echo "tools: $name $version ready (built in $(( $(date +%s) - start ))s)" >&2
+    echo "tools: $name $key ready (built in $(( $(date +%s) - start ))s)" >&2
   fi
   mkdir -p "$REPO/bin"
   for b in "${bins[@]}"; do
@@ -172,7 +199,11 @@ case $cmd in
     for t in "$@"; do install_one "$t"; done ;;
   path)
     line=$(entry "${1:?usage: $0 path NAME}"); set -- $line
-    echo "$CACHE/$1/$2/bin" ;;
+    if [ -n "${LOCAL_SRC[$1]:-}" ]; then
+      echo "$CACHE/$1/$2-$(src_hash "${LOCAL_SRC[$1]}")/bin"
+    else
+      echo "$CACHE/$1/$2/bin"
+    fi ;;
   list)
     for line in "${TOOLS[@]}"; do set -- $line; echo "$1 $2"; done ;;
   *) die "usage: $0 install NAME... | path NAME | list" ;;

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/carousel-dev/carousel/internal/testkit"
 	"github.com/carousel-dev/carousel/pkg/phases"
@@ -49,7 +50,8 @@ func buildPhase(t *testing.T, rot *spec.CARotation, pkg *testkit.Package, phase 
 		if !slices.Contains(l.Spec.Usages, "server") {
 			continue
 		}
-		s := Server{Name: "server " + l.Name, Cert: l.Pair, ServerDNS: l.Cert.DNSNames[0]}
+		cert, dns := served(t, l)
+		s := Server{Name: "server " + l.Name, Cert: cert, ServerDNS: dns}
 		if len(clientLeaves) > 0 {
 			// Mutual TLS: the server verifies clients against its own ca.crt.
 			s.ClientCAs = pool(l.CACerts)
@@ -78,7 +80,7 @@ func buildPhase(t *testing.T, rot *spec.CARotation, pkg *testkit.Package, phase 
 			out.clients = append(out.clients, Client{Name: "client trusting " + obj.Where, Roots: obj.Pool})
 		}
 		for _, cl := range clientLeaves {
-			cert := cl.Pair
+			cert, _ := served(t, cl)
 			out.clients = append(out.clients, Client{Name: fmt.Sprintf("client %s trusting %s", cl.Name, obj.Where), Roots: obj.Pool, Cert: &cert})
 		}
 	}
@@ -86,6 +88,45 @@ func buildPhase(t *testing.T, rot *spec.CARotation, pkg *testkit.Package, phase 
 		t.Fatalf("%s: no TLS servers or clients: the example needs a server leaf", phase)
 	}
 	return out
+}
+
+// served is the certificate a leaf's holder presents in TLS, and the DNS
+// name clients ask for. A CA leaf (Istio's cacerts, Linkerd's identity
+// issuer) never serves itself: its holder signs the proxies' certificates.
+// So the harness issues one under it, as the mesh's CA would, valid at
+// testkit.Now, with the leaf's usages, presented with the intermediate as
+// its chain: what a proxy of that phase sends.
+func served(t *testing.T, l testkit.Leaf) (tls.Certificate, string) {
+	t.Helper()
+	if !l.Spec.IsCA {
+		if len(l.Cert.DNSNames) == 0 {
+			return l.Pair, "" // a client-only leaf
+		}
+		return l.Pair, l.Cert.DNSNames[0]
+	}
+	dns := "workload." + l.Name + ".mesh.test"
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var eku []x509.ExtKeyUsage
+	for _, u := range l.Spec.Usages {
+		eku = append(eku, map[string]x509.ExtKeyUsage{"server": x509.ExtKeyUsageServerAuth, "client": x509.ExtKeyUsageClientAuth}[u])
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: dns},
+		DNSNames:     []string{dns},
+		NotBefore:    testkit.Now.Add(-time.Hour),
+		NotAfter:     testkit.Now.Add(time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  eku,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, l.Cert, &key.PublicKey, l.Pair.PrivateKey)
+	if err != nil {
+		t.Fatalf("issuing a workload certificate under CA leaf %s: %v", l.Name, err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der, l.Cert.Raw}, PrivateKey: key}, dns
 }
 
 // mix runs every client of one phase against every server of another and

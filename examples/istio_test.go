@@ -1,0 +1,221 @@
+package examples
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"sigs.k8s.io/kustomize/kyaml/yaml"
+
+	"github.com/carousel-dev/carousel/internal/testkit"
+	"github.com/carousel-dev/carousel/pkg/phases"
+)
+
+// The Istio example's claim is that istiod accepts every phase's cacerts as
+// its plug-in CA. Istio's own code judges that: bin/istio-cacerts
+// (hack/systems/istio, a module of its own at a pinned istio.io/istio) loads
+// the Secret with Istio's key-cert bundle and plug-in CA code, signs a
+// workload certificate with it and verifies that against root-cert.pem.
+//
+// The Secrets it reads are what reaches the cluster: rendered by the real
+// kustomize from the committed, encrypted material, then decrypted by the
+// real sops, as Flux or ksops would. Rendering from plaintext material
+// instead would need a second copy of the keys and would skip the path a
+// user runs (encrypted ca-key.pem whose SOPS MAC must survive the render).
+
+// TestIstioLoadsEveryPhasesCacerts runs Istio's plug-in CA loader on the
+// cacerts Secret of every phase of examples/istio: each must load and sign a
+// workload certificate that chains to the root the phase model says signs
+// (old until sign-new, new from then on), and root-cert.pem must hold
+// exactly the roots the phase trusts.
+func TestIstioLoadsEveryPhasesCacerts(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(testkit.Root(t), "examples", "istio")
+	loader := testkit.Tool(t, "istio-cacerts")
+	pkg := testkit.Load(t, dir)
+	scope := pkg.Rotation(t).Spec.Scope
+	root := map[phases.Generation]string{
+		phases.Old: istioRootFingerprint(t, filepath.Join(dir, "material", "ca-old.yaml")),
+		phases.New: istioRootFingerprint(t, filepath.Join(dir, "material", "ca-new.yaml")),
+	}
+	for _, phase := range pkg.Phases(t) {
+		state, err := phases.Lookup(scope, phase)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, stderr, err := runIstioLoader(loader, istioCacerts(t, dir, phase))
+		if err != nil {
+			t.Fatalf("%s: istio-cacerts does not accept the rendered cacerts: %v\n%s", phase, err, stderr)
+		}
+		var trusted []string
+		for _, g := range state.Trusted {
+			trusted = append(trusted, root[g])
+		}
+		// The order of root-cert.pem is not Istio's concern: compare sets.
+		slices.Sort(trusted)
+		if got := istioLoaderRoots(out); !slices.Equal(got, trusted) {
+			t.Fatalf("%s: root-cert.pem holds %v, the phase trusts %v (old root %s, new root %s):\n%s", phase, got, trusted, root[phases.Old], root[phases.New], out)
+		}
+		if want := "verifies for server and client auth up to root " + root[state.Signer] + "\n"; !strings.Contains(out, want) {
+			t.Fatalf("%s: the loader says\n%s\nwant %q (old root %s, new root %s)", phase, out, want, root[phases.Old], root[phases.New])
+		}
+	}
+}
+
+// istioLoaderRoots reads the sorted root fingerprints of the loader's
+// "root-cert.pem: N root(s): ..." line.
+func istioLoaderRoots(out string) []string {
+	for _, line := range strings.Split(out, "\n") {
+		if rest, ok := strings.CutPrefix(line, "root-cert.pem: "); ok {
+			_, list, _ := strings.Cut(rest, "root(s): ")
+			roots := strings.Fields(list)
+			slices.Sort(roots)
+			return roots
+		}
+	}
+	return nil
+}
+
+// istioRootFingerprint reads the CA certificate of a KeyPair of the
+// material (its certificate is plaintext) as the loader names it.
+func istioRootFingerprint(t *testing.T, file string) string {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := yaml.Parse(string(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := n.Pipe(yaml.Lookup("certificate"))
+	if err != nil || v == nil {
+		t.Fatalf("%s: no certificate: %v", file, err)
+	}
+	block, _ := pem.Decode([]byte(v.YNode().Value))
+	if block == nil {
+		t.Fatalf("%s: the certificate is not PEM", file)
+	}
+	return fmt.Sprintf("sha256:%x", sha256.Sum256(block.Bytes))
+}
+
+// TestIstioRefusesABrokenCacerts feeds the loader cacerts Secrets that
+// istiod must not accept, each made from the example's own phases: if the
+// loader accepted one, the test above would prove nothing.
+func TestIstioRefusesABrokenCacerts(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(testkit.Root(t), "examples", "istio")
+	loader := testkit.Tool(t, "istio-cacerts")
+	steady := istioCacerts(t, dir, phases.Steady)
+	signNew := istioCacerts(t, dir, phases.SignNew)
+	// The encrypted Secret, as rendered, before sops.
+	encrypted := testkit.Find(testkit.Parse(t, testkit.Kustomize(t, dir, phases.SignNew)), "Secret", "istio-system", "cacerts")
+	if encrypted == nil {
+		t.Fatal("sign-new renders no istio-system/cacerts")
+	}
+	serverOnly := istioServerOnlyIntermediate(t, dir)
+	for _, c := range []struct {
+		name     string
+		secret   *yaml.RNode
+		exitCode int
+		refusal  string
+	}{
+		{"a ca-key.pem of the other generation's intermediate is refused by Istio's key-cert bundle",
+			withIstioKey(t, signNew, "ca-key.pem", steady), 1, "the cert does not match the key"},
+		{"a root-cert.pem without the root that signed cert-chain.pem is refused by Istio's key-cert bundle",
+			withIstioKey(t, signNew, "root-cert.pem", steady), 1, "cannot verify the cert with the provided root chain"},
+		{"a cert-chain.pem of the other generation passes Istio's bundle check but its workload certificates do not verify",
+			withIstioKey(t, signNew, "cert-chain.pem", steady), 1, "the workload certificate Istio signed does not verify"},
+		{"an intermediate with carousel's default usages (server only) cannot sign a sidecar's client certificate",
+			serverOnly, 1, "for client auth: x509: certificate specifies an incompatible key usage"},
+		{"a Secret still SOPS-encrypted is unusable input, not a refusal",
+			encrypted, 2, "still SOPS-encrypted"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			out, stderr, err := runIstioLoader(loader, c.secret)
+			var exit *exec.ExitError
+			if !errors.As(err, &exit) {
+				t.Fatalf("the loader accepted it (err %v):\n%s", err, out)
+			}
+			if exit.ExitCode() != c.exitCode || !strings.Contains(stderr, c.refusal) {
+				t.Fatalf("exit %d, want %d with %q:\n%s", exit.ExitCode(), c.exitCode, c.refusal, stderr)
+			}
+		})
+	}
+}
+
+// istioServerOnlyIntermediate makes the example's mistake a user makes
+// first: the cacerts leaf with the default usages. It copies the package,
+// makes fresh material with `carousel init --plaintext-keys` (throwaway keys
+// in a temporary directory) and returns the steady phase's cacerts.
+func istioServerOnlyIntermediate(t *testing.T, dir string) *yaml.RNode {
+	t.Helper()
+	tmp := t.TempDir()
+	if err := os.CopyFS(tmp, os.DirFS(dir)); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(filepath.Join(tmp, "material")); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(tmp, "carousel.yaml")
+	b, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const usages = "    usages: [server, client]\n"
+	if !bytes.Contains(b, []byte(usages)) {
+		t.Fatalf("examples/istio/carousel.yaml no longer says %q", usages)
+	}
+	if err := os.WriteFile(cfg, bytes.Replace(b, []byte(usages), nil, 1), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(testkit.Carousel(t), "init", "--plaintext-keys", cfg).CombinedOutput(); err != nil {
+		t.Fatalf("carousel init: %v\n%s", err, out)
+	}
+	return istioCacerts(t, tmp, phases.Steady)
+}
+
+// istioCacerts renders a phase of the package in dir as it reaches the
+// cluster and returns its decrypted istio-system/cacerts Secret.
+func istioCacerts(t *testing.T, dir string, phase phases.Phase) *yaml.RNode {
+	t.Helper()
+	s := testkit.Find(clusterObjects(t, dir, phase), "Secret", "istio-system", "cacerts")
+	if s == nil {
+		t.Fatalf("%s renders no istio-system/cacerts", phase)
+	}
+	return s
+}
+
+// withIstioKey returns a copy of s whose data key is the one of from.
+func withIstioKey(t *testing.T, s *yaml.RNode, key string, from *yaml.RNode) *yaml.RNode {
+	t.Helper()
+	v, err := from.Pipe(yaml.Lookup("data", key))
+	if err != nil || v == nil {
+		t.Fatalf("data.%s: %v", key, err)
+	}
+	out := s.Copy()
+	if err := out.PipeE(yaml.Lookup("data"), yaml.SetField(key, yaml.NewStringRNode(v.YNode().Value))); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// runIstioLoader runs bin/istio-cacerts on a Secret and returns its stdout,
+// stderr and exit error.
+func runIstioLoader(loader string, s *yaml.RNode) (string, string, error) {
+	cmd := exec.Command(loader)
+	cmd.Stdin = strings.NewReader(s.MustString())
+	cmd.Env = os.Environ()
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	return stdout.String(), stderr.String(), err
+}
