@@ -13,6 +13,7 @@
 package consumers
 
 import (
+	"maps"
 	"slices"
 
 	"sigs.k8s.io/kustomize/kyaml/yaml"
@@ -199,12 +200,26 @@ func NamespaceOf(n *yaml.RNode) Namespace {
 	return Namespace{Labels: n.GetLabels(), Annotations: n.GetAnnotations()}
 }
 
-// InItems finds namespaces among the Namespace objects of items.
+// MetadataNameLabel is the label the API server sets on every Namespace to
+// its name (Kubernetes 1.22+), so a selector can name namespaces.
+const MetadataNameLabel = "kubernetes.io/metadata.name"
+
+// InItems finds namespaces among the Namespace objects of items. Each gets
+// the kubernetes.io/metadata.name label the API server will give it, so a
+// selector naming namespaces means the same on the input as on the cluster.
 func InItems(items []*yaml.RNode) Namespaces {
 	m := map[string]Namespace{}
 	for _, n := range items {
 		if n.GetKind() == targets.Namespace && n.GetApiVersion() == "v1" {
-			m[n.GetName()] = NamespaceOf(n)
+			ns := NamespaceOf(n)
+			if _, ok := ns.Labels[MetadataNameLabel]; !ok {
+				ns.Labels = maps.Clone(ns.Labels)
+				if ns.Labels == nil {
+					ns.Labels = map[string]string{}
+				}
+				ns.Labels[MetadataNameLabel] = n.GetName()
+			}
+			m[n.GetName()] = ns
 		}
 	}
 	return func(name string) (Namespace, bool) {

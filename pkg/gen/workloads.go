@@ -142,6 +142,9 @@ func (s *selector) selection(n *yaml.RNode) consumers.Selection {
 		return consumers.Selection{}
 	}
 	sel := consumers.Select(s.r.rot.Spec.Restarts, w, s.namespaces)
+	if sel.Selected() {
+		return sel // another rule (a pod opt-in) found it: nothing to add
+	}
 	for _, i := range sel.Unseen {
 		key := fmt.Sprint(i, "/", w.Namespace)
 		if s.warned[key] {
