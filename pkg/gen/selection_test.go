@@ -143,7 +143,9 @@ func TestRestartRulesRollExactlyTheWorkloadsTheMeshInjects(t *testing.T) {
 		}
 	}
 	// Istio's rules reading the Namespace (linkerd's two, istio's six) each warn once.
-	if len(ghost) == 0 || !slices.ContainsFunc(ghost, func(w string) bool { return strings.Contains(w, "cannot see it") && strings.Contains(w, "spec.restarts[2]") }) {
+	if len(ghost) == 0 || !slices.ContainsFunc(ghost, func(w string) bool {
+		return strings.Contains(w, "cannot see it") && strings.Contains(w, "spec.restarts[2]")
+	}) {
 		t.Errorf("no warning names the namespace the input lacks: %q", warnings(out))
 	}
 	for _, w := range warnings(out) {
