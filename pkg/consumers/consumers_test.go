@@ -131,8 +131,9 @@ func TestRulesSelectExactlyWhatTheMeshInjects(t *testing.T) {
 			if s.Selected() != tc.selected {
 				t.Errorf("selected = %v (rules %v), %s injects: %v", s.Selected(), s.Rules, tc.mesh, tc.selected)
 			}
-			if tc.selected && (s.Wave != 1 || strings.Join(s.Consumes, ",") != spec.Trust) {
-				t.Errorf("wave %d, consumes %v; want wave 1, [trust]", s.Wave, s.Consumes)
+			wave := map[string]int{linkerd: 3, istio: 1}[tc.mesh]
+			if tc.selected && (s.Wave != wave || strings.Join(s.Consumes, ",") != spec.Trust) {
+				t.Errorf("wave %d, consumes %v; want wave %d, [trust]", s.Wave, s.Consumes, wave)
 			}
 		})
 	}

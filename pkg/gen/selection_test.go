@@ -78,21 +78,24 @@ spec:
 // comes out byte-identical, and a workload whose Namespace the input lacks
 // is named in a warning instead of guessed at.
 func TestRestartRulesRollExactlyTheWorkloadsTheMeshInjects(t *testing.T) {
-	type wl struct{ ns, name, podMeta string }
+	type wl struct {
+		ns, name, podMeta string
+		wave              int // Linkerd's rules say 3, Istio's 1
+	}
 	workloads := []struct {
 		wl
 		rolls bool
 	}{
-		{wl{"meshed", "web", ""}, true},
-		{wl{"meshed", "batch", "      annotations: {linkerd.io/inject: disabled}\n"}, false},
-		{wl{"plain", "api", "      annotations: {linkerd.io/inject: enabled}\n"}, true},
-		{wl{"plain", "worker", ""}, false},
-		{wl{"plain", "labelled", "      annotations: {sidecar.istio.io/inject: \"true\"}\n"}, false},
-		{wl{"plain", "sidecar", "      annotations: {note: x}\n"}, false},
-		{wl{"injected", "shop", ""}, true},
-		{wl{"injected", "cron", "      annotations: {sidecar.istio.io/inject: \"false\"}\n"}, false},
-		{wl{"revision", "cart", ""}, true},
-		{wl{"ghost", "lost", ""}, false},
+		{wl{"meshed", "web", "", 3}, true},
+		{wl{"meshed", "batch", "      annotations: {linkerd.io/inject: disabled}\n", 0}, false},
+		{wl{"plain", "api", "      annotations: {linkerd.io/inject: enabled}\n", 3}, true},
+		{wl{"plain", "worker", "", 0}, false},
+		{wl{"plain", "annotated", "      annotations: {sidecar.istio.io/inject: \"true\"}\n", 0}, false},
+		{wl{"plain", "sidecar", "      annotations: {note: x}\n", 0}, false},
+		{wl{"injected", "shop", "", 1}, true},
+		{wl{"injected", "cron", "      annotations: {sidecar.istio.io/inject: \"false\"}\n", 0}, false},
+		{wl{"revision", "cart", "", 1}, true},
+		{wl{"ghost", "lost", "", 0}, false},
 	}
 	extra := []string{
 		namespace("meshed", "  annotations: {linkerd.io/inject: enabled}\n"),
@@ -130,8 +133,8 @@ func TestRestartRulesRollExactlyTheWorkloadsTheMeshInjects(t *testing.T) {
 		switch {
 		case w.rolls && (v == nil || restarts[id].Hash == ""):
 			t.Errorf("%s: the mesh injects it, but it does not roll", id)
-		case w.rolls && restarts[id].Wave != 1:
-			t.Errorf("%s: wave %d, the rules say 1", id, restarts[id].Wave)
+		case w.rolls && restarts[id].Wave != w.wave:
+			t.Errorf("%s: wave %d, the rules say %d", id, restarts[id].Wave, w.wave)
 		case !w.rolls && got.MustString() != inputs[id]:
 			t.Errorf("%s: the mesh does not inject it, yet it changed:\n%s", id, got.MustString())
 		}
