@@ -153,7 +153,7 @@ func (s *selector) selection(n *yaml.RNode) consumers.Selection {
 		s.warned[key] = true
 		field := fmt.Sprintf("spec.restarts[%d]", i)
 		s.r.results = append(s.r.results, result(framework.Warning, s.r.in.Config, field, fmt.Sprintf(
-			"%s selects by the labels or annotations of namespace %q, which is not in the input: carousel cannot see it, so the rule selects no workload there (%s %s/%s is one); add the Namespace object to the package",
+			"%s selects by the labels or annotations of namespace %q, which is not in the input: carousel cannot see it, so the rule selects no workload there (such as %s %s/%s); add the Namespace object to the package",
 			field, w.Namespace, w.Kind, w.Namespace, w.Name)))
 	}
 	return sel
