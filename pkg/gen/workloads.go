@@ -1,12 +1,15 @@
 package gen
 
 import (
+	"fmt"
 	"maps"
 	"slices"
 	"strings"
 
+	"sigs.k8s.io/kustomize/kyaml/fn/framework"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
+	"github.com/carousel-dev/carousel/pkg/consumers"
 	"github.com/carousel-dev/carousel/pkg/pki"
 	"github.com/carousel-dev/carousel/pkg/spec"
 	"github.com/carousel-dev/carousel/pkg/targets"
@@ -21,6 +24,9 @@ type Restart struct {
 	// annotation in the phase because what it consumes is unchanged since
 	// before the rotation (adoption rolls nothing).
 	Hash string
+	// Wave is the lowest wave of the restart rules selecting it (0 when
+	// none does): `carousel plan` rolls lower waves first.
+	Wave int
 }
 
 // RestartAnnotation is the pod-template annotation of a rotation. Its value
@@ -37,6 +43,7 @@ func RestartAnnotation(rotation string) string { return spec.AnnotationPrefix + 
 // them comes from the targets registry.
 func (r *renderer) rollWorkloads(managed map[objID]Managed, base *baseline) []Restart {
 	var restarts []Restart
+	sel := r.newSelector()
 	for _, n := range r.items {
 		kind, ok := targets.Of(n)
 		if !ok || kind.Workload == nil {
@@ -60,7 +67,8 @@ func (r *renderer) rollWorkloads(managed map[objID]Managed, base *baseline) []Re
 				}
 			}
 		}
-		for _, c := range r.explicitConsumption(n) {
+		selection := sel.selection(n)
+		for _, c := range selection.Consumes {
 			lines[c] = r.consumedDigest(c)
 			if base != nil {
 				baseLines[c] = base.r.consumedDigest(c)
@@ -75,7 +83,7 @@ func (r *renderer) rollWorkloads(managed map[objID]Managed, base *baseline) []Re
 			continue
 		}
 		hash, consumes := restartHash(lines)
-		restart := Restart{Kind: n.GetKind(), Namespace: n.GetNamespace(), Name: n.GetName(), Consumes: consumes}
+		restart := Restart{Kind: n.GetKind(), Namespace: n.GetNamespace(), Name: n.GetName(), Consumes: consumes, Wave: selection.Wave}
 		if base != nil && maps.Equal(lines, baseLines) && !base.anyPromoted(consumes) {
 			restarts = append(restarts, restart) // unchanged since before the rotation: no annotation
 			continue
@@ -112,28 +120,43 @@ func leafName(what string) (string, bool) {
 	return name, ok
 }
 
-// explicitConsumption returns what the spec's restart rules say a workload
-// consumes.
-func (r *renderer) explicitConsumption(n *yaml.RNode) []string {
-	var out []string
-	for _, rule := range r.rot.Spec.Restarts {
-		if rule.Kind != "" && rule.Kind != n.GetKind() ||
-			rule.Namespace != "" && rule.Namespace != n.GetNamespace() ||
-			rule.Name != "" && rule.Name != n.GetName() {
+// selector applies the spec's restart rules to the input's workloads, with
+// the input's Namespace objects, through the matcher status uses too.
+type selector struct {
+	r          *renderer
+	namespaces consumers.Namespaces
+	warned     map[string]bool // rule index + namespace already warned about
+}
+
+func (r *renderer) newSelector() *selector {
+	return &selector{r: r, namespaces: consumers.InItems(r.items), warned: map[string]bool{}}
+}
+
+// selection returns what the restart rules say a workload consumes. A rule
+// that reads the workload's Namespace when the input holds no such
+// Namespace selects nothing there: carousel cannot see the labels a mesh
+// injects by, so it warns once per rule and namespace rather than guess.
+func (s *selector) selection(n *yaml.RNode) consumers.Selection {
+	w, ok := consumers.WorkloadOf(n)
+	if !ok {
+		return consumers.Selection{}
+	}
+	sel := consumers.Select(s.r.rot.Spec.Restarts, w, s.namespaces)
+	if sel.Selected() {
+		return sel // another rule (a pod opt-in) found it: nothing to add
+	}
+	for _, i := range sel.Unseen {
+		key := fmt.Sprint(i, "/", w.Namespace)
+		if s.warned[key] {
 			continue
 		}
-		labels := n.GetLabels()
-		match := true
-		for k, v := range rule.Selector {
-			if labels[k] != v {
-				match = false
-			}
-		}
-		if match {
-			out = append(out, rule.Consumes...)
-		}
+		s.warned[key] = true
+		field := fmt.Sprintf("spec.restarts[%d]", i)
+		s.r.results = append(s.r.results, result(framework.Warning, s.r.in.Config, field, fmt.Sprintf(
+			"%s selects by the labels or annotations of namespace %q, which is not in the input: carousel cannot see it, so the rule selects no workload there (such as %s %s/%s); add the Namespace object to the package",
+			field, w.Namespace, w.Kind, w.Namespace, w.Name)))
 	}
-	return out
+	return sel
 }
 
 // consumedDigest is the digest of a "trust" or "leaf:<name>" consumption.

@@ -3,6 +3,7 @@ package plan
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -281,33 +282,54 @@ func rollingWorkloads(a, b gen.Output) []gen.Restart {
 }
 
 // waves orders a move: the material and trust objects first (so a pod that
-// rolls finds the phase's material already there), then the cluster's own
-// add-ons in kube-system (kube-proxy and CoreDNS carry every other pod's
-// traffic and API access, so they go first and alone), then everything else.
+// rolls finds the phase's material already there), then the workloads by
+// the wave their restart rules give them (spec.restarts[].wave: a mesh's
+// control plane before its data plane, since proxies fetch their
+// certificates from it), and within a wave the cluster's own add-ons in
+// kube-system first (kube-proxy and CoreDNS carry every other pod's traffic
+// and API access, so they go first and alone), then everything else. A
+// plan whose workloads are all in one wave names its waves as before waves
+// existed.
 func waves(changes []Change, rolls []gen.Restart) []Wave {
-	var material, system, rest []string
+	var material []string
 	for _, c := range changes {
 		if !targets.IsWorkload(c.Kind) {
 			material = append(material, c.Action+" "+c.String())
-		}
-	}
-	for _, r := range rolls {
-		name := fmt.Sprintf("%s %s/%s", r.Kind, r.Namespace, r.Name)
-		if r.Namespace == "kube-system" {
-			system = append(system, name)
-		} else {
-			rest = append(rest, name)
 		}
 	}
 	var out []Wave
 	if len(material) > 0 {
 		out = append(out, Wave{"1. material and trust", "Secrets, bundles, cluster-info, caBundles and kubeconfigs land before any pod rolls, so every new pod finds the phase's material", material})
 	}
-	if len(system) > 0 {
-		out = append(out, Wave{fmt.Sprintf("%d. cluster add-ons", len(out)+1), "kube-system workloads (kube-proxy, CoreDNS) carry every other pod's traffic: roll them first and watch them", system})
+	byWave := map[int][2][]string{} // wave -> kube-system, the rest
+	for _, r := range rolls {
+		name := fmt.Sprintf("%s %s/%s", r.Kind, r.Namespace, r.Name)
+		g := byWave[r.Wave]
+		if r.Namespace == "kube-system" {
+			g[0] = append(g[0], name)
+		} else {
+			g[1] = append(g[1], name)
+		}
+		byWave[r.Wave] = g
 	}
-	if len(rest) > 0 {
-		out = append(out, Wave{fmt.Sprintf("%d. workloads", len(out)+1), "every other workload whose material changed, rolling at its own pace (maxUnavailable, PodDisruptionBudgets)", rest})
+	numbers := slices.Sorted(maps.Keys(byWave))
+	for _, n := range numbers {
+		g := byWave[n]
+		label, after := "", ""
+		if len(numbers) > 1 {
+			label = fmt.Sprintf(" (wave %d)", n)
+			if n != numbers[0] {
+				after = fmt.Sprintf("; restart rules put them in wave %d: start once every earlier wave has rolled out", n)
+			} else {
+				after = fmt.Sprintf("; restart rules put them in wave %d, the first: roll them before the later waves (a mesh's control plane before its proxies)", n)
+			}
+		}
+		if len(g[0]) > 0 {
+			out = append(out, Wave{fmt.Sprintf("%d. cluster add-ons%s", len(out)+1, label), "kube-system workloads (kube-proxy, CoreDNS) carry every other pod's traffic: roll them first and watch them" + after, g[0]})
+		}
+		if len(g[1]) > 0 {
+			out = append(out, Wave{fmt.Sprintf("%d. workloads%s", len(out)+1, label), "every other workload whose material changed, rolling at its own pace (maxUnavailable, PodDisruptionBudgets)" + after, g[1]})
+		}
 	}
 	return out
 }

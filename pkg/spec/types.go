@@ -200,6 +200,12 @@ type Kubeconfig struct {
 // Restart adds workloads that consume rotated material in ways carousel
 // cannot see in their pod spec: in-cluster config (the ServiceAccount's
 // ca.crt), files baked by an init container, a sidecar injected later.
+//
+// Every condition a rule sets must hold (AND); a workload any rule selects
+// consumes what that rule says (rules OR). A mesh's injection rule is
+// usually an OR of a namespace opt-in and a pod opt-in, so it takes two or
+// more rules: docs/spec.md gives Linkerd's and Istio's, and pkg/consumers
+// evaluates them (for gen and status alike).
 type Restart struct {
 	// Kind is Deployment, DaemonSet, StatefulSet or CronJob (empty: all).
 	Kind string `json:"kind,omitempty"`
@@ -209,6 +215,69 @@ type Restart struct {
 	Name string `json:"name,omitempty"`
 	// Selector matches workload labels (all must match).
 	Selector map[string]string `json:"selector,omitempty"`
+	// PodSelector matches the pod template's labels, as a Kubernetes label
+	// selector does: the shape of an admission webhook's objectSelector,
+	// so a mesh's injector selectors can be copied as they are.
+	PodSelector *LabelSelector `json:"podSelector,omitempty"`
+	// PodAnnotations match the pod template's annotations: each key must
+	// have exactly this value, or any value for "*".
+	PodAnnotations map[string]string `json:"podAnnotations,omitempty"`
+	// NamespaceSelector matches the labels of the workload's Namespace
+	// (a webhook's namespaceSelector). The Namespace object must be in the
+	// input: carousel cannot see one that is not, and says so.
+	NamespaceSelector *LabelSelector `json:"namespaceSelector,omitempty"`
+	// NamespaceAnnotations match the Namespace's annotations, as
+	// PodAnnotations do the pod template's.
+	NamespaceAnnotations map[string]string `json:"namespaceAnnotations,omitempty"`
+	// OptOut excludes a workload the rule would otherwise select (through
+	// its Namespace, typically) when its pod template carries any one of
+	// these labels or annotations: linkerd.io/inject: disabled,
+	// sidecar.istio.io/inject: "false".
+	OptOut *OptOut `json:"optOut,omitempty"`
+	// Wave orders the roll: workloads of a lower wave roll first (the
+	// control plane before the data plane). Default 0. A workload several
+	// rules select goes in the lowest of their waves.
+	Wave int `json:"wave,omitempty"`
 	// Consumes: "trust" and/or "leaf:<name>". Default [trust].
 	Consumes []string `json:"consumes,omitempty"`
+}
+
+// LabelSelector is a Kubernetes label selector (metav1.LabelSelector):
+// every matchLabels entry equal and every expression true.
+type LabelSelector struct {
+	MatchLabels      map[string]string          `json:"matchLabels,omitempty"`
+	MatchExpressions []LabelSelectorRequirement `json:"matchExpressions,omitempty"`
+}
+
+// LabelSelectorRequirement is one expression: Operator is In, NotIn (both
+// with Values; NotIn also holds when the key is absent), Exists or
+// DoesNotExist (without Values), as in Kubernetes.
+type LabelSelectorRequirement struct {
+	Key      string   `json:"key"`
+	Operator string   `json:"operator"`
+	Values   []string `json:"values,omitempty"`
+}
+
+// OptOut lists pod-template labels and annotations of which any one,
+// present with its value ("*": any value), excludes a workload.
+type OptOut struct {
+	Labels      map[string]string `json:"labels,omitempty"`
+	Annotations map[string]string `json:"annotations,omitempty"`
+}
+
+// AnyValue as the value of an annotation or opt-out condition matches any
+// value of a present key.
+const AnyValue = "*"
+
+// Label selector operators, as Kubernetes names them.
+const (
+	OpIn           = "In"
+	OpNotIn        = "NotIn"
+	OpExists       = "Exists"
+	OpDoesNotExist = "DoesNotExist"
+)
+
+// NamespaceConditions reports whether the rule reads the workload's Namespace.
+func (r Restart) NamespaceConditions() bool {
+	return r.NamespaceSelector != nil || len(r.NamespaceAnnotations) > 0
 }

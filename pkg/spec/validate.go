@@ -289,8 +289,14 @@ func (r *CARotation) Validate() error {
 		if rs.Kind != "" && !slices.Contains(targets.RolledKinds(), rs.Kind) {
 			errs.add(p+".kind", "%q is not a workload kind (want one of %s)", rs.Kind, strings.Join(targets.RolledKinds(), ", "))
 		}
-		if rs.Name == "" && len(rs.Selector) == 0 && rs.Namespace == "" && rs.Kind == "" {
-			errs.add(p, "name a workload or give a kind, namespace or selector: an empty rule would roll everything")
+		if rs.Name == "" && len(rs.Selector) == 0 && rs.Namespace == "" && rs.Kind == "" &&
+			rs.PodSelector == nil && len(rs.PodAnnotations) == 0 && !rs.NamespaceConditions() {
+			errs.add(p, "name a workload or give a kind, namespace, selector, podSelector, podAnnotations, namespaceSelector or namespaceAnnotations: an empty rule would roll everything")
+		}
+		checkLabelSelector(&errs, p+".podSelector", rs.PodSelector)
+		checkLabelSelector(&errs, p+".namespaceSelector", rs.NamespaceSelector)
+		if rs.Wave < 0 {
+			errs.add(p+".wave", "must not be negative")
 		}
 		for j, c := range rs.Consumes {
 			switch {
@@ -314,6 +320,33 @@ func (r *CARotation) Validate() error {
 		return errs
 	}
 	return nil
+}
+
+// checkLabelSelector holds a selector's expressions to the rules the API
+// server holds a metav1.LabelSelector to: In and NotIn need values, Exists
+// and DoesNotExist take none.
+func checkLabelSelector(errs *FieldErrors, p string, sel *LabelSelector) {
+	if sel == nil {
+		return
+	}
+	for i, e := range sel.MatchExpressions {
+		ep := fmt.Sprintf("%s.matchExpressions[%d]", p, i)
+		if e.Key == "" {
+			errs.add(ep+".key", "is required")
+		}
+		switch e.Operator {
+		case OpIn, OpNotIn:
+			if len(e.Values) == 0 {
+				errs.add(ep+".values", "%s needs values", e.Operator)
+			}
+		case OpExists, OpDoesNotExist:
+			if len(e.Values) > 0 {
+				errs.add(ep+".values", "%s takes no values", e.Operator)
+			}
+		default:
+			errs.add(ep+".operator", "%q is not an operator (want In, NotIn, Exists or DoesNotExist)", e.Operator)
+		}
+	}
 }
 
 func checkSecret(errs *FieldErrors, p string, t SecretTarget) {

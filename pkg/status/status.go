@@ -76,12 +76,33 @@ func Evaluate(ctx context.Context, client dynamic.Interface, rot *spec.CARotatio
 	for _, p := range rot.Spec.Probes {
 		r.Objects = append(r.Objects, ProbeStatus(ctx, p, out.Signer, out.Leaves[p.Leaf], out.KnownLeaves))
 	}
+	findings, err := liveSelection(liveNamespace(ctx, client), rot, out)
+	if err != nil {
+		return nil, err
+	}
+	finding := map[string]selectionFinding{}
+	for _, f := range findings {
+		finding[f.kind+"/"+f.namespace+"/"+f.name] = f
+	}
 	for _, w := range out.Restarts {
 		st, err := workloadStatus(ctx, client, rot, w)
 		if err != nil {
 			return nil, err
 		}
+		if f, ok := finding[w.Kind+"/"+w.Namespace+"/"+w.Name]; ok {
+			delete(finding, w.Kind+"/"+w.Namespace+"/"+w.Name)
+			if st.State == Converged || f.state == Blocked {
+				st.State = f.state
+			}
+			st.Detail = strings.TrimPrefix(st.Detail+"; "+f.detail, "; ")
+		}
 		r.Workloads = append(r.Workloads, st)
+	}
+	// Workloads the phase does not roll that the live Namespaces select.
+	for _, f := range findings {
+		if _, ok := finding[f.kind+"/"+f.namespace+"/"+f.name]; ok {
+			r.Workloads = append(r.Workloads, WorkloadStatus{Kind: f.kind, Namespace: f.namespace, Name: f.name, State: f.state, Detail: f.detail})
+		}
 	}
 	r.Verdict = Converged
 	for _, o := range r.Objects {
