@@ -36,7 +36,7 @@ func CheckShape(n *yaml.RNode) *ShapeError {
 	}
 	y := unwrap(n.YNode())
 	if y == nil || y.Kind != yaml.MappingNode {
-		return &ShapeError{Message: fmt.Sprintf("is a %s, not a resource (a YAML mapping)", kindOf(y))}
+		return &ShapeError{Message: fmt.Sprintf("is a %s, not a resource (a YAML mapping)", KindOf(y))}
 	}
 	for _, f := range []string{yaml.APIVersionField, yaml.KindField} {
 		if err := checkScalar(lookup(y, f), f); err != nil {
@@ -48,7 +48,7 @@ func CheckShape(n *yaml.RNode) *ShapeError {
 		return nil
 	}
 	if meta.Kind != yaml.MappingNode {
-		return &ShapeError{Field: "metadata", Message: fmt.Sprintf("must be a mapping, not a %s", kindOf(meta))}
+		return &ShapeError{Field: "metadata", Message: fmt.Sprintf("must be a mapping, not a %s", KindOf(meta))}
 	}
 	for _, f := range []string{yaml.NameField, yaml.NamespaceField} {
 		if err := checkScalar(lookup(meta, f), "metadata."+f); err != nil {
@@ -62,12 +62,12 @@ func CheckShape(n *yaml.RNode) *ShapeError {
 		}
 		path := "metadata." + f
 		if m.Kind != yaml.MappingNode {
-			return &ShapeError{Field: path, Message: fmt.Sprintf("must be a mapping of strings, not a %s", kindOf(m))}
+			return &ShapeError{Field: path, Message: fmt.Sprintf("must be a mapping of strings, not a %s", KindOf(m))}
 		}
 		for i := 0; i+1 < len(m.Content); i += 2 {
 			k, v := m.Content[i], m.Content[i+1]
 			if k.Kind != yaml.ScalarNode {
-				return &ShapeError{Field: path, Message: fmt.Sprintf("has a key that is a %s: keys must be strings", kindOf(k))}
+				return &ShapeError{Field: path, Message: fmt.Sprintf("has a key that is a %s: keys must be strings", KindOf(k))}
 			}
 			if err := checkScalar(v, path+"."+k.Value); err != nil {
 				return err
@@ -81,7 +81,7 @@ func checkScalar(v *yaml.Node, path string) *ShapeError {
 	if v == nil || v.Kind == yaml.ScalarNode {
 		return nil
 	}
-	return &ShapeError{Field: path, Message: fmt.Sprintf("must be a string, not a %s", kindOf(v))}
+	return &ShapeError{Field: path, Message: fmt.Sprintf("must be a string, not a %s", KindOf(v))}
 }
 
 func unwrap(y *yaml.Node) *yaml.Node {
@@ -111,7 +111,8 @@ func isNull(y *yaml.Node) bool {
 	return y == nil || y.Kind == yaml.ScalarNode && y.ShortTag() == "!!null"
 }
 
-func kindOf(y *yaml.Node) string {
+// KindOf names a YAML node's kind for messages ("a list", "a scalar").
+func KindOf(y *yaml.Node) string {
 	if y == nil {
 		return "nothing"
 	}

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"sigs.k8s.io/kustomize/kyaml/yaml"
+
+	"github.com/carousel-dev/carousel/pkg/krmio"
 )
 
 // maxAliasNodes bounds how many nodes alias expansion may add while a
@@ -208,7 +210,7 @@ func (c *converter) key(k *yaml.Node, path string) (string, bool) {
 		k = k.Alias
 	}
 	if k.Kind != yaml.ScalarNode {
-		c.fail(path, "has a key that is a %s: keys must be strings", nodeKind(k))
+		c.fail(path, "has a key that is a %s: keys must be strings", krmio.KindOf(k))
 		return "", false
 	}
 	return k.Value, true
@@ -250,26 +252,4 @@ func (c *converter) scalar(n *yaml.Node, path string) any {
 	// Strings, and every other tag (timestamps, binary, custom tags) as
 	// the text written: JSON has no type for them.
 	return n.Value
-}
-
-func nodeKind(n *yaml.Node) string {
-	if n == nil {
-		return "nothing"
-	}
-	switch n.Kind {
-	case yaml.DocumentNode:
-		return "document"
-	case yaml.SequenceNode:
-		return "list"
-	case yaml.MappingNode:
-		return "mapping"
-	case yaml.ScalarNode:
-		if n.ShortTag() == "!!null" {
-			return "null"
-		}
-		return "scalar"
-	case yaml.AliasNode:
-		return "alias"
-	}
-	return "node"
 }

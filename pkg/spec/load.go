@@ -55,7 +55,7 @@ func Load(node *yaml.RNode) (*CARotation, error) {
 		y = y.Content[0]
 	}
 	if y.Kind != yaml.MappingNode {
-		return nil, FieldErrors{{Path: "functionConfig", Message: fmt.Sprintf("must be a %s resource (a YAML mapping), not a %s", Kind, nodeKind(y))}}
+		return nil, FieldErrors{{Path: "functionConfig", Message: fmt.Sprintf("must be a %s resource (a YAML mapping), not a %s", Kind, krmio.KindOf(y))}}
 	}
 	data, convErrs := toData(y)
 	obj, _ := data.(map[string]any)
