@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,18 +24,7 @@ func runDecrypt(t *testing.T, mutate func(items []*yaml.RNode)) (stdout, stderr 
 	cmd := exec.Command(testkit.Carousel(t), "decrypt")
 	cmd.Stdin = bytes.NewReader(testkit.ResourceList(t, yaml.MustParse("{kind: Decrypt, apiVersion: carousel.dev/v1alpha1}"), items))
 	cmd.Env = append(os.Environ(), "HOME="+t.TempDir(), "SOPS_AGE_KEY_FILE="+filepath.Join(testkit.Root(t), testkit.AgeKeyFile))
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	var exit *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &exit):
-		code = exit.ExitCode()
-	default:
-		t.Fatal(err)
-	}
-	return out.String(), errb.String(), code
+	return runCmd(t, cmd)
 }
 
 func secretIndex(t *testing.T, items []*yaml.RNode, ns, name string) int {

@@ -232,18 +232,7 @@ func runFunction(t *testing.T, input []byte) (stdout, stderr string, code int) {
 	cmd := exec.Command(testkit.Carousel(t))
 	cmd.Stdin = bytes.NewReader(input)
 	cmd.Env = append(os.Environ(), NowEnv+"="+testkit.Now.Format(time.RFC3339))
-	var o, e bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &o, &e
-	err := cmd.Run()
-	var exit *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &exit):
-		code = exit.ExitCode()
-	default:
-		t.Fatal(err)
-	}
-	return o.String(), e.String(), code
+	return runCmd(t, cmd)
 }
 
 // result is one KRM result of the function's output.

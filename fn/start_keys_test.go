@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"errors"
 	"maps"
 	"os"
 	"os/exec"
@@ -72,18 +71,9 @@ func TestStartRefusesASwappedEncryptedKeyNamingBothKeyPairs(t *testing.T) {
 			}
 			cmd := exec.Command(testkit.Carousel(t), "start", file)
 			cmd.Env = env
-			var out bytes.Buffer
-			cmd.Stdout, cmd.Stderr = &out, &out
-			code := 0
-			if err := cmd.Run(); err != nil {
-				var exit *exec.ExitError
-				if !errors.As(err, &exit) {
-					t.Fatal(err)
-				}
-				code = exit.ExitCode()
-			}
-			if code != tc.code || !strings.Contains(out.String(), tc.says) {
-				t.Fatalf("exit %d, want %d, and output containing %q:\n%s", code, tc.code, tc.says, out.String())
+			stdout, stderr, code := runCmd(t, cmd)
+			if out := stdout + stderr; code != tc.code || !strings.Contains(out, tc.says) {
+				t.Fatalf("exit %d, want %d, and output containing %q:\n%s", code, tc.code, tc.says, out)
 			}
 			if tc.code != 0 {
 				if after := snapshotDir(t, pkg); !maps.Equal(before, after) {

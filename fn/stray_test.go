@@ -47,14 +47,9 @@ func TestAStrayMaterialFileOfTheWrongShapeNeverPanics(t *testing.T) {
 				}
 			}
 			cmd := exec.Command(testkit.Carousel(t), append(tc.args, filepath.Join(pkg, "carousel.yaml"))...)
-			out, err := cmd.CombinedOutput()
-			code := 0
-			if e, ok := err.(*exec.ExitError); ok {
-				code = e.ExitCode()
-			} else if err != nil {
-				t.Fatal(err)
-			}
-			if code != tc.code || !strings.Contains(string(out), tc.says) || strings.Contains(string(out), "goroutine") {
+			stdout, stderr, code := runCmd(t, cmd)
+			out := stdout + stderr
+			if code != tc.code || !strings.Contains(out, tc.says) || strings.Contains(out, "goroutine") {
 				t.Fatalf("exit %d (want %d), want %q and no stack trace:\n%s", code, tc.code, tc.says, out)
 			}
 		})
