@@ -80,11 +80,11 @@ func linkerdFind(t *testing.T, items []*yaml.RNode, r linkerdRef) *yaml.RNode {
 	return n
 }
 
-// restartOf reads the rotation's restart annotation on a workload's pod
+// restartOf reads a rotation's restart annotation (key) on a workload's pod
 // template ("" when absent).
-func restartOf(t *testing.T, n *yaml.RNode) string {
+func restartOf(t *testing.T, n *yaml.RNode, key string) string {
 	t.Helper()
-	path := []string{"spec", "template", "metadata", "annotations", linkerdRestart}
+	path := []string{"spec", "template", "metadata", "annotations", key}
 	if n.GetKind() == "CronJob" {
 		path = append([]string{"spec", "jobTemplate"}, path...)
 	}
@@ -135,7 +135,7 @@ func TestLinkerdMeshedWorkloadsRollExactlyWhenTrustChanges(t *testing.T) {
 		st, _ := phases.Lookup(scope, to)
 		trustChanged := !slices.Equal(sf.Trusted, st.Trusted)
 		for _, r := range trustReaders {
-			a, b := restartOf(t, linkerdFind(t, renders[from], r)), restartOf(t, linkerdFind(t, renders[to], r))
+			a, b := restartOf(t, linkerdFind(t, renders[from], r), linkerdRestart), restartOf(t, linkerdFind(t, renders[to], r), linkerdRestart)
 			if (a != b) != trustChanged {
 				t.Errorf("%s -> %s (trust changes: %v): %s restart annotation %q -> %q", from, to, trustChanged, r, a, b)
 			}
@@ -143,7 +143,7 @@ func TestLinkerdMeshedWorkloadsRollExactlyWhenTrustChanges(t *testing.T) {
 				rolled++
 			}
 		}
-		a, b := restartOf(t, linkerdFind(t, renders[from], identity)), restartOf(t, linkerdFind(t, renders[to], identity))
+		a, b := restartOf(t, linkerdFind(t, renders[from], identity), linkerdRestart), restartOf(t, linkerdFind(t, renders[to], identity), linkerdRestart)
 		if want := trustChanged || sf.Leaves != st.Leaves; (a != b) != want {
 			t.Errorf("%s -> %s: %s restart annotation %q -> %q, want a roll: %v", from, to, identity, a, b, want)
 		}
@@ -222,38 +222,11 @@ func TestLinkerdPlanRollsTheControlPlaneBeforeTheDataPlane(t *testing.T) {
 	pkg := testkit.Load(t, dir)
 	seq := pkg.Phases(t)
 	moves := 0
-	for _, phase := range seq[:len(seq)-1] {
-		tmp := t.TempDir()
-		if err := os.CopyFS(tmp, os.DirFS(dir)); err != nil {
-			t.Fatal(err)
-		}
-		testkit.SetPhase(t, tmp, phase)
-		cmd := exec.Command(testkit.Carousel(t), "plan", filepath.Join(tmp, "carousel.yaml"), "-o", "json")
-		cmd.Env = append(os.Environ(), "PATH="+filepath.Join(testkit.Root(t), "bin")+string(os.PathListSeparator)+os.Getenv("PATH"), "CAROUSEL_NOW="+testkit.Now.Format(time.RFC3339))
-		b, err := cmd.Output()
-		if err != nil {
-			t.Fatalf("%s: carousel plan: %v", phase, err)
-		}
-		var plan struct {
-			Next struct {
-				To    phases.Phase `json:"to"`
-				Waves []struct {
-					Objects []string `json:"objects"`
-				} `json:"waves"`
-			} `json:"next"`
-		}
-		if err := json.Unmarshal(b, &plan); err != nil {
-			t.Fatalf("%s: %v", phase, err)
-		}
-		wave := map[string]int{}
-		for i, w := range plan.Next.Waves {
-			for _, o := range w.Objects {
-				wave[o] = i
-			}
-		}
+	for i, phase := range seq[:len(seq)-1] {
+		wave, to := planWaves(t, dir, phase), seq[i+1]
 		for _, r := range linkerdUnmeshed {
 			if _, ok := wave[r.String()]; ok {
-				t.Errorf("%s -> %s rolls %s, which Linkerd does not mesh", phase, plan.Next.To, r)
+				t.Errorf("%s -> %s rolls %s, which Linkerd does not mesh", phase, to, r)
 			}
 		}
 		last, ok := wave[linkerdControlPlane[len(linkerdControlPlane)-1].String()]
@@ -264,12 +237,12 @@ func TestLinkerdPlanRollsTheControlPlaneBeforeTheDataPlane(t *testing.T) {
 		for i := 1; i < len(linkerdControlPlane); i++ {
 			a, b := linkerdControlPlane[i-1].String(), linkerdControlPlane[i].String()
 			if wa, ok := wave[a]; !ok || wa >= wave[b] {
-				t.Errorf("%s -> %s: %s (wave %d, present %v) must roll before %s (wave %d)", phase, plan.Next.To, a, wa, ok, b, wave[b])
+				t.Errorf("%s -> %s: %s (wave %d, present %v) must roll before %s (wave %d)", phase, to, a, wa, ok, b, wave[b])
 			}
 		}
 		for _, r := range linkerdMeshed {
 			if w, ok := wave[r.String()]; !ok || w <= last {
-				t.Errorf("%s -> %s: %s (wave %d, present %v) must roll after the control plane (wave %d)", phase, plan.Next.To, r, w, ok, last)
+				t.Errorf("%s -> %s: %s (wave %d, present %v) must roll after the control plane (wave %d)", phase, to, r, w, ok, last)
 			}
 		}
 	}
@@ -450,4 +423,39 @@ func TestLinkerdProxiesHandshakeAcrossPhasesWithOpenSSL(t *testing.T) {
 	if failed == 0 {
 		t.Fatal("no pair of phases failed: the harness cannot see a break")
 	}
+}
+
+// planWaves runs `carousel plan -o json` on a copy of the package in dir at
+// phase and returns the wave (its index in the plan) each object of the
+// next move goes in, keyed "Kind namespace/name" for workloads.
+func planWaves(t *testing.T, dir string, phase phases.Phase) map[string]int {
+	t.Helper()
+	tmp := t.TempDir()
+	if err := os.CopyFS(tmp, os.DirFS(dir)); err != nil {
+		t.Fatal(err)
+	}
+	testkit.SetPhase(t, tmp, phase)
+	cmd := exec.Command(testkit.Carousel(t), "plan", filepath.Join(tmp, "carousel.yaml"), "-o", "json")
+	cmd.Env = append(os.Environ(), "PATH="+filepath.Join(testkit.Root(t), "bin")+string(os.PathListSeparator)+os.Getenv("PATH"), "CAROUSEL_NOW="+testkit.Now.Format(time.RFC3339))
+	b, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("%s: carousel plan: %v", phase, err)
+	}
+	var plan struct {
+		Next struct {
+			Waves []struct {
+				Objects []string `json:"objects"`
+			} `json:"waves"`
+		} `json:"next"`
+	}
+	if err := json.Unmarshal(b, &plan); err != nil {
+		t.Fatalf("%s: %v", phase, err)
+	}
+	wave := map[string]int{}
+	for i, w := range plan.Next.Waves {
+		for _, o := range w.Objects {
+			wave[o] = i
+		}
+	}
+	return wave
 }
