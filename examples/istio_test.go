@@ -219,3 +219,67 @@ func runIstioLoader(loader string, s *yaml.RNode) (string, string, error) {
 	err := cmd.Run()
 	return stdout.String(), stderr.String(), err
 }
+
+// TestIstioInjectorRulesRollTheSidecarsAfterIstiodAndNeverTheOptedOut
+// holds examples/istio to what its README says of its restart rules (Istio's
+// injector rule set from docs/spec.md): loadgen (pod label
+// sidecar.istio.io/inject: "false" in an istio-injection=enabled namespace)
+// and tools/debug (no injection) are byte-identical to their input in every
+// phase; the sidecars roll on exactly the moves that change the trusted
+// roots; and `carousel plan` rolls istiod in an earlier wave than every one
+// of them.
+func TestIstioInjectorRulesRollTheSidecarsAfterIstiodAndNeverTheOptedOut(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(testkit.Root(t), "examples", "istio")
+	pkg := testkit.Load(t, dir)
+	scope := pkg.Rotation(t).Spec.Scope
+	const restart = "carousel.dev/istio-mesh"
+	istiod := linkerdRef{"Deployment", "istio-system", "istiod"}
+	meshed := []linkerdRef{{"Deployment", "bookinfo", "productpage"}, {"Deployment", "bookinfo", "reviews"}, {"StatefulSet", "payments", "ledger"}}
+	unmeshed := []linkerdRef{{"Deployment", "bookinfo", "loadgen"}, {"Deployment", "tools", "debug"}}
+	seq := pkg.Phases(t)
+	renders := map[phases.Phase][]*yaml.RNode{}
+	for _, p := range seq {
+		renders[p] = pkg.Render(t, p).Items
+		for _, r := range unmeshed {
+			if in, got := linkerdFind(t, pkg.Items, r).MustString(), linkerdFind(t, renders[p], r).MustString(); in != got {
+				t.Errorf("%s: %s changed:\n%s", p, r, testkit.Diff("input", "rendered", []byte(in), []byte(got)))
+			}
+		}
+	}
+	for i := 1; i < len(seq); i++ {
+		from, to := seq[i-1], seq[i]
+		sf, _ := phases.Lookup(scope, from)
+		st, _ := phases.Lookup(scope, to)
+		trustChanged := !slices.Equal(sf.Trusted, st.Trusted)
+		for _, r := range meshed {
+			a, b := restartOf(t, linkerdFind(t, renders[from], r), restart), restartOf(t, linkerdFind(t, renders[to], r), restart)
+			if (a != b) != trustChanged {
+				t.Errorf("%s -> %s (trust changes: %v): %s restart annotation %q -> %q", from, to, trustChanged, r, a, b)
+			}
+		}
+	}
+	rolled := 0
+	for _, phase := range seq[:len(seq)-1] {
+		waves := planWaves(t, dir, phase)
+		w0, ok := waves[istiod.String()]
+		for _, r := range meshed {
+			w, in := waves[r.String()]
+			if !in {
+				continue
+			}
+			rolled++
+			if !ok || w0 >= w {
+				t.Errorf("%s: %s rolls in wave %d, istiod in wave %d (present %v): istiod must roll first", phase, r, w, w0, ok)
+			}
+		}
+		for _, r := range unmeshed {
+			if _, in := waves[r.String()]; in {
+				t.Errorf("%s: the plan rolls %s, which Istio does not inject", phase, r)
+			}
+		}
+	}
+	if rolled != 2*len(meshed) {
+		t.Fatalf("the sidecars roll %d times in the plans, want %d (trust-new and distrust-old)", rolled, 2*len(meshed))
+	}
+}
