@@ -184,3 +184,16 @@ func TestAdvanceRefusesWhenALaterPhaseLacksMaterial(t *testing.T) {
 		t.Fatalf("a rollback was refused: %v\n%s", err, out)
 	}
 }
+
+// An info result of the render (the chart's trust-roots ConfigMap taken
+// over) is a note in the plan, not a warning a reviewer must act on.
+func TestPlanShowsInfoResultsAsNotesNotWarnings(t *testing.T) {
+	cmd := exec.Command(testkit.Carousel(t), "plan", filepath.Join(testkit.Root(t), "examples", "linkerd", "carousel.yaml"))
+	stdout, stderr, code := runCmd(t, cmd)
+	if code != 0 {
+		t.Fatalf("plan: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if !strings.Contains(stdout, "\nnote: ConfigMap linkerd/linkerd-identity-trust-roots is in the input") || strings.Contains(stdout, "warning: ConfigMap linkerd/linkerd-identity-trust-roots") {
+		t.Fatalf("the takeover must be a note, not a warning:\n%s", stdout)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"sigs.k8s.io/kustomize/kyaml/fn/framework"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
 	"github.com/carousel-dev/carousel/pkg/gen"
@@ -25,6 +26,10 @@ type Plan struct {
 	Next     *Step        `json:"next,omitempty"`
 	Rollback *Step        `json:"rollback,omitempty"`
 	Warnings []string     `json:"warnings,omitempty"`
+	// Notes are the render's info results (an object taken over, a
+	// KeyPair passed through for another rotation): worth reading, not
+	// warnings.
+	Notes []string `json:"notes,omitempty"`
 	// Unready lists the phases after the current one that cannot be rendered
 	// from the material in the input, with what each lacks.
 	Unready []Unready `json:"unready,omitempty"`
@@ -112,7 +117,11 @@ func Build(rot *spec.CARotation, config *yaml.RNode, items []*yaml.RNode, now ti
 		return nil, err
 	}
 	for _, r := range cur.Results {
-		p.Warnings = append(p.Warnings, r.Message)
+		if r.Severity == framework.Info {
+			p.Notes = append(p.Notes, r.Message)
+		} else {
+			p.Warnings = append(p.Warnings, r.Message)
+		}
 	}
 	// What rolled into the current phase: workloads whose hash differs from
 	// either neighbour's (the rotation may have arrived from either side).

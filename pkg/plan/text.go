@@ -30,6 +30,9 @@ func (p *Plan) Text(w io.Writer) {
 	for _, warn := range p.Warnings {
 		fmt.Fprintf(w, "\nwarning: %s\n", warn)
 	}
+	for _, note := range p.Notes {
+		fmt.Fprintf(w, "\nnote: %s\n", note)
+	}
 	for _, s := range []*Step{p.Next, p.Rollback} {
 		if s == nil {
 			continue
