@@ -129,6 +129,7 @@ func (r *renderer) renderParts() []part {
 		r.renderClusterInfo(),
 		r.injectCABundles(),
 		r.updateKubeconfigs(),
+		r.updateServiceAccountTokens(),
 	}
 }
 
