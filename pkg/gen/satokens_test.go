@@ -203,7 +203,7 @@ func TestServiceAccountTokensLeftAloneAreWarnedAboutOnlyWhenTheRotationIsTheClus
 			}
 			var found []string
 			for _, w := range warnings(out) {
-				if strings.Contains(w, "service-account token") {
+				if strings.Contains(w, "service-account token") && strings.Contains(w, "monitoring/scraper-token") {
 					found = append(found, w)
 				}
 			}
@@ -213,7 +213,7 @@ func TestServiceAccountTokensLeftAloneAreWarnedAboutOnlyWhenTheRotationIsTheClus
 				}
 				return
 			}
-			if len(found) != 1 || !strings.Contains(found[0], "monitoring/scraper-token") || !strings.Contains(found[0], "spec.serviceAccountTokens: true") {
+			if len(found) != 1 || !strings.Contains(found[0], "spec.serviceAccountTokens: true") || !strings.Contains(found[0], "data.ca.crt") {
 				t.Fatalf("want one warning naming monitoring/scraper-token and spec.serviceAccountTokens, got %v", found)
 			}
 			s := testkit.Find(out.Items, "Secret", "monitoring", "scraper-token")
