@@ -125,6 +125,9 @@ func TestStatusFollowsThePhaseToConvergence(t *testing.T) {
 	if r = carouselStatus(t, s, file); r.code != 0 || r.report.Verdict != status.Converged {
 		t.Fatalf("rolled out must be converged (exit 0): %d %s", r.code, r.raw)
 	}
+	if st := objectState(r.report, "Secret", "kube-system", "ci-deployer-token"); st != status.Converged {
+		t.Fatalf("the ServiceAccount token Secret (spec.serviceAccountTokens) must be verified and converged, got %q: %s", st, r.raw)
+	}
 
 	// A pod of an older template still running is listed and holds the gate.
 	// (No controller-manager creates the default ServiceAccount: the test does.)
@@ -160,7 +163,7 @@ spec:
 	// caBundle holds the old set, templates are old.
 	testkit.SetPhase(t, dir, phases.TrustNew)
 	r = carouselStatus(t, s, file)
-	for _, want := range []string{"ConfigMap shop/cluster-ca-bundle", "ValidatingWebhookConfiguration policy.example.dev", "Deployment shop/storefront: its pod template does not carry this phase"} {
+	for _, want := range []string{"ConfigMap shop/cluster-ca-bundle", "ValidatingWebhookConfiguration policy.example.dev", "Secret kube-system/ci-deployer-token", "Deployment shop/storefront: its pod template does not carry this phase"} {
 		if !reasonsContain(r.report, want) {
 			t.Errorf("trust-new merged, steady applied: want a reason about %q, got %s", want, r.raw)
 		}

@@ -83,6 +83,11 @@ func TrustObjects(t testing.TB, rot *spec.CARotation, items []*yaml.RNode) []Tru
 					}
 				}
 			}
+		case rot.Spec.ServiceAccountTokens && n.GetKind() == "Secret" && n.Field("type") != nil &&
+			yaml.GetValue(n.Field("type").Value) == "kubernetes.io/service-account-token":
+			if v, _ := n.Pipe(yaml.Lookup("data", "ca.crt")); v != nil {
+				out = append(out, trustOf(t, where, decode(t, yaml.GetValue(v))))
+			}
 		case slices.Contains(targets.CABundleKinds(), n.GetKind()):
 			k, _ := targets.Lookup(n.GetKind())
 			for _, path := range k.CABundle.Paths(n, nil) {

@@ -46,7 +46,8 @@ type Output struct {
 }
 
 // Managed is an object the rotation manages in the phase: one it renders,
-// or an input object it edits (a caBundle, a kubeconfig, cluster-info).
+// or an input object it edits (a caBundle, a kubeconfig, cluster-info, a
+// service-account token Secret).
 type Managed struct {
 	Kind, Namespace, Name string
 	// Carries says what the object holds: "trust" (the trusted set),
@@ -129,6 +130,7 @@ func (r *renderer) renderParts() []part {
 		r.renderClusterInfo(),
 		r.injectCABundles(),
 		r.updateKubeconfigs(),
+		r.updateServiceAccountTokens(),
 	}
 }
 

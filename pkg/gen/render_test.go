@@ -14,8 +14,8 @@ import (
 
 // fromSpec is what the spec says a phase manages, worked out from the
 // rendered items the way status used to: objects labelled with the
-// rotation, objects asking for injection, the spec's caBundles, kubeconfigs
-// and cluster-info.
+// rotation, objects asking for injection, the spec's caBundles, kubeconfigs,
+// cluster-info and, with serviceAccountTokens, every token Secret.
 func fromSpec(rot *spec.CARotation, items []*yaml.RNode) []string {
 	var out []string
 	for _, n := range items {
@@ -23,7 +23,8 @@ func fromSpec(rot *spec.CARotation, items []*yaml.RNode) []string {
 		switch {
 		case n.GetLabels()[material.LabelRotation] == rot.Metadata.Name,
 			n.GetAnnotations()[spec.InjectAnnotation] == rot.Metadata.Name,
-			rot.Spec.ClusterInfo != nil && id == "ConfigMap/kube-public/cluster-info":
+			rot.Spec.ClusterInfo != nil && id == "ConfigMap/kube-public/cluster-info",
+			rot.Spec.ServiceAccountTokens && n.GetKind() == "Secret" && stringOf(n, "type") == "kubernetes.io/service-account-token":
 			out = append(out, id)
 			continue
 		}

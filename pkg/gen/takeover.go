@@ -69,6 +69,8 @@ var dataFields = []string{"data", "stringData", "binaryData"}
 //     type is Opaque, as the API server defaults it): a kubernetes.io/tls
 //     Secret validates keys an Opaque one does not, so neither side may win
 //     silently;
+//     a service-account token gets its own message, pointing at
+//     spec.serviceAccountTokens, the field that updates it;
 //   - an input object with its own sops metadata: a SOPS MAC covers every
 //     value (unless only encrypted ones), so writing into the object breaks
 //     its encryption, and an object carries one sops section, so two
@@ -85,6 +87,10 @@ func (r *renderer) takeOver(in, fresh *yaml.RNode) bool {
 		had, want := stringField(in, "type"), stringField(fresh, "type")
 		if had == "" {
 			had = "Opaque"
+		}
+		if had == ServiceAccountTokenType {
+			r.errorAt(in, "type", serviceAccountTokenTakeover(what, name))
+			return false
 		}
 		if had != want {
 			r.errorAt(in, "type", fmt.Errorf("%s in the input has type %q, but rotation %q renders it with type %q: make the two agree (the input's manifest, or the rotation's secret.type)", what, had, name, want))

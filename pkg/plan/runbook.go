@@ -13,6 +13,7 @@ import (
 
 	"github.com/carousel-dev/carousel/pkg/material"
 	"github.com/carousel-dev/carousel/pkg/phases"
+	"github.com/carousel-dev/carousel/pkg/pki"
 	"github.com/carousel-dev/carousel/pkg/spec"
 )
 
@@ -413,13 +414,18 @@ func other(g phases.Generation) phases.Generation {
 	return phases.New
 }
 
-// pem is the PEM of the CA generations, in order.
+// pem is the PEM of the CA generations as a trusted set: the bytes pkg/gen
+// renders into every trust object (pki.Bundle, sorted by fingerprint), not
+// the generations' order. kube-controller-manager's token controller
+// compares a service-account token Secret's ca.crt with --root-ca-file byte
+// for byte and rewrites it when they differ, so the same set in another
+// order would have it and the GitOps controller overwrite each other.
 func (r runbook) pem(gs ...phases.Generation) string {
 	var certs []*x509.Certificate
 	for _, g := range gs {
 		certs = append(certs, r.m[g].cert)
 	}
-	return pemOf(certs...)
+	return string(pki.Bundle(certs...))
 }
 
 func pemOf(certs ...*x509.Certificate) string {

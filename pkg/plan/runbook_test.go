@@ -615,6 +615,36 @@ func (r *rehearsal) certs(gs []phases.Generation) []*x509.Certificate {
 	return out
 }
 
+// tokenControllerAgrees checks that the file kube-controller-manager's
+// --root-ca-file points at holds, byte for byte, the ca.crt pkg/gen renders
+// into the example's service-account token Secrets in the phase: the token
+// controller compares the two as bytes and rewrites ca.crt when they differ
+// (secretUpdateNeeded in pkg/controller/serviceaccount/tokens_controller.go),
+// so the same set in another order would have it and the GitOps controller
+// overwrite each other for as long as the phase lasts.
+func (r *rehearsal) tokenControllerAgrees(ph phases.Phase, rootCAFile string) {
+	r.t.Helper()
+	file := r.read(rootCAFile)
+	found := 0
+	for _, n := range r.pkg.Render(r.t, ph).Items {
+		if n.GetKind() != "Secret" || n.Field("type") == nil || yaml.GetValue(n.Field("type").Value) != "kubernetes.io/service-account-token" {
+			continue
+		}
+		found++
+		v, _ := n.Pipe(yaml.Lookup("data", "ca.crt"))
+		rendered, err := base64.StdEncoding.DecodeString(yaml.GetValue(v))
+		if err != nil {
+			r.t.Fatal(err)
+		}
+		if !bytes.Equal(rendered, file) {
+			r.t.Errorf("in %s Secret %s/%s carries ca.crt\n%s\nbut --root-ca-file (%s) holds\n%s\nthe token controller would rewrite it", ph, n.GetNamespace(), n.GetName(), rendered, rootCAFile, file)
+		}
+	}
+	if found == 0 {
+		r.t.Fatalf("the example renders no service-account token Secret in %s: nothing to compare --root-ca-file with", ph)
+	}
+}
+
 // checkCluster checks a node in phase ph of the cluster-CA rotation.
 func (r *rehearsal) checkCluster(ph phases.Phase) {
 	r.t.Helper()
@@ -624,6 +654,7 @@ func (r *rehearsal) checkCluster(ph phases.Phase) {
 	r.trusts("kube-apiserver --client-ca-file", api["client-ca-file"], trusted)
 	r.trusts("kube-apiserver --kubelet-certificate-authority", api["kubelet-certificate-authority"], trusted)
 	r.trusts("kube-controller-manager --root-ca-file", kcm["root-ca-file"], trusted)
+	r.tokenControllerAgrees(ph, kcm["root-ca-file"])
 	r.trusts("kube-scheduler --client-ca-file", sched["client-ca-file"], trusted)
 	// The page's note: these two are never bundles, always the signer alone.
 	r.trusts("kube-controller-manager --client-ca-file", kcm["client-ca-file"], []*x509.Certificate{signer})

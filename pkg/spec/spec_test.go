@@ -71,6 +71,7 @@ func TestBadSpecsFailWithTheirFieldPath(t *testing.T) {
 		{"a bundle without namespaces is refused", "  bundles:\n  - name: b\n", "spec.bundles[0].namespaces", "allNamespaces"},
 		{"a bundle of another kind is refused", "  bundles:\n  - {name: b, kind: Pod, allNamespaces: true}\n", "spec.bundles[0].kind", "should be one of"},
 		{"cluster-info needs an https URL", "  clusterInfo: {server: 'http://api:6443'}\n", "spec.clusterInfo.server", "https://"},
+		{"service-account tokens on the front-proxy CA's rotation are refused", "  runbook: kubernetes-front-proxy\n  serviceAccountTokens: true\n", "spec.serviceAccountTokens", "not the front-proxy CA"},
 		{"a caBundle on an unsupported kind is refused", "  caBundles:\n  - {kind: Service, name: s}\n", "spec.caBundles[0].kind", "should be one of"},
 		{"webhooks of a kind without webhooks are refused", "  caBundles:\n  - {kind: APIService, name: v1.metrics.k8s.io, webhooks: [a]}\n", "spec.caBundles[0].webhooks", "only webhook configurations"},
 		{"a restart rule of a kind carousel cannot roll is refused", "  restarts:\n  - {kind: Job, consumes: [trust]}\n", "spec.restarts[0].kind", "want one of Deployment, DaemonSet, StatefulSet, ReplicaSet, CronJob"},

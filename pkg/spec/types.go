@@ -68,6 +68,14 @@ type Spec struct {
 	// Probes are TLS endpoints `carousel status` dials to check the leaf
 	// they serve is the phase's (optional).
 	Probes []Probe `json:"probes,omitempty"`
+	// ServiceAccountTokens sets data.ca.crt of every Secret of type
+	// kubernetes.io/service-account-token in the input to the trusted set,
+	// keeping its other keys: the manual procedure's "update all Secrets
+	// that hold service account tokens". Pods read ca.crt as in-cluster
+	// config. kube-controller-manager's token controller rewrites ca.crt
+	// from --root-ca-file when the two differ, so this belongs with
+	// runbook: kubernetes, whose steps point that flag at the same set.
+	ServiceAccountTokens bool `json:"serviceAccountTokens,omitempty"`
 }
 
 // Probe is a TLS endpoint serving one of the rotation's leaves.

@@ -262,6 +262,9 @@ func (r *CARotation) Validate() error {
 			errs.add("spec.clusterInfo.server", "%q must be an https:// URL of the API server", ci.Server)
 		}
 	}
+	if s.ServiceAccountTokens && s.Runbook == "kubernetes-front-proxy" {
+		errs.add("spec.serviceAccountTokens", "a service-account token's ca.crt is the cluster CA (kube-controller-manager --root-ca-file), not the front-proxy CA: set it on the cluster CA's rotation (runbook: kubernetes)")
+	}
 	for i, t := range s.CABundles {
 		p := fmt.Sprintf("spec.caBundles[%d]", i)
 		k, _ := targets.Lookup(t.Kind)
