@@ -156,7 +156,7 @@ func missingHint(g phases.Generation) string {
 // are checked when they are made (`start`, `import`); the function never
 // decrypts.
 func (r *renderer) checkKey(k material.KeyPair) {
-	if k.Encrypted() {
+	if k.Encrypted() || !k.HasKey() {
 		return
 	}
 	keyPEM, err := k.KeyPEM()
