@@ -491,6 +491,33 @@ func crashCases() []crashCase {
 			}
 		},
 	}, {
+		name: "start after an imported intermediate issues the new leaves with it",
+		setup: func(t *testing.T, dir, scratch string) {
+			initialised(t, dir, scratch)
+			mustRun(t, dir, "csr", "carousel.yaml", "--ca", "--plaintext-keys")
+			signExternally(t, scratch, filepath.Join(dir, "material", "pending", "ca-new.csr"))
+			mustRun(t, dir, "import", "carousel.yaml", "--cert", filepath.Join(scratch, "int.pem"), "--chain", filepath.Join(scratch, "root.pem"))
+		},
+		args: plain("start", "carousel.yaml"),
+		done: "already holds new material",
+		check: func(t *testing.T, dir, snapshot string) {
+			p, fps := loadMaterial(t, dir)
+			_, was := loadMaterial(t, snapshot)
+			if fps["ca-new"] != was["ca-new"] || fps["ca-old"] != was["ca-old"] {
+				t.Fatal("start changed the imported CA or the current one")
+			}
+			completeRotation(t, dir)
+			set, err := p.Material()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, l := range p.Rotation.Spec.Leaves {
+				if err := pki.CheckSignedBy(set.Leaves[l.Name][phases.New].Cert(), set.CA[phases.New].Cert()); err != nil {
+					t.Fatalf("leaf %q is not signed by the imported intermediate: %v", l.Name, err)
+				}
+			}
+		},
+	}, {
 		name: "advance moves the phase",
 		setup: func(t *testing.T, dir, scratch string) {
 			initialised(t, dir, scratch)
