@@ -400,6 +400,31 @@ func crashCases() []crashCase {
 			}
 		},
 	}, {
+		name: "init records a CA held externally, without its key",
+		setup: func(t *testing.T, dir, scratch string) {
+			// No leaves: until csr and import bring them, a package with
+			// leaves does not build after a keyless init (and says so).
+			leafless, _, _ := strings.Cut(bareRotation, "  leaves:\n")
+			if err := os.WriteFile(filepath.Join(dir, "carousel.yaml"), []byte(leafless), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			externalRoot(t, scratch)
+		},
+		args: func(scratch string) []string {
+			return []string{"init", "carousel.yaml", "--ca-cert", filepath.Join(scratch, "root.pem")}
+		},
+		done: "already holds the current CA",
+		check: func(t *testing.T, dir, _ string) {
+			p, fps := loadMaterial(t, dir)
+			set, err := p.Material()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fps["ca-old"] == "" || set.CA[phases.Old].HasKey() || len(set.Leaves) != 0 {
+				t.Fatalf("init must record the CA's certificate only: %v", fps)
+			}
+		},
+	}, {
 		name:  "start from steady adds the next rotation's material",
 		setup: initialised,
 		args:  plain("start", "carousel.yaml"),

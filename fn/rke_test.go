@@ -288,6 +288,11 @@ func TestRKEWithACAHeldExternallyNeedsNoCAKey(t *testing.T) {
 	if bytes.Contains(caFile, []byte("\ndata:")) || bytes.Contains(caFile, []byte("sops:")) {
 		t.Fatalf("the CA held externally must be recorded without a key:\n%s", caFile)
 	}
+	testkit.SetPhase(t, dir, phases.Steady)
+	if msg, err := exec.Command(testkit.Tool(t, "kustomize"), "build", "--enable-alpha-plugins", "--enable-exec", dir).CombinedOutput(); err == nil ||
+		!strings.Contains(string(msg), "held externally (no key): request the leaf with `carousel csr --leaf kube-apiserver`") {
+		t.Fatalf("before its leaves are imported the package must say how to get them: %v\n%s", err, msg)
+	}
 	mustCarousel(t, dir, "csr", "carousel.yaml", "--leaf", "kube-apiserver", "--leaf", "kube-admin", "--leaf", "etcd", "--age", demoRecipient)
 	var certs []string
 	for _, name := range rkeLeaves {
