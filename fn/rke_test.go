@@ -315,6 +315,13 @@ func TestRKEWithACAHeldExternallyNeedsNoCAKey(t *testing.T) {
 		t.Fatal("a refused start changed the package")
 	}
 
+	// A CA rotation moves to a CA carousel makes and holds: every phase
+	// handshakes, the CA held externally trusted until distrust-old.
+	mustCarousel(t, dir, "start", "carousel.yaml", "--age", demoRecipient)
+	seq, _ := phases.Sequence(phases.ScopeCA)
+	shakePhases(t, dir, seq, "kube-apiserver", "kube-admin")
+	testkit.SetPhase(t, dir, phases.Steady)
+
 	// spec.ca.secret renders the CA's key, which carousel does not hold.
 	b := mustRead(t, filepath.Join(dir, "carousel.yaml"))
 	b = bytes.Replace(b, []byte("    commonName: kube-ca\n"), []byte("    commonName: kube-ca\n    secret: {name: kube-ca, namespace: kube-system}\n"), 1)
