@@ -345,7 +345,7 @@ func TestRKEWithACAHeldExternallyNeedsNoCAKey(t *testing.T) {
 func TestRKEALeafGroupReissuesExactlyItsLeaves(t *testing.T) {
 	dir := newRKEPackage(t)
 	mustCarousel(t, dir, "init", "carousel.yaml", "--plaintext-keys")
-	if out, err := carouselAs(t, dir, "start", "carousel.yaml", "--scope", "leaf", "--leaf", "etc", "--plaintext-keys"); err == nil || !strings.Contains(out, "neither a leaf of spec.leaves nor a group") {
+	if out, err := carouselAs(t, dir, "start", "carousel.yaml", "--scope", "leaf", "--leaf", "etc", "--plaintext-keys"); err == nil || !strings.Contains(out, "is not in spec.leaves: neither a leaf's name nor a group's") {
 		t.Fatalf("an unknown name must be refused: %v\n%s", err, out)
 	}
 	mustCarousel(t, dir, "start", "carousel.yaml", "--scope", "leaf", "--leaf", "etcd", "--plaintext-keys")

@@ -208,7 +208,7 @@ func resolveLeaves(rot *spec.CARotation, names []string) ([]string, error) {
 	for _, name := range names {
 		ls := rot.Spec.LeavesNamed(name)
 		if len(ls) == 0 {
-			return nil, fmt.Errorf("%q is neither a leaf of spec.leaves nor a group of them (spec.leaves[].group)", name)
+			return nil, fmt.Errorf("%q is not in spec.leaves: neither a leaf's name nor a group's (spec.leaves[].group)", name)
 		}
 		for _, l := range ls {
 			want[l.Name] = true
