@@ -229,6 +229,10 @@ func TestRKEStartIssuesTheNewLeavesUnderAnImportedIntermediate(t *testing.T) {
 		"-days", "3650", "-sha256", "-extfile", "int.ext", "-out", "int.pem")
 	mustCarousel(t, dir, "import", "carousel.yaml", "--cert", filepath.Join(ca, "int.pem"), "--chain", filepath.Join(ca, "root.pem"))
 
+	// start waits for the leaf requested from the external CA.
+	if out, err := carouselAs(t, dir, "start", "carousel.yaml", "--age", demoRecipient); err == nil || !strings.Contains(out, `leaf "kube-admin" is requested from the external CA`) {
+		t.Fatalf("start must not issue a leaf that is requested: %v\n%s", err, out)
+	}
 	// A leaf the external root signs directly, past the intermediate, is
 	// refused, and the message says what to do instead.
 	signLeaf(t, ca, filepath.Join(pending, "leaf-kube-admin-new.csr"), "root.pem", "root.key", rkeLeafExt("kube-admin"), "admin-by-root.pem")

@@ -133,6 +133,18 @@ func Start(p *Package, o Options, req StartRequest) (Report, error) {
 	}
 	switch {
 	case fill:
+		// A leaf requested from the external CA is imported, not issued:
+		// issuing it here would leave a request whose certificate no
+		// longer has a place.
+		pending, err := p.pending()
+		if err != nil {
+			return rep, err
+		}
+		for _, k := range pending {
+			if k.pair.Role == material.RoleLeaf && k.pair.Generation == phases.New {
+				return rep, fmt.Errorf("leaf %q is requested from the external CA (%s): import its certificate (`carousel import`) before `start` issues the other leaves, or remove the request", k.pair.Leaf, k.file)
+			}
+		}
 		ca, err := o.readablePair(importedCA)
 		if err != nil {
 			return rep, fmt.Errorf("issuing the new leaves with the imported CA needs its key: %w", err)
