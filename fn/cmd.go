@@ -89,7 +89,13 @@ var examples = map[string]string{
   carousel start carousel.yaml
 
   # Re-issue only the webhook's leaf under the same CA
-  carousel start carousel.yaml --scope leaf --leaf policy-webhook`,
+  carousel start carousel.yaml --scope leaf --leaf policy-webhook
+
+  # Re-issue every leaf of a group (rke cert rotate --service etcd)
+  carousel start carousel.yaml --scope leaf --leaf etcd
+
+  # After importing an intermediate (csr --ca, import): issue every new leaf with it
+  carousel start carousel.yaml`,
 	"schema": `  # Validate a CARotation in an editor or CI
   carousel schema > carotations.crd.yaml`,
 	"plan": `  # What the next phase changes, rolls and gates
@@ -175,7 +181,11 @@ and issues every leaf with it, under the material directory. A CARotation file
 alone becomes a package: init adds the exec function annotation and, when the
 directory has none, a kustomization.yaml listing the material and the
 CARotation as a transformer. An existing kustomization is never rewritten;
-init says what it lacks.`,
+init says what it lacks.
+
+--ca-cert without --ca-key adopts a CA held externally: only its certificate
+is recorded, no leaf is issued, and carousel csr / carousel import bring its
+leaves (the CA signs their CSRs).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			unlock, err := lockPackage(args[0])
@@ -188,13 +198,15 @@ init says what it lacks.`,
 				return err
 			}
 			o := kf.options(c)
-			if (caCert == "") != (caKey == "") {
-				return fmt.Errorf("--ca-cert and --ca-key go together")
+			if caKey != "" && caCert == "" {
+				return fmt.Errorf("--ca-key needs --ca-cert, the certificate of that key")
 			}
 			if caCert != "" {
 				if o.CACertPEM, err = os.ReadFile(caCert); err != nil {
 					return err
 				}
+			}
+			if caKey != "" {
 				if o.CAKeyPEM, err = os.ReadFile(caKey); err != nil {
 					return err
 				}
@@ -206,7 +218,7 @@ init says what it lacks.`,
 	}
 	kf.add(c)
 	c.Flags().StringVar(&caCert, "ca-cert", "", "adopt this PEM CA certificate as the current CA")
-	c.Flags().StringVar(&caKey, "ca-key", "", "the PEM private key of --ca-cert")
+	c.Flags().StringVar(&caKey, "ca-key", "", "the PEM private key of --ca-cert (without it the CA is held externally: leaves come through csr and import)")
 	return c
 }
 
@@ -238,7 +250,7 @@ func startCmd() *cobra.Command {
 		},
 	}
 	kf.add(c)
-	c.Flags().StringSliceVar(&leaves, "leaf", nil, "with scope leaf: re-issue only these leaves (like rke cert rotate --service)")
+	c.Flags().StringSliceVar(&leaves, "leaf", nil, "with scope leaf: re-issue only these leaves, or every leaf of a group (spec.leaves[].group; like rke cert rotate --service etcd)")
 	c.Flags().StringVar(&scope, "scope", "", "ca (a new CA and every leaf) or leaf (new leaves from the current CA); sets spec.scope")
 	return c
 }

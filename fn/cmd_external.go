@@ -19,6 +19,9 @@ func csrCmd() *cobra.Command {
 like every key) and its certificate signing request (.csr, PEM) to hand to an
 external CA (the RKE "rke cert generate-csr" flow). Sign them, then run
 carousel import with the certificates. Nothing pending is ever rendered.
+After importing an intermediate (--ca), carousel start issues the leaves not
+requested with it. With a CA held externally (init --ca-cert without a key),
+request every leaf here.
 A request that is pending already is refused; --force replaces it.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
@@ -38,7 +41,7 @@ A request that is pending already is refused; --force replaces it.`,
 	}
 	kf.add(c)
 	c.Flags().BoolVar(&ca, "ca", false, "request the next rotation's CA (an intermediate under the external root)")
-	c.Flags().StringSliceVar(&leaves, "leaf", nil, "request these leaves of spec.leaves (signed by the new CA)")
+	c.Flags().StringSliceVar(&leaves, "leaf", nil, "request these leaves, or every leaf of a group (spec.leaves[].group): the next rotation's, or the current one for a leaf that has none (a CA held externally)")
 	c.Flags().BoolVar(&force, "force", false, "replace requests that are pending already (a certificate signed for the replaced CSR is then refused)")
 	return c
 }

@@ -17,6 +17,19 @@ func (r *renderer) renderCASecrets() part {
 	if t == nil {
 		return p
 	}
+	// A CA held externally (no key in its KeyPair) cannot be rendered into
+	// a Secret that carries the CA's key: say which field asks for it.
+	keyless := false
+	for _, g := range r.state.CAPresent {
+		if k := r.set.CA[g]; !k.HasKey() {
+			r.configError("spec.ca.secret", fmt.Errorf("renders the CA's private key into Secret %s/%s, but the %s CA (KeyPair %s) holds no key: it is held externally (adopted without --ca-key). Remove spec.ca.secret, or adopt the CA with its key",
+				t.Namespace, t.Name, g, k.Source.GetName()))
+			keyless = true
+		}
+	}
+	if keyless {
+		return p
+	}
 	r.emitCASecret(&p, t.Name, *t, r.set.CA[r.state.Signer], nil)
 	for _, g := range r.state.CAPresent {
 		var anns map[string]string

@@ -99,8 +99,12 @@ func (r *renderer) checkMaterial() {
 	for i, l := range r.rot.Spec.Leaves {
 		gens := r.set.Leaves[l.Name]
 		if _, ok := gens[st.Leaves]; !ok {
+			hint := missingHint(st.Leaves)
+			if ca, ok := r.set.CA[r.signerOf(st.Leaves)]; ok && !ca.HasKey() {
+				hint = fmt.Sprintf("the %s CA is held externally (no key): request the leaf with `carousel csr --leaf %s`, have the CA sign the CSR, and `carousel import` it", r.signerOf(st.Leaves), l.Name)
+			}
 			r.configError(fmt.Sprintf("spec.leaves[%d]", i), fmt.Errorf("phase %s serves the %s generation of leaf %q, but no KeyPair for it is in the input: %s",
-				st.Phase, st.Leaves, l.Name, missingHint(st.Leaves)))
+				st.Phase, st.Leaves, l.Name, hint))
 		}
 	}
 	names := make([]string, 0, len(r.set.Leaves))
@@ -156,7 +160,7 @@ func missingHint(g phases.Generation) string {
 // are checked when they are made (`start`, `import`); the function never
 // decrypts.
 func (r *renderer) checkKey(k material.KeyPair) {
-	if k.Encrypted() {
+	if k.Encrypted() || !k.HasKey() {
 		return
 	}
 	keyPEM, err := k.KeyPEM()

@@ -66,6 +66,11 @@ type KeyPair struct {
 	Source *yaml.RNode
 }
 
+// HasKey reports whether the pair holds a private key. Only a CA may hold
+// none: a CA kept by an external party (adopted with `init --ca-cert` and no
+// key), whose leaves come signed through `csr` and `import`.
+func (k KeyPair) HasKey() bool { return k.KeyField != "" }
+
 // Cert is the pair's own certificate.
 func (k KeyPair) Cert() *x509.Certificate { return k.Certs[0] }
 
@@ -74,6 +79,9 @@ func (k KeyPair) Encrypted() bool { return strings.HasPrefix(k.KeyValue, EncPref
 
 // KeyPEM decodes a plaintext key; it fails on an encrypted one.
 func (k KeyPair) KeyPEM() ([]byte, error) {
+	if !k.HasKey() {
+		return nil, fmt.Errorf("%s holds no private key: the CA is held externally", k.Name())
+	}
 	if k.Encrypted() {
 		return nil, fmt.Errorf("%s: the private key is SOPS-encrypted", k.Name())
 	}
@@ -210,6 +218,9 @@ func Parse(n *yaml.RNode) (KeyPair, error) {
 		return fail("metadata.annotations."+AnnotationSHA256, "%s does not match the certificate (%s): the certificate was edited by hand", fp, pki.Fingerprint(k.Certs[0]))
 	}
 	data, _ := n.Pipe(yaml.Lookup("data"))
+	if data == nil && k.Role == RoleCA && n.Field(SopsField) == nil {
+		return k, nil // a CA held externally: the certificate only
+	}
 	if data == nil {
 		return fail("data", "holds the private key and is required")
 	}
@@ -260,6 +271,9 @@ func New(k KeyPair, keyPEM []byte) (*yaml.RNode, error) {
 	cert.YNode().Style = yaml.LiteralStyle
 	if err := n.PipeE(yaml.SetField("certificate", cert)); err != nil {
 		return nil, err
+	}
+	if keyPEM == nil && k.Role == RoleCA {
+		return n, nil // a CA held externally
 	}
 	if err := n.PipeE(yaml.LookupCreate(yaml.MappingNode, "data"), yaml.SetField(k.KeyField, yaml.NewStringRNode(base64.StdEncoding.EncodeToString(keyPEM)))); err != nil {
 		return nil, err

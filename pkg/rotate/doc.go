@@ -24,6 +24,11 @@
 //     annotation, and the package's kustomization.yaml last: until that
 //     exists the package does not build at all, as before; a rerun that
 //     finds the current CA completes the package.
+//   - start after an imported intermediate (csr --ca, import) is start
+//     from steady: the new leaves it issues with the intermediate are
+//     written unlisted, and the kustomization listing them is the commit.
+//   - init of a CA held externally (no key) writes its certificate-only
+//     KeyPair in the same order as any init.
 //   - start from steady adds new material, which steady does not render, so
 //     the output never changes; the commit is the kustomization listing it.
 //     The scope (--scope) is written first, after every check and after the

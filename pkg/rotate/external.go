@@ -72,13 +72,25 @@ func CSR(p *Package, o Options, req CSRRequest) (Report, error) {
 			material.KeyPair{Rotation: rot.Metadata.Name, Role: material.RoleCA, Generation: phases.New}, caKeyField(rot), rot.Spec.CA.Key.Algorithm,
 			&csr.CertificateRequest{CN: rot.Spec.CA.CommonName, Names: csrNames(rot.Spec.CA.Organization), CA: &csr.CAConfig{}}})
 	}
-	for _, name := range req.Leaves {
-		l, ok := rot.Spec.LeafByName(name)
-		if !ok {
-			return rep, fmt.Errorf("leaf %q is not in spec.leaves", name)
+	leaves, err := resolveLeaves(rot, req.Leaves)
+	if err != nil {
+		return rep, err
+	}
+	st, err := p.materialState()
+	if err != nil {
+		return rep, err
+	}
+	for _, name := range leaves {
+		l, _ := rot.Spec.LeafByName(name)
+		// A leaf without a current (old) generation is requested as one: the
+		// current CA signs it, completing `init` (a CA held externally, whose
+		// leaves carousel cannot issue). Otherwise the next rotation's.
+		g := phases.New
+		if _, ok := st.set.Leaves[l.Name][phases.Old]; !ok {
+			g = phases.Old
 		}
 		reqs = append(reqs, request{
-			material.KeyPair{Rotation: rot.Metadata.Name, Role: material.RoleLeaf, Leaf: l.Name, Generation: phases.New}, l.Secret.Keys.Key, l.Key.Algorithm,
+			material.KeyPair{Rotation: rot.Metadata.Name, Role: material.RoleLeaf, Leaf: l.Name, Generation: g}, l.Secret.Keys.Key, l.Key.Algorithm,
 			&csr.CertificateRequest{CN: l.CommonName, Names: csrNames(l.Organization), Hosts: append(slices.Clone(l.DNSNames), l.IPAddresses...)}})
 	}
 	var pendingAlready []string
@@ -254,7 +266,7 @@ func Import(p *Package, o Options, certPEMs [][]byte, chainPEM []byte) (Report, 
 				return rep, fmt.Errorf("import the %s CA before its leaves", k.Generation)
 			}
 			if err := pki.CheckSignedBy(cert, issuer.Cert()); err != nil {
-				return rep, fmt.Errorf("leaf %q: %w", k.Leaf, err)
+				return rep, fmt.Errorf("leaf %q: %w", k.Leaf, notSignedBy(k.Generation, issuer, err))
 			}
 			l, _ := p.Rotation.Spec.LeafByName(k.Leaf)
 			want := pki.LeafWant{DNSNames: l.DNSNames, IPAddresses: l.IPAddresses, Usages: l.Usages, IsCA: l.IsCA}
@@ -318,6 +330,18 @@ func Import(p *Package, o Options, certPEMs [][]byte, chainPEM []byte) (Report, 
 		}
 	}
 	return rep, p.cleanLeftovers(&rep)
+}
+
+// notSignedBy says what to do with a leaf its generation's CA did not sign.
+// Every phase serves the leaves of one generation, each verified against
+// that generation's CA (the phase's signer), so a leaf the external root
+// signed directly, past the imported intermediate, cannot be served.
+func notSignedBy(g phases.Generation, issuer material.KeyPair, err error) error {
+	if g == phases.New && len(issuer.Certs) > 1 {
+		return fmt.Errorf("it is not signed by the new CA %q, the intermediate imported from `carousel csr --ca` (%w). Each phase serves leaves signed by its own CA, so a leaf the external root signs directly cannot be served: have the intermediate sign the leaf's CSR, or run `carousel start`, which issues every leaf not yet imported with the intermediate",
+			issuer.Cert().Subject.CommonName, err)
+	}
+	return fmt.Errorf("it is not signed by the %s CA %q: %w", g, issuer.Cert().Subject.CommonName, err)
 }
 
 type pendingKey struct {

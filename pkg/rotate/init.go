@@ -36,31 +36,43 @@ func Init(p *Package, o Options) (Report, error) {
 		}
 		return rep, p.cleanLeftovers(&rep)
 	}
-	w, err := o.encoder(p)
-	if err != nil {
-		return rep, err
-	}
-	var ca pki.Pair
-	if o.CACertPEM != nil {
-		ca = pki.Pair{CertPEM: o.CACertPEM, KeyPEM: o.CAKeyPEM}
-		if err := checkPair(ca, true); err != nil {
+	caPair := material.KeyPair{Rotation: p.Rotation.Metadata.Name, Role: material.RoleCA, Generation: phases.Old}
+	var files []staged
+	if o.CACertPEM != nil && o.CAKeyPEM == nil {
+		// A CA held externally: its certificate only. Carousel cannot issue
+		// with it; its leaves come through `csr` and `import`.
+		f, err := p.externalCAFile(caPair, o.CACertPEM)
+		if err != nil {
 			return rep, fmt.Errorf("adopting the CA: %w", err)
 		}
-	} else if ca, err = newCA(p.Rotation); err != nil {
-		return rep, err
-	}
-	var files []staged
-	f, err := p.pairFile(w, material.KeyPair{Rotation: p.Rotation.Metadata.Name, Role: material.RoleCA, Generation: phases.Old}, ca, caKeyField(p.Rotation))
-	if err != nil {
-		return rep, err
-	}
-	files = append(files, f)
-	for _, l := range p.Rotation.Spec.Leaves {
-		f, err := p.issue(w, ca, l, phases.Old)
+		files = append(files, f)
+		fmt.Fprintf(o.stderr(), "carousel: the CA is adopted without its key: request its leaves with `carousel csr %s --leaf NAME`, have the CA sign the CSRs under %s, and `carousel import` them\n", p.File, p.PendingDir())
+	} else {
+		w, err := o.encoder(p)
+		if err != nil {
+			return rep, err
+		}
+		var ca pki.Pair
+		if o.CACertPEM != nil {
+			ca = pki.Pair{CertPEM: o.CACertPEM, KeyPEM: o.CAKeyPEM}
+			if err := checkPair(ca, true); err != nil {
+				return rep, fmt.Errorf("adopting the CA: %w", err)
+			}
+		} else if ca, err = newCA(p.Rotation); err != nil {
+			return rep, err
+		}
+		f, err := p.pairFile(w, caPair, ca, caKeyField(p.Rotation))
 		if err != nil {
 			return rep, err
 		}
 		files = append(files, f)
+		for _, l := range p.Rotation.Spec.Leaves {
+			f, err := p.issue(w, ca, l, phases.Old)
+			if err != nil {
+				return rep, err
+			}
+			files = append(files, f)
+		}
 	}
 	// Everything is made: the writes begin.
 	if err := p.cleanTemps(&rep); err != nil {
@@ -76,6 +88,24 @@ func Init(p *Package, o Options) (Report, error) {
 		return rep, err
 	}
 	return rep, p.cleanLeftovers(&rep)
+}
+
+// externalCAFile stages the KeyPair of a CA held externally: the
+// certificate (and any chain after it) and no key.
+func (p *Package) externalCAFile(k material.KeyPair, certPEM []byte) (staged, error) {
+	certs, err := pki.ParseCerts(certPEM)
+	if err != nil {
+		return staged{}, err
+	}
+	if err := pki.CheckCA(certs[0]); err != nil {
+		return staged{}, err
+	}
+	k.Certs = certs
+	n, err := material.New(k, nil)
+	if err != nil {
+		return staged{}, err
+	}
+	return nodeFile(filepath.Join(p.MaterialDir(), k.FileName()), n, true), nil
 }
 
 func baseNames(files []staged) []string {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/carousel-dev/carousel/pkg/material"
 	"github.com/carousel-dev/carousel/pkg/phases"
+	"github.com/carousel-dev/carousel/pkg/spec"
 )
 
 // StartRequest says what rotation to start.
@@ -41,12 +42,11 @@ func Start(p *Package, o Options, req StartRequest) (Report, error) {
 	if _, err := phases.Sequence(scope); err != nil {
 		return rep, err
 	}
-	for _, name := range req.Only {
-		if _, ok := rot.Spec.LeafByName(name); !ok {
-			return rep, fmt.Errorf("leaf %q is not in spec.leaves", name)
-		}
+	only, err := resolveLeaves(rot, req.Only)
+	if err != nil {
+		return rep, err
 	}
-	if len(req.Only) > 0 && scope != phases.ScopeLeaf {
+	if len(only) > 0 && scope != phases.ScopeLeaf {
 		return rep, errors.New("naming leaves re-issues them under the same CA: set spec.scope: leaf (start --scope leaf)")
 	}
 	seq, err := phases.Sequence(rot.Spec.Scope)
@@ -71,22 +71,24 @@ func Start(p *Package, o Options, req StartRequest) (Report, error) {
 		return rep, fmt.Errorf("a rotation is in flight (phase %s): finish it (or roll it back to steady) before starting another", rot.Spec.Phase)
 	}
 	// cur is the material the rotation starts from, after any promotion.
-	cur, oldFiles := st.set, []string{}
+	// kept are the listed files the commit lists again.
+	cur, kept := st.set, sortedKeys(st.files)
 	if prom != nil {
-		cur, oldFiles = prom.result, prom.oldFiles()
-	} else {
-		for _, f := range sortedKeys(st.files) {
-			if st.files[f].Generation == phases.Old {
-				oldFiles = append(oldFiles, f)
-			}
-		}
+		cur, kept = prom.result, prom.oldFiles()
 	}
 	// Every listed pair, as the files on disk name them: the promotion
 	// makes the finished rotation's new pairs current.
 	if err := o.verifyKeys(pairsOf(st.set)); err != nil {
 		return rep, err
 	}
-	if hasNew(cur) {
+	// A new CA imported (csr --ca, import) and leaves still to issue: start
+	// issues them with it, the rest of the external-intermediate flow.
+	importedCA, fill := cur.CA[phases.New]
+	fill = fill && prom == nil && !allLeavesNew(rot, cur)
+	if fill && (scope != phases.ScopeCA || len(only) > 0) {
+		return rep, fmt.Errorf("%s holds an imported new CA: `carousel start` (scope ca, no --leaf) issues every new leaf with it; a leaf re-issue (--scope leaf, --leaf) is for a rotation that makes no new CA", p.MaterialDir())
+	}
+	if hasNew(cur) && !fill {
 		return rep, fmt.Errorf("%s already holds new material: the rotation was started; advance it, or delete the new material (and its lines in %s) to start over", p.MaterialDir(), kustomizationFile)
 	}
 	w, err := o.encoder(p)
@@ -99,6 +101,10 @@ func Start(p *Package, o Options, req StartRequest) (Report, error) {
 	}
 	oldPair, oldErr := o.readablePair(oldCA)
 	needOld := func() error {
+		if !oldCA.HasKey() {
+			return fmt.Errorf("the current CA %q is held externally (its KeyPair holds no key): carousel cannot issue leaves with it. Request them instead: `carousel csr %s --leaf NAME` writes CSRs under %s for the CA to sign, then `carousel import %s --cert FILE`",
+				oldCA.Cert().Subject.CommonName, p.File, p.PendingDir(), p.File)
+		}
 		if oldErr != nil {
 			return fmt.Errorf("issuing with the current CA needs its key: %w", oldErr)
 		}
@@ -125,8 +131,33 @@ func Start(p *Package, o Options, req StartRequest) (Report, error) {
 		}
 		issuedOld[l.Name] = true
 	}
-	switch scope {
-	case phases.ScopeCA:
+	switch {
+	case fill:
+		// A leaf requested from the external CA is imported, not issued:
+		// issuing it here would leave a request whose certificate no
+		// longer has a place.
+		pending, err := p.pending()
+		if err != nil {
+			return rep, err
+		}
+		for _, k := range pending {
+			if k.pair.Role == material.RoleLeaf && k.pair.Generation == phases.New {
+				return rep, fmt.Errorf("leaf %q is requested from the external CA (%s): import its certificate (`carousel import`) before `start` issues the other leaves, or remove the request", k.pair.Leaf, k.file)
+			}
+		}
+		ca, err := o.readablePair(importedCA)
+		if err != nil {
+			return rep, fmt.Errorf("issuing the new leaves with the imported CA needs its key: %w", err)
+		}
+		for _, l := range rot.Spec.Leaves {
+			if _, ok := cur.Leaves[l.Name][phases.New]; ok {
+				continue // imported already, signed externally
+			}
+			if err := add(p.issue(w, ca, l, phases.New)); err != nil {
+				return rep, err
+			}
+		}
+	case scope == phases.ScopeCA:
 		ca, err := newCA(rot)
 		if err != nil {
 			return rep, err
@@ -139,12 +170,12 @@ func Start(p *Package, o Options, req StartRequest) (Report, error) {
 				return rep, err
 			}
 		}
-	case phases.ScopeLeaf:
+	case scope == phases.ScopeLeaf:
 		if err := needOld(); err != nil {
 			return rep, err
 		}
 		for _, l := range rot.Spec.Leaves {
-			if len(req.Only) > 0 && !slices.Contains(req.Only, l.Name) && !issuedOld[l.Name] {
+			if len(only) > 0 && !slices.Contains(only, l.Name) && !issuedOld[l.Name] {
 				// Leaves not re-issued carry their current certificate
 				// forward, so the reissue phase changes only the named ones.
 				if err := add(p.carryForward(cur.Leaves[l.Name][phases.Old])); err != nil {
@@ -176,10 +207,42 @@ func Start(p *Package, o Options, req StartRequest) (Report, error) {
 	if err := writeAll(&rep, files); err != nil {
 		return rep, err
 	}
-	if err := p.commit(&rep, st, slices.Concat(oldFiles, baseNames(files))); err != nil {
+	if err := p.commit(&rep, st, slices.Concat(kept, baseNames(files))); err != nil {
 		return rep, err
 	}
 	return rep, p.cleanLeftovers(&rep)
+}
+
+// resolveLeaves turns names given on the command line (leaf names or group
+// names, spec.leaves[].group) into leaf names, each once, in spec order.
+func resolveLeaves(rot *spec.CARotation, names []string) ([]string, error) {
+	want := map[string]bool{}
+	for _, name := range names {
+		ls := rot.Spec.LeavesNamed(name)
+		if len(ls) == 0 {
+			return nil, fmt.Errorf("%q is not in spec.leaves: neither a leaf's name nor a group's (spec.leaves[].group)", name)
+		}
+		for _, l := range ls {
+			want[l.Name] = true
+		}
+	}
+	var out []string
+	for _, l := range rot.Spec.Leaves {
+		if want[l.Name] {
+			out = append(out, l.Name)
+		}
+	}
+	return out, nil
+}
+
+// allLeavesNew reports whether every leaf of the spec has a new generation.
+func allLeavesNew(rot *spec.CARotation, set *material.Set) bool {
+	for _, l := range rot.Spec.Leaves {
+		if _, ok := set.Leaves[l.Name][phases.New]; !ok {
+			return false
+		}
+	}
+	return true
 }
 
 func hasNew(set *material.Set) bool {

@@ -147,7 +147,13 @@ type SecretKeys struct {
 
 type Leaf struct {
 	// Name identifies the leaf in material, restarts and plans.
-	Name    string       `json:"name"`
+	Name string `json:"name"`
+	// Group names the service the leaf belongs to when a service holds
+	// several leaves (RKE's etcd-node1, etcd-node2, ... in group etcd; the
+	// kubelet's per-node leaves in group kubelet): `start --leaf` and
+	// `csr --leaf` take a group name for every leaf of the group, as
+	// `rke cert rotate --service etcd` rotates every etcd certificate.
+	Group   string       `json:"group,omitempty"`
 	Secret  SecretTarget `json:"secret"`
 	Subject `json:",inline"`
 	// DNSNames and IPAddresses are the subject alternative names.

@@ -227,6 +227,21 @@ func (r *CARotation) Validate() error {
 			errs.add(p, "a leaf needs a commonName, dnsNames or ipAddresses")
 		}
 	}
+	// A group name selects every leaf of its group wherever a leaf name is
+	// taken (start --leaf, csr --leaf). It may equal a leaf's name only when
+	// that leaf is in the group (a service with one leaf named after it):
+	// otherwise one name would select two different sets of leaves.
+	for i, l := range s.Leaves {
+		if l.Group == "" {
+			continue
+		}
+		p := fmt.Sprintf("spec.leaves[%d].group", i)
+		if !dnsLabel.MatchString(l.Group) {
+			errs.add(p, "%q must be a DNS label", l.Group)
+		} else if other, ok := s.LeafByName(l.Group); ok && other.Group != l.Group {
+			errs.add(p, "%q is also the name of leaf %q, which is not in group %q: name the group differently (or put that leaf in it)", l.Group, other.Name, l.Group)
+		}
+	}
 	bundles := map[string]string{}
 	for i, b := range s.Bundles {
 		p := fmt.Sprintf("spec.bundles[%d]", i)
@@ -394,6 +409,18 @@ func MustDuration(s string) time.Duration {
 		panic(fmt.Sprintf("duration %q was not validated: %v", s, err))
 	}
 	return d
+}
+
+// LeavesNamed returns the leaves a name selects: the leaf of that name and
+// every leaf whose group it is, in spec order (none: the name is unknown).
+func (s *Spec) LeavesNamed(name string) []Leaf {
+	var out []Leaf
+	for _, l := range s.Leaves {
+		if l.Name == name || l.Group == name {
+			out = append(out, l)
+		}
+	}
+	return out
 }
 
 // LeafByName returns the leaf called name.
