@@ -252,7 +252,8 @@ type Restart struct {
 	// control plane before the data plane). Default 0. A workload several
 	// rules select goes in the lowest of their waves.
 	Wave int `json:"wave,omitempty"`
-	// Consumes: "trust" and/or "leaf:<name>". Default [trust].
+	// Consumes: "trust", "ca" (the signing CA and the trusted set, as
+	// spec.ca.secret holds them) and/or "leaf:<name>". Default [trust].
 	Consumes []string `json:"consumes,omitempty"`
 }
 

@@ -53,6 +53,11 @@ const (
 	Trust = "trust"
 	// LeafPrefix prefixes a restart consumption of one leaf.
 	LeafPrefix = "leaf:"
+	// SigningCA is what a restart rule's workload consumes when it reads
+	// spec.ca.secret through the API rather than a pod spec reference
+	// (osm-controller reads osm-ca-bundle so): the signing CA and the
+	// trusted set, which change at sign-new as well as with the trust.
+	SigningCA = "ca"
 )
 
 // Runbooks are the spec.runbook values: the node-level steps of a kubeadm
@@ -300,10 +305,10 @@ func (r *CARotation) Validate() error {
 		}
 		for j, c := range rs.Consumes {
 			switch {
-			case c == Trust:
+			case c == Trust, c == SigningCA:
 			case strings.HasPrefix(c, LeafPrefix) && leafNames[strings.TrimPrefix(c, LeafPrefix)]:
 			default:
-				errs.add(fmt.Sprintf("%s.consumes[%d]", p, j), "%q must be %q or %q followed by a leaf of spec.leaves", c, Trust, LeafPrefix)
+				errs.add(fmt.Sprintf("%s.consumes[%d]", p, j), "%q must be %q, %q or %q followed by a leaf of spec.leaves", c, Trust, SigningCA, LeafPrefix)
 			}
 		}
 	}
