@@ -28,6 +28,7 @@ TOOLS=(
   "actionlint v1.7.12 actionlint"
   "mermaid-parser 2.0.1 mermaid-parse"
   "istio-cacerts v0.0.0-20260827124520-eed52ebb66ad istio-cacerts"
+  "osm-tresor v1.2.4 osm-tresor"
 )
 
 # Tools built from a module of this repository (hack/systems/...): their
@@ -36,6 +37,7 @@ TOOLS=(
 # binary of the same pinned upstream version.
 declare -A LOCAL_SRC=(
   [istio-cacerts]=hack/systems/istio
+  [osm-tresor]=hack/systems/osm
 )
 
 die() { echo "tools: $*" >&2; exit 1; }
@@ -119,6 +121,13 @@ build() {
       grep -q "istio.io/istio $version\$" "$REPO/hack/systems/istio/go.mod" || die "hack/systems/istio/go.mod does not require istio.io/istio $version"
       cd "$REPO/hack/systems/istio"
       CGO_ENABLED=0 go build -trimpath -o "$out/istio-cacerts" . ;;
+    osm-tresor)
+      # carousel's own check over OSM's castorage loader and Tresor issuer
+      # (github.com/openservicemesh/osm, the last release); its module
+      # stays out of carousel's go.mod.
+      grep -q "github.com/openservicemesh/osm $version\$" "$REPO/hack/systems/osm/go.mod" || die "hack/systems/osm/go.mod does not require github.com/openservicemesh/osm $version"
+      cd "$REPO/hack/systems/osm"
+      CGO_ENABLED=0 go build -trimpath -o "$out/osm-tresor" . ;;
     actionlint) GOBIN=$out CGO_ENABLED=0 go install "github.com/rhysd/actionlint/cmd/actionlint@$version" ;;
     mermaid-parser)
       # The npm @mermaid-js/parser, with a small CLI: reads a Markdown or

@@ -151,6 +151,13 @@ func modelCompatible(scope phases.Scope, a, b phases.Phase) bool {
 	return sa.Trusts(sb.Signer) && sb.Trusts(sa.Signer)
 }
 
+// issuesItsOwnLeaves names the examples whose system issues every TLS leaf
+// itself from the CA Secret carousel renders, so carousel renders no leaf
+// to handshake with; each is proven by the system's own code instead.
+var issuesItsOwnLeaves = map[string]string{
+	"osm": "OSM's Tresor issues the proxies' certificates from osm-ca-bundle, whose ca.crt is the signer alone: a cut-over, not an overlap (examples/osm/README.md); examples/osm_test.go runs OSM's code on every phase",
+}
+
 // TestNoHandshakeFailsWhilePhasesRunSideBySide is the zero-downtime proof:
 // for every example and every adjacent pair of phases, forward and back,
 // every client of either phase handshakes with every server of either
@@ -160,6 +167,13 @@ func TestNoHandshakeFailsWhilePhasesRunSideBySide(t *testing.T) {
 	for _, dir := range testkit.Examples(t) {
 		pkg := testkit.Load(t, dir)
 		rot := pkg.Rotation(t)
+		if why, ok := issuesItsOwnLeaves[filepath.Base(dir)]; ok {
+			// Held to it: the exclusion must not hide leaves carousel renders.
+			if len(rot.Spec.Leaves) > 0 {
+				t.Fatalf("%s is excluded (%s) but renders leaves: test them", dir, why)
+			}
+			continue
+		}
 		seq := pkg.Phases(t)
 		built := map[phases.Phase]phaseTLS{}
 		for _, p := range seq {

@@ -2,6 +2,7 @@ package gen
 
 import (
 	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"slices"
@@ -9,6 +10,7 @@ import (
 	"github.com/carousel-dev/carousel/pkg/material"
 	"github.com/carousel-dev/carousel/pkg/phases"
 	"github.com/carousel-dev/carousel/pkg/pki"
+	"github.com/carousel-dev/carousel/pkg/spec"
 )
 
 // loadMaterial takes this rotation's KeyPairs out of the items, checks them,
@@ -94,7 +96,7 @@ func (r *renderer) checkMaterial() {
 		for _, err := range pki.CAPolicy(k.Cert(), r.rot.Spec.CA.PathLength) {
 			r.errorAt(k.Source, "certificate", fmt.Errorf("%s CA: %w", g, err))
 		}
-		r.checkKey(k)
+		r.checkKey(k, "spec.ca.key", r.rot.Spec.CA.Key)
 	}
 	for i, l := range r.rot.Spec.Leaves {
 		gens := r.set.Leaves[l.Name]
@@ -114,7 +116,7 @@ func (r *renderer) checkMaterial() {
 	slices.Sort(names)
 	for _, name := range names {
 		gens := r.set.Leaves[name]
-		_, known := r.rot.Spec.LeafByName(name)
+		leaf, known := r.rot.Spec.LeafByName(name)
 		for _, g := range phases.Generations {
 			k, ok := gens[g]
 			if !ok {
@@ -125,7 +127,7 @@ func (r *renderer) checkMaterial() {
 					"material for leaf %q, which spec.leaves does not list: it is not rendered", name)
 				continue
 			}
-			r.checkKey(k)
+			r.checkKey(k, fmt.Sprintf("spec.leaves[%d].key", slices.IndexFunc(r.rot.Spec.Leaves, func(l spec.Leaf) bool { return l.Name == name })), leaf.Key)
 			ca, ok := r.set.CA[r.signerOf(g)]
 			if !ok {
 				continue // reported above when the phase needs it
@@ -156,16 +158,24 @@ func missingHint(g phases.Generation) string {
 	return "run `carousel init` (or import the current CA), and list the material in the kustomization"
 }
 
-// checkKey proves a plaintext key belongs to its certificate. Encrypted keys
-// are checked when they are made (`start`, `import`); the function never
-// decrypts.
-func (r *renderer) checkKey(k material.KeyPair) {
+// checkKey proves a plaintext key belongs to its certificate and, when the
+// spec (at path) names an encoding, is written in it: the system reading the
+// Secret may accept one encoding only (OSM's Tresor: PKCS#8), so a key in
+// another is caught here, not by a crash-looping controller. Encrypted keys
+// are checked when they are made (`start`, `import`, which write the spec's
+// encoding); the function never decrypts.
+func (r *renderer) checkKey(k material.KeyPair, path string, want spec.Key) {
 	if k.Encrypted() || !k.HasKey() {
 		return
 	}
 	keyPEM, err := k.KeyPEM()
 	if err != nil {
 		r.errorAt(k.Source, "data."+k.KeyField, err)
+		return
+	}
+	if block, _ := pem.Decode(keyPEM); want.Encoding != "" && block != nil && block.Type != pki.KeyPEMType(want.Encoding, want.Algorithm) {
+		r.errorAt(k.Source, "data."+k.KeyField, fmt.Errorf("%s.encoding is %s (a %q PEM block) but the key is a %q block: re-encode it (openssl pkey) or make it again with `carousel start`",
+			path, want.Encoding, pki.KeyPEMType(want.Encoding, want.Algorithm), block.Type))
 		return
 	}
 	key, err := pki.ParseKey(keyPEM)

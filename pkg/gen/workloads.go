@@ -159,10 +159,18 @@ func (s *selector) selection(n *yaml.RNode) consumers.Selection {
 	return sel
 }
 
-// consumedDigest is the digest of a "trust" or "leaf:<name>" consumption.
+// consumedDigest is the digest of a "trust", "ca" or "leaf:<name>"
+// consumption; "ca" digests as the spec.ca.secret it stands for does.
 func (r *renderer) consumedDigest(c string) string {
 	if c == spec.Trust {
 		return r.trust.digest
+	}
+	if c == spec.SigningCA {
+		k, ok := r.set.CA[r.state.Signer]
+		if !ok {
+			return ""
+		}
+		return hashLines(pki.Fingerprint(k.Cert()), r.trust.digest)
 	}
 	name, _ := leafName(c)
 	k, ok := r.set.Leaves[name][r.state.Leaves]

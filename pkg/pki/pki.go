@@ -71,7 +71,11 @@ type CARequest struct {
 	Organization []string
 	Validity     time.Duration
 	Algorithm    string
-	PathLength   *int
+	// Encoding of the key's PEM: pkcs8, pkcs1, sec1, or empty for cfssl's
+	// own (PKCS#1 for RSA, SEC 1 for ECDSA, "Ed25519 PRIVATE KEY" for
+	// Ed25519).
+	Encoding   string
+	PathLength *int
 }
 
 // Pair is a certificate and its private key, both PEM.
@@ -100,6 +104,9 @@ func NewCA(r CARequest) (Pair, error) {
 	if err != nil {
 		return Pair{}, fmt.Errorf("making CA %q: %w", r.CommonName, err)
 	}
+	if key, err = EncodeKey(key, r.Encoding); err != nil {
+		return Pair{}, fmt.Errorf("making CA %q: %w", r.CommonName, err)
+	}
 	return Pair{CertPEM: cert, KeyPEM: key}, nil
 }
 
@@ -114,6 +121,8 @@ type LeafRequest struct {
 	IsCA      bool
 	Validity  time.Duration
 	Algorithm string
+	// Encoding as in CARequest.
+	Encoding string
 }
 
 // Issue makes a key and a certificate for it signed by the CA. The leaf never
@@ -131,6 +140,9 @@ func Issue(ca Pair, r LeafRequest) (Pair, error) {
 	}
 	csrPEM, keyPEM, err := csr.ParseRequest(req)
 	if err != nil {
+		return Pair{}, fmt.Errorf("making key for %q: %w", r.CommonName, err)
+	}
+	if keyPEM, err = EncodeKey(keyPEM, r.Encoding); err != nil {
 		return Pair{}, fmt.Errorf("making key for %q: %w", r.CommonName, err)
 	}
 	cert, err := SignCSR(ca, csrPEM, r)
@@ -242,13 +254,102 @@ func ParseCerts(b []byte) ([]*x509.Certificate, error) {
 	return out, nil
 }
 
-// ParseKey reads a PEM private key (PKCS#1, PKCS#8 or SEC 1).
+// ParseKey reads a PEM private key (PKCS#1, PKCS#8 or SEC 1), by its block
+// type, so a key in any encoding carousel writes reads back.
 func ParseKey(b []byte) (crypto.Signer, error) {
-	k, err := helpers.ParsePrivateKeyPEM(b)
-	if err != nil {
-		return nil, fmt.Errorf("parsing private key: %w", err)
+	block, _ := pem.Decode(b)
+	if block == nil {
+		return nil, errors.New("parsing private key: no PEM block")
 	}
-	return k, nil
+	var k any
+	var err error
+	switch block.Type {
+	case PEMTypePKCS8:
+		k, err = x509.ParsePKCS8PrivateKey(block.Bytes)
+	case PEMTypePKCS1:
+		k, err = x509.ParsePKCS1PrivateKey(block.Bytes)
+	case PEMTypeSEC1:
+		k, err = x509.ParseECPrivateKey(block.Bytes)
+	default:
+		// cfssl's own "Ed25519 PRIVATE KEY", which carousel wrote by
+		// default for Ed25519 keys.
+		if k, err = helpers.ParsePrivateKeyPEM(b); err != nil {
+			return nil, fmt.Errorf("parsing private key: %w", err)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("parsing private key (%s): %w", block.Type, err)
+	}
+	s, ok := k.(crypto.Signer)
+	if !ok {
+		return nil, fmt.Errorf("parsing private key: %T cannot sign", k)
+	}
+	return s, nil
+}
+
+// PEM block types of the key encodings.
+const (
+	PEMTypePKCS8 = "PRIVATE KEY"
+	PEMTypePKCS1 = "RSA PRIVATE KEY"
+	PEMTypeSEC1  = "EC PRIVATE KEY"
+)
+
+// KeyPEMType is the PEM block type a key in encoding is written as; for the
+// empty (default) encoding, the one cfssl writes for the key's algorithm.
+func KeyPEMType(encoding, algorithm string) string {
+	switch encoding {
+	case "pkcs8":
+		return PEMTypePKCS8
+	case "pkcs1":
+		return PEMTypePKCS1
+	case "sec1":
+		return PEMTypeSEC1
+	}
+	switch {
+	case strings.HasPrefix(algorithm, "rsa-"):
+		return PEMTypePKCS1
+	case strings.HasPrefix(algorithm, "ecdsa-"):
+		return PEMTypeSEC1
+	}
+	return "Ed25519 PRIVATE KEY" // cfssl's own block
+}
+
+// EncodeKey rewrites a PEM private key in encoding (pkcs8, pkcs1 for RSA,
+// sec1 for ECDSA). The empty encoding returns keyPEM untouched, so material
+// made before encodings existed, and goldens over it, stay byte-identical.
+func EncodeKey(keyPEM []byte, encoding string) ([]byte, error) {
+	if encoding == "" {
+		return keyPEM, nil
+	}
+	k, err := ParseKey(keyPEM)
+	if err != nil {
+		return nil, err
+	}
+	var block pem.Block
+	switch encoding {
+	case "pkcs8":
+		block.Type = PEMTypePKCS8
+		block.Bytes, err = x509.MarshalPKCS8PrivateKey(k)
+	case "pkcs1":
+		rk, ok := k.(*rsa.PrivateKey)
+		if !ok {
+			return nil, fmt.Errorf("PKCS#1 holds RSA keys only, not %T", k)
+		}
+		block.Type, block.Bytes = PEMTypePKCS1, x509.MarshalPKCS1PrivateKey(rk)
+	case "sec1":
+		ek, ok := k.(*ecdsa.PrivateKey)
+		if !ok {
+			return nil, fmt.Errorf("SEC 1 holds ECDSA keys only, not %T", k)
+		}
+		block.Type = PEMTypeSEC1
+		block.Bytes, err = x509.MarshalECPrivateKey(ek)
+	default:
+		return nil, fmt.Errorf("%q is not a key encoding (want pkcs8, pkcs1 or sec1)", encoding)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("encoding the key as %s: %w", encoding, err)
+	}
+	return pem.EncodeToMemory(&block), nil
 }
 
 // KeyMatches reports whether key is the private half of cert's public key.

@@ -3,6 +3,8 @@ package pki
 import (
 	"bytes"
 	"crypto/x509"
+	"encoding/pem"
+	"strings"
 	"testing"
 	"time"
 )
@@ -113,5 +115,74 @@ func TestWeakKeysAreRefused(t *testing.T) {
 		if _, err := KeyRequest(alg); err == nil {
 			t.Errorf("%s was accepted", alg)
 		}
+	}
+}
+
+// Each encoding writes its own PEM block, reads back through ParseKey, and
+// the default (empty) encoding is cfssl's own, byte for byte.
+func TestKeysAreWrittenInTheChosenEncoding(t *testing.T) {
+	for _, c := range []struct {
+		name, algorithm, encoding, block string
+	}{
+		{"an RSA key by default is PKCS#1, as carousel always wrote it", "rsa-2048", "", "RSA PRIVATE KEY"},
+		{"an RSA key in pkcs8 is a PRIVATE KEY block (what OSM's Tresor reads)", "rsa-2048", "pkcs8", "PRIVATE KEY"},
+		{"an RSA key in pkcs1 is an RSA PRIVATE KEY block", "rsa-2048", "pkcs1", "RSA PRIVATE KEY"},
+		{"an ECDSA key by default is SEC 1", "ecdsa-p256", "", "EC PRIVATE KEY"},
+		{"an ECDSA key in pkcs8 is a PRIVATE KEY block", "ecdsa-p384", "pkcs8", "PRIVATE KEY"},
+		{"an ECDSA key in sec1 is an EC PRIVATE KEY block", "ecdsa-p256", "sec1", "EC PRIVATE KEY"},
+		{"an Ed25519 key by default is cfssl's own block", "ed25519", "", "Ed25519 PRIVATE KEY"},
+		{"an Ed25519 key in pkcs8 is a PRIVATE KEY block", "ed25519", "pkcs8", "PRIVATE KEY"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ca, err := NewCA(CARequest{CommonName: "ca", Validity: time.Hour, Algorithm: c.algorithm, Encoding: c.encoding})
+			if err != nil {
+				t.Fatal(err)
+			}
+			leaf, err := Issue(ca, LeafRequest{CommonName: "leaf", Validity: time.Hour, Algorithm: c.algorithm, Encoding: c.encoding})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for name, p := range map[string]Pair{"CA": ca, "leaf": leaf} {
+				block, _ := pem.Decode(p.KeyPEM)
+				if block == nil || block.Type != c.block {
+					t.Fatalf("%s key: want a %q block, got %q", name, c.block, p.KeyPEM)
+				}
+				if want := KeyPEMType(c.encoding, c.algorithm); want != c.block {
+					t.Fatalf("KeyPEMType(%q, %q) = %q, want %q", c.encoding, c.algorithm, want, c.block)
+				}
+				k, err := ParseKey(p.KeyPEM)
+				if err != nil {
+					t.Fatal(err)
+				}
+				cert, _ := ParseCert(p.CertPEM)
+				if !KeyMatches(cert, k) {
+					t.Fatalf("%s key does not match its certificate", name)
+				}
+			}
+			if c.encoding == "" {
+				return
+			}
+			// Re-encoding a key already in its encoding is the identity,
+			// and the default keeps bytes as they are.
+			if again, err := EncodeKey(ca.KeyPEM, c.encoding); err != nil || !bytes.Equal(again, ca.KeyPEM) {
+				t.Fatalf("re-encoding changed the key (%v)", err)
+			}
+			if same, _ := EncodeKey(ca.KeyPEM, ""); !bytes.Equal(same, ca.KeyPEM) {
+				t.Fatal("the empty encoding changed the key")
+			}
+		})
+	}
+}
+
+func TestAnEncodingThatCannotHoldTheKeyIsRefused(t *testing.T) {
+	ec, err := NewCA(CARequest{CommonName: "ca", Validity: time.Hour, Algorithm: "ecdsa-p256"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := EncodeKey(ec.KeyPEM, "pkcs1"); err == nil || !strings.Contains(err.Error(), "RSA keys only") {
+		t.Fatalf("an ECDSA key in PKCS#1: got %v", err)
+	}
+	if _, err := NewCA(CARequest{CommonName: "ca", Validity: time.Hour, Algorithm: "rsa-2048", Encoding: "sec1"}); err == nil || !strings.Contains(err.Error(), "ECDSA keys only") {
+		t.Fatalf("an RSA key in SEC 1: got %v", err)
 	}
 }

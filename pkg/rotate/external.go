@@ -62,14 +62,15 @@ func CSR(p *Package, o Options, req CSRRequest) (Report, error) {
 	}
 	rot := p.Rotation
 	type request struct {
-		k                  material.KeyPair
-		keyField, algorith string
-		csr                *csr.CertificateRequest
+		k        material.KeyPair
+		keyField string
+		key      spec.Key
+		csr      *csr.CertificateRequest
 	}
 	var reqs []request
 	if req.CA {
 		reqs = append(reqs, request{
-			material.KeyPair{Rotation: rot.Metadata.Name, Role: material.RoleCA, Generation: phases.New}, caKeyField(rot), rot.Spec.CA.Key.Algorithm,
+			material.KeyPair{Rotation: rot.Metadata.Name, Role: material.RoleCA, Generation: phases.New}, caKeyField(rot), rot.Spec.CA.Key,
 			&csr.CertificateRequest{CN: rot.Spec.CA.CommonName, Names: csrNames(rot.Spec.CA.Organization), CA: &csr.CAConfig{}}})
 	}
 	leaves, err := resolveLeaves(rot, req.Leaves)
@@ -90,7 +91,7 @@ func CSR(p *Package, o Options, req CSRRequest) (Report, error) {
 			g = phases.Old
 		}
 		reqs = append(reqs, request{
-			material.KeyPair{Rotation: rot.Metadata.Name, Role: material.RoleLeaf, Leaf: l.Name, Generation: g}, l.Secret.Keys.Key, l.Key.Algorithm,
+			material.KeyPair{Rotation: rot.Metadata.Name, Role: material.RoleLeaf, Leaf: l.Name, Generation: g}, l.Secret.Keys.Key, l.Key,
 			&csr.CertificateRequest{CN: l.CommonName, Names: csrNames(l.Organization), Hosts: append(slices.Clone(l.DNSNames), l.IPAddresses...)}})
 	}
 	var pendingAlready []string
@@ -109,7 +110,7 @@ func CSR(p *Package, o Options, req CSRRequest) (Report, error) {
 	}
 	var files [][2]staged // per request: the .csr, then the pending key
 	for _, r := range reqs {
-		f, err := p.pendingFiles(w, r.k, r.keyField, r.algorith, r.csr)
+		f, err := p.pendingFiles(w, r.k, r.keyField, r.key, r.csr)
 		if err != nil {
 			return rep, err
 		}
@@ -148,15 +149,18 @@ func csrNames(orgs []string) []csr.Name {
 
 // pendingFiles makes a pending request: its .csr file and its pending key
 // file (the key, encrypted, and the CSR).
-func (p *Package) pendingFiles(w keyEncoder, k material.KeyPair, keyField, algorithm string, req *csr.CertificateRequest) ([2]staged, error) {
+func (p *Package) pendingFiles(w keyEncoder, k material.KeyPair, keyField string, key spec.Key, req *csr.CertificateRequest) ([2]staged, error) {
 	var out [2]staged
-	kr, err := pki.KeyRequest(algorithm)
+	kr, err := pki.KeyRequest(key.Algorithm)
 	if err != nil {
 		return out, err
 	}
 	req.KeyRequest = kr
 	csrPEM, keyPEM, err := csr.ParseRequest(req)
 	if err != nil {
+		return out, fmt.Errorf("%s: %w", k.Name(), err)
+	}
+	if keyPEM, err = pki.EncodeKey(keyPEM, key.Encoding); err != nil {
 		return out, fmt.Errorf("%s: %w", k.Name(), err)
 	}
 	n, err := yaml.Parse(fmt.Sprintf("apiVersion: %s\nkind: %s\nmetadata:\n  name: %s\n", spec.APIVersion, PendingKind, k.Name()))
@@ -182,11 +186,11 @@ func (p *Package) pendingFiles(w keyEncoder, k material.KeyPair, keyField, algor
 		return out, err
 	}
 	keyPath := p.pendingPath(k, ".yaml")
-	key, err := w.encode(keyPath, n)
+	keyFile, err := w.encode(keyPath, n)
 	if err != nil {
 		return out, fmt.Errorf("writing %s: %w", keyPath, err)
 	}
-	return [2]staged{{p.pendingPath(k, ".csr"), csrPEM, 0o644}, key}, nil
+	return [2]staged{{p.pendingPath(k, ".csr"), csrPEM, 0o644}, keyFile}, nil
 }
 
 // Import takes certificates signed by an external CA, matches each to a

@@ -179,6 +179,7 @@ func newCA(r *spec.CARotation) (pki.Pair, error) {
 		Organization: r.Spec.CA.Organization,
 		Validity:     spec.MustDuration(r.Spec.CA.Validity),
 		Algorithm:    r.Spec.CA.Key.Algorithm,
+		Encoding:     r.Spec.CA.Key.Encoding,
 		PathLength:   r.Spec.CA.PathLength,
 	})
 }
@@ -194,6 +195,7 @@ func (p *Package) issue(w keyEncoder, ca pki.Pair, l spec.Leaf, g phases.Generat
 		IsCA:         l.IsCA,
 		Validity:     spec.MustDuration(l.Validity),
 		Algorithm:    l.Key.Algorithm,
+		Encoding:     l.Key.Encoding,
 	})
 	if err != nil {
 		return staged{}, fmt.Errorf("leaf %q: %w", l.Name, err)

@@ -86,6 +86,10 @@ func TestBadSpecsFailWithTheirFieldPath(t *testing.T) {
 		{"a probe without a port is refused", "  probes:\n  - {address: api.example.dev, leaf: issuer}\n", "spec.probes[0].address", "not host:port"},
 		{"a probe of an unknown leaf is refused", "  probes:\n  - {address: 'api:443', leaf: nope}\n", "spec.probes[0].leaf", "not a leaf of spec.leaves"},
 		{"a weak key is refused", "  ca: {key: {algorithm: rsa-1024}}\n", "spec.ca.key.algorithm", "should be one of"},
+		{"a PKCS#1 encoding of an ECDSA key is refused", "  ca: {key: {algorithm: ecdsa-p256, encoding: pkcs1}}\n", "spec.ca.key.encoding", "RSA keys only"},
+		{"a PKCS#1 encoding of the default key is refused", "  ca: {key: {encoding: pkcs1}}\n", "spec.ca.key.encoding", "RSA keys only"},
+		{"a SEC 1 encoding of an RSA key is refused", "  ca: {key: {algorithm: rsa-2048, encoding: sec1}}\n", "spec.ca.key.encoding", "ECDSA keys only"},
+		{"an unknown key encoding is refused", "  ca: {key: {encoding: der}}\n", "spec.ca.key.encoding", "should be one of"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -97,9 +97,23 @@ type Subject struct {
 
 // Key says which key `start` makes. Algorithm is one of ecdsa-p256 (default),
 // ecdsa-p384, ed25519, rsa-2048, rsa-3072, rsa-4096.
+//
+// Encoding is the PEM form of the private key, because systems read only
+// some: OSM's Tresor reads an RSA key only as PKCS#8 ("PRIVATE KEY"). One of
+// pkcs8, pkcs1 (RSA only, "RSA PRIVATE KEY"), sec1 (ECDSA only, "EC PRIVATE
+// KEY"); empty keeps what carousel always wrote (PKCS#1 for RSA, SEC 1 for
+// ECDSA, cfssl's "Ed25519 PRIVATE KEY" for Ed25519), so existing material stays byte-identical.
 type Key struct {
 	Algorithm string `json:"algorithm,omitempty"`
+	Encoding  string `json:"encoding,omitempty"`
 }
+
+// Key encodings (spec key.encoding).
+const (
+	KeyEncodingPKCS8 = "pkcs8"
+	KeyEncodingPKCS1 = "pkcs1"
+	KeyEncodingSEC1  = "sec1"
+)
 
 type CA struct {
 	Subject `json:",inline"`
@@ -252,7 +266,8 @@ type Restart struct {
 	// control plane before the data plane). Default 0. A workload several
 	// rules select goes in the lowest of their waves.
 	Wave int `json:"wave,omitempty"`
-	// Consumes: "trust" and/or "leaf:<name>". Default [trust].
+	// Consumes: "trust", "ca" (the signing CA and the trusted set, as
+	// spec.ca.secret holds them) and/or "leaf:<name>". Default [trust].
 	Consumes []string `json:"consumes,omitempty"`
 }
 

@@ -53,6 +53,11 @@ const (
 	Trust = "trust"
 	// LeafPrefix prefixes a restart consumption of one leaf.
 	LeafPrefix = "leaf:"
+	// SigningCA is what a restart rule's workload consumes when it reads
+	// spec.ca.secret through the API rather than a pod spec reference
+	// (osm-controller reads osm-ca-bundle so): the signing CA and the
+	// trusted set, which change at sign-new as well as with the trust.
+	SigningCA = "ca"
 )
 
 // Runbooks are the spec.runbook values: the node-level steps of a kubeadm
@@ -177,7 +182,7 @@ func (r *CARotation) Validate() error {
 		errs.add("spec.runbook", "%q is not a runbook (want one of %s)", s.Runbook, strings.Join(Runbooks, ", "))
 	}
 	checkDuration(&errs, "spec.ca.validity", s.CA.Validity)
-	checkKey(&errs, "spec.ca.key.algorithm", s.CA.Key.Algorithm)
+	checkKey(&errs, "spec.ca.key", s.CA.Key)
 	if s.CA.PathLength != nil && *s.CA.PathLength < 0 {
 		errs.add("spec.ca.pathLength", "must not be negative")
 	}
@@ -212,7 +217,7 @@ func (r *CARotation) Validate() error {
 		checkSecret(&errs, p+".secret", l.Secret)
 		claim(p+".secret", l.Secret.Namespace, l.Secret.Name)
 		checkDuration(&errs, p+".validity", l.Validity)
-		checkKey(&errs, p+".key.algorithm", l.Key.Algorithm)
+		checkKey(&errs, p+".key", l.Key)
 		for j, u := range l.Usages {
 			if u != "server" && u != "client" {
 				errs.add(fmt.Sprintf("%s.usages[%d]", p, j), "%q is not a usage (want server or client)", u)
@@ -318,10 +323,10 @@ func (r *CARotation) Validate() error {
 		}
 		for j, c := range rs.Consumes {
 			switch {
-			case c == Trust:
+			case c == Trust, c == SigningCA:
 			case strings.HasPrefix(c, LeafPrefix) && leafNames[strings.TrimPrefix(c, LeafPrefix)]:
 			default:
-				errs.add(fmt.Sprintf("%s.consumes[%d]", p, j), "%q must be %q or %q followed by a leaf of spec.leaves", c, Trust, LeafPrefix)
+				errs.add(fmt.Sprintf("%s.consumes[%d]", p, j), "%q must be %q, %q or %q followed by a leaf of spec.leaves", c, Trust, SigningCA, LeafPrefix)
 			}
 		}
 	}
@@ -396,9 +401,25 @@ func checkDuration(errs *FieldErrors, p, v string) {
 	}
 }
 
-func checkKey(errs *FieldErrors, p, v string) {
-	if !slices.Contains(KeyAlgorithms, v) {
-		errs.add(p, "%q is not supported (want one of %s)", v, strings.Join(KeyAlgorithms, ", "))
+// checkKey checks a key's algorithm and that its encoding can hold it: PKCS#1
+// is RSA's own format and SEC 1 elliptic curves', so either on another
+// algorithm is a spec error, not a surprise at `start`.
+func checkKey(errs *FieldErrors, p string, k Key) {
+	if !slices.Contains(KeyAlgorithms, k.Algorithm) {
+		errs.add(p+".algorithm", "%q is not supported (want one of %s)", k.Algorithm, strings.Join(KeyAlgorithms, ", "))
+	}
+	switch k.Encoding {
+	case "", KeyEncodingPKCS8:
+	case KeyEncodingPKCS1:
+		if !strings.HasPrefix(k.Algorithm, "rsa-") {
+			errs.add(p+".encoding", "pkcs1 holds RSA keys only, not %s (use pkcs8)", k.Algorithm)
+		}
+	case KeyEncodingSEC1:
+		if !strings.HasPrefix(k.Algorithm, "ecdsa-") {
+			errs.add(p+".encoding", "sec1 holds ECDSA keys only, not %s (use pkcs8)", k.Algorithm)
+		}
+	default:
+		errs.add(p+".encoding", "%q is not a key encoding (want pkcs8, pkcs1 or sec1)", k.Encoding)
 	}
 }
 

@@ -1,0 +1,148 @@
+package examples
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"sigs.k8s.io/kustomize/kyaml/yaml"
+
+	"github.com/carousel-dev/carousel/internal/testkit"
+	"github.com/carousel-dev/carousel/pkg/phases"
+)
+
+// The OSM example's claim is that osm-controller in Tresor mode accepts
+// every phase's osm-system/osm-ca-bundle. OSM's own code judges that:
+// bin/osm-tresor (hack/systems/osm, a module of its own at
+// github.com/openservicemesh/osm v1.2.4) loads the Secret with OSM's
+// castorage loader, has Tresor issue a service certificate with it and
+// verifies that certificate against the CA. The Secrets are what reaches the
+// cluster: rendered by the real kustomize from the committed, encrypted
+// material, then decrypted by the real sops.
+
+// TestOSMTresorLoadsEveryPhasesCABundle: every phase's osm-ca-bundle loads
+// and issues, signed by the CA the phase model says signs (old until
+// sign-new, new from then on), and ca.crt is that CA alone.
+func TestOSMTresorLoadsEveryPhasesCABundle(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(testkit.Root(t), "examples", "osm")
+	loader := testkit.Tool(t, "osm-tresor")
+	pkg := testkit.Load(t, dir)
+	scope := pkg.Rotation(t).Spec.Scope
+	root := map[phases.Generation]string{
+		phases.Old: istioRootFingerprint(t, filepath.Join(dir, "material", "ca-old.yaml")),
+		phases.New: istioRootFingerprint(t, filepath.Join(dir, "material", "ca-new.yaml")),
+	}
+	for _, phase := range pkg.Phases(t) {
+		state, err := phases.Lookup(scope, phase)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, stderr, err := runOSMLoader(loader, osmCABundle(t, dir, phase))
+		if err != nil {
+			t.Fatalf("%s: osm-tresor does not accept the rendered osm-ca-bundle: %v\n%s", phase, err, stderr)
+		}
+		for _, want := range []string{
+			"trusted CAs (ca.crt): 1: " + root[state.Signer] + "\n",
+			"verifies for server and client auth up to " + root[state.Signer] + "\n",
+		} {
+			if !strings.Contains(out, want) {
+				t.Fatalf("%s: the loader says\n%s\nwant %q (old CA %s, new CA %s)", phase, out, want, root[phases.Old], root[phases.New])
+			}
+		}
+	}
+}
+
+// TestOSMTresorRefusesOtherKeys feeds the loader osm-ca-bundle Secrets OSM
+// must refuse: made by carousel itself from the example with another key
+// (so the encoding is what differs), and the encrypted Secret. If the loader
+// accepted one, the test above would prove nothing.
+func TestOSMTresorRefusesOtherKeys(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(testkit.Root(t), "examples", "osm")
+	loader := testkit.Tool(t, "osm-tresor")
+	encrypted := testkit.Find(testkit.Parse(t, testkit.Kustomize(t, dir, phases.Steady)), "Secret", "osm-system", "osm-ca-bundle")
+	if encrypted == nil {
+		t.Fatal("steady renders no osm-system/osm-ca-bundle")
+	}
+	for _, c := range []struct {
+		name     string
+		secret   *yaml.RNode
+		exitCode int
+		refusal  string
+	}{
+		{"an RSA key in PKCS#1 (carousel's default before key.encoding) loads but Tresor cannot issue with it",
+			osmWithKey(t, dir, "key: {algorithm: rsa-2048}"), 1, "Tresor cannot issue a service certificate with osm-system/osm-ca-bundle: create cert: no certificate in PEM"},
+		{"an ECDSA key, even in PKCS#8, crashes OSM's RSA-only key decoding",
+			osmWithKey(t, dir, "key: {algorithm: ecdsa-p256, encoding: pkcs8}"), 1, "OSM's code panicked"},
+		{"a Secret still SOPS-encrypted is unusable input, not a refusal",
+			encrypted, 2, "still SOPS-encrypted"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			out, stderr, err := runOSMLoader(loader, c.secret)
+			var exit *exec.ExitError
+			if !errors.As(err, &exit) {
+				t.Fatalf("the loader accepted it (err %v):\n%s", err, out)
+			}
+			if exit.ExitCode() != c.exitCode || !strings.Contains(stderr, c.refusal) {
+				t.Fatalf("exit %d, want %d with %q:\n%s", exit.ExitCode(), c.exitCode, c.refusal, stderr)
+			}
+		})
+	}
+}
+
+// osmWithKey copies the example, replaces its CA key line with key, makes
+// fresh material with `carousel init --plaintext-keys` (throwaway keys in a
+// temporary directory) and returns the steady phase's osm-ca-bundle.
+func osmWithKey(t *testing.T, dir, key string) *yaml.RNode {
+	t.Helper()
+	tmp := t.TempDir()
+	if err := os.CopyFS(tmp, os.DirFS(dir)); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(filepath.Join(tmp, "material")); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(tmp, "carousel.yaml")
+	b, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const pkcs8 = "key: {algorithm: rsa-2048, encoding: pkcs8}"
+	if !bytes.Contains(b, []byte(pkcs8)) {
+		t.Fatalf("examples/osm/carousel.yaml no longer says %q", pkcs8)
+	}
+	if err := os.WriteFile(cfg, bytes.Replace(b, []byte(pkcs8), []byte(key), 1), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(testkit.Carousel(t), "init", "--plaintext-keys", cfg).CombinedOutput(); err != nil {
+		t.Fatalf("carousel init: %v\n%s", err, out)
+	}
+	return osmCABundle(t, tmp, phases.Steady)
+}
+
+// osmCABundle renders a phase of the package in dir as it reaches the
+// cluster and returns its decrypted osm-system/osm-ca-bundle Secret.
+func osmCABundle(t *testing.T, dir string, phase phases.Phase) *yaml.RNode {
+	t.Helper()
+	s := testkit.Find(clusterObjects(t, dir, phase), "Secret", "osm-system", "osm-ca-bundle")
+	if s == nil {
+		t.Fatalf("%s renders no osm-system/osm-ca-bundle", phase)
+	}
+	return s
+}
+
+// runOSMLoader runs bin/osm-tresor on a Secret and returns its stdout,
+// stderr and exit error.
+func runOSMLoader(loader string, s *yaml.RNode) (string, string, error) {
+	cmd := exec.Command(loader)
+	cmd.Stdin = strings.NewReader(s.MustString())
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	return stdout.String(), stderr.String(), err
+}
