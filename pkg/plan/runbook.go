@@ -149,6 +149,14 @@ func Runbook(rot *spec.CARotation, items []*yaml.RNode, from, to phases.Phase) (
 			return nil, fmt.Errorf("the runbook of %s needs the %s CA's material, which is not in the input", to, g)
 		}
 	}
+	// The runbook installs each signer's key as the kubeadm layout's CA key
+	// (kube-controller-manager signs with it): a CA held externally, whose
+	// key carousel never holds, cannot be installed by it.
+	for _, g := range []phases.Generation{a.Signer, b.Signer} {
+		if ref, ok := m[g]; ok && ref.keyField == "" {
+			return nil, fmt.Errorf("the %s runbook installs the signing CA's key on the nodes, but the %s CA is held externally (its KeyPair has no key): install its files by hand and set spec.runbook: none", rot.Spec.Runbook, g)
+		}
+	}
 	rb := runbook{files: files, m: m, a: a, b: b}
 	if _, ok := rot.Spec.LeafByName(frontProxyClient); ok && files.leafCrt != "" {
 		leaf, ok := all[material.RoleLeaf+"/"+frontProxyClient][b.Leaves]

@@ -997,3 +997,26 @@ func TestTheRunbookValueIsOneThatHasSteps(t *testing.T) {
 		}
 	}
 }
+
+// A CA held externally (a KeyPair with a certificate and no key) cannot be
+// installed by the runbook, which writes the signer's key as ca.key: the
+// runbook is refused when it is built, naming the way out, instead of a
+// node step that fails half-way when it runs.
+func TestARunbookRefusesASignerWhoseKeyIsHeldExternally(t *testing.T) {
+	pkg := testkit.Load(t, filepath.Join(testkit.Root(t), "examples", "cluster-ca"))
+	rot := pkg.Rotation(t)
+	var items []*yaml.RNode
+	for _, n := range pkg.CopyItems() {
+		if material.IsKeyPair(n) && n.GetAnnotations()[material.AnnotationRole] == material.RoleCA && n.GetAnnotations()[material.AnnotationGeneration] == string(phases.Old) {
+			_ = n.PipeE(yaml.Clear("data"))
+			_ = n.PipeE(yaml.Clear("sops"))
+		}
+		items = append(items, n)
+	}
+	if _, err := Runbook(rot, items, phases.Steady, phases.TrustNew); err == nil || !strings.Contains(err.Error(), "the old CA is held externally") {
+		t.Fatalf("want a refusal naming the externally held old CA, got %v", err)
+	}
+	if _, err := Runbook(rot, pkg.CopyItems(), phases.Steady, phases.TrustNew); err != nil {
+		t.Fatalf("with its key the runbook builds: %v", err)
+	}
+}
