@@ -23,6 +23,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
 	"github.com/carousel-dev/carousel/pkg/atomicfile"
+	"github.com/carousel-dev/carousel/pkg/rotate"
 	"github.com/carousel-dev/carousel/pkg/spec"
 )
 
@@ -108,8 +109,9 @@ func Render(p Preset, name string) ([]byte, error) {
 }
 
 // Write writes the preset as the CARotation file path, atomically. It
-// never overwrites: a file with the same bytes is left as it is (the rerun
-// of an init interrupted after this write), a different one is refused.
+// never overwrites: a file with the same bytes, or the same bytes with the
+// function annotation init adds, is left as it is (the rerun of an init
+// interrupted after this write), a different one is refused.
 // The caller holds the package lock (rotate.Lock), so no other carousel
 // command writes the file between the check and the write.
 func Write(path string, p Preset, name string) (written bool, err error) {
@@ -117,9 +119,13 @@ func Write(path string, p Preset, name string) (written bool, err error) {
 	if err != nil {
 		return false, err
 	}
+	annotated, err := rotate.WithFunctionAnnotation(out)
+	if err != nil {
+		return false, fmt.Errorf("preset %s: %w", p.Name, err)
+	}
 	existing, err := os.ReadFile(path)
 	switch {
-	case err == nil && bytes.Equal(existing, out):
+	case err == nil && (bytes.Equal(existing, out) || bytes.Equal(existing, annotated)):
 		return false, nil
 	case err == nil:
 		return false, fmt.Errorf("%s exists and is not the preset %s: it is left as it is, not overwritten (choose another file, or run `carousel init %s` to complete a package that init --preset began)", path, p.Name, path)

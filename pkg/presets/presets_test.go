@@ -10,6 +10,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
 	"github.com/carousel-dev/carousel/internal/testkit"
+	"github.com/carousel-dev/carousel/pkg/rotate"
 	"github.com/carousel-dev/carousel/pkg/spec"
 )
 
@@ -201,5 +202,29 @@ func TestABadNameIsRefusedBeforeAnyWrite(t *testing.T) {
 	}
 	if _, err := os.Stat(path); !os.IsNotExist(err) {
 		t.Fatalf("a file was written: %v", err)
+	}
+}
+
+// TestWriteGoesOnOverThePresetInitAnnotated is the rerun of an init
+// --preset killed after init added the function annotation: the file is
+// still the preset, so the rerun goes on instead of refusing.
+func TestWriteGoesOnOverThePresetInitAnnotated(t *testing.T) {
+	p, err := Get("linkerd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	annotated, err := rotate.WithFunctionAnnotation(p.YAML)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "carousel.yaml")
+	if err := os.WriteFile(path, annotated, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if wrote, err := Write(path, p, ""); err != nil || wrote {
+		t.Fatalf("Write over the annotated preset: wrote %v, %v; want no write and no error", wrote, err)
+	}
+	if b, _ := os.ReadFile(path); string(b) != string(annotated) {
+		t.Fatal("the file changed")
 	}
 }
