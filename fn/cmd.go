@@ -12,6 +12,7 @@ import (
 
 	"github.com/carousel-dev/carousel/pkg/krmio"
 	"github.com/carousel-dev/carousel/pkg/phases"
+	"github.com/carousel-dev/carousel/pkg/presets"
 	"github.com/carousel-dev/carousel/pkg/rotate"
 	"github.com/carousel-dev/carousel/pkg/spec"
 )
@@ -84,7 +85,16 @@ var examples = map[string]string{
   carousel init carousel.yaml --age "$(age-keygen -y age.key)"
 
   # Adopt the CA a cluster already runs on
-  carousel init carousel.yaml --ca-cert /etc/kubernetes/pki/ca.crt --ca-key /etc/kubernetes/pki/ca.key`,
+  carousel init carousel.yaml --ca-cert /etc/kubernetes/pki/ca.crt --ca-key /etc/kubernetes/pki/ca.key
+
+  # The presets: a written-out spec for linkerd, istio, osm, kubernetes, ...
+  carousel init --preset list
+
+  # A Linkerd package from its preset (spec, kustomization.yaml, material)
+  carousel init --preset linkerd carousel.yaml --age "$(age-keygen -y age.key)"
+
+  # The cluster CA preset under another name
+  carousel init --preset kubernetes --name prod-cluster-ca carousel.yaml --age "$(age-keygen -y age.key)"`,
 	"start": `  # Begin a CA rotation: a new CA and every leaf for it
   carousel start carousel.yaml
 
@@ -172,7 +182,7 @@ func report(c *cobra.Command, rep rotate.Report) {
 
 func initCmd() *cobra.Command {
 	var kf keyFlags
-	var caCert, caKey string
+	var caCert, caKey, preset, name string
 	c := &cobra.Command{
 		Use:   "init CAROTATION_FILE",
 		Short: "Record the current CA (made now, or adopted with --ca-cert/--ca-key) and issue every leaf with it",
@@ -185,14 +195,45 @@ init says what it lacks.
 
 --ca-cert without --ca-key adopts a CA held externally: only its certificate
 is recorded, no leaf is issued, and carousel csr / carousel import bring its
-leaves (the CA signs their CSRs).`,
-		Args: cobra.ExactArgs(1),
+leaves (the CA signs their CSRs).
+
+--preset NAME first writes CAROTATION_FILE from a preset (never over a
+different file), then init goes on as for any CARotation file;
+--preset list names the presets.`,
+		Args: func(c *cobra.Command, args []string) error {
+			if preset == presets.ListName {
+				return cobra.NoArgs(c, args)
+			}
+			return cobra.ExactArgs(1)(c, args)
+		},
 		RunE: func(c *cobra.Command, args []string) error {
+			if preset == presets.ListName {
+				for _, p := range presets.All() {
+					fmt.Fprintf(c.OutOrStdout(), "%-24s %s\n", p.Name, p.Description)
+				}
+				return nil
+			}
+			if name != "" && preset == "" {
+				return &usageError{fmt.Errorf("--name sets the name of a --preset")}
+			}
 			unlock, err := lockPackage(args[0])
 			if err != nil {
 				return err
 			}
 			defer unlock()
+			if preset != "" {
+				pre, err := presets.Get(preset)
+				if err != nil {
+					return err
+				}
+				wrote, err := presets.Write(args[0], pre, name)
+				if err != nil {
+					return err
+				}
+				if wrote {
+					fmt.Fprintf(c.OutOrStdout(), "wrote %s\n", args[0])
+				}
+			}
 			p, err := rotate.Load(args[0])
 			if err != nil {
 				return err
@@ -218,6 +259,8 @@ leaves (the CA signs their CSRs).`,
 	}
 	kf.add(c)
 	c.Flags().StringVar(&caCert, "ca-cert", "", "adopt this PEM CA certificate as the current CA")
+	c.Flags().StringVar(&preset, "preset", "", "write CAROTATION_FILE from this preset first (\"list\" names them)")
+	c.Flags().StringVar(&name, "name", "", "with --preset: the CARotation's metadata.name (default the preset's)")
 	c.Flags().StringVar(&caKey, "ca-key", "", "the PEM private key of --ca-cert (without it the CA is held externally: leaves come through csr and import)")
 	return c
 }

@@ -400,6 +400,21 @@ func crashCases() []crashCase {
 			}
 		},
 	}, {
+		name: "init --preset writes the CARotation, the material and then the package",
+		// An empty directory: the CARotation file is init's first write.
+		// A rerun after any kill finds the preset it wrote (annotated or
+		// not) and completes the package.
+		setup:  func(t *testing.T, dir, _ string) {},
+		args:   plain("init", "--preset", "osm", "carousel.yaml"),
+		random: true,
+		done:   "already holds the current CA",
+		check: func(t *testing.T, dir, _ string) {
+			_, fps := loadMaterial(t, dir)
+			if fps["ca-old"] == "" || fps["ca-new"] != "" {
+				t.Fatalf("init must leave the current CA only: %v", fps)
+			}
+		},
+	}, {
 		name: "init records a CA held externally, without its key",
 		setup: func(t *testing.T, dir, scratch string) {
 			// No leaves: until csr and import bring them, a package with

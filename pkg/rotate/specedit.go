@@ -217,3 +217,12 @@ func field(m *goyaml.Node, key string) *goyaml.Node {
 	}
 	return nil
 }
+
+// WithFunctionAnnotation is b as init leaves it: with the exec function
+// annotation added unless one is set. init --preset (pkg/presets) uses it to
+// recognise a CARotation file an interrupted init already annotated as the
+// preset it wrote, so the rerun completes instead of refusing.
+func WithFunctionAnnotation(b []byte) ([]byte, error) {
+	out, _, err := addFunctionAnnotation(b)
+	return out, err
+}

@@ -1,0 +1,150 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"sigs.k8s.io/kustomize/kyaml/yaml"
+
+	"github.com/carousel-dev/carousel/internal/testkit"
+	"github.com/carousel-dev/carousel/pkg/phases"
+	"github.com/carousel-dev/carousel/pkg/presets"
+	"github.com/carousel-dev/carousel/pkg/spec"
+)
+
+// carouselIn runs bin/carousel in dir with bin/ first on PATH, as a user
+// who ran `make build` does; the exec function annotation init writes
+// names carousel on PATH.
+func carouselIn(t *testing.T, dir string, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
+	cmd := exec.Command(testkit.Carousel(t), args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), binFirstOnPath(t))
+	var o, e bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err = cmd.Run()
+	return o.String(), e.String(), err
+}
+
+func binFirstOnPath(t *testing.T) string {
+	return "PATH=" + filepath.Join(testkit.Root(t), "bin") + string(os.PathListSeparator) + os.Getenv("PATH")
+}
+
+func TestInitPresetListNamesEveryEmbeddedPreset(t *testing.T) {
+	out, stderr, err := carouselIn(t, t.TempDir(), "init", "--preset", "list")
+	if err != nil {
+		t.Fatalf("init --preset list: %v\n%s", err, stderr)
+	}
+	if len(presets.All()) < 6 {
+		t.Fatalf("only %d presets are embedded", len(presets.All()))
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != len(presets.All()) {
+		t.Fatalf("init --preset list printed %d lines for %d presets:\n%s", len(lines), len(presets.All()), out)
+	}
+	for i, p := range presets.All() {
+		f := strings.Fields(lines[i])
+		if len(f) < 2 || f[0] != p.Name || !strings.Contains(lines[i], p.Description) {
+			t.Errorf("line %d is %q, want the name %s and its description", i+1, lines[i], p.Name)
+		}
+	}
+}
+
+// TestInitPresetMakesAPackageKustomizeRenders is the first hour of a user
+// with a preset: an empty directory, one command, and the real kustomize
+// renders the package at steady with the carousel function.
+func TestInitPresetMakesAPackageKustomizeRenders(t *testing.T) {
+	for _, p := range presets.All() {
+		t.Run(p.Name, func(t *testing.T) {
+			dir := t.TempDir()
+			if _, stderr, err := carouselIn(t, dir, "init", "--preset", p.Name, "carousel.yaml", "--plaintext-keys"); err != nil {
+				t.Fatalf("init --preset %s: %v\n%s", p.Name, err, stderr)
+			}
+			b, err := os.ReadFile(filepath.Join(dir, "carousel.yaml"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			n, err := yaml.Parse(string(b))
+			if err != nil {
+				t.Fatal(err)
+			}
+			rot, err := spec.Load(n)
+			if err != nil {
+				t.Fatalf("the written spec does not load: %v", err)
+			}
+			if rot.Spec.Phase != phases.Steady {
+				t.Errorf("phase %s, want steady", rot.Spec.Phase)
+			}
+			if _, ok := rot.Metadata.Annotations["config.kubernetes.io/function"]; !ok {
+				t.Error("the CARotation has no function annotation")
+			}
+			if _, err := os.Stat(filepath.Join(dir, "kustomization.yaml")); err != nil {
+				t.Fatal(err)
+			}
+			out := testkit.KustomizeDir(t, dir, binFirstOnPath(t))
+			if len(testkit.Parse(t, out)) == 0 {
+				t.Fatal("kustomize rendered nothing")
+			}
+			again := testkit.KustomizeDir(t, dir, binFirstOnPath(t))
+			if !bytes.Equal(out, again) {
+				t.Error("two renders of the package differ")
+			}
+		})
+	}
+}
+
+func TestInitPresetNameSetsMetadataName(t *testing.T) {
+	dir := t.TempDir()
+	if _, stderr, err := carouselIn(t, dir, "init", "--preset", "kubernetes", "--name", "prod-cluster-ca", "carousel.yaml", "--plaintext-keys"); err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	b, _ := os.ReadFile(filepath.Join(dir, "carousel.yaml"))
+	if !bytes.Contains(b, []byte("\n  name: prod-cluster-ca\n")) {
+		t.Fatalf("metadata.name is not prod-cluster-ca:\n%s", b)
+	}
+}
+
+func TestInitPresetRefusesToOverwriteADifferentFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "carousel.yaml")
+	before, err := os.ReadFile(filepath.Join(testkit.Root(t), "examples", "osm", "carousel.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, before, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, stderr, err := carouselIn(t, dir, "init", "--preset", "linkerd", "carousel.yaml", "--plaintext-keys")
+	if err == nil {
+		t.Fatal("init --preset over a different file succeeded")
+	}
+	if !strings.Contains(stderr, "not overwritten") {
+		t.Errorf("the refusal does not say the file is not overwritten:\n%s", stderr)
+	}
+	if after, _ := os.ReadFile(path); !bytes.Equal(after, before) {
+		t.Error("the existing file changed")
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Errorf("init wrote beside the refused file: %d entries", len(entries))
+	}
+}
+
+func TestInitUnknownPresetIsRefusedNamingTheList(t *testing.T) {
+	dir := t.TempDir()
+	_, stderr, err := carouselIn(t, dir, "init", "--preset", "linkerd2", "carousel.yaml")
+	if err == nil {
+		t.Fatal("init --preset linkerd2 succeeded")
+	}
+	for _, n := range presets.Names() {
+		if !strings.Contains(stderr, n) {
+			t.Errorf("the refusal does not name preset %s:\n%s", n, stderr)
+		}
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("init wrote %d files", len(entries))
+	}
+}
