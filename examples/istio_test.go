@@ -2,10 +2,7 @@ package examples
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/pem"
 	"errors"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -42,16 +39,13 @@ func TestIstioLoadsEveryPhasesCacerts(t *testing.T) {
 	loader := testkit.Tool(t, "istio-cacerts")
 	pkg := testkit.Load(t, dir)
 	scope := pkg.Rotation(t).Spec.Scope
-	root := map[phases.Generation]string{
-		phases.Old: istioRootFingerprint(t, filepath.Join(dir, "material", "ca-old.yaml")),
-		phases.New: istioRootFingerprint(t, filepath.Join(dir, "material", "ca-new.yaml")),
-	}
+	root := caFingerprints(t, dir)
 	for _, phase := range pkg.Phases(t) {
 		state, err := phases.Lookup(scope, phase)
 		if err != nil {
 			t.Fatal(err)
 		}
-		out, stderr, err := runIstioLoader(loader, istioCacerts(t, dir, phase))
+		out, stderr, err := runLoader(loader, istioCacerts(t, dir, phase))
 		if err != nil {
 			t.Fatalf("%s: istio-cacerts does not accept the rendered cacerts: %v\n%s", phase, err, stderr)
 		}
@@ -82,29 +76,6 @@ func istioLoaderRoots(out string) []string {
 		}
 	}
 	return nil
-}
-
-// istioRootFingerprint reads the CA certificate of a KeyPair of the
-// material (its certificate is plaintext) as the loader names it.
-func istioRootFingerprint(t *testing.T, file string) string {
-	t.Helper()
-	b, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, err := yaml.Parse(string(b))
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := n.Pipe(yaml.Lookup("certificate"))
-	if err != nil || v == nil {
-		t.Fatalf("%s: no certificate: %v", file, err)
-	}
-	block, _ := pem.Decode([]byte(v.YNode().Value))
-	if block == nil {
-		t.Fatalf("%s: the certificate is not PEM", file)
-	}
-	return fmt.Sprintf("sha256:%x", sha256.Sum256(block.Bytes))
 }
 
 // TestIstioRefusesABrokenCacerts feeds the loader cacerts Secrets that
@@ -140,7 +111,7 @@ func TestIstioRefusesABrokenCacerts(t *testing.T) {
 			encrypted, 2, "still SOPS-encrypted"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			out, stderr, err := runIstioLoader(loader, c.secret)
+			out, stderr, err := runLoader(loader, c.secret)
 			var exit *exec.ExitError
 			if !errors.As(err, &exit) {
 				t.Fatalf("the loader accepted it (err %v):\n%s", err, out)
@@ -183,15 +154,10 @@ func istioServerOnlyIntermediate(t *testing.T, dir string) *yaml.RNode {
 	return istioCacerts(t, tmp, phases.Steady)
 }
 
-// istioCacerts renders a phase of the package in dir as it reaches the
-// cluster and returns its decrypted istio-system/cacerts Secret.
+// istioCacerts is the istio-system/cacerts Secret of a phase, decrypted.
 func istioCacerts(t *testing.T, dir string, phase phases.Phase) *yaml.RNode {
 	t.Helper()
-	s := testkit.Find(clusterObjects(t, dir, phase), "Secret", "istio-system", "cacerts")
-	if s == nil {
-		t.Fatalf("%s renders no istio-system/cacerts", phase)
-	}
-	return s
+	return renderedSecret(t, dir, phase, "istio-system", "cacerts")
 }
 
 // withIstioKey returns a copy of s whose data key is the one of from.
@@ -206,18 +172,6 @@ func withIstioKey(t *testing.T, s *yaml.RNode, key string, from *yaml.RNode) *ya
 		t.Fatal(err)
 	}
 	return out
-}
-
-// runIstioLoader runs bin/istio-cacerts on a Secret and returns its stdout,
-// stderr and exit error.
-func runIstioLoader(loader string, s *yaml.RNode) (string, string, error) {
-	cmd := exec.Command(loader)
-	cmd.Stdin = strings.NewReader(s.MustString())
-	cmd.Env = os.Environ()
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	return stdout.String(), stderr.String(), err
 }
 
 // TestIstioInjectorRulesRollTheSidecarsAfterIstiodAndNeverTheOptedOut

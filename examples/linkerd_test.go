@@ -167,10 +167,7 @@ func TestLinkerdChartConfigMapStaysHelms(t *testing.T) {
 	if in.GetLabels()["app.kubernetes.io/managed-by"] != "Helm" {
 		t.Fatalf("the example's ConfigMap is no longer the chart's: labels %v", in.GetLabels())
 	}
-	anchor := map[phases.Generation]string{
-		phases.Old: istioRootFingerprint(t, filepath.Join(dir, "material", "ca-old.yaml")),
-		phases.New: istioRootFingerprint(t, filepath.Join(dir, "material", "ca-new.yaml")),
-	}
+	anchor := caFingerprints(t, dir)
 	for _, phase := range pkg.Phases(t) {
 		out := pkg.Render(t, phase)
 		got := linkerdFind(t, out.Items, cm)

@@ -33,16 +33,13 @@ func TestOSMTresorLoadsEveryPhasesCABundle(t *testing.T) {
 	loader := testkit.Tool(t, "osm-tresor")
 	pkg := testkit.Load(t, dir)
 	scope := pkg.Rotation(t).Spec.Scope
-	root := map[phases.Generation]string{
-		phases.Old: istioRootFingerprint(t, filepath.Join(dir, "material", "ca-old.yaml")),
-		phases.New: istioRootFingerprint(t, filepath.Join(dir, "material", "ca-new.yaml")),
-	}
+	root := caFingerprints(t, dir)
 	for _, phase := range pkg.Phases(t) {
 		state, err := phases.Lookup(scope, phase)
 		if err != nil {
 			t.Fatal(err)
 		}
-		out, stderr, err := runOSMLoader(loader, osmCABundle(t, dir, phase))
+		out, stderr, err := runLoader(loader, osmCABundle(t, dir, phase))
 		if err != nil {
 			t.Fatalf("%s: osm-tresor does not accept the rendered osm-ca-bundle: %v\n%s", phase, err, stderr)
 		}
@@ -83,7 +80,7 @@ func TestOSMTresorRefusesOtherKeys(t *testing.T) {
 			encrypted, 2, "still SOPS-encrypted"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			out, stderr, err := runOSMLoader(loader, c.secret)
+			out, stderr, err := runLoader(loader, c.secret)
 			var exit *exec.ExitError
 			if !errors.As(err, &exit) {
 				t.Fatalf("the loader accepted it (err %v):\n%s", err, out)
@@ -125,24 +122,8 @@ func osmWithKey(t *testing.T, dir, key string) *yaml.RNode {
 	return osmCABundle(t, tmp, phases.Steady)
 }
 
-// osmCABundle renders a phase of the package in dir as it reaches the
-// cluster and returns its decrypted osm-system/osm-ca-bundle Secret.
+// osmCABundle is the osm-system/osm-ca-bundle Secret of a phase, decrypted.
 func osmCABundle(t *testing.T, dir string, phase phases.Phase) *yaml.RNode {
 	t.Helper()
-	s := testkit.Find(clusterObjects(t, dir, phase), "Secret", "osm-system", "osm-ca-bundle")
-	if s == nil {
-		t.Fatalf("%s renders no osm-system/osm-ca-bundle", phase)
-	}
-	return s
-}
-
-// runOSMLoader runs bin/osm-tresor on a Secret and returns its stdout,
-// stderr and exit error.
-func runOSMLoader(loader string, s *yaml.RNode) (string, string, error) {
-	cmd := exec.Command(loader)
-	cmd.Stdin = strings.NewReader(s.MustString())
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	return stdout.String(), stderr.String(), err
+	return renderedSecret(t, dir, phase, "osm-system", "osm-ca-bundle")
 }
