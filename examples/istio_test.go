@@ -2,6 +2,7 @@ package examples
 
 import (
 	"bytes"
+	"encoding/base64"
 	"errors"
 	"os"
 	"os/exec"
@@ -236,4 +237,50 @@ func TestIstioInjectorRulesRollTheSidecarsAfterIstiodAndNeverTheOptedOut(t *test
 	if rolled != 2*len(meshed) {
 		t.Fatalf("the sidecars roll %d times in the plans, want %d (trust-new and distrust-old)", rolled, 2*len(meshed))
 	}
+}
+
+// istioSidecars issues, for every phase, a workload certificate under the
+// phase's cacerts intermediate, as istiod does with its plug-in CA: presented
+// with cert-chain.pem after it (istiod appends it to every certificate it
+// signs) and trusting root-cert.pem (what istiod publishes as
+// istio-ca-root-cert and the sidecar verifies peers against).
+func istioSidecars(t *testing.T, pkg *testkit.Package) map[phases.Phase]meshProxy {
+	t.Helper()
+	rot := pkg.Rotation(t)
+	out := map[phases.Phase]meshProxy{}
+	for _, phase := range pkg.Phases(t) {
+		var cacerts *testkit.Leaf
+		for _, l := range testkit.Leaves(t, rot, pkg.Render(t, phase).Items, true) {
+			if l.Name == "cacerts" {
+				cacerts = &l
+			}
+		}
+		if cacerts == nil {
+			t.Fatalf("%s renders no cacerts", phase)
+		}
+		field := func(key string) []byte {
+			v, _ := cacerts.Secret.Pipe(yaml.Lookup("data", key))
+			if v == nil {
+				t.Fatalf("%s: cacerts has no %s", phase, key)
+			}
+			b, err := base64.StdEncoding.DecodeString(yaml.GetValue(v))
+			if err != nil {
+				t.Fatalf("%s: cacerts %s: %v", phase, key, err)
+			}
+			return b
+		}
+		out[phase] = issueProxy(t, phase, "reviews.bookinfo.svc.cluster.local",
+			cacerts.Cert, cacerts.Pair.PrivateKey, field("cert-chain.pem"), field("root-cert.pem"))
+	}
+	return out
+}
+
+// TestIstioSidecarsHandshakeAcrossPhasesWithOpenSSL: sidecars whose
+// certificates istiod signed with adjacent phases' cacerts keep talking
+// (mutual TLS, openssl on both sides), and steady and sign-new sidecars do
+// not, so the harness can see a break.
+func TestIstioSidecarsHandshakeAcrossPhasesWithOpenSSL(t *testing.T) {
+	t.Parallel()
+	pkg := testkit.Load(t, filepath.Join(testkit.Root(t), "examples", "istio"))
+	opensslMatrix(t, pkg, istioSidecars(t, pkg))
 }
