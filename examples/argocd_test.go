@@ -40,7 +40,7 @@ func TestArgoCDRendersDecryptedSecretsInSyncWaves(t *testing.T) {
 		if strings.Contains(string(out), "sops:") || strings.Contains(string(out), "ENC[") {
 			t.Fatalf("%s: Argo CD would apply encrypted Secrets", phase)
 		}
-		secrets := 0
+		secrets, oldSeen := 0, false
 		for _, n := range testkit.Parse(t, out) {
 			managed := n.GetLabels()["carousel.dev/rotation"] == "cluster-ca"
 			if managed && n.GetAnnotations()["argocd.argoproj.io/sync-wave"] != "-1" {
@@ -56,7 +56,8 @@ func TestArgoCDRendersDecryptedSecretsInSyncWaves(t *testing.T) {
 			if err := testkit.TLSKeyMatches(n); err != nil {
 				t.Errorf("%s: %v", phase, err)
 			}
-			old := n.GetName() == "cluster-ca-old"
+			old := n.GetName() == "cluster-ca-g1" // the old CA's generation Secret (its CA ID, material/ca-old.yaml)
+			oldSeen = oldSeen || old
 			prune := n.GetAnnotations()["argocd.argoproj.io/sync-options"] == "Prune=false"
 			if old && prune != (phase != phases.DistrustOld) {
 				t.Errorf("%s: the old CA Secret's Prune=false must hold while the old CA is trusted, and come off in distrust-old", phase)
@@ -64,6 +65,9 @@ func TestArgoCDRendersDecryptedSecretsInSyncWaves(t *testing.T) {
 		}
 		if secrets < 3 {
 			t.Fatalf("%s: only %d rotation Secrets rendered", phase, secrets)
+		}
+		if oldSeen != (phase != phases.Cleanup) {
+			t.Fatalf("%s: the old CA's generation Secret cluster-ca-g1 rendered: %v; it must be until cleanup prunes it", phase, oldSeen)
 		}
 		acceptedByServer(t, "examples/argocd/app at "+string(phase), testkit.Parse(t, out))
 	}

@@ -159,7 +159,7 @@ func TestFluxAppliesEveryRenderedPhase(t *testing.T) {
 					t.Errorf("%s %s/%s lacks Flux's ownership label", n.GetKind(), n.GetNamespace(), n.GetName())
 				}
 			}
-			old := testkit.Find(material, "Secret", "kube-system", "cluster-ca-old")
+			old := testkit.Find(material, "Secret", "kube-system", "cluster-ca-g1") // the old CA's, by its CA ID
 			got := "absent"
 			if old != nil {
 				got = old.GetAnnotations()[pruneAnnotation]

@@ -122,6 +122,9 @@ func TestCheckRefusesWhatBreaksTheModel(t *testing.T) {
 				t.Fatal(err)
 			}
 		}, "material", "current (old) CA changed"},
+		{"the current CA's ID may not change: its objects would be renamed", "steady", func(t *testing.T, repo string) {
+			edit(t, repo, "material/ca-old.yaml", "carousel.dev/ca-id: g1\n", "carousel.dev/ca-id: g5\n")
+		}, "material", `the ID of the current CA changed from "g1" to "g5"`},
 		{"a phase whose material is missing is refused", "steady", func(t *testing.T, repo string) {
 			setPhaseLine(t, repo, "trust-new")
 			gitIn(t, repo, "rm", "-q", "clusters/prod/material/ca-new.yaml")

@@ -345,6 +345,23 @@ func loadMaterial(t *testing.T, dir string) (*rotate.Package, map[string]string)
 	return p, fps
 }
 
+// caIDs are the recorded IDs of the old and new CA ("" when not recorded).
+func caIDs(t *testing.T, dir string) (string, string) {
+	t.Helper()
+	p, _ := loadMaterial(t, dir)
+	set, err := p.Material()
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := func(g phases.Generation) string {
+		if k, ok := set.CA[g]; ok && k.CAIDRecorded() {
+			return k.CAID
+		}
+		return ""
+	}
+	return id(phases.Old), id(phases.New)
+}
+
 // completeRotation proves a started rotation: a new CA, every leaf new.
 func completeRotation(t *testing.T, dir string) map[string]string {
 	t.Helper()
@@ -469,6 +486,37 @@ func crashCases() []crashCase {
 			if fps["ca-new"] == was["ca-new"] || fps["ca-new"] == was["ca-old"] {
 				t.Fatal("the next rotation reuses a CA")
 			}
+			if o, n := caIDs(t, dir); o != "g2" || n != "g3" {
+				t.Fatalf("CA IDs after the promotion: old %q, new %q; want g2 (kept), g3", o, n)
+			}
+		},
+	}, {
+		name: "start from cleanup records the CA IDs of material from before them",
+		// An older carousel's package: no carousel.dev/ca-id. The
+		// promotion's own writes record the finished CA's ID (its role
+		// then, new), so its Secret keeps the name <secret>-new.
+		setup: func(t *testing.T, dir, scratch string) {
+			initialised(t, dir, scratch)
+			mustRun(t, dir, "start", "carousel.yaml", "--plaintext-keys")
+			for _, f := range []string{"ca-old.yaml", "ca-new.yaml"} {
+				stripCAID(t, filepath.Join(dir, "material", f))
+			}
+			setPhaseText(t, dir, phases.Cleanup)
+		},
+		args: plain("start", "carousel.yaml"),
+		done: "already holds new material",
+		check: func(t *testing.T, dir, snapshot string) {
+			fps := completeRotation(t, dir)
+			_, was := loadMaterial(t, snapshot)
+			if fps["ca-old"] != was["ca-new"] {
+				t.Fatal("the finished rotation's CA is not the current one")
+			}
+			if o, n := caIDs(t, dir); o != "new" || n != "g1" {
+				t.Fatalf("CA IDs after the promotion: old %q, new %q; want new (its role when it was made), g1", o, n)
+			}
+			if b := build(t, dir); !b.ok || !strings.Contains(b.out, "name: cluster-ca-new\n") || strings.Contains(b.out, "name: cluster-ca-old\n") {
+				t.Fatalf("steady after the promotion must render the current CA as cluster-ca-new:\n%.2000s", b.out)
+			}
 		},
 	}, {
 		name: "start from reissue promotes the re-issued leaves first",
@@ -525,6 +573,9 @@ func crashCases() []crashCase {
 			_, fps := loadMaterial(t, dir)
 			if fps["ca-new"] == "" {
 				t.Fatal("the imported CA is not in the material")
+			}
+			if _, n := caIDs(t, dir); n != "g2" {
+				t.Fatalf("the imported CA's ID is %q, want g2 (chosen by csr --ca)", n)
 			}
 			if entries, _ := os.ReadDir(filepath.Join(dir, "material", "pending")); len(entries) != 0 {
 				t.Fatalf("the imported request is still pending: %v", entries)

@@ -255,6 +255,9 @@ func checkMaterial(base, cur *spec.CARotation, changed []string, baseSet, headSe
 					"run `carousel start` on the finished rotation instead of editing material by hand"}}
 			}
 		}
+		if r := keptCAID(baseSet, phases.New, headSet); r != nil {
+			return []Refusal{*r}
+		}
 		return nil
 	}
 	if base.Spec.Phase != cur.Spec.Phase {
@@ -273,7 +276,23 @@ func checkMaterial(base, cur *spec.CARotation, changed []string, baseSet, headSe
 				"restore it from the base; `carousel start` only adds the next rotation's material"})
 		}
 	}
+	if r := keptCAID(baseSet, phases.Old, headSet); r != nil {
+		out = append(out, *r)
+	}
 	return out
+}
+
+// keptCAID refuses a change of the ID of the CA that was generation g in
+// base and is the current (old) one in head: objects named after that CA
+// (<secret>-<ID>, and what points at them) would be renamed while it lives.
+func keptCAID(baseSet *material.Set, g phases.Generation, headSet *material.Set) *Refusal {
+	was, ok := baseSet.CA[g]
+	now, ok2 := headSet.CA[phases.Old]
+	if !ok || !ok2 || pki.Fingerprint(was.Cert()) != pki.Fingerprint(now.Cert()) || was.CAID == now.CAID {
+		return nil
+	}
+	return &Refusal{RuleMaterial, fmt.Sprintf("the ID of the current CA changed from %q to %q (%s): the objects named after it (<secret>-<ID>) would be renamed while it is in use", was.CAID, now.CAID, material.AnnotationCAID),
+		"restore the annotation from the base; a CA keeps its ID for its whole life"}
 }
 
 func fingerprints(s *material.Set, g phases.Generation) map[string]string {

@@ -9,8 +9,23 @@ import (
 	"github.com/carousel-dev/carousel/pkg/spec"
 )
 
+// GenerationName is the name of an object that stands for one CA
+// generation: base (spec.ca.secret.name for the generation Secrets, or the
+// base name of any other per-generation object) and the generation's ID
+// (material.KeyPair.CAID, carousel.dev/ca-id). Every object that names one
+// CA generation, and every reference to one, takes its name from here.
+//
+// The name follows the CA, not its role: a role (old, new) changes when
+// the next rotation promotes the new CA to old, and objects that point at
+// a generation cannot follow a rename (an OSM MeshRootCertificate's
+// secretRef is immutable; a cert-manager CA Issuer or a trust-manager
+// Bundle would read a Secret that no longer exists). The ID is fixed when
+// the generation is created, so the name holds across every phase and
+// rotation of that CA's life.
+func GenerationName(base, caID string) string { return base + "-" + caID }
+
 // renderCASecrets renders the signing CA of the phase into spec.ca.secret,
-// and each CA generation present into <name>-<generation>.
+// and each CA generation present into GenerationName(name, its CA ID).
 func (r *renderer) renderCASecrets() part {
 	var p part
 	t := r.rot.Spec.CA.Secret
@@ -36,7 +51,7 @@ func (r *renderer) renderCASecrets() part {
 		if slices.Contains(r.state.Trusted, g) {
 			anns = r.rot.Spec.CA.TrustedAnnotations
 		}
-		r.emitCASecret(&p, t.Name+"-"+string(g), *t, r.set.CA[g], anns)
+		r.emitCASecret(&p, GenerationName(t.Name, r.set.CA[g].CAID), *t, r.set.CA[g], anns)
 	}
 	return p
 }

@@ -31,7 +31,11 @@ func makeShortLived(t *testing.T, scope phases.Scope) shortLived {
 		if err != nil {
 			t.Fatal(err)
 		}
-		n, err := material.New(material.KeyPair{Rotation: "r", Role: role, Leaf: leaf, Generation: g, Certs: cert, KeyField: "tls.key"}, p.KeyPEM)
+		k := material.KeyPair{Rotation: "r", Role: role, Leaf: leaf, Generation: g, Certs: cert, KeyField: "tls.key"}
+		if role == material.RoleCA {
+			k.CAID = map[phases.Generation]string{phases.Old: "g1", phases.New: "g2"}[g]
+		}
+		n, err := material.New(k, p.KeyPEM)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -139,7 +139,7 @@ func TestPolicyViolationsInMaterialAreErrors(t *testing.T) {
 			if tt.leaf != nil {
 				tt.leaf(leaf)
 			}
-			caNode := pair(t, material.KeyPair{Rotation: "pol", Role: material.RoleCA, Generation: phases.Old}, ca, ca, caKey, caKey)
+			caNode := pair(t, material.KeyPair{Rotation: "pol", Role: material.RoleCA, Generation: phases.Old, CAID: material.FirstCAID}, ca, ca, caKey, caKey)
 			caCert, _ := material.Parse(caNode)
 			parent := caCert.Cert()
 			if tt.parent != nil {
@@ -170,7 +170,7 @@ func TestPolicyViolationsInMaterialAreErrors(t *testing.T) {
 func TestCompliantCraftedMaterialRenders(t *testing.T) {
 	caKey, leafKey := ecKey(t), ecKey(t)
 	ca, leaf := caTemplate(), leafTemplate()
-	caNode := pair(t, material.KeyPair{Rotation: "pol", Role: material.RoleCA, Generation: phases.Old}, ca, ca, caKey, caKey)
+	caNode := pair(t, material.KeyPair{Rotation: "pol", Role: material.RoleCA, Generation: phases.Old, CAID: material.FirstCAID}, ca, ca, caKey, caKey)
 	caCert, _ := material.Parse(caNode)
 	leaf.AuthorityKeyId = caCert.Cert().SubjectKeyId
 	leafNode := pair(t, material.KeyPair{Rotation: "pol", Role: material.RoleLeaf, Leaf: "web", Generation: phases.Old}, leaf, caCert.Cert(), leafKey, caKey)
@@ -222,7 +222,7 @@ func TestSHA1SignaturesAreRefused(t *testing.T) {
 		}
 		return n
 	}
-	caNode := node(material.KeyPair{Rotation: "pol", Role: material.RoleCA, Generation: phases.Old}, "ca.pem", "ca.key")
+	caNode := node(material.KeyPair{Rotation: "pol", Role: material.RoleCA, Generation: phases.Old, CAID: material.FirstCAID}, "ca.pem", "ca.key")
 	leafNode := node(material.KeyPair{Rotation: "pol", Role: material.RoleLeaf, Leaf: "web", Generation: phases.Old}, "leaf.pem", "leaf.key")
 	cfg := yaml.MustParse(policyRotation)
 	rot, _ := spec.Load(cfg)

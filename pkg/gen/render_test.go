@@ -7,6 +7,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
 	"github.com/carousel-dev/carousel/internal/testkit"
+	"github.com/carousel-dev/carousel/pkg/gen"
 	"github.com/carousel-dev/carousel/pkg/material"
 	"github.com/carousel-dev/carousel/pkg/phases"
 	"github.com/carousel-dev/carousel/pkg/spec"
@@ -49,6 +50,19 @@ func TestManagedIsEveryObjectThePhaseManagesInItemsOrder(t *testing.T) {
 	for _, dir := range testkit.Examples(t) {
 		pkg := testkit.Load(t, dir)
 		rot := pkg.Rotation(t)
+		// The CA generation Secrets, one per CA in the material, named
+		// after its ID.
+		var caSecrets []string
+		if s := rot.Spec.CA.Secret; s != nil {
+			caSecrets = append(caSecrets, s.Name)
+			for _, n := range pkg.CopyItems() {
+				if material.IsKeyPair(n) && material.RotationOf(n) == rot.Metadata.Name {
+					if k, err := material.Parse(n); err == nil && k.Role == material.RoleCA {
+						caSecrets = append(caSecrets, gen.GenerationName(s.Name, k.CAID))
+					}
+				}
+			}
+		}
 		for _, phase := range pkg.Phases(t) {
 			t.Run(rot.Metadata.Name+"/"+string(phase), func(t *testing.T) {
 				out := pkg.Render(t, phase)
@@ -71,7 +85,7 @@ func TestManagedIsEveryObjectThePhaseManagesInItemsOrder(t *testing.T) {
 							want = spec.LeafPrefix + l.Name
 						}
 					}
-					if s := rot.Spec.CA.Secret; s != nil && m.Kind == "Secret" && m.Namespace == s.Namespace && (m.Name == s.Name || slices.ContainsFunc(phases.Generations, func(g phases.Generation) bool { return m.Name == s.Name+"-"+string(g) })) {
+					if s := rot.Spec.CA.Secret; s != nil && m.Kind == "Secret" && m.Namespace == s.Namespace && slices.Contains(caSecrets, m.Name) {
 						want = "ca"
 					}
 					if m.Carries != want {

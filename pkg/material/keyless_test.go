@@ -33,13 +33,14 @@ func TestOnlyACAMayHoldNoKey(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			n, err := New(KeyPair{Rotation: "rke", Role: RoleCA, Generation: phases.Old, Certs: []*x509.Certificate{cert}}, nil)
+			n, err := New(KeyPair{Rotation: "rke", Role: RoleCA, Generation: phases.Old, CAID: FirstCAID, Certs: []*x509.Certificate{cert}}, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if tt.role == RoleLeaf {
 				anns := n.GetAnnotations()
 				anns[AnnotationRole], anns[AnnotationLeaf] = RoleLeaf, "etcd-node1"
+				delete(anns, AnnotationCAID)
 				_ = n.SetAnnotations(anns)
 			}
 			doc := n.MustString() + tt.extra

@@ -53,6 +53,9 @@ type KeyPair struct {
 	Role       string // RoleCA or RoleLeaf
 	Leaf       string // leaf name, for RoleLeaf
 	Generation phases.Generation
+	// CAID is a CA pair's ID (AnnotationCAID): what its generation's
+	// objects are named after, fixed for the CA's life. Empty for a leaf.
+	CAID string
 	// Certs is the certificate followed by any chain committed with it.
 	Certs []*x509.Certificate
 	// KeyField is the data key holding the private key.
@@ -201,6 +204,9 @@ func Parse(n *yaml.RNode) (KeyPair, error) {
 	if !slices.Contains(phases.Generations, k.Generation) {
 		return fail("metadata.annotations."+AnnotationGeneration, "%q must be old or new", k.Generation)
 	}
+	if err := parseCAID(&k); err != nil {
+		return fail("metadata.annotations."+AnnotationCAID, "%v", err)
+	}
 	certNode, err := n.Pipe(yaml.Lookup("certificate"))
 	if err != nil || certNode == nil {
 		return fail("certificate", "is required (PEM)")
@@ -264,6 +270,12 @@ func New(k KeyPair, keyPEM []byte) (*yaml.RNode, error) {
 	if k.Role == RoleLeaf {
 		anns[AnnotationLeaf] = k.Leaf
 	}
+	if k.Role == RoleCA {
+		if k.CAID == "" {
+			return nil, fmt.Errorf("%s: a new CA pair needs its ID (%s)", k.Name(), AnnotationCAID)
+		}
+		anns[AnnotationCAID] = k.CAID
+	}
 	if err := n.SetAnnotations(anns); err != nil {
 		return nil, err
 	}
@@ -310,6 +322,9 @@ func NewSet(pairs []KeyPair) (*Set, error) {
 				Err: fmt.Errorf("a second %s leaf %q; %s is one already", k.Generation, k.Leaf, prev.Source.GetName())}
 		}
 		s.Leaves[k.Leaf][k.Generation] = k
+	}
+	if err := checkCAIDs(s); err != nil {
+		return nil, err
 	}
 	return s, nil
 }

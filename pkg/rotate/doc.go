@@ -40,7 +40,10 @@
 //   - promote (start at cleanup or reissue) moves the finished rotation's
 //     new material to the old generation; see promote.go for the order in
 //     which every intermediate state renders as cleanup (or reissue) or as
-//     steady.
+//     steady. A CA keeps its ID (material.AnnotationCAID) through it; a CA
+//     pair from before IDs has its role recorded as its ID in the same
+//     write that moves it (step 2), so the migration needs no step of its
+//     own and no command: it is as crash-safe and idempotent as the move.
 //   - csr writes each request's .csr, then its pending key (the commit of
 //     that request); nothing pending is rendered.
 //   - import writes the KeyPairs, commits the kustomization, then removes

@@ -68,16 +68,18 @@ func CSR(p *Package, o Options, req CSRRequest) (Report, error) {
 		csr      *csr.CertificateRequest
 	}
 	var reqs []request
-	if req.CA {
-		reqs = append(reqs, request{
-			material.KeyPair{Rotation: rot.Metadata.Name, Role: material.RoleCA, Generation: phases.New}, caKeyField(rot), rot.Spec.CA.Key,
-			&csr.CertificateRequest{CN: rot.Spec.CA.CommonName, Names: csrNames(rot.Spec.CA.Organization), CA: &csr.CAConfig{}}})
-	}
-	leaves, err := resolveLeaves(rot, req.Leaves)
+	st, err := p.materialState()
 	if err != nil {
 		return rep, err
 	}
-	st, err := p.materialState()
+	if req.CA {
+		// The requested CA's ID is chosen now: its objects' names are
+		// known before the external root signs it.
+		reqs = append(reqs, request{
+			material.KeyPair{Rotation: rot.Metadata.Name, Role: material.RoleCA, Generation: phases.New, CAID: material.NextCAID(st.set)}, caKeyField(rot), rot.Spec.CA.Key,
+			&csr.CertificateRequest{CN: rot.Spec.CA.CommonName, Names: csrNames(rot.Spec.CA.Organization), CA: &csr.CAConfig{}}})
+	}
+	leaves, err := resolveLeaves(rot, req.Leaves)
 	if err != nil {
 		return rep, err
 	}
@@ -173,6 +175,9 @@ func (p *Package) pendingFiles(w keyEncoder, k material.KeyPair, keyField string
 	anns := map[string]string{material.AnnotationRole: k.Role, material.AnnotationGeneration: string(k.Generation)}
 	if k.Leaf != "" {
 		anns[material.AnnotationLeaf] = k.Leaf
+	}
+	if k.CAID != "" {
+		anns[material.AnnotationCAID] = k.CAID
 	}
 	if err := n.SetAnnotations(anns); err != nil {
 		return out, err
@@ -282,6 +287,11 @@ func Import(p *Package, o Options, certPEMs [][]byte, chainPEM []byte) (Report, 
 		n.SetKind(material.Kind)
 		_ = n.PipeE(yaml.Clear("csr"))
 		anns := n.GetAnnotations()
+		if k.Role == material.RoleCA && anns[material.AnnotationCAID] == "" {
+			// Requested before carousel recorded CA IDs: the ID is chosen
+			// here, before anything renders the CA.
+			anns[material.AnnotationCAID] = material.NextCAID(set)
+		}
 		anns[material.AnnotationSHA256] = pki.Fingerprint(cert)
 		anns[material.AnnotationNotAfter] = cert.NotAfter.UTC().Format("2006-01-02T15:04:05Z")
 		_ = n.SetAnnotations(anns)
@@ -300,7 +310,7 @@ func Import(p *Package, o Options, certPEMs [][]byte, chainPEM []byte) (Report, 
 		files = append(files, nodeFile(filepath.Join(p.MaterialDir(), k.FileName()), n, k.Encrypted()))
 		done = append(done, *match)
 		if k.Role == material.RoleCA {
-			set.CA[k.Generation] = material.KeyPair{Certs: k.Certs, Role: k.Role}
+			set.CA[k.Generation] = made
 		}
 	}
 

@@ -36,7 +36,7 @@ func Init(p *Package, o Options) (Report, error) {
 		}
 		return rep, p.cleanLeftovers(&rep)
 	}
-	caPair := material.KeyPair{Rotation: p.Rotation.Metadata.Name, Role: material.RoleCA, Generation: phases.Old}
+	caPair := material.KeyPair{Rotation: p.Rotation.Metadata.Name, Role: material.RoleCA, Generation: phases.Old, CAID: material.FirstCAID}
 	var files []staged
 	if o.CACertPEM != nil && o.CAKeyPEM == nil {
 		// A CA held externally: its certificate only. Carousel cannot issue

@@ -245,12 +245,21 @@ func checkPair(pair pki.Pair, isCA bool) error {
 // asGeneration returns a copy of k (node included) as generation g: the
 // same key and certificate under the other generation's name, for a
 // promotion (new becomes old) or a leaf carried forward (old as new).
+//
+// A CA keeps its ID (material.AnnotationCAID), so the objects named after
+// it keep their names. A CA pair from before IDs were recorded has its
+// role as its ID; that is recorded here, before the role changes: this is
+// the migration of legacy material, done by the promotion's own write
+// (step 2), so it is as crash-safe and idempotent as the promotion.
 func asGeneration(k material.KeyPair, g phases.Generation) (material.KeyPair, *yaml.RNode, error) {
 	n := k.Source.Copy()
 	moved := k
 	moved.Generation = g
 	n.SetName(moved.Name())
 	anns := n.GetAnnotations()
+	if k.Role == material.RoleCA {
+		anns[material.AnnotationCAID] = k.CAID
+	}
 	anns[material.AnnotationGeneration] = string(g)
 	if err := n.SetAnnotations(anns); err != nil {
 		return moved, nil, err

@@ -25,10 +25,12 @@ import (
 //     reissue: the old CA, which stays, and the new leaves), so F's
 //     output does not change.
 //  2. The old files, now unlisted, are overwritten with the promoted
-//     material: the new material under the old generation's names.
+//     material: the new material under the old generation's names, each
+//     CA with its ID (asGeneration), so its objects keep their names.
 //     Unlisted files are not built.
 //  3. The kustomization lists the promoted files beside the new ones. The
-//     old generation now holds the same certificates as the new one, so
+//     old generation now holds the same certificates as the new one (and
+//     the same CA ID, which material.NewSet allows for one certificate), so
 //     every check holds, and F still renders only the new generation: F.
 //  4. spec.phase becomes steady (and spec.scope the next rotation's), in
 //     one write. Steady renders the old generation, which is now the

@@ -162,7 +162,7 @@ func Start(p *Package, o Options, req StartRequest) (Report, error) {
 		if err != nil {
 			return rep, err
 		}
-		if err := add(p.pairFile(w, material.KeyPair{Rotation: rot.Metadata.Name, Role: material.RoleCA, Generation: phases.New}, ca, caKeyField(rot))); err != nil {
+		if err := add(p.pairFile(w, material.KeyPair{Rotation: rot.Metadata.Name, Role: material.RoleCA, Generation: phases.New, CAID: material.NextCAID(cur)}, ca, caKeyField(rot))); err != nil {
 			return rep, err
 		}
 		for _, l := range rot.Spec.Leaves {

@@ -296,3 +296,28 @@ func assertFieldError(t *testing.T, doc, path, message string) {
 	}
 	t.Fatalf("want %s: ...%s..., got %v", path, message, fe)
 }
+
+// A CA generation Secret is <ca.secret.name>-<CA ID>, with the ID in the
+// material (g1, g2, ...; old or new before IDs were recorded): a leaf
+// Secret may take none of those names in that namespace.
+func TestALeafSecretCannotTakeACAGenerationSecretsName(t *testing.T) {
+	withCASecret := strings.Replace(base, "  ca: {}\n", "  ca:\n    secret: {name: mesh-ca, namespace: mesh}\n", 1)
+	tests := []struct {
+		name, leafSecret string
+		refused          bool
+	}{
+		{"a numbered ID's name is refused", "mesh-ca-g3", true},
+		{"the legacy old name is refused", "mesh-ca-old", true},
+		{"the legacy new name is refused", "mesh-ca-new", true},
+		{"a name that no ID takes is accepted", "mesh-ca-issuer", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			doc := strings.Replace(withCASecret, "secret: {name: issuer, namespace: mesh}", "secret: {name: "+tt.leafSecret+", namespace: mesh}", 1)
+			_, err := load(t, doc)
+			if got := err != nil && strings.Contains(err.Error(), "spec.leaves[0].secret: Secret mesh/"+tt.leafSecret+" is a name of spec.ca.secret's CA generation Secrets"); got != tt.refused {
+				t.Fatalf("refused: %v, want %v (%v)", got, tt.refused, err)
+			}
+		})
+	}
+}

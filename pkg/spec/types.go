@@ -124,10 +124,12 @@ type CA struct {
 	PathLength *int `json:"pathLength,omitempty"`
 	// Secret, when set, renders the signing CA of each phase into a Secret
 	// (for an in-cluster issuer, such as a cert-manager CA Issuer), plus one
-	// Secret per CA generation present in the phase, named <name>-<generation>.
+	// Secret per CA generation present in the phase, named <name>-<CA ID>
+	// (gen.GenerationName): after the CA, which keeps its ID for life, not
+	// after its role, which the next rotation's promotion changes.
 	Secret *SecretTarget `json:"secret,omitempty"`
-	// TrustedAnnotations are set on each generation Secret (<secret>-old,
-	// <secret>-new) in the phases that trust its CA, and left off once the
+	// TrustedAnnotations are set on each generation Secret (<secret>-<CA ID>)
+	// in the phases that trust its CA, and left off once the
 	// CA is distrusted. They carry a GitOps controller's prune protection
 	// (kustomize.toolkit.fluxcd.io/prune: disabled, or
 	// argocd.argoproj.io/sync-options: Prune=false): a CA clusters still trust

@@ -199,8 +199,17 @@ func (r *CARotation) Validate() error {
 	if s.CA.Secret != nil {
 		checkSecret(&errs, "spec.ca.secret", *s.CA.Secret)
 		claim("spec.ca.secret", s.CA.Secret.Namespace, s.CA.Secret.Name)
-		for _, g := range phases.Generations {
-			claim("spec.ca.secret", s.CA.Secret.Namespace, s.CA.Secret.Name+"-"+string(g))
+		// The generation Secrets are <name>-<CA ID>: g1, g2, ... and, for
+		// material from before IDs were recorded, old and new. The IDs are
+		// in the material, so the spec claims every name they can take.
+		genName := regexp.MustCompile(`^` + regexp.QuoteMeta(s.CA.Secret.Name) + `-(old|new|g[0-9]+)$`)
+		claimGen := claim
+		claim = func(path, ns, name string) {
+			if ns == s.CA.Secret.Namespace && genName.MatchString(name) {
+				errs.add(path, "Secret %s/%s is a name of spec.ca.secret's CA generation Secrets (%s-<CA ID>: -g1, -g2, ..., or -old/-new): choose another name", ns, name, s.CA.Secret.Name)
+				return
+			}
+			claimGen(path, ns, name)
 		}
 	} else if len(s.CA.TrustedAnnotations) > 0 {
 		errs.add("spec.ca.trustedAnnotations", "needs spec.ca.secret: they annotate the CA generation Secrets it renders")
