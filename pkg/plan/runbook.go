@@ -53,6 +53,9 @@ const (
 	apiserver     = manifestDir + "/kube-apiserver.yaml"
 	controllerMgr = manifestDir + "/kube-controller-manager.yaml"
 	scheduler     = manifestDir + "/kube-scheduler.yaml"
+	// cloudCtrlMgr is the cloud-controller-manager's static pod, where a
+	// cluster runs one on its control-plane nodes (kubeadm does not make it).
+	cloudCtrlMgr = manifestDir + "/cloud-controller-manager.yaml"
 )
 
 // caFiles are one CA's files on a node. Trust flags point at crt while the
@@ -276,6 +279,12 @@ func (r runbook) trustSteps() []RunbookStep {
 			Commands: []string{setFlags(controllerMgr, required, flag{"root-ca-file", tf}), restart("kube-controller-manager")},
 		},
 		{
+			Title: "cloud-controller-manager: --root-ca-file (every control-plane node; skipped where it does not run)",
+			Why: "the page: a cloud-controller-manager's --root-ca-file must hold " + set + " like kube-controller-manager's; a cluster without one skips this step, and the command says so. " +
+				"One that runs as a Deployment or DaemonSet instead of a static pod takes the same flag in its manifest, with the same file mounted from the node",
+			Commands: []string{setFlagsIfPresent(cloudCtrlMgr, "no cloud-controller-manager static pod", flag{"root-ca-file", tf}), restart("cloud-controller-manager")},
+		},
+		{
 			Title:    "kube-apiserver: --client-ca-file and --kubelet-certificate-authority (one control-plane node at a time)",
 			Why:      "API servers accept client certificates and verify kubelet serving certificates of " + set + " while components of both phases run",
 			Commands: []string{setFlags(apiserver, required, flag{"client-ca-file", tf}), setFlags(apiserver, optional, flag{"kubelet-certificate-authority", tf}), restart("kube-apiserver")},
@@ -487,6 +496,14 @@ func setFlags(manifest string, opt bool, flags ...flag) string {
 	}
 	return fmt.Sprintf(`f=%s; %s && sed -i %s "$f" || { echo "carousel: $f does not set %s: not changed" >&2; false; }`,
 		onNode(manifest), strings.Join(checks, " && "), strings.Join(edits, " "), list)
+}
+
+// setFlagsIfPresent is setFlags for an optional component: a node without
+// its manifest, or a manifest without the flag, is said and left alone
+// (exit 0), so the step can run on every node of every cluster.
+func setFlagsIfPresent(manifest, absent string, flags ...flag) string {
+	return fmt.Sprintf(`f=%s; if [ ! -f "$f" ]; then echo "carousel: $f is not there (%s on this node): nothing to change"; else %s; fi`,
+		onNode(manifest), absent, setFlags(manifest, optional, flags...))
 }
 
 // requireFlags only checks that a static pod sets the flags.

@@ -53,6 +53,7 @@ type rehearsal struct {
 	ca      map[phases.Generation]pair
 	leaf    map[phases.Generation]pair // front-proxy-client
 	initial map[string]string          // sha256 of every file of the tree at the start
+	text    map[string]string          // the content of every file of the tree at the start
 	// kubeadmIssues: the rotation does not issue front-proxy-client, so
 	// the runbook has kubeadm re-issue it.
 	kubeadmIssues bool
@@ -226,6 +227,30 @@ spec:
   hostNetwork: true
 `
 
+// A cloud-controller-manager run as a static pod (kubeadm does not make
+// one; clusters with an external cloud provider add it).
+const cloudControllerManagerManifest = `apiVersion: v1
+kind: Pod
+metadata:
+  labels:
+    component: cloud-controller-manager
+    tier: control-plane
+  name: cloud-controller-manager
+  namespace: kube-system
+spec:
+  containers:
+  - command:
+    - cloud-controller-manager
+    - --cloud-provider=external-example
+    - --kubeconfig=/etc/kubernetes/controller-manager.conf
+    - --leader-elect=true
+    - --root-ca-file=/etc/kubernetes/pki/ca.crt
+    - --use-service-account-credentials=true
+    image: registry.example/cloud-controller-manager:v1.36.0
+    name: cloud-controller-manager
+  hostNetwork: true
+`
+
 const kubeletConfigFile = `apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
 authentication:
@@ -269,30 +294,31 @@ func newRehearsal(t *testing.T, pkgDir string) *rehearsal {
 	tmp := t.TempDir()
 	root := filepath.Join(tmp, "node")
 	files := map[string]string{
-		"etc/kubernetes/manifests/kube-apiserver.yaml":          apiserverManifest,
-		"etc/kubernetes/manifests/kube-controller-manager.yaml": controllerManagerManifest,
-		"etc/kubernetes/manifests/kube-scheduler.yaml":          schedulerManifest,
-		"etc/kubernetes/manifests/etcd.yaml":                    "apiVersion: v1\nkind: Pod\nmetadata:\n  name: etcd\n",
-		"etc/kubernetes/pki/ca.crt":                             string(pemCerts(clusterCA[phases.Old].cert)),
-		"etc/kubernetes/pki/ca.key":                             string(clusterCA[phases.Old].key),
-		"etc/kubernetes/pki/front-proxy-ca.crt":                 string(pemCerts(fpCA[phases.Old].cert)),
-		"etc/kubernetes/pki/front-proxy-ca.key":                 string(fpCA[phases.Old].key),
-		"etc/kubernetes/pki/front-proxy-client.crt":             string(pemCerts(fpLeaf[phases.Old].cert)),
-		"etc/kubernetes/pki/front-proxy-client.key":             string(fpLeaf[phases.Old].key),
-		"etc/kubernetes/pki/apiserver.crt":                      "apiserver certificate\n",
-		"etc/kubernetes/pki/apiserver.key":                      "apiserver key\n",
-		"etc/kubernetes/pki/apiserver-kubelet-client.crt":       "apiserver-kubelet-client certificate\n",
-		"etc/kubernetes/pki/apiserver-kubelet-client.key":       "apiserver-kubelet-client key\n",
-		"etc/kubernetes/pki/sa.key":                             "service-account key\n",
-		"etc/kubernetes/pki/sa.pub":                             "service-account public key\n",
-		"etc/kubernetes/pki/etcd/ca.crt":                        "etcd CA\n",
-		"etc/kubernetes/admin.conf":                             kubeconfig(pemCerts(clusterCA[phases.Old].cert), "kubernetes-admin"),
-		"etc/kubernetes/super-admin.conf":                       kubeconfig(pemCerts(clusterCA[phases.Old].cert), "kubernetes-super-admin"),
-		"etc/kubernetes/controller-manager.conf":                kubeconfig(pemCerts(clusterCA[phases.Old].cert), "system:kube-controller-manager"),
-		"etc/kubernetes/scheduler.conf":                         kubeconfig(pemCerts(clusterCA[phases.Old].cert), "system:kube-scheduler"),
-		"etc/kubernetes/kubelet.conf":                           kubeconfig(pemCerts(clusterCA[phases.Old].cert), "system:node:cp-1"),
-		"var/lib/kubelet/config.yaml":                           kubeletConfigFile,
-		"var/lib/kubelet/pki/kubelet-client-current.pem":        "kubelet client pair\n",
+		"etc/kubernetes/manifests/kube-apiserver.yaml":           apiserverManifest,
+		"etc/kubernetes/manifests/kube-controller-manager.yaml":  controllerManagerManifest,
+		"etc/kubernetes/manifests/kube-scheduler.yaml":           schedulerManifest,
+		"etc/kubernetes/manifests/etcd.yaml":                     "apiVersion: v1\nkind: Pod\nmetadata:\n  name: etcd\n",
+		"etc/kubernetes/manifests/cloud-controller-manager.yaml": cloudControllerManagerManifest,
+		"etc/kubernetes/pki/ca.crt":                              string(pemCerts(clusterCA[phases.Old].cert)),
+		"etc/kubernetes/pki/ca.key":                              string(clusterCA[phases.Old].key),
+		"etc/kubernetes/pki/front-proxy-ca.crt":                  string(pemCerts(fpCA[phases.Old].cert)),
+		"etc/kubernetes/pki/front-proxy-ca.key":                  string(fpCA[phases.Old].key),
+		"etc/kubernetes/pki/front-proxy-client.crt":              string(pemCerts(fpLeaf[phases.Old].cert)),
+		"etc/kubernetes/pki/front-proxy-client.key":              string(fpLeaf[phases.Old].key),
+		"etc/kubernetes/pki/apiserver.crt":                       "apiserver certificate\n",
+		"etc/kubernetes/pki/apiserver.key":                       "apiserver key\n",
+		"etc/kubernetes/pki/apiserver-kubelet-client.crt":        "apiserver-kubelet-client certificate\n",
+		"etc/kubernetes/pki/apiserver-kubelet-client.key":        "apiserver-kubelet-client key\n",
+		"etc/kubernetes/pki/sa.key":                              "service-account key\n",
+		"etc/kubernetes/pki/sa.pub":                              "service-account public key\n",
+		"etc/kubernetes/pki/etcd/ca.crt":                         "etcd CA\n",
+		"etc/kubernetes/admin.conf":                              kubeconfig(pemCerts(clusterCA[phases.Old].cert), "kubernetes-admin"),
+		"etc/kubernetes/super-admin.conf":                        kubeconfig(pemCerts(clusterCA[phases.Old].cert), "kubernetes-super-admin"),
+		"etc/kubernetes/controller-manager.conf":                 kubeconfig(pemCerts(clusterCA[phases.Old].cert), "system:kube-controller-manager"),
+		"etc/kubernetes/scheduler.conf":                          kubeconfig(pemCerts(clusterCA[phases.Old].cert), "system:kube-scheduler"),
+		"etc/kubernetes/kubelet.conf":                            kubeconfig(pemCerts(clusterCA[phases.Old].cert), "system:node:cp-1"),
+		"var/lib/kubelet/config.yaml":                            kubeletConfigFile,
+		"var/lib/kubelet/pki/kubelet-client-current.pem":         "kubelet client pair\n",
 	}
 	for name, content := range files {
 		p := filepath.Join(root, name)
@@ -323,8 +349,16 @@ func newRehearsal(t *testing.T, pkgDir string) *rehearsal {
 		"PATH=" + path, "HOME=" + tmp, "KUBE_ROOT=" + root, "STUB_LOG=" + r.log,
 		"SOPS_AGE_KEY_FILE=" + filepath.Join(repo, testkit.AgeKeyFile), "LC_ALL=C",
 	}
-	r.initial = r.hashes()
+	r.snapshot()
 	return r
+}
+
+// snapshot records the tree as the start that unchangedExcept compares with.
+func (r *rehearsal) snapshot() {
+	r.initial, r.text = r.hashes(), map[string]string{}
+	for f := range r.initial {
+		r.text[f] = string(r.read(f))
+	}
 }
 
 func (r *rehearsal) hashes() map[string]string {
@@ -566,12 +600,10 @@ func (r *rehearsal) unchangedExcept(own []string, flagsOf map[string][]string) {
 		}
 	}
 	for f, flags := range flagsOf {
-		was := map[string]string{
-			"etc/kubernetes/manifests/kube-apiserver.yaml":          apiserverManifest,
-			"etc/kubernetes/manifests/kube-controller-manager.yaml": controllerManagerManifest,
-			"etc/kubernetes/manifests/kube-scheduler.yaml":          schedulerManifest,
-			"var/lib/kubelet/config.yaml":                           kubeletConfigFile,
-		}[f]
+		if _, had := r.initial[f]; !had && !r.exists(f) {
+			continue // an optional component this node does not run
+		}
+		was := r.text[f]
 		a, b := strings.Split(was, "\n"), strings.Split(string(r.read(f)), "\n")
 		if len(a) != len(b) {
 			r.t.Errorf("%s has %d lines, had %d", f, len(b), len(a))
@@ -652,6 +684,11 @@ func (r *rehearsal) checkCluster(ph phases.Phase) {
 	trusted, signer := r.certs(st.Trusted), r.ca[st.Signer].cert
 	api, kcm, sched := r.flags("kube-apiserver.yaml"), r.flags("kube-controller-manager.yaml"), r.flags("kube-scheduler.yaml")
 	r.trusts("kube-apiserver --client-ca-file", api["client-ca-file"], trusted)
+	if r.exists("etc/kubernetes/manifests/cloud-controller-manager.yaml") {
+		if f, ok := r.flags("cloud-controller-manager.yaml")["root-ca-file"]; ok {
+			r.trusts("cloud-controller-manager --root-ca-file", f, trusted)
+		}
+	}
 	r.trusts("kube-apiserver --kubelet-certificate-authority", api["kubelet-certificate-authority"], trusted)
 	r.trusts("kube-controller-manager --root-ca-file", kcm["root-ca-file"], trusted)
 	r.tokenControllerAgrees(ph, kcm["root-ca-file"])
@@ -694,10 +731,11 @@ func (r *rehearsal) checkCluster(ph phases.Phase) {
 		[]string{"etc/kubernetes/pki/ca.crt", "etc/kubernetes/pki/ca.key", "etc/kubernetes/pki/ca-bundle.crt", "etc/kubernetes/pki/ca-new.crt", "etc/kubernetes/pki/ca-new.key",
 			"etc/kubernetes/kubelet.conf", "etc/kubernetes/admin.conf", "etc/kubernetes/super-admin.conf", "etc/kubernetes/controller-manager.conf", "etc/kubernetes/scheduler.conf"},
 		map[string][]string{
-			"etc/kubernetes/manifests/kube-apiserver.yaml":          {"- --client-ca-file=", "- --kubelet-certificate-authority="},
-			"etc/kubernetes/manifests/kube-controller-manager.yaml": {"- --root-ca-file=", "- --client-ca-file=", "- --cluster-signing-cert-file=", "- --cluster-signing-key-file="},
-			"etc/kubernetes/manifests/kube-scheduler.yaml":          {"- --client-ca-file="},
-			"var/lib/kubelet/config.yaml":                           {"clientCAFile:"},
+			"etc/kubernetes/manifests/kube-apiserver.yaml":           {"- --client-ca-file=", "- --kubelet-certificate-authority="},
+			"etc/kubernetes/manifests/kube-controller-manager.yaml":  {"- --root-ca-file=", "- --client-ca-file=", "- --cluster-signing-cert-file=", "- --cluster-signing-key-file="},
+			"etc/kubernetes/manifests/kube-scheduler.yaml":           {"- --client-ca-file="},
+			"var/lib/kubelet/config.yaml":                            {"clientCAFile:"},
+			"etc/kubernetes/manifests/cloud-controller-manager.yaml": {"- --root-ca-file="},
 		})
 }
 
@@ -932,6 +970,68 @@ func TestARunbookCommandFailsLoudlyWhenWhatItEditsIsMissing(t *testing.T) {
 			for f := range r.hashes() {
 				if strings.HasSuffix(f, ".key") && before[f] == "" {
 					t.Errorf("a failed move left a new key file %s", f)
+				}
+			}
+		})
+	}
+}
+
+// moveOutput runs every command of a move like move does and returns what
+// they printed on stdout, failing the test on a failed command.
+func (r *rehearsal) moveOutput(from, to phases.Phase) string {
+	r.t.Helper()
+	var out strings.Builder
+	for _, st := range r.step(from, to).Runbook {
+		for _, c := range st.Commands {
+			o, e, err := r.run(c)
+			if err != nil {
+				r.t.Fatalf("%s -> %s: %s\n%s", from, to, c, e)
+			}
+			out.WriteString(o)
+		}
+	}
+	return out.String()
+}
+
+// TestTheCloudControllerManagerStepIsSkippedWhereItDoesNotRun: the page's
+// cloud-controller-manager step is optional ("if your cluster does not have
+// a cloud-controller-manager, you can skip this step"): on a node without
+// its manifest, or with a manifest that does not set --root-ca-file, the
+// command says so, changes nothing and the move goes on; the node is still
+// right in every phase (checkCluster checks the flag where it is set).
+func TestTheCloudControllerManagerStepIsSkippedWhereItDoesNotRun(t *testing.T) {
+	const ccm = "etc/kubernetes/manifests/cloud-controller-manager.yaml"
+	cluster := filepath.Join(testkit.Root(t), "examples", "cluster-ca")
+	for _, tc := range []struct {
+		name, says string
+		brk        func(r *rehearsal)
+	}{
+		{"a node without a cloud-controller-manager says so and goes on", "is not there (no cloud-controller-manager static pod on this node): nothing to change",
+			func(r *rehearsal) { _ = os.Remove(filepath.Join(r.root, ccm)) }},
+		{"a cloud-controller-manager without --root-ca-file is left as it is", "does not set --root-ca-file: nothing to change",
+			func(r *rehearsal) {
+				b := strings.Replace(cloudControllerManagerManifest, "    - --root-ca-file=/etc/kubernetes/pki/ca.crt\n", "", 1)
+				if err := os.WriteFile(filepath.Join(r.root, ccm), []byte(b), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRehearsal(t, cluster)
+			tc.brk(r)
+			r.snapshot()
+			before := r.initial[ccm]
+			for i := 1; i < len(walk); i++ {
+				from, to := walk[i-1], walk[i]
+				out := r.moveOutput(from, to)
+				a, _ := phases.Lookup(phases.ScopeCA, from)
+				b, _ := phases.Lookup(phases.ScopeCA, to)
+				if trustChanged := !slices.Equal(a.Trusted, b.Trusted) || usesBundle(a) != usesBundle(b); trustChanged && !strings.Contains(out, tc.says) {
+					t.Errorf("%s -> %s does not say %q:\n%s", from, to, tc.says, out)
+				}
+				r.checkCluster(to)
+				if got := r.hashes()[ccm]; got != before {
+					t.Errorf("%s -> %s changed %s", from, to, ccm)
 				}
 			}
 		})
