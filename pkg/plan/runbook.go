@@ -524,28 +524,34 @@ const (
 // that is missing fails the command and changes nothing; an optional one
 // says it is not set.
 func setFlags(manifest string, opt bool, flags ...flag) string {
-	var checks, edits, names []string
-	for _, fl := range flags {
-		pat := `^ *- --` + fl.name + `=`
-		checks = append(checks, fmt.Sprintf(`grep -q -e '%s' "$f"`, pat))
-		edits = append(edits, fmt.Sprintf(`-e 's#^\( *- --%s=\).*#\1%s#'`, fl.name, fl.value))
-		names = append(names, "--"+fl.name)
-	}
-	list := strings.Join(names, " and ")
+	checks, edits, list := flagEdits(flags)
 	if opt {
 		return fmt.Sprintf(`f=%s; if [ ! -f "$f" ]; then echo "carousel: $f is missing" >&2; false; elif %s; then sed -i %s "$f"; else echo "carousel: $f does not set %s: nothing to change"; fi`,
-			onNode(manifest), strings.Join(checks, " && "), strings.Join(edits, " "), list)
+			onNode(manifest), checks, edits, list)
 	}
 	return fmt.Sprintf(`f=%s; %s && sed -i %s "$f" || { echo "carousel: $f does not set %s: not changed" >&2; false; }`,
-		onNode(manifest), strings.Join(checks, " && "), strings.Join(edits, " "), list)
+		onNode(manifest), checks, edits, list)
 }
 
 // setFlagsIfPresent is setFlags for an optional component: a node without
 // its manifest, or a manifest without the flag, is said and left alone
 // (exit 0), so the step can run on every node of every cluster.
 func setFlagsIfPresent(manifest, absent string, flags ...flag) string {
-	return fmt.Sprintf(`f=%s; if [ ! -f "$f" ]; then echo "carousel: $f is not there (%s on this node): nothing to change"; else %s; fi`,
-		onNode(manifest), absent, setFlags(manifest, optional, flags...))
+	checks, edits, list := flagEdits(flags)
+	return fmt.Sprintf(`f=%s; if [ ! -f "$f" ]; then echo "carousel: $f is not there (%s on this node): nothing to change"; elif %s; then sed -i %s "$f"; else echo "carousel: $f does not set %s: nothing to change"; fi`,
+		onNode(manifest), absent, checks, edits, list)
+}
+
+// flagEdits are the grep conditions, sed expressions and names of flags.
+func flagEdits(flags []flag) (checks, edits, list string) {
+	var c, e, names []string
+	for _, fl := range flags {
+		pat := `^ *- --` + fl.name + `=`
+		c = append(c, fmt.Sprintf(`grep -q -e '%s' "$f"`, pat))
+		e = append(e, fmt.Sprintf(`-e 's#^\( *- --%s=\).*#\1%s#'`, fl.name, fl.value))
+		names = append(names, "--"+fl.name)
+	}
+	return strings.Join(c, " && "), strings.Join(e, " "), strings.Join(names, " and ")
 }
 
 // requireFlags only checks that a static pod sets the flags.
