@@ -290,7 +290,7 @@ func (r runbook) trustSteps() []RunbookStep {
 	return []RunbookStep{
 		{
 			Title:    "Control-plane kubeconfigs: certificate-authority-data (every control-plane node)",
-			Why:      "the controller-manager, the scheduler and admins verify the API server with " + set + "; the static pods restart below and read them then. Users' kubeconfigs need the same data",
+			Why:      "the controller-manager, the scheduler and admins verify the API server with " + set + "; the static pods restart below and read them then. Users' kubeconfigs need the same data: `carousel kubeconfig --leaf NAME --phase " + string(b.Phase) + "` writes them for user accounts that are client leaves of the rotation",
 			Commands: confs,
 		},
 		{
@@ -398,7 +398,7 @@ func (r runbook) signerSteps() []RunbookStep {
 	steps = append(steps,
 		RunbookStep{
 			Title:    fmt.Sprintf("Control-plane kubeconfigs: client certificates of the %s CA, then restart kube-controller-manager and kube-scheduler (every control-plane node)", g),
-			Why:      "their client certificates must be signed by the CA that stays trusted; users' kubeconfigs need the same (client-certificate-data and client-key-data)",
+			Why:      "their client certificates must be signed by the CA that stays trusted; users' kubeconfigs need the same (client-certificate-data and client-key-data): `carousel kubeconfig --leaf NAME --phase " + string(r.b.Phase) + "` writes them for user accounts that are client leaves of the rotation",
 			Commands: confs,
 		},
 		RunbookStep{
