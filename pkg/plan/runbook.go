@@ -181,9 +181,6 @@ func Runbook(rot *spec.CARotation, items []*yaml.RNode, from, to phases.Phase) (
 		if !ok {
 			return nil, fmt.Errorf("the runbook of %s needs the %s generation of leaf %s, which is not in the input", to, b.Leaves, name)
 		}
-		if leaf.keyField == "" {
-			return nil, fmt.Errorf("the runbook of %s installs leaf %s as %s, but its %s generation has no key (issued externally): install it by hand, or leave it out of spec.leaves for kubeadm to re-issue", to, name, path.Base(pkiDir+"/"+name+".key"), b.Leaves)
-		}
 		rb.leaves = append(rb.leaves, installed{name, leaf})
 	}
 	return rb.steps(), nil

@@ -82,9 +82,6 @@ func Kubeconfig(p *Package, req KubeconfigRequest) ([]byte, error) {
 	if !ok {
 		return nil, fmt.Errorf("%s serves the %s generation of leaf %s, which the material does not hold (run carousel start)", phase, st.Leaves, leaf.Name)
 	}
-	if !k.HasKey() {
-		return nil, fmt.Errorf("the %s generation of leaf %s has no key (issued externally): its holder writes the kubeconfig", st.Leaves, leaf.Name)
-	}
 	var trusted []*x509.Certificate
 	for _, g := range st.Trusted {
 		ca, ok := set.CA[g]
