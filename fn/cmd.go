@@ -59,7 +59,7 @@ as a kustomize transformer (kustomize build --enable-alpha-plugins --enable-exec
 
 The subcommands make the rotation's key material, once, to be committed.`
 	root.Version = version
-	root.AddCommand(initCmd(), startCmd(), schemaCmd(), planCmd(), advanceCmd(), checkCmd(), renewCmd(), csrCmd(), importCmd(), statusCmd(), decryptCmd())
+	root.AddCommand(initCmd(), startCmd(), schemaCmd(), planCmd(), advanceCmd(), checkCmd(), renewCmd(), csrCmd(), importCmd(), statusCmd(), decryptCmd(), kubeconfigCmd())
 	root.Example = examples["carousel"]
 	for _, c := range root.Commands() {
 		if ex, ok := examples[c.Name()]; ok {
@@ -137,6 +137,11 @@ var examples = map[string]string{
 
   # Wait for it (exit 0 converged, 2 progressing, 3 blocked)
   carousel status carousel.yaml --wait --timeout 15m`,
+	"kubeconfig": `  # A user account's kubeconfig for the current phase, outside the repository
+  carousel kubeconfig carousel.yaml --leaf jane -o ~/.kube/jane.conf
+
+  # The same for the phase the pull request moves to
+  carousel kubeconfig carousel.yaml --leaf jane --phase sign-new -o ~/.kube/jane.conf`,
 	"decrypt": `  # A transformer after carousel in an Argo CD overlay (see examples/argocd)
   SOPS_AGE_KEY_FILE=age.key kustomize build --enable-alpha-plugins --enable-exec overlay`,
 }

@@ -379,3 +379,60 @@ func TestRKEALeafGroupReissuesExactlyItsLeaves(t *testing.T) {
 		t.Fatalf("start --scope leaf must set spec.scope: %v", err)
 	}
 }
+
+// TestInitPresetRKEWritesAPackageThatRendersEveryPhase is the first hour
+// with the rke preset: `init --preset rke` and `start` in an empty
+// directory, then every phase of the CA rotation through the real
+// kustomize. Each phase renders every RKE service certificate as its
+// kube-system Secret, and the API server's certificate handshakes with the
+// admin's, and one etcd node's with another's (peers), within each phase and
+// across adjacent ones. And `rke cert rotate --service etcd`: in a second
+// package of the preset, `start --scope leaf --leaf etcd` re-issues exactly
+// the kube-etcd-<node> leaves.
+func TestInitPresetRKEWritesAPackageThatRendersEveryPhase(t *testing.T) {
+	dir := t.TempDir()
+	mustCarousel(t, dir, "init", "--preset", "rke", "carousel.yaml", "--age", demoRecipient)
+	mustCarousel(t, dir, "start", "carousel.yaml", "--age", demoRecipient)
+	p, err := rotate.Load(filepath.Join(dir, "carousel.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		"kube-apiserver": "", "kube-controller-manager": "", "kube-scheduler": "", "kube-proxy": "",
+		"kube-node": "kubelet", "kube-admin": "", "kube-etcd-172-16-0-11": "etcd", "kube-etcd-172-16-0-12": "etcd",
+	}
+	if len(p.Rotation.Spec.Leaves) != len(want) {
+		t.Errorf("the preset has %d leaves, want RKE's %d service certificates", len(p.Rotation.Spec.Leaves), len(want))
+	}
+	for _, l := range p.Rotation.Spec.Leaves {
+		if g, ok := want[l.Name]; !ok || g != l.Group || l.Secret.Name != l.Name || l.Secret.Namespace != "kube-system" {
+			t.Errorf("leaf %s (group %q, Secret %s/%s): not RKE's certificate of that name", l.Name, l.Group, l.Secret.Namespace, l.Secret.Name)
+		}
+	}
+	seq, _ := phases.Sequence(phases.ScopeCA)
+	rendered := shakePhases(t, dir, seq, "kube-apiserver", "kube-admin")
+	for i, ph := range seq {
+		for name := range want {
+			if _, ok := rendered[ph][name]; !ok {
+				t.Errorf("%s renders no Secret kube-system/%s", ph, name)
+			}
+		}
+		shake(t, string(ph)+" etcd peers", rendered[ph]["kube-etcd-172-16-0-11"], rendered[ph]["kube-etcd-172-16-0-12"])
+		if i > 0 {
+			shake(t, string(seq[i-1])+" etcd peer, "+string(ph)+" etcd peer", rendered[seq[i-1]]["kube-etcd-172-16-0-11"], rendered[ph]["kube-etcd-172-16-0-12"])
+		}
+	}
+
+	// rke cert rotate --service etcd, in a package of the preset at steady.
+	dir = t.TempDir()
+	mustCarousel(t, dir, "init", "--preset", "rke", "carousel.yaml", "--age", demoRecipient)
+	mustCarousel(t, dir, "start", "carousel.yaml", "--scope", "leaf", "--leaf", "etcd", "--age", demoRecipient)
+	before, _ := rkeRender(t, dir, phases.Steady)
+	after, _ := rkeRender(t, dir, phases.Reissue)
+	for name, group := range want {
+		changed := !before[name].Cert.Equal(after[name].Cert)
+		if changed != (group == "etcd") {
+			t.Errorf("--leaf etcd: %s re-issued: %v, want %v", name, changed, group == "etcd")
+		}
+	}
+}

@@ -40,6 +40,9 @@ type Server struct {
 
 	kubectl string
 	procs   []*proc
+	// What a sibling API server needs to join the same etcd.
+	apiserverBin, etcdURL, saPub, saKey string
+	siblings                            int
 }
 
 type proc struct {
@@ -210,6 +213,7 @@ func (s *Server) run(bins map[string]string) error {
 		return fmt.Errorf("finding free ports: %w", err)
 	}
 	etcdURL := "http://127.0.0.1:" + strconv.Itoa(ports[0])
+	s.apiserverBin, s.etcdURL, s.saPub, s.saKey = bins["kube-apiserver"], etcdURL, c.saPub, c.saKey
 	peerURL := "http://127.0.0.1:" + strconv.Itoa(ports[1])
 	s.URL = "https://127.0.0.1:" + strconv.Itoa(ports[2])
 
@@ -261,6 +265,69 @@ func (s *Server) run(bins map[string]string) error {
 	}
 	s.Kubeconfig = filepath.Join(s.Dir, "admin.kubeconfig")
 	return os.WriteFile(s.Kubeconfig, c.kubeconfig(s.URL), 0o600)
+}
+
+// Sibling starts another kube-apiserver on the shared server's etcd, under
+// a key prefix of its own, that authenticates client certificates against
+// clientCA and serves certFile/keyFile: for a test that judges certificates
+// an API server must accept or present (a kubeconfig's client certificate,
+// a rotation's serving certificate), which the shared server's throwaway
+// PKI cannot stand in for. roots verify its serving certificate while
+// waiting for /readyz (anonymous, as a load balancer's probe). It stops
+// when the test ends; its URL is returned.
+func (s *Server) Sibling(t testing.TB, clientCA, certFile, keyFile string, roots *x509.CertPool) string {
+	t.Helper()
+	ports, err := freePorts(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	s.siblings++
+	name := "sibling-" + strconv.Itoa(s.siblings)
+	p, err := s.spawn(name, s.apiserverBin,
+		"--etcd-servers="+s.etcdURL,
+		"--etcd-prefix=/"+name,
+		"--bind-address=127.0.0.1",
+		"--advertise-address=127.0.0.1",
+		"--secure-port="+strconv.Itoa(ports[0]),
+		"--cert-dir="+filepath.Join(s.Dir, name),
+		"--tls-cert-file="+certFile,
+		"--tls-private-key-file="+keyFile,
+		"--client-ca-file="+clientCA,
+		"--authorization-mode=RBAC",
+		"--service-account-issuer=https://kubernetes.default.svc",
+		"--service-account-key-file="+s.saPub,
+		"--service-account-signing-key-file="+s.saKey,
+		"--service-cluster-ip-range=10.0.0.0/24",
+		"--v=1",
+	)
+	mu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-p.done:
+		case <-time.After(10 * time.Second):
+			_ = p.cmd.Process.Kill()
+			<-p.done
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		for i, q := range s.procs {
+			if q == p {
+				s.procs = append(s.procs[:i], s.procs[i+1:]...)
+				break
+			}
+		}
+	})
+	url := "https://127.0.0.1:" + strconv.Itoa(ports[0])
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}
+	if err := waitFor(p, func() bool { return httpOK(client, url+"/readyz") }); err != nil {
+		t.Fatal(err)
+	}
+	return url
 }
 
 // spawn starts a process whose output goes to DIR/NAME.log.

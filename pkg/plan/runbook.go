@@ -53,6 +53,9 @@ const (
 	apiserver     = manifestDir + "/kube-apiserver.yaml"
 	controllerMgr = manifestDir + "/kube-controller-manager.yaml"
 	scheduler     = manifestDir + "/kube-scheduler.yaml"
+	// cloudCtrlMgr is the cloud-controller-manager's static pod, where a
+	// cluster runs one on its control-plane nodes (kubeadm does not make it).
+	cloudCtrlMgr = manifestDir + "/cloud-controller-manager.yaml"
 )
 
 // caFiles are one CA's files on a node. Trust flags point at crt while the
@@ -65,24 +68,29 @@ type caFiles struct {
 	bundle      string
 	copyCrt     string // cluster CA only: kube-controller-manager's copy of the new CA
 	copyKey     string
-	renewCerts  []string // kubeadm certs renew: certificates this CA signs on the control plane
-	renewConfig bool     // the kubeconfigs' client certificates are signed by this CA
-	// leafCrt/leafKey: where the rotation's front-proxy-client pair goes,
-	// when spec.leaves has it (instead of kubeadm re-issuing it).
-	leafCrt, leafKey string
+	renewConfig bool // the kubeconfigs' client certificates are signed by this CA
+	// certs are the certificates this CA signs for the API server, by
+	// kubeadm's name: a leaf of spec.leaves with that name is installed as
+	// its files (carousel issued and checked it against the phase's CA);
+	// kubeadm re-issues the others (`kubeadm certs renew NAME`).
+	certs []string
+}
+
+// certFiles are where kubeadm keeps one of the API server's certificates.
+func certFiles(name string) (crt, key string) {
+	return pkiDir + "/" + name + ".crt", pkiDir + "/" + name + ".key"
 }
 
 var (
 	clusterCA = caFiles{
 		what: "cluster CA", where: "every node", crt: pkiDir + "/ca.crt", key: pkiDir + "/ca.key", bundle: pkiDir + "/ca-bundle.crt",
 		copyCrt: pkiDir + "/ca-new.crt", copyKey: pkiDir + "/ca-new.key",
-		renewCerts:  []string{"apiserver", "apiserver-kubelet-client"},
+		certs:       []string{"apiserver", "apiserver-kubelet-client"},
 		renewConfig: true,
 	}
 	frontProxyCA = caFiles{
 		what: "front-proxy CA", where: "every control-plane node", crt: pkiDir + "/front-proxy-ca.crt", key: pkiDir + "/front-proxy-ca.key", bundle: pkiDir + "/front-proxy-ca-bundle.crt",
-		renewCerts: []string{"front-proxy-client"},
-		leafCrt:    pkiDir + "/front-proxy-client.crt", leafKey: pkiDir + "/front-proxy-client.key",
+		certs: []string{"front-proxy-client"},
 	}
 )
 
@@ -97,6 +105,12 @@ type pairRef struct {
 // frontProxyClient is the leaf name whose pair the front-proxy runbook
 // installs as front-proxy-client.crt/.key (kubeadm re-issues it otherwise).
 const frontProxyClient = "front-proxy-client"
+
+// installed is one of the API server's certificates the rotation issues.
+type installed struct {
+	name string
+	pair pairRef
+}
 
 // materialOf collects the rotation's certificates from the input, by
 // KeyPair ID ("ca", "leaf/<name>") and generation. The trusted set a
@@ -158,12 +172,16 @@ func Runbook(rot *spec.CARotation, items []*yaml.RNode, from, to phases.Phase) (
 		}
 	}
 	rb := runbook{files: files, m: m, a: a, b: b}
-	if _, ok := rot.Spec.LeafByName(frontProxyClient); ok && files.leafCrt != "" {
-		leaf, ok := all[material.RoleLeaf+"/"+frontProxyClient][b.Leaves]
-		if !ok {
-			return nil, fmt.Errorf("the runbook of %s needs the %s generation of leaf %s, which is not in the input", to, b.Leaves, frontProxyClient)
+	for _, name := range files.certs {
+		if _, ok := rot.Spec.LeafByName(name); !ok {
+			rb.renew = append(rb.renew, name)
+			continue
 		}
-		rb.leaf = &leaf
+		leaf, ok := all[material.RoleLeaf+"/"+name][b.Leaves]
+		if !ok {
+			return nil, fmt.Errorf("the runbook of %s needs the %s generation of leaf %s, which is not in the input", to, b.Leaves, name)
+		}
+		rb.leaves = append(rb.leaves, installed{name, leaf})
 	}
 	return rb.steps(), nil
 }
@@ -172,9 +190,12 @@ type runbook struct {
 	files caFiles
 	m     map[phases.Generation]pairRef
 	a, b  phases.State
-	// leaf is the front-proxy-client pair of the target phase, when the
-	// rotation issues it (spec.leaves names front-proxy-client).
-	leaf *pairRef
+	// leaves are the API server certificates of the target phase the
+	// rotation issues (spec.leaves names them: apiserver,
+	// apiserver-kubelet-client, front-proxy-client); renew are the others,
+	// which kubeadm re-issues with the CA files.
+	leaves []installed
+	renew  []string
 }
 
 // usesBundle: trust flags read the bundle file while the rotation has two CA
@@ -219,8 +240,8 @@ func (r runbook) steps() []RunbookStep {
 	} else if r.usesCopy(a) && !r.usesCopy(b) {
 		steps = append(steps, r.copyOut())
 	}
-	if !signerChanged && a.Leaves != b.Leaves && r.leaf != nil {
-		steps = append(steps, r.installLeaf())
+	if !signerChanged && a.Leaves != b.Leaves && len(r.leaves) > 0 {
+		steps = append(steps, r.installLeaves(false))
 	}
 	if usesBundle(a) && !usesBundle(b) {
 		steps = append(steps, RunbookStep{
@@ -266,7 +287,7 @@ func (r runbook) trustSteps() []RunbookStep {
 	return []RunbookStep{
 		{
 			Title:    "Control-plane kubeconfigs: certificate-authority-data (every control-plane node)",
-			Why:      "the controller-manager, the scheduler and admins verify the API server with " + set + "; the static pods restart below and read them then. Users' kubeconfigs need the same data",
+			Why:      "the controller-manager, the scheduler and admins verify the API server with " + set + "; the static pods restart below and read them then. Users' kubeconfigs need the same data: `carousel kubeconfig --leaf NAME --phase " + string(b.Phase) + "` writes them for user accounts that are client leaves of the rotation",
 			Commands: confs,
 		},
 		{
@@ -274,6 +295,12 @@ func (r runbook) trustSteps() []RunbookStep {
 			Why: "new ServiceAccount tokens and every namespace's kube-root-ca.crt ConfigMap carry this set, so pods with in-cluster config (kube-proxy, CoreDNS) trust " + set +
 				" only once they restart after this step. Its --client-ca-file and --cluster-signing-cert-file cannot be bundles and keep one CA",
 			Commands: []string{setFlags(controllerMgr, required, flag{"root-ca-file", tf}), restart("kube-controller-manager")},
+		},
+		{
+			Title: "cloud-controller-manager: --root-ca-file (every control-plane node; skipped where it does not run)",
+			Why: "the page: a cloud-controller-manager's --root-ca-file must hold " + set + " like kube-controller-manager's; a cluster without one skips this step, and the command says so. " +
+				"One that runs as a Deployment or DaemonSet instead of a static pod takes the same flag in its manifest, with the same file mounted from the node",
+			Commands: []string{setFlagsIfPresent(cloudCtrlMgr, "no cloud-controller-manager static pod", flag{"root-ca-file", tf}), restart("cloud-controller-manager")},
 		},
 		{
 			Title:    "kube-apiserver: --client-ca-file and --kubelet-certificate-authority (one control-plane node at a time)",
@@ -352,21 +379,7 @@ func (r runbook) signerSteps() []RunbookStep {
 		out.Title = fmt.Sprintf("kube-controller-manager: sign with the %s CA (%s) again and remove the copy of the new CA (every control-plane node)", g, path.Base(f.crt))
 		steps = append(steps, out)
 	}
-	if r.leaf != nil {
-		steps = append(steps, r.installLeaf())
-		return steps
-	}
-	var renew []string
-	for _, c := range f.renewCerts {
-		renew = append(renew, fmt.Sprintf("kubeadm certs renew %s --cert-dir %s", c, onNode(pkiDir)))
-	}
-	renew = append(renew, "crictl ps --name kube-apiserver -q | xargs -r crictl stop   # the kubelet starts it again with the re-issued certificates")
-	steps = append(steps, RunbookStep{
-		Title:    fmt.Sprintf("Re-issue %s with the %s CA and restart the API server (one control-plane node at a time)", strings.Join(f.renewCerts, ", "), g),
-		Why:      fmt.Sprintf("everything already trusts %s, so an API server presenting certificates of the %s CA is accepted; one at a time keeps the API available", gens(b.Trusted), g),
-		Commands: renew,
-		Verify:   []string{"kubectl get --raw /readyz   # before the next node"},
-	})
+	steps = append(steps, r.installLeaves(true))
 	if !f.renewConfig {
 		return steps
 	}
@@ -382,7 +395,7 @@ func (r runbook) signerSteps() []RunbookStep {
 	steps = append(steps,
 		RunbookStep{
 			Title:    fmt.Sprintf("Control-plane kubeconfigs: client certificates of the %s CA, then restart kube-controller-manager and kube-scheduler (every control-plane node)", g),
-			Why:      "their client certificates must be signed by the CA that stays trusted; users' kubeconfigs need the same (client-certificate-data and client-key-data)",
+			Why:      "their client certificates must be signed by the CA that stays trusted; users' kubeconfigs need the same (client-certificate-data and client-key-data): `carousel kubeconfig --leaf NAME --phase " + string(r.b.Phase) + "` writes them for user accounts that are client leaves of the rotation",
 			Commands: confs,
 		},
 		RunbookStep{
@@ -395,22 +408,57 @@ func (r runbook) signerSteps() []RunbookStep {
 	return steps
 }
 
-// installLeaf puts the rotation's own front-proxy-client pair of the target
-// phase on the node, so the certificate the API server presents is the one
-// carousel issued and checked against the phase's CA.
-func (r runbook) installLeaf() RunbookStep {
-	f, b := r.files, r.b
-	return RunbookStep{
-		Title: fmt.Sprintf("Install the %s %s pair (signed by the %s CA) and restart the API server (one control-plane node at a time)", b.Leaves, frontProxyClient, b.Signer),
-		Why: fmt.Sprintf("aggregated API servers already trust %s, so the API server's front-proxy requests are accepted with either certificate; one at a time keeps the API available. "+
-			"Run from the package directory, with the SOPS key of the material", gens(b.Trusted)),
-		Commands: []string{
-			writeFile(f.leafCrt, pemOf(r.leaf.cert)),
-			writeKeyOf(*r.leaf, f.leafKey),
-			"crictl ps --name kube-apiserver -q | xargs -r crictl stop   # the kubelet starts it again with the new pair",
-		},
-		Verify: []string{"kubectl get --raw /readyz   # before the next node", "kubectl get --raw /apis   # aggregated APIs answer through the front proxy"},
+// installLeaves puts the rotation's own API server certificates of the
+// target phase on the node (sops -d of their keys from the material, like
+// the CA key), has kubeadm re-issue the others (withRenew, when the signer
+// changed and the CA files hold it), and restarts the API server: the
+// certificates it presents are the ones carousel issued and checked against
+// the phase's CA.
+func (r runbook) installLeaves(withRenew bool) RunbookStep {
+	b := r.b
+	var cmds, names []string
+	for _, l := range r.leaves {
+		crt, key := certFiles(l.name)
+		cmds = append(cmds, writeFile(crt, pemOf(l.pair.cert)), writeKeyOf(l.pair, key))
+		names = append(names, l.name)
 	}
+	var renewed []string
+	if withRenew {
+		for _, c := range r.renew {
+			cmds = append(cmds, fmt.Sprintf("kubeadm certs renew %s --cert-dir %s", c, onNode(pkiDir)))
+			renewed = append(renewed, c)
+		}
+	}
+	cmds = append(cmds, "crictl ps --name kube-apiserver -q | xargs -r crictl stop   # the kubelet starts it again with the new certificates")
+	var what []string
+	if len(names) > 0 {
+		what = append(what, fmt.Sprintf("install the %s %s (signed by the %s CA)", b.Leaves, plural(names, "pair", "pairs"), b.Signer))
+	}
+	if len(renewed) > 0 {
+		what = append(what, fmt.Sprintf("re-issue %s with the %s CA", strings.Join(renewed, ", "), b.Signer))
+	}
+	title := strings.Join(what, "; ")
+	title = strings.ToUpper(title[:1]) + title[1:] + " and restart the API server (one control-plane node at a time)"
+	why := fmt.Sprintf("everything already trusts %s, so an API server presenting certificates of the %s CA is accepted; one at a time keeps the API available", gens(b.Trusted), b.Signer)
+	if len(names) > 0 {
+		why += ". Run from the package directory, with the SOPS key of the material"
+	}
+	verify := []string{"kubectl get --raw /readyz   # before the next node"}
+	if slices.Contains(names, frontProxyClient) || slices.Contains(renewed, frontProxyClient) {
+		verify = append(verify, "kubectl get --raw /apis   # aggregated APIs answer through the front proxy")
+	}
+	for _, n := range names {
+		crt, _ := certFiles(n)
+		verify = append(verify, "openssl verify -CAfile "+onNode(r.files.crt)+" "+onNode(crt))
+	}
+	return RunbookStep{Title: title, Why: why, Commands: cmds, Verify: verify}
+}
+
+func plural(names []string, one, many string) string {
+	if len(names) == 1 {
+		return names[0] + " " + one
+	}
+	return strings.Join(names, ", ") + " " + many
 }
 
 // other is the generation that is not g: the one a move of the signer to g
@@ -473,20 +521,34 @@ const (
 // that is missing fails the command and changes nothing; an optional one
 // says it is not set.
 func setFlags(manifest string, opt bool, flags ...flag) string {
-	var checks, edits, names []string
-	for _, fl := range flags {
-		pat := `^ *- --` + fl.name + `=`
-		checks = append(checks, fmt.Sprintf(`grep -q -e '%s' "$f"`, pat))
-		edits = append(edits, fmt.Sprintf(`-e 's#^\( *- --%s=\).*#\1%s#'`, fl.name, fl.value))
-		names = append(names, "--"+fl.name)
-	}
-	list := strings.Join(names, " and ")
+	checks, edits, list := flagEdits(flags)
 	if opt {
 		return fmt.Sprintf(`f=%s; if [ ! -f "$f" ]; then echo "carousel: $f is missing" >&2; false; elif %s; then sed -i %s "$f"; else echo "carousel: $f does not set %s: nothing to change"; fi`,
-			onNode(manifest), strings.Join(checks, " && "), strings.Join(edits, " "), list)
+			onNode(manifest), checks, edits, list)
 	}
 	return fmt.Sprintf(`f=%s; %s && sed -i %s "$f" || { echo "carousel: $f does not set %s: not changed" >&2; false; }`,
-		onNode(manifest), strings.Join(checks, " && "), strings.Join(edits, " "), list)
+		onNode(manifest), checks, edits, list)
+}
+
+// setFlagsIfPresent is setFlags for an optional component: a node without
+// its manifest, or a manifest without the flag, is said and left alone
+// (exit 0), so the step can run on every node of every cluster.
+func setFlagsIfPresent(manifest, absent string, flags ...flag) string {
+	checks, edits, list := flagEdits(flags)
+	return fmt.Sprintf(`f=%s; if [ ! -f "$f" ]; then echo "carousel: $f is not there (%s on this node): nothing to change"; elif %s; then sed -i %s "$f"; else echo "carousel: $f does not set %s: nothing to change"; fi`,
+		onNode(manifest), absent, checks, edits, list)
+}
+
+// flagEdits are the grep conditions, sed expressions and names of flags.
+func flagEdits(flags []flag) (checks, edits, list string) {
+	var c, e, names []string
+	for _, fl := range flags {
+		pat := `^ *- --` + fl.name + `=`
+		c = append(c, fmt.Sprintf(`grep -q -e '%s' "$f"`, pat))
+		e = append(e, fmt.Sprintf(`-e 's#^\( *- --%s=\).*#\1%s#'`, fl.name, fl.value))
+		names = append(names, "--"+fl.name)
+	}
+	return strings.Join(c, " && "), strings.Join(e, " "), strings.Join(names, " and ")
 }
 
 // requireFlags only checks that a static pod sets the flags.

@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -22,6 +23,7 @@ import (
 	"github.com/carousel-dev/carousel/internal/testkit"
 	"github.com/carousel-dev/carousel/pkg/material"
 	"github.com/carousel-dev/carousel/pkg/phases"
+	"github.com/carousel-dev/carousel/pkg/rotate"
 	"github.com/carousel-dev/carousel/pkg/spec"
 )
 
@@ -45,14 +47,19 @@ type pair struct {
 }
 
 type rehearsal struct {
-	t       *testing.T
-	pkg     *testkit.Package
-	root    string // KUBE_ROOT
-	log     string // stub calls
-	env     []string
-	ca      map[phases.Generation]pair
-	leaf    map[phases.Generation]pair // front-proxy-client
-	initial map[string]string          // sha256 of every file of the tree at the start
+	t    *testing.T
+	pkg  *testkit.Package
+	root string // KUBE_ROOT
+	log  string // stub calls
+	env  []string
+	ca   map[phases.Generation]pair
+	leaf map[phases.Generation]pair // front-proxy-client
+	// served are the API server certificates the cluster-CA rotation
+	// issues itself (spec.leaves apiserver, apiserver-kubelet-client), by
+	// name: the runbook installs them instead of having kubeadm re-issue them.
+	served  map[string]map[phases.Generation]pair
+	initial map[string]string // sha256 of every file of the tree at the start
+	text    map[string]string // the content of every file of the tree at the start
 	// kubeadmIssues: the rotation does not issue front-proxy-client, so
 	// the runbook has kubeadm re-issue it.
 	kubeadmIssues bool
@@ -63,7 +70,13 @@ func pemCerts(certs ...*x509.Certificate) []byte {
 }
 
 func loadPairs(t *testing.T, pkg *testkit.Package) (ca, leaf map[phases.Generation]pair) {
-	ca, leaf = map[phases.Generation]pair{}, map[phases.Generation]pair{}
+	ca, leaves := loadAll(t, pkg)
+	return ca, leaves[frontProxyClient]
+}
+
+// loadAll reads a package's CA generations and every leaf's, by leaf name.
+func loadAll(t *testing.T, pkg *testkit.Package) (ca map[phases.Generation]pair, leaves map[string]map[phases.Generation]pair) {
+	ca, leaves = map[phases.Generation]pair{}, map[string]map[phases.Generation]pair{}
 	for _, n := range pkg.Items {
 		if !material.IsKeyPair(n) {
 			continue
@@ -76,14 +89,17 @@ func loadPairs(t *testing.T, pkg *testkit.Package) (ca, leaf map[phases.Generati
 		if err != nil {
 			t.Fatal(err)
 		}
-		switch k.ID() {
-		case material.RoleCA:
+		if k.ID() == material.RoleCA {
 			ca[k.Generation] = pair{k.Cert(), key}
-		case material.RoleLeaf + "/" + frontProxyClient:
-			leaf[k.Generation] = pair{k.Cert(), key}
+			continue
 		}
+		name := strings.TrimPrefix(k.ID(), material.RoleLeaf+"/")
+		if leaves[name] == nil {
+			leaves[name] = map[phases.Generation]pair{}
+		}
+		leaves[name][k.Generation] = pair{k.Cert(), key}
 	}
-	return ca, leaf
+	return ca, leaves
 }
 
 var userOf = map[string]string{
@@ -226,6 +242,30 @@ spec:
   hostNetwork: true
 `
 
+// A cloud-controller-manager run as a static pod (kubeadm does not make
+// one; clusters with an external cloud provider add it).
+const cloudControllerManagerManifest = `apiVersion: v1
+kind: Pod
+metadata:
+  labels:
+    component: cloud-controller-manager
+    tier: control-plane
+  name: cloud-controller-manager
+  namespace: kube-system
+spec:
+  containers:
+  - command:
+    - cloud-controller-manager
+    - --cloud-provider=external-example
+    - --kubeconfig=/etc/kubernetes/controller-manager.conf
+    - --leader-elect=true
+    - --root-ca-file=/etc/kubernetes/pki/ca.crt
+    - --use-service-account-credentials=true
+    image: registry.example/cloud-controller-manager:v1.36.0
+    name: cloud-controller-manager
+  hostNetwork: true
+`
+
 const kubeletConfigFile = `apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
 authentication:
@@ -257,6 +297,10 @@ fp=$(sha256sum < "$KUBE_ROOT/etc/kubernetes/pki/front-proxy-ca.crt" | cut -d' ' 
 printf '%s\n' "kubeadm $* ca=$ca front-proxy-ca=$fp" >> "$STUB_LOG"
 `
 
+// apiserverCerts are kubeadm's names of the API server's certificates the
+// cluster CA signs.
+var apiserverCerts = []string{"apiserver", "apiserver-kubelet-client"}
+
 // newRehearsal lays out a kubeadm control-plane node of the steady phase of
 // both example rotations (cluster CA and front-proxy CA) under a temporary
 // root, for the runbook of pkgDir.
@@ -264,35 +308,48 @@ func newRehearsal(t *testing.T, pkgDir string) *rehearsal {
 	t.Helper()
 	repo := testkit.Root(t)
 	kubectl, sops := testkit.Tool(t, "kubectl"), testkit.Tool(t, "sops")
-	clusterCA, _ := loadPairs(t, testkit.Load(t, filepath.Join(repo, "examples", "cluster-ca")))
+	clusterDir := filepath.Join(repo, "examples", "cluster-ca")
+	if filepath.Base(pkgDir) != "front-proxy-ca" {
+		clusterDir = pkgDir // the example, or a package made from it
+	}
+	clusterCA, clusterLeaves := loadAll(t, testkit.Load(t, clusterDir))
 	fpCA, fpLeaf := loadPairs(t, testkit.Load(t, filepath.Join(repo, "examples", "front-proxy-ca")))
 	tmp := t.TempDir()
 	root := filepath.Join(tmp, "node")
 	files := map[string]string{
-		"etc/kubernetes/manifests/kube-apiserver.yaml":          apiserverManifest,
-		"etc/kubernetes/manifests/kube-controller-manager.yaml": controllerManagerManifest,
-		"etc/kubernetes/manifests/kube-scheduler.yaml":          schedulerManifest,
-		"etc/kubernetes/manifests/etcd.yaml":                    "apiVersion: v1\nkind: Pod\nmetadata:\n  name: etcd\n",
-		"etc/kubernetes/pki/ca.crt":                             string(pemCerts(clusterCA[phases.Old].cert)),
-		"etc/kubernetes/pki/ca.key":                             string(clusterCA[phases.Old].key),
-		"etc/kubernetes/pki/front-proxy-ca.crt":                 string(pemCerts(fpCA[phases.Old].cert)),
-		"etc/kubernetes/pki/front-proxy-ca.key":                 string(fpCA[phases.Old].key),
-		"etc/kubernetes/pki/front-proxy-client.crt":             string(pemCerts(fpLeaf[phases.Old].cert)),
-		"etc/kubernetes/pki/front-proxy-client.key":             string(fpLeaf[phases.Old].key),
-		"etc/kubernetes/pki/apiserver.crt":                      "apiserver certificate\n",
-		"etc/kubernetes/pki/apiserver.key":                      "apiserver key\n",
-		"etc/kubernetes/pki/apiserver-kubelet-client.crt":       "apiserver-kubelet-client certificate\n",
-		"etc/kubernetes/pki/apiserver-kubelet-client.key":       "apiserver-kubelet-client key\n",
-		"etc/kubernetes/pki/sa.key":                             "service-account key\n",
-		"etc/kubernetes/pki/sa.pub":                             "service-account public key\n",
-		"etc/kubernetes/pki/etcd/ca.crt":                        "etcd CA\n",
-		"etc/kubernetes/admin.conf":                             kubeconfig(pemCerts(clusterCA[phases.Old].cert), "kubernetes-admin"),
-		"etc/kubernetes/super-admin.conf":                       kubeconfig(pemCerts(clusterCA[phases.Old].cert), "kubernetes-super-admin"),
-		"etc/kubernetes/controller-manager.conf":                kubeconfig(pemCerts(clusterCA[phases.Old].cert), "system:kube-controller-manager"),
-		"etc/kubernetes/scheduler.conf":                         kubeconfig(pemCerts(clusterCA[phases.Old].cert), "system:kube-scheduler"),
-		"etc/kubernetes/kubelet.conf":                           kubeconfig(pemCerts(clusterCA[phases.Old].cert), "system:node:cp-1"),
-		"var/lib/kubelet/config.yaml":                           kubeletConfigFile,
-		"var/lib/kubelet/pki/kubelet-client-current.pem":        "kubelet client pair\n",
+		"etc/kubernetes/manifests/kube-apiserver.yaml":           apiserverManifest,
+		"etc/kubernetes/manifests/kube-controller-manager.yaml":  controllerManagerManifest,
+		"etc/kubernetes/manifests/kube-scheduler.yaml":           schedulerManifest,
+		"etc/kubernetes/manifests/etcd.yaml":                     "apiVersion: v1\nkind: Pod\nmetadata:\n  name: etcd\n",
+		"etc/kubernetes/manifests/cloud-controller-manager.yaml": cloudControllerManagerManifest,
+		"etc/kubernetes/pki/ca.crt":                              string(pemCerts(clusterCA[phases.Old].cert)),
+		"etc/kubernetes/pki/ca.key":                              string(clusterCA[phases.Old].key),
+		"etc/kubernetes/pki/front-proxy-ca.crt":                  string(pemCerts(fpCA[phases.Old].cert)),
+		"etc/kubernetes/pki/front-proxy-ca.key":                  string(fpCA[phases.Old].key),
+		"etc/kubernetes/pki/front-proxy-client.crt":              string(pemCerts(fpLeaf[phases.Old].cert)),
+		"etc/kubernetes/pki/front-proxy-client.key":              string(fpLeaf[phases.Old].key),
+		"etc/kubernetes/pki/apiserver.crt":                       "apiserver certificate\n",
+		"etc/kubernetes/pki/apiserver.key":                       "apiserver key\n",
+		"etc/kubernetes/pki/apiserver-kubelet-client.crt":        "apiserver-kubelet-client certificate\n",
+		"etc/kubernetes/pki/apiserver-kubelet-client.key":        "apiserver-kubelet-client key\n",
+		"etc/kubernetes/pki/sa.key":                              "service-account key\n",
+		"etc/kubernetes/pki/sa.pub":                              "service-account public key\n",
+		"etc/kubernetes/pki/etcd/ca.crt":                         "etcd CA\n",
+		"etc/kubernetes/admin.conf":                              kubeconfig(pemCerts(clusterCA[phases.Old].cert), "kubernetes-admin"),
+		"etc/kubernetes/super-admin.conf":                        kubeconfig(pemCerts(clusterCA[phases.Old].cert), "kubernetes-super-admin"),
+		"etc/kubernetes/controller-manager.conf":                 kubeconfig(pemCerts(clusterCA[phases.Old].cert), "system:kube-controller-manager"),
+		"etc/kubernetes/scheduler.conf":                          kubeconfig(pemCerts(clusterCA[phases.Old].cert), "system:kube-scheduler"),
+		"etc/kubernetes/kubelet.conf":                            kubeconfig(pemCerts(clusterCA[phases.Old].cert), "system:node:cp-1"),
+		"var/lib/kubelet/config.yaml":                            kubeletConfigFile,
+		"var/lib/kubelet/pki/kubelet-client-current.pem":         "kubelet client pair\n",
+	}
+	// A node of the steady phase holds the old generation of the API
+	// server certificates the rotation issues.
+	for _, name := range apiserverCerts {
+		if l, ok := clusterLeaves[name]; ok && filepath.Base(pkgDir) != "front-proxy-ca" {
+			files["etc/kubernetes/pki/"+name+".crt"] = string(pemCerts(l[phases.Old].cert))
+			files["etc/kubernetes/pki/"+name+".key"] = string(l[phases.Old].key)
+		}
 	}
 	for name, content := range files {
 		p := filepath.Join(root, name)
@@ -313,9 +370,14 @@ func newRehearsal(t *testing.T, pkgDir string) *rehearsal {
 		}
 	}
 	r := &rehearsal{t: t, pkg: testkit.Load(t, pkgDir), root: root, log: filepath.Join(tmp, "calls.log")}
-	r.ca, r.leaf = clusterCA, fpLeaf
+	r.ca, r.leaf, r.served = clusterCA, fpLeaf, map[string]map[phases.Generation]pair{}
+	for _, name := range apiserverCerts {
+		if l, ok := clusterLeaves[name]; ok {
+			r.served[name] = l
+		}
+	}
 	if filepath.Base(pkgDir) == "front-proxy-ca" {
-		r.ca = fpCA
+		r.ca, r.served = fpCA, nil
 	}
 	// The stubs first; then the real kubectl and sops; then the system.
 	path := bin + string(os.PathListSeparator) + filepath.Dir(kubectl) + string(os.PathListSeparator) + filepath.Dir(sops) + string(os.PathListSeparator) + os.Getenv("PATH")
@@ -323,8 +385,16 @@ func newRehearsal(t *testing.T, pkgDir string) *rehearsal {
 		"PATH=" + path, "HOME=" + tmp, "KUBE_ROOT=" + root, "STUB_LOG=" + r.log,
 		"SOPS_AGE_KEY_FILE=" + filepath.Join(repo, testkit.AgeKeyFile), "LC_ALL=C",
 	}
-	r.initial = r.hashes()
+	r.snapshot()
 	return r
+}
+
+// snapshot records the tree as the start that unchangedExcept compares with.
+func (r *rehearsal) snapshot() {
+	r.initial, r.text = r.hashes(), map[string]string{}
+	for f := range r.initial {
+		r.text[f] = string(r.read(f))
+	}
 }
 
 func (r *rehearsal) hashes() map[string]string {
@@ -487,6 +557,22 @@ func (r *rehearsal) trusts(what, nodePath string, want []*x509.Certificate) {
 	}
 }
 
+// chainsTo checks, with crypto/x509, that the certificate installed at
+// nodePath verifies against the signing CA alone, for its usages.
+func (r *rehearsal) chainsTo(what, nodePath string, signer *x509.Certificate) {
+	r.t.Helper()
+	certs := parseCerts(r.t, what, r.read(nodePath))
+	if len(certs) == 0 {
+		r.t.Errorf("%s (%s) holds no certificate", what, nodePath)
+		return
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(signer)
+	if _, err := certs[0].Verify(x509.VerifyOptions{Roots: roots, CurrentTime: testkit.Now, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
+		r.t.Errorf("%s (%s) does not chain to the signer %s: %v", what, nodePath, names([]*x509.Certificate{signer}), err)
+	}
+}
+
 func (r *rehearsal) keyMatches(what, nodePath string, cert *x509.Certificate) {
 	r.t.Helper()
 	blk, _ := pem.Decode(r.read(nodePath))
@@ -566,12 +652,10 @@ func (r *rehearsal) unchangedExcept(own []string, flagsOf map[string][]string) {
 		}
 	}
 	for f, flags := range flagsOf {
-		was := map[string]string{
-			"etc/kubernetes/manifests/kube-apiserver.yaml":          apiserverManifest,
-			"etc/kubernetes/manifests/kube-controller-manager.yaml": controllerManagerManifest,
-			"etc/kubernetes/manifests/kube-scheduler.yaml":          schedulerManifest,
-			"var/lib/kubelet/config.yaml":                           kubeletConfigFile,
-		}[f]
+		if _, had := r.initial[f]; !had && !r.exists(f) {
+			continue // an optional component this node does not run
+		}
+		was := r.text[f]
 		a, b := strings.Split(was, "\n"), strings.Split(string(r.read(f)), "\n")
 		if len(a) != len(b) {
 			r.t.Errorf("%s has %d lines, had %d", f, len(b), len(a))
@@ -652,6 +736,11 @@ func (r *rehearsal) checkCluster(ph phases.Phase) {
 	trusted, signer := r.certs(st.Trusted), r.ca[st.Signer].cert
 	api, kcm, sched := r.flags("kube-apiserver.yaml"), r.flags("kube-controller-manager.yaml"), r.flags("kube-scheduler.yaml")
 	r.trusts("kube-apiserver --client-ca-file", api["client-ca-file"], trusted)
+	if r.exists("etc/kubernetes/manifests/cloud-controller-manager.yaml") {
+		if f, ok := r.flags("cloud-controller-manager.yaml")["root-ca-file"]; ok {
+			r.trusts("cloud-controller-manager --root-ca-file", f, trusted)
+		}
+	}
 	r.trusts("kube-apiserver --kubelet-certificate-authority", api["kubelet-certificate-authority"], trusted)
 	r.trusts("kube-controller-manager --root-ca-file", kcm["root-ca-file"], trusted)
 	r.tokenControllerAgrees(ph, kcm["root-ca-file"])
@@ -690,14 +779,25 @@ func (r *rehearsal) checkCluster(ph phases.Phase) {
 	if r.exists("etc/kubernetes/pki/ca-new.crt") != copyWanted || r.exists("etc/kubernetes/pki/ca-new.key") != copyWanted {
 		r.t.Errorf("in %s the copy of the new CA exists: %v, want %v", ph, !copyWanted, copyWanted)
 	}
-	r.unchangedExcept(
-		[]string{"etc/kubernetes/pki/ca.crt", "etc/kubernetes/pki/ca.key", "etc/kubernetes/pki/ca-bundle.crt", "etc/kubernetes/pki/ca-new.crt", "etc/kubernetes/pki/ca-new.key",
-			"etc/kubernetes/kubelet.conf", "etc/kubernetes/admin.conf", "etc/kubernetes/super-admin.conf", "etc/kubernetes/controller-manager.conf", "etc/kubernetes/scheduler.conf"},
+	own := []string{"etc/kubernetes/pki/ca.crt", "etc/kubernetes/pki/ca.key", "etc/kubernetes/pki/ca-bundle.crt", "etc/kubernetes/pki/ca-new.crt", "etc/kubernetes/pki/ca-new.key",
+		"etc/kubernetes/kubelet.conf", "etc/kubernetes/admin.conf", "etc/kubernetes/super-admin.conf", "etc/kubernetes/controller-manager.conf", "etc/kubernetes/scheduler.conf"}
+	// The API server's own certificates the rotation issues: installed, of
+	// the phase's leaf generation, chained to the signer, with their keys.
+	for name, gens := range r.served {
+		leaf := gens[st.Leaves].cert
+		crt, key := "etc/kubernetes/pki/"+name+".crt", "etc/kubernetes/pki/"+name+".key"
+		r.trusts(name+".crt", crt, []*x509.Certificate{leaf})
+		r.keyMatches(name+".key", key, leaf)
+		r.chainsTo(name+".crt", crt, signer)
+		own = append(own, crt, key)
+	}
+	r.unchangedExcept(own,
 		map[string][]string{
-			"etc/kubernetes/manifests/kube-apiserver.yaml":          {"- --client-ca-file=", "- --kubelet-certificate-authority="},
-			"etc/kubernetes/manifests/kube-controller-manager.yaml": {"- --root-ca-file=", "- --client-ca-file=", "- --cluster-signing-cert-file=", "- --cluster-signing-key-file="},
-			"etc/kubernetes/manifests/kube-scheduler.yaml":          {"- --client-ca-file="},
-			"var/lib/kubelet/config.yaml":                           {"clientCAFile:"},
+			"etc/kubernetes/manifests/kube-apiserver.yaml":           {"- --client-ca-file=", "- --kubelet-certificate-authority="},
+			"etc/kubernetes/manifests/kube-controller-manager.yaml":  {"- --root-ca-file=", "- --client-ca-file=", "- --cluster-signing-cert-file=", "- --cluster-signing-key-file="},
+			"etc/kubernetes/manifests/kube-scheduler.yaml":           {"- --client-ca-file="},
+			"var/lib/kubelet/config.yaml":                            {"clientCAFile:"},
+			"etc/kubernetes/manifests/cloud-controller-manager.yaml": {"- --root-ca-file="},
 		})
 }
 
@@ -932,6 +1032,200 @@ func TestARunbookCommandFailsLoudlyWhenWhatItEditsIsMissing(t *testing.T) {
 			for f := range r.hashes() {
 				if strings.HasSuffix(f, ".key") && before[f] == "" {
 					t.Errorf("a failed move left a new key file %s", f)
+				}
+			}
+		})
+	}
+}
+
+// moveOutput runs every command of a move like move does and returns what
+// they printed on stdout, failing the test on a failed command.
+func (r *rehearsal) moveOutput(from, to phases.Phase) string {
+	r.t.Helper()
+	var out strings.Builder
+	for _, st := range r.step(from, to).Runbook {
+		for _, c := range st.Commands {
+			o, e, err := r.run(c)
+			if err != nil {
+				r.t.Fatalf("%s -> %s: %s\n%s", from, to, c, e)
+			}
+			out.WriteString(o)
+		}
+	}
+	return out.String()
+}
+
+// servingLeaves are the API server's certificates as leaves of the cluster
+// CA rotation, shaped as kubeadm issues them.
+const servingLeaves = `
+  - name: apiserver
+    secret: {name: apiserver-tls, namespace: kube-system}
+    commonName: kube-apiserver
+    dnsNames: [cp-1, kubernetes, kubernetes.default, kubernetes.default.svc, kubernetes.default.svc.cluster.local]
+    ipAddresses: [10.96.0.1, 10.0.0.1]
+    usages: [server]
+    validity: 87600h
+  - name: apiserver-kubelet-client
+    secret: {name: apiserver-kubelet-client-tls, namespace: kube-system}
+    commonName: kube-apiserver-kubelet-client
+    organization: [kubeadm:cluster-admins]
+    usages: [client]
+    validity: 87600h
+`
+
+// servingPackage makes a cluster-CA package like examples/cluster-ca whose
+// rotation also issues only (some of) the API server's certificates, named
+// as in kubeadm: carousel init and start (the library calls) with the real
+// sops, keys encrypted to the demo identity the rehearsal decrypts with.
+func servingPackage(t *testing.T, leaves string) string {
+	t.Helper()
+	repo := testkit.Root(t)
+	src := filepath.Join(repo, "examples", "cluster-ca")
+	dir := filepath.Join(t.TempDir(), "cluster-ca")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := os.ReadDir(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.IsDir() {
+			continue // the material: made anew below
+		}
+		b, err := os.ReadFile(filepath.Join(src, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.Name() == "carousel.yaml" {
+			b = bytes.Replace(b, []byte("\n  leaves:\n"), []byte("\n  leaves:"+leaves), 1)
+		}
+		if err := os.WriteFile(filepath.Join(dir, e.Name()), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	key, err := os.ReadFile(filepath.Join(repo, testkit.AgeKeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, recipient, _ := strings.Cut(string(key), "# public key: ")
+	recipient, _, _ = strings.Cut(recipient, "\n")
+	t.Setenv("SOPS_AGE_KEY_FILE", filepath.Join(repo, testkit.AgeKeyFile))
+	opts := rotate.Options{Age: []string{recipient}, SopsBinary: testkit.Tool(t, "sops"), Stderr: io.Discard}
+	file := filepath.Join(dir, "carousel.yaml")
+	for _, step := range []func(*rotate.Package) error{
+		func(p *rotate.Package) error { _, err := rotate.Init(p, opts); return err },
+		func(p *rotate.Package) error { _, err := rotate.Start(p, opts, rotate.StartRequest{}); return err },
+	} {
+		p, err := rotate.Load(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := step(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// TestTheAPIServersOwnCertificatesAreInstalledFromTheRotationsLeaves: a
+// cluster-CA rotation that lists apiserver and apiserver-kubelet-client in
+// spec.leaves has the runbook's signer step install them (sops -d of their
+// keys from the material, like ca.key) instead of `kubeadm certs renew`: in
+// every phase, forward and back, pki/<name>.crt is the phase's leaf, chains
+// (crypto/x509) to the phase's signer, and pki/<name>.key is its key. With
+// only one of them listed, kubeadm re-issues the other, once ca.crt holds
+// the signer.
+func TestTheAPIServersOwnCertificatesAreInstalledFromTheRotationsLeaves(t *testing.T) {
+	apiserverOnly, _, _ := strings.Cut(servingLeaves, "  - name: apiserver-kubelet-client")
+	for _, tc := range []struct {
+		name   string
+		leaves string
+		renews []string // what kubeadm re-issues besides the kubeconfigs
+	}{
+		{"both listed: kubeadm re-issues neither", servingLeaves, nil},
+		{"apiserver listed: kubeadm re-issues apiserver-kubelet-client", apiserverOnly, []string{"apiserver-kubelet-client"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRehearsal(t, servingPackage(t, tc.leaves))
+			if len(r.served) == 0 {
+				t.Fatal("the package issues no API server certificate")
+			}
+			r.checkCluster(phases.Steady)
+			installs := 0
+			for i := 1; i < len(walk); i++ {
+				from, to := walk[i-1], walk[i]
+				if failed, stderr := r.move(from, to); failed != "" {
+					t.Fatalf("%s -> %s: a command failed:\n%s\n%s", from, to, failed, stderr)
+				}
+				r.checkCluster(to)
+				a, _ := phases.Lookup(phases.ScopeCA, from)
+				b, _ := phases.Lookup(phases.ScopeCA, to)
+				var renewed []string
+				for _, c := range r.calls() {
+					if f := strings.Fields(c); len(f) > 3 && f[0] == "kubeadm" && !strings.HasSuffix(f[3], ".conf") {
+						renewed = append(renewed, f[3])
+						if !strings.Contains(c, "ca="+sha(pemCerts(r.ca[b.Signer].cert))) {
+							t.Errorf("%s -> %s: %q ran before ca.crt held the %s CA", from, to, c, b.Signer)
+						}
+					}
+				}
+				want := tc.renews
+				if a.Signer == b.Signer {
+					want = nil
+				} else {
+					installs++
+				}
+				if !slices.Equal(renewed, want) {
+					t.Errorf("%s -> %s: kubeadm re-issued %q, want %q", from, to, renewed, want)
+				}
+			}
+			if installs == 0 {
+				t.Fatal("the walk never changed the signer")
+			}
+		})
+	}
+}
+
+// TestTheCloudControllerManagerStepIsSkippedWhereItDoesNotRun: the page's
+// cloud-controller-manager step is optional ("if your cluster does not have
+// a cloud-controller-manager, you can skip this step"): on a node without
+// its manifest, or with a manifest that does not set --root-ca-file, the
+// command says so, changes nothing and the move goes on; the node is still
+// right in every phase (checkCluster checks the flag where it is set).
+func TestTheCloudControllerManagerStepIsSkippedWhereItDoesNotRun(t *testing.T) {
+	const ccm = "etc/kubernetes/manifests/cloud-controller-manager.yaml"
+	cluster := filepath.Join(testkit.Root(t), "examples", "cluster-ca")
+	for _, tc := range []struct {
+		name, says string
+		brk        func(r *rehearsal)
+	}{
+		{"a node without a cloud-controller-manager says so and goes on", "is not there (no cloud-controller-manager static pod on this node): nothing to change",
+			func(r *rehearsal) { _ = os.Remove(filepath.Join(r.root, ccm)) }},
+		{"a cloud-controller-manager without --root-ca-file is left as it is", "does not set --root-ca-file: nothing to change",
+			func(r *rehearsal) {
+				b := strings.Replace(cloudControllerManagerManifest, "    - --root-ca-file=/etc/kubernetes/pki/ca.crt\n", "", 1)
+				if err := os.WriteFile(filepath.Join(r.root, ccm), []byte(b), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRehearsal(t, cluster)
+			tc.brk(r)
+			r.snapshot()
+			before := r.initial[ccm]
+			for i := 1; i < len(walk); i++ {
+				from, to := walk[i-1], walk[i]
+				out := r.moveOutput(from, to)
+				a, _ := phases.Lookup(phases.ScopeCA, from)
+				b, _ := phases.Lookup(phases.ScopeCA, to)
+				if trustChanged := !slices.Equal(a.Trusted, b.Trusted) || usesBundle(a) != usesBundle(b); trustChanged && !strings.Contains(out, tc.says) {
+					t.Errorf("%s -> %s does not say %q:\n%s", from, to, tc.says, out)
+				}
+				r.checkCluster(to)
+				if got := r.hashes()[ccm]; got != before {
+					t.Errorf("%s -> %s changed %s", from, to, ccm)
 				}
 			}
 		})

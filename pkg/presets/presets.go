@@ -1,6 +1,6 @@
 // Package presets holds CARotation specs for the systems carousel knows
-// (Linkerd, Istio, OSM, the kubeadm cluster and front-proxy CAs, NeuVector)
-// as data: one embedded, commented YAML file each, whose spec writes out
+// (Linkerd, Istio, OSM, the kubeadm cluster and front-proxy CAs, NeuVector,
+// RKE) as data: one embedded, commented YAML file each, whose spec writes out
 // every field a reviewer needs (Secret names, keys and types, key algorithm
 // and encoding, usages, bundles, restart rules and waves) instead of
 // leaving them to defaults. `carousel init --preset NAME FILE` writes one

@@ -125,6 +125,21 @@ func VerifySet(bin string, s *material.Set) error {
 // PrivateKey returns a pair's private key, decrypting it when encrypted.
 // The plaintext stays in memory.
 func PrivateKey(bin string, k material.KeyPair) (crypto.Signer, error) {
+	keyPEM, err := KeyPEM(bin, k)
+	if err != nil {
+		return nil, err
+	}
+	key, err := pki.ParseKey(keyPEM)
+	if err != nil {
+		return nil, fmt.Errorf("KeyPair %s: data.%s: %w", k.Source.GetName(), k.KeyField, err)
+	}
+	return key, nil
+}
+
+// KeyPEM returns a pair's private key as the PEM the material holds (its
+// encoding kept), decrypting it when encrypted. The plaintext stays in
+// memory: the caller decides where it may go.
+func KeyPEM(bin string, k material.KeyPair) ([]byte, error) {
 	var keyPEM []byte
 	if k.Encrypted() {
 		if bin == "" {
@@ -151,11 +166,7 @@ func PrivateKey(bin string, k material.KeyPair) (crypto.Signer, error) {
 			return nil, err
 		}
 	}
-	key, err := pki.ParseKey(keyPEM)
-	if err != nil {
-		return nil, fmt.Errorf("KeyPair %s: data.%s: %w", k.Source.GetName(), k.KeyField, err)
-	}
-	return key, nil
+	return keyPEM, nil
 }
 
 // AgeIdentity says where sops would find an age identity in the
