@@ -25,7 +25,7 @@ func TestCIWorkflowsPassActionlint(t *testing.T) {
 		t.Fatalf("want the PR-check, Flux render and renew workflows in examples/ci, got %v (%v)", files, err)
 	}
 	// NeuVector's scheduled renewal lives with its example.
-	files = append(files, filepath.Join(testkit.Root(t), "examples/neuvector/renew.yaml"))
+	files = append(files, filepath.Join(testkit.Root(t), "examples/neuvector/renew.yml"))
 	lint := testkit.Tool(t, "actionlint")
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {

@@ -30,7 +30,7 @@ import (
 )
 
 // The scheduled renewal of NeuVector's internal certificate, end to end:
-// the run: steps of examples/neuvector/renew.yaml on a git copy of the
+// the run: steps of examples/neuvector/renew.yml on a git copy of the
 // example, then the swap PR's phase through kustomize and NeuVector's own
 // TLS checks between the certificate's holders.
 
@@ -267,7 +267,7 @@ func reissuedTenDaysBeforeExpiry(t *testing.T, pkg string) {
 }
 
 // TestNeuVectorRenewalOpensAPullRequestOnlyWhenDue runs the renewal job of
-// examples/neuvector/renew.yaml on a git copy of the example, from a fresh
+// examples/neuvector/renew.yml on a git copy of the example, from a fresh
 // install and from a finished re-issue: with the committed certificates
 // (10 years: not due) and with certificates issued today for 240h (due:
 // they expire within the job's --before 720h). Not due: renew exits
@@ -281,7 +281,7 @@ func reissuedTenDaysBeforeExpiry(t *testing.T, pkg string) {
 func TestNeuVectorRenewalOpensAPullRequestOnlyWhenDue(t *testing.T) {
 	t.Parallel()
 	root := testkit.Root(t)
-	workflow := filepath.Join(root, "examples", "neuvector", "renew.yaml")
+	workflow := filepath.Join(root, "examples", "neuvector", "renew.yml")
 	age := string(mustRead(t, filepath.Join(root, testkit.AgeKeyFile)))
 	expr := map[string]string{
 		"secrets.SOPS_AGE_KEY":                   age, // the demo key: it protects nothing
@@ -726,13 +726,13 @@ func TestNeuVectorRenewWorkflowPinsTheSuitesTools(t *testing.T) {
 	t.Parallel()
 	root := testkit.Root(t)
 	var wf ghaWorkflow
-	if err := yaml.Unmarshal(mustRead(t, filepath.Join(root, "examples", "neuvector", "renew.yaml")), &wf); err != nil {
+	if err := yaml.Unmarshal(mustRead(t, filepath.Join(root, "examples", "neuvector", "renew.yml")), &wf); err != nil {
 		t.Fatal(err)
 	}
 	tools := string(mustRead(t, filepath.Join(root, "hack", "tools.sh")))
 	for env, tool := range map[string]string{"SOPS_VERSION": "sops", "KUSTOMIZE_VERSION": "kustomize"} {
 		if pin := fmt.Sprintf("%q", tool+" "+wf.Env[env]+" "+tool); wf.Env[env] == "" || !strings.Contains(tools, pin) {
-			t.Errorf("renew.yaml's %s=%q is not hack/tools.sh's pin of %s", env, wf.Env[env], tool)
+			t.Errorf("renew.yml's %s=%q is not hack/tools.sh's pin of %s", env, wf.Env[env], tool)
 		}
 	}
 	var install string
