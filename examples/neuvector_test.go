@@ -348,6 +348,14 @@ func TestNeuVectorRenewalOpensAPullRequestOnlyWhenDue(t *testing.T) {
 						t.Errorf("the renewal PR changes %s: want only the package's material (and its phase)", f)
 					}
 				}
+				// The repository's PR check (examples/ci/pr-check.yaml) on the
+				// renewal PR: renew's material may merge as it is.
+				check := exec.Command(testkit.Carousel(t), "check", "examples/neuvector/carousel.yaml", "--base", "main")
+				check.Dir = repo
+				check.Env = append(os.Environ(), now, "SOPS_AGE_KEY_FILE="+filepath.Join(root, testkit.AgeKeyFile))
+				if out, err := check.CombinedOutput(); err != nil {
+					t.Errorf("carousel check --base main refuses the renewal PR: %v\n%s", err, out)
+				}
 				after := testkit.KustomizeDir(t, pkg, now)
 				if !bytes.Equal(before, after) {
 					t.Errorf("the renewal PR must change nothing the cluster receives:\n%s", testkit.Diff("before", "after", before, after))
