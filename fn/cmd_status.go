@@ -108,6 +108,9 @@ func printStatus(w io.Writer, r *status.Report, output string) error {
 		for _, p := range wl.StalePods {
 			fmt.Fprintf(w, "  stale pod: %s/%s (%s %s)\n", wl.Namespace, p, wl.Kind, wl.Name)
 		}
+		for _, p := range wl.TerminatingPods {
+			fmt.Fprintf(w, "  terminating pod: %s/%s (%s %s)\n", wl.Namespace, p, wl.Kind, wl.Name)
+		}
 	}
 	fmt.Fprintf(w, "%d objects, %d workloads checked\n", len(r.Objects), len(r.Workloads))
 	return nil
@@ -124,9 +127,12 @@ func statusCmd() *cobra.Command {
 		Long: `status renders the current phase and reads the live objects: every managed
 Secret, bundle, cluster-info, caBundle and kubeconfig Secret must hold exactly
 the phase's certificates (compared by SHA-256 fingerprint; key material is never
-read or printed), and every workload the phase rolls must carry the phase's
-pod-template annotation, with observedGeneration caught up and all replicas
-updated and available. Pods still running an older template are listed.
+read or printed), and every workload that holds the rotation's material must
+carry the phase's pod-template annotation and be done rolling out, for any
+reason (a helm upgrade too): observedGeneration caught up, every replica
+updated and available, none surged, unavailable, misscheduled or terminating.
+Certificates are never swapped during a rolling update. Pods still running an
+older template, and pods still terminating, are listed.
 
 Verdicts and exit codes: converged 0; progressing 2 (wait); blocked 3 (waiting
 will not help: the phase does not render, a rollout exceeded its deadline, or

@@ -173,9 +173,10 @@ func TestRenderingIsDeterministic(t *testing.T) {
 	}
 }
 
-// TestLeafReissueRollsOnlyTheReissuedHolders compares the one-leaf re-issue
-// of examples/neuvector (--leaf internal) with the all-leaves re-issue of
-// testdata/render/neuvector-all-leaves/input: only holders of re-issued leaves
+// TestLeafReissueRollsOnlyTheReissuedHolders compares the re-issue of
+// examples/neuvector (its one leaf, which the manager does not hold) with
+// the all-leaves re-issue of testdata/render/neuvector-all-leaves/input
+// (where the manager holds a second leaf): only holders of re-issued leaves
 // roll.
 func TestLeafReissueRollsOnlyTheReissuedHolders(t *testing.T) {
 	rolls := func(dir string) []string {

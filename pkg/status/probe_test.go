@@ -91,5 +91,5 @@ func unreachable(t *testing.T) string {
 func foreign(t *testing.T) tls.Certificate {
 	other := testkit.Load(t, filepath.Join(testkit.Root(t), "examples", "neuvector"))
 	rot := other.Rotation(t)
-	return testkit.Leaves(t, rot, other.Render(t, phases.Steady).Items, true)[1].Pair
+	return testkit.Leaves(t, rot, other.Render(t, phases.Steady).Items, true)[0].Pair
 }

@@ -60,6 +60,9 @@ type WorkloadStatus struct {
 	Want      string   `json:"wantHash"`
 	Live      string   `json:"liveHash,omitempty"`
 	StalePods []string `json:"stalePods,omitempty"`
+	// TerminatingPods are the workload's pods being deleted: a rollout is
+	// not over while they run.
+	TerminatingPods []string `json:"terminatingPods,omitempty"`
 }
 
 // Evaluate compares the rendered phase with the live cluster.
@@ -317,6 +320,38 @@ func workloadStatus(ctx context.Context, client dynamic.Interface, rot *spec.CAR
 	if kind.Workload.Roll == targets.NextRun {
 		return st, nil // its next run starts pods of the new template: no rollout to wait for
 	}
+	if verdict, detail := rollout(w.Kind, live); verdict != Converged {
+		st.State, st.Detail = verdict, detail
+	}
+	pods, err := workloadPods(ctx, client, live, key, w.Hash)
+	if err != nil {
+		return st, err
+	}
+	st.StalePods, st.TerminatingPods = pods.stale, pods.terminating
+	if st.State != Converged {
+		return st, nil
+	}
+	switch {
+	case len(pods.terminating) > 0:
+		st.State, st.Detail = Progressing, fmt.Sprintf("%d pod(s) of an earlier rollout still terminating: the rolling update has not finished, and the next phase must not swap certificates under it", len(pods.terminating))
+	case len(pods.stale) > 0:
+		st.State, st.Detail = Progressing, fmt.Sprintf("%d pod(s) still run an older template", len(pods.stale))
+	}
+	return st, nil
+}
+
+// rollout says whether a workload's controller reports its rollout done, with
+// kubectl rollout status's rules (which NeuVector's certificate upgrader
+// waits on before it touches the internal certificate) and the counters they
+// leave out: a rollout is done when the controller observed the current
+// generation, every replica (every scheduled node) runs the current template
+// and is available, and no replica of an older template is left, surged,
+// unavailable, misscheduled or terminating. The seed's rule is "never swap
+// certificates during a rolling update": a workload that holds the
+// rotation's material mid-rollout, for the rotation's reason or any other (a
+// helm upgrade), holds the gate, so the next phase never lands on a mix of
+// templates. A missing counter reads 0, as the API omits zeros.
+func rollout(kind string, live *yaml.RNode) (Verdict, string) {
 	num := func(path ...string) int64 {
 		n, _ := live.Pipe(yaml.Lookup(path...))
 		var i int64
@@ -327,40 +362,44 @@ func workloadStatus(ctx context.Context, client dynamic.Interface, rot *spec.CAR
 	}
 	generation, observed := num("metadata", "generation"), num("status", "observedGeneration")
 	if observed < generation {
-		st.State, st.Detail = Progressing, fmt.Sprintf("the controller has not observed generation %d yet (observed %d)", generation, observed)
-		return st, nil
+		return Progressing, fmt.Sprintf("the controller has not observed generation %d yet (observed %d)", generation, observed)
 	}
-	switch w.Kind {
+	switch kind {
 	case "Deployment":
 		if cond, _ := live.Pipe(yaml.Lookup("status", "conditions", "[type=Progressing]", "reason")); cond != nil && yaml.GetValue(cond) == "ProgressDeadlineExceeded" {
-			st.State, st.Detail = Blocked, "the rollout exceeded its progress deadline: fix the workload, or roll back"
-			return st, nil
+			return Blocked, "the rollout exceeded its progress deadline: fix the workload, or roll back"
 		}
 		want := num("spec", "replicas")
-		if u, a, total := num("status", "updatedReplicas"), num("status", "availableReplicas"), num("status", "replicas"); u < want || a < want || total > want {
-			st.State, st.Detail = Progressing, fmt.Sprintf("%d/%d updated, %d available, %d total", u, want, a, total)
+		u, a, total := num("status", "updatedReplicas"), num("status", "availableReplicas"), num("status", "replicas")
+		unavailable, terminating := num("status", "unavailableReplicas"), num("status", "terminatingReplicas")
+		switch {
+		case u < want || a < want || total > want || total > u || a < u:
+			return Progressing, fmt.Sprintf("%d/%d updated, %d available, %d total", u, want, a, total)
+		case unavailable > 0:
+			return Progressing, fmt.Sprintf("%d replica(s) unavailable", unavailable)
+		case terminating > 0:
+			return Progressing, fmt.Sprintf("%d replica(s) of an older template still terminating", terminating)
 		}
 	case "StatefulSet":
 		want := num("spec", "replicas")
 		cur, upd := yaml.GetValue(lookup(live, "status", "currentRevision")), yaml.GetValue(lookup(live, "status", "updateRevision"))
 		if u, rd := num("status", "updatedReplicas"), num("status", "readyReplicas"); u < want || rd < want || cur != upd {
-			st.State, st.Detail = Progressing, fmt.Sprintf("%d/%d updated, %d ready, revision %s of %s", u, want, rd, cur, upd)
+			return Progressing, fmt.Sprintf("%d/%d updated, %d ready, revision %s of %s", u, want, rd, cur, upd)
 		}
 	case "DaemonSet":
 		want := num("status", "desiredNumberScheduled")
-		if u, a := num("status", "updatedNumberScheduled"), num("status", "numberAvailable"); u < want || a < want {
-			st.State, st.Detail = Progressing, fmt.Sprintf("%d/%d updated, %d available", u, want, a)
+		u, a, cur := num("status", "updatedNumberScheduled"), num("status", "numberAvailable"), num("status", "currentNumberScheduled")
+		unavailable, mis := num("status", "numberUnavailable"), num("status", "numberMisscheduled")
+		switch {
+		case u < want || a < want || cur < want:
+			return Progressing, fmt.Sprintf("%d/%d updated, %d available, %d scheduled", u, want, a, cur)
+		case unavailable > 0:
+			return Progressing, fmt.Sprintf("%d node(s) without an available pod (numberUnavailable)", unavailable)
+		case mis > 0:
+			return Progressing, fmt.Sprintf("%d pod(s) on nodes that should not run it (numberMisscheduled)", mis)
 		}
 	}
-	stale, err := stalePods(ctx, client, live, key, w.Hash)
-	if err != nil {
-		return st, err
-	}
-	st.StalePods = stale
-	if len(stale) > 0 && st.State == Converged {
-		st.State, st.Detail = Progressing, fmt.Sprintf("%d pod(s) still run an older template", len(stale))
-	}
-	return st, nil
+	return Converged, ""
 }
 
 func lookup(n *yaml.RNode, path ...string) *yaml.RNode {
@@ -377,12 +416,26 @@ var podResource = func() schema.GroupVersionResource {
 	return k.Resource
 }()
 
-// stalePods lists the workload's pods whose template annotation is not the
-// phase's: pods of an older template still running.
-func stalePods(ctx context.Context, client dynamic.Interface, live *yaml.RNode, key, hash string) ([]string, error) {
+// podSet is what the pods a workload selects say about its rollout.
+type podSet struct {
+	// stale are pods whose template annotation is not the phase's: pods of
+	// an older template still running.
+	stale []string
+	// terminating are pods being deleted (deletionTimestamp set). The
+	// controllers' counters leave them out (a Deployment's status.replicas,
+	// a DaemonSet's numbers), yet they still run and still speak TLS with
+	// what they hold, for up to their grace period: NeuVector's enforcer has
+	// 1200 s, its controller 300 s.
+	terminating []string
+}
+
+// workloadPods lists the pods the workload selects and sorts out the stale
+// and the terminating ones.
+func workloadPods(ctx context.Context, client dynamic.Interface, live *yaml.RNode, key, hash string) (podSet, error) {
+	var set podSet
 	sel, _ := live.Pipe(yaml.Lookup("spec", "selector", "matchLabels"))
 	if sel == nil {
-		return nil, nil
+		return set, nil
 	}
 	var parts []string
 	_ = sel.VisitFields(func(f *yaml.MapNode) error {
@@ -392,16 +445,19 @@ func stalePods(ctx context.Context, client dynamic.Interface, live *yaml.RNode, 
 	slices.Sort(parts)
 	list, err := client.Resource(podResource).Namespace(live.GetNamespace()).List(ctx, metav1.ListOptions{LabelSelector: strings.Join(parts, ",")})
 	if err != nil {
-		return nil, fmt.Errorf("listing pods of %s/%s: %w", live.GetNamespace(), live.GetName(), err)
+		return set, fmt.Errorf("listing pods of %s/%s: %w", live.GetNamespace(), live.GetName(), err)
 	}
-	var stale []string
 	for _, p := range list.Items {
+		if p.GetDeletionTimestamp() != nil {
+			set.terminating = append(set.terminating, p.GetName())
+		}
 		if p.GetAnnotations()[key] != hash {
-			stale = append(stale, p.GetName())
+			set.stale = append(set.stale, p.GetName())
 		}
 	}
-	slices.Sort(stale)
-	return stale, nil
+	slices.Sort(set.stale)
+	slices.Sort(set.terminating)
+	return set, nil
 }
 
 // Filter keeps only the objects and workloads of one namespace (and
