@@ -301,3 +301,36 @@ func TestAKubeconfigIsNeverWrittenIntoTheRepository(t *testing.T) {
 		})
 	}
 }
+
+// TestAKubeconfigGoesToStdoutWithADash: `-o -` prints the kubeconfig (as
+// `kubeadm kubeconfig user` does) and writes no file; without -o the
+// command says where the kubeconfig may go.
+func TestAKubeconfigGoesToStdoutWithADash(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "carousel.yaml"), []byte(userRotation), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mustCarousel(t, dir, "init", "carousel.yaml", "--age", demoRecipient)
+	before, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := carouselAs(t, dir, "kubeconfig", "carousel.yaml", "--leaf", "jane", "-o", "-")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	n, err := yaml.Parse(out)
+	if err != nil {
+		t.Fatalf("stdout is not a kubeconfig: %v\n%s", err, out)
+	}
+	if v, _ := n.Pipe(yaml.Lookup("users", "[name=jane]", "user", "client-key-data")); v == nil || yaml.GetValue(v) == "" {
+		t.Errorf("stdout has no client-key-data for jane:\n%s", out)
+	}
+	after, _ := os.ReadDir(dir)
+	if len(after) != len(before) {
+		t.Errorf("the package directory changed: %d entries, had %d", len(after), len(before))
+	}
+	if out, err := carouselAs(t, dir, "kubeconfig", "carousel.yaml", "--leaf", "jane"); err == nil || !strings.Contains(out, "-o FILE says where the kubeconfig goes") {
+		t.Errorf("without -o: %v\n%s", err, out)
+	}
+}
