@@ -144,6 +144,14 @@ func TestTheLiveGateNeverSwapsCertificatesDuringARollingUpdate(t *testing.T) {
 			},
 		},
 		{
+			name:     "the controller counts a replica of the old template still terminating (terminatingReplicas)",
+			workload: "Deployment neuvector/neuvector-controller-pod", detail: "still terminating",
+			midway: func(t *testing.T) func() {
+				setStatus(t, s, "deployment", "neuvector-controller-pod", `{"observedGeneration":%s,"replicas":3,"updatedReplicas":3,"readyReplicas":3,"availableReplicas":3,"unavailableReplicas":0,"terminatingReplicas":1}`)
+				return func() {}
+			},
+		},
+		{
 			name:     "the enforcer has updated one node of three",
 			workload: "DaemonSet neuvector/neuvector-enforcer-pod", detail: "1/3 updated, 2 available",
 			midway: func(t *testing.T) func() {
