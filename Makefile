@@ -36,8 +36,11 @@ vet:
 	@bad=$$(gofmt -l fn pkg internal hack examples); if [ -n "$$bad" ]; then echo "gofmt needed: $$bad"; exit 1; fi
 	go vet ./...
 
+# A package's tests may take minutes on a loaded 2-core machine (the crash
+# test kills commands at every file syscall): the default 10-minute limit
+# would fail a slow run, not a wrong one.
 test: build tools vet
-	go test $(TESTFLAGS) ./...
+	go test -timeout 40m $(TESTFLAGS) ./...
 
 # Go fuzz targets: the function's whole input, the spec loader, the KeyPair
 # parser. Each runs for FUZZTIME; a crash is written under the package's
