@@ -84,6 +84,10 @@ type renderer struct {
 	state phases.State
 	set   *material.Set
 	trust trustSet
+	// published is the set the nodes publish to in-cluster-config
+	// consumers at this position (state.Published): the trusted set,
+	// except before a node step has published it.
+	published trustSet
 	// items are the input items, this rotation's KeyPairs taken out, in
 	// input order. Renderers edit some of them in place.
 	items   []*yaml.RNode
@@ -97,9 +101,13 @@ type renderer struct {
 // Render renders the phase named in the rotation's spec.
 func Render(in Input) Output {
 	r := &renderer{in: in, rot: in.Rotation}
-	state, err := phases.Lookup(r.rot.Spec.Scope, r.rot.Spec.Phase)
-	if err != nil {
+	if _, err := phases.Lookup(r.rot.Spec.Scope, r.rot.Spec.Phase); err != nil {
 		r.configError("spec.phase", err)
+		return r.finish(nil, nil, nil)
+	}
+	state, err := phases.LookupAt(r.rot.Spec.Scope, r.rot.Position(), r.rot.Features())
+	if err != nil {
+		r.configError("spec.step", err)
 		return r.finish(nil, nil, nil)
 	}
 	r.state = state
@@ -107,6 +115,7 @@ func Render(in Input) Output {
 		return r.finish(nil, nil, nil)
 	}
 	r.trust = newTrustSet(r.caCerts(state.Trusted))
+	r.published = newTrustSet(r.caCerts(state.Published))
 	r.warnExpiry()
 	rendered, managed := compose(r.renderParts())
 	// Then what reads them all: a workload rolls on the digest of every
@@ -131,6 +140,7 @@ func (r *renderer) renderParts() []part {
 		r.injectCABundles(),
 		r.updateKubeconfigs(),
 		r.updateServiceAccountTokens(),
+		r.renderMeshRootCertificates(),
 	}
 }
 
