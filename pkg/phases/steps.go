@@ -275,11 +275,7 @@ func NodeMove(scope Scope, from, to Position, f Features) (a, b Phase, before, o
 		}
 		return from.Phase, prev, true, true
 	}
-	later := to.Phase
-	if dir == Back {
-		later = from.Phase
-	}
-	if hasICStep(later) {
+	if dir == Forward && hasICStep(to.Phase) {
 		return "", "", false, false
 	}
 	return from.Phase, to.Phase, false, true

@@ -91,6 +91,11 @@ func TestNodeStepsRunWhereThePublishedSetChanges(t *testing.T) {
 			}
 			a, b, before, ok := NodeMove(ScopeCA, from, to, f)
 			w := forward[path[i].String()+"->"+path[i+1].String()]
+			if dir == Back && path[i].Phase != path[i+1].Phase && w == nil {
+				// Rolling back out of a phase whose node steps run before its
+				// in-cluster-config step: they are listed again (idempotent).
+				w = &nm{path[i].Phase, path[i+1].Phase, false}
+			}
 			if (w != nil) != ok {
 				t.Errorf("%s -> %s: node steps %v, want %v", from, to, ok, w != nil)
 				continue
@@ -109,6 +114,9 @@ func TestNodeStepsRunWhereThePublishedSetChanges(t *testing.T) {
 	}
 	// Published changes exactly across the moves whose node steps run before.
 	for i := 0; i+1 < len(path); i++ {
+		if path[i].Phase != path[i+1].Phase {
+			continue
+		}
 		a, _ := LookupAt(ScopeCA, path[i], f)
 		b, _ := LookupAt(ScopeCA, path[i+1], f)
 		_, _, before, ok := NodeMove(ScopeCA, path[i], path[i+1], f)

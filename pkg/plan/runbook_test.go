@@ -349,20 +349,38 @@ func (r *rehearsal) hashes() map[string]string {
 }
 
 // step returns the move from -> to as `carousel plan` builds it.
+//
+// With steps (docs/phases.md), the node steps of the phase move from -> to
+// belong to one move between positions (phases.NodeMove): the step that
+// rolls in-cluster-config consumers, when the phase has it.
 func (r *rehearsal) step(from, to phases.Phase) *Step {
 	r.t.Helper()
-	cfg := r.pkg.WithPhase(r.t, from)
-	rot, err := spec.Load(cfg)
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	p, err := Build(rot, cfg, r.pkg.CopyItems(), testkit.Now)
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	for _, s := range []*Step{p.Next, p.Rollback} {
-		if s != nil && s.To == to {
-			return s
+	rot0 := r.pkg.Rotation(r.t)
+	f := rot0.Features()
+	path, _ := phases.Path(rot0.Spec.Scope, f)
+	for i := range path {
+		for _, j := range []int{i + 1, i - 1} {
+			if j < 0 || j >= len(path) {
+				continue
+			}
+			a, b, _, ok := phases.NodeMove(rot0.Spec.Scope, path[i], path[j], f)
+			if !ok || a != from || b != to {
+				continue
+			}
+			cfg := r.pkg.WithPosition(r.t, path[i])
+			rot, err := spec.Load(cfg)
+			if err != nil {
+				r.t.Fatal(err)
+			}
+			p, err := Build(rot, cfg, r.pkg.CopyItems(), testkit.Now)
+			if err != nil {
+				r.t.Fatal(err)
+			}
+			for _, s := range []*Step{p.Next, p.Rollback} {
+				if s != nil && s.ToPosition() == path[j] {
+					return s
+				}
+			}
 		}
 	}
 	r.t.Fatalf("the plan of %s has no move to %s", from, to)
