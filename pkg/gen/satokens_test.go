@@ -180,13 +180,13 @@ func TestAWorkloadMountingAServiceAccountTokenRollsExactlyWhenTrustChanges(t *te
 		from, to pos
 		rolls    bool
 	}{
-		{"adopting carousel at steady rolls nothing", pos{}, pos{phases.Steady, obj}, false},
-		{"trust-new's objects do not roll it: the node step has not published the new CA", pos{phases.Steady, obj}, pos{phases.TrustNew, obj}, false},
-		{"trust-new's in-cluster-config step rolls it onto both CAs", pos{phases.TrustNew, obj}, pos{phases.TrustNew, ic}, true},
-		{"sign-new keeps the trusted set: it does not roll", pos{phases.TrustNew, ic}, pos{phases.SignNew, obj}, false},
-		{"distrust-old's objects do not roll it", pos{phases.SignNew, obj}, pos{phases.DistrustOld, obj}, false},
-		{"distrust-old's in-cluster-config step rolls it onto the new CA", pos{phases.DistrustOld, obj}, pos{phases.DistrustOld, ic}, true},
-		{"cleanup keeps the trusted set: it does not roll", pos{phases.DistrustOld, ic}, pos{phases.Cleanup, obj}, false},
+		{"adopting carousel at steady rolls nothing", pos{}, pos{Phase: phases.Steady, Step: obj}, false},
+		{"trust-new's objects do not roll it: the node step has not published the new CA", pos{Phase: phases.Steady, Step: obj}, pos{Phase: phases.TrustNew, Step: obj}, false},
+		{"trust-new's in-cluster-config step rolls it onto both CAs", pos{Phase: phases.TrustNew, Step: obj}, pos{Phase: phases.TrustNew, Step: ic}, true},
+		{"sign-new keeps the trusted set: it does not roll", pos{Phase: phases.TrustNew, Step: ic}, pos{Phase: phases.SignNew, Step: obj}, false},
+		{"distrust-old's objects do not roll it", pos{Phase: phases.SignNew, Step: obj}, pos{Phase: phases.DistrustOld, Step: obj}, false},
+		{"distrust-old's in-cluster-config step rolls it onto the new CA", pos{Phase: phases.DistrustOld, Step: obj}, pos{Phase: phases.DistrustOld, Step: ic}, true},
+		{"cleanup keeps the trusted set: it does not roll", pos{Phase: phases.DistrustOld, Step: ic}, pos{Phase: phases.Cleanup, Step: obj}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
