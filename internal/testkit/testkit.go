@@ -239,7 +239,8 @@ func setStep(t testing.TB, dir string, step phases.Step) {
 		b = phaseLine.ReplaceAllFunc(b, func(m []byte) []byte {
 			indent := m[:len(m)-len(bytes.TrimLeft(m, " \t\n"))]
 			indent = indent[bytes.LastIndexByte(append([]byte{'\n'}, indent...), '\n'):]
-			return append(append(m, '\n'), append(indent, "step: "+string(step)...)...)
+			out := append([]byte{}, m...) // m aliases b: never append to it
+			return append(append(out, '\n'), append(append([]byte{}, indent...), "step: "+string(step)...)...)
 		})
 		return os.WriteFile(path, b, 0o644)
 	})
