@@ -70,10 +70,14 @@ type Package struct {
 }
 
 // Load reads every resource of an example directory (recursively, kustomization
-// files aside) and its CARotation (the transformer config).
+// files aside) and its CARotation (the transformer config). A crds/
+// directory holds the custom resource definitions of the system the
+// example rotates for, installed before the package (installCRDs in
+// examples/): they are not the package's resources.
 func Load(t testing.TB, dir string) *Package {
 	t.Helper()
-	nodes, err := kio.LocalPackageReader{PackagePath: dir, OmitReaderAnnotations: true, MatchFilesGlob: []string{"*.yaml"}}.Read()
+	skip := func(rel string) bool { return strings.HasPrefix(filepath.ToSlash(rel), "crds/") }
+	nodes, err := kio.LocalPackageReader{PackagePath: dir, OmitReaderAnnotations: true, MatchFilesGlob: []string{"*.yaml"}, FileSkipFunc: skip}.Read()
 	if err != nil {
 		t.Fatalf("reading %s: %v", dir, err)
 	}

@@ -137,7 +137,9 @@ func TestWorkloadsRollExactlyWhenTheModelSays(t *testing.T) {
 				}
 			}
 		}
-		if len(snaps[seq[0]].restarts) == 0 {
+		// An MRC rotation rolls nothing: osm-controller watches the MRCs
+		// and hands proxies new certificates itself.
+		if len(snaps[seq[0]].restarts) == 0 && rot.Spec.MeshRootCertificates == nil {
 			t.Fatalf("%s: the example needs workloads that consume material", dir)
 		}
 		leafFP := map[phases.Position]map[string]string{}
