@@ -221,3 +221,23 @@ func TestAnUnknownStepIsRefusedNamingTheSteps(t *testing.T) {
 		t.Fatalf("want a refusal listing the phase's steps, got %v", err)
 	}
 }
+
+// TestEveryActiveGenerationIsTrustedOnBothSidesOfAMove is the handshake
+// rule for a mesh that signs with every active MRC and trusts every active
+// or passive one (OSM): during a move, proxies of both positions run side
+// by side, so every generation active on either side must be trusted
+// (active or passive) on both.
+func TestEveryActiveGenerationIsTrustedOnBothSidesOfAMove(t *testing.T) {
+	f := Features{SigningOverlap: true}
+	path, _ := Path(ScopeCA, f)
+	trusted := func(s State, g Generation) bool { r := s.Role(g); return r == RoleActive || r == RolePassive }
+	for i := 0; i+1 < len(path); i++ {
+		a, _ := LookupAt(ScopeCA, path[i], f)
+		b, _ := LookupAt(ScopeCA, path[i+1], f)
+		for _, g := range Generations {
+			if (a.Role(g) == RoleActive || b.Role(g) == RoleActive) && !(trusted(a, g) && trusted(b, g)) {
+				t.Errorf("%s -> %s: %s signs on one side but is not trusted on both (%s, %s)", path[i], path[i+1], g, a.Role(g), b.Role(g))
+			}
+		}
+	}
+}

@@ -299,7 +299,11 @@ func (p *Plan) buildStep(rot *spec.CARotation, items []*yaml.RNode, from, to pha
 	st, _ := phases.Lookup(rot.Spec.Scope, to.Phase)
 	summary := st.Summary
 	if len(p.steps[to.Phase]) > 1 {
-		summary = p.stepInfo(to).Summary
+		if from.Phase != to.Phase {
+			summary += "; this step: " + p.stepInfo(to).Summary
+		} else {
+			summary = p.stepInfo(to).Summary
+		}
 	}
 	s := &Step{From: from.Phase, To: to.Phase, FromStep: from.Step, ToStep: to.Step, Direction: dir.String(), Summary: summary, Label: p.label(to)}
 	before := map[string]*yaml.RNode{}
