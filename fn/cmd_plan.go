@@ -159,6 +159,19 @@ to FILE and only the title is printed.`,
 				}
 			}
 			steps, _ := phases.Steps(p.Rotation.Spec.Scope, target.Phase, feat)
+			// Before an in-cluster-config step its pods restart reading
+			// kube-root-ca.crt: the node steps must have published the
+			// step's set there (docs/phases.md, "Steps within a phase").
+			if dir == phases.Forward && step.RunbookBefore && !force && feat.NodeTrust && f.configured() {
+				out, _ := pl.Rendered(target)
+				client, err := f.client()
+				if err != nil {
+					return err
+				}
+				if err := status.CheckPublished(c.Context(), client, "kube-system", out.Published); err != nil {
+					return fmt.Errorf("not advancing to %s: %w; or pass --force", step.Label, err)
+				}
+			}
 			if err := p.SetPosition(target, len(steps) > 1); err != nil {
 				return err
 			}

@@ -40,6 +40,11 @@ type Output struct {
 	Signer      *x509.Certificate
 	Leaves      map[string]*x509.Certificate
 	KnownLeaves map[string]string
+	// Published is the set the nodes publish to in-cluster-config
+	// consumers at this position (kube-controller-manager's
+	// --root-ca-file): what kube-root-ca.crt must hold before its
+	// in-cluster-config step is merged.
+	Published []*x509.Certificate
 	// Managed lists the objects the rotation manages in the phase, in the
 	// order of Items: status verifies exactly these against the cluster.
 	Managed []Managed
@@ -176,6 +181,7 @@ func (r *renderer) finish(rendered []*yaml.RNode, managed map[objID]Managed, res
 	}
 	o.Restarts = restarts
 	o.Signer = r.set.CA[r.state.Signer].Cert()
+	o.Published = r.published.certs
 	o.Leaves, o.KnownLeaves = map[string]*x509.Certificate{}, map[string]string{}
 	for name, gens := range r.set.Leaves {
 		for g, k := range gens {

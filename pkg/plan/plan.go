@@ -214,6 +214,13 @@ func Build(rot *spec.CARotation, config *yaml.RNode, items []*yaml.RNode, now ti
 	return p, nil
 }
 
+// Rendered returns the render of a position the plan made (the current
+// one and its neighbours).
+func (p *Plan) Rendered(pos phases.Position) (gen.Output, bool) {
+	out, ok := p.state[pos]
+	return out, ok
+}
+
 // label names a position for people: the phase alone when it is one step,
 // else the phase and which of its steps.
 func (p *Plan) label(pos phases.Position) string {
