@@ -52,11 +52,15 @@ func targetPosition(rot *spec.CARotation, to string, pl *plan.Plan) (phases.Posi
 	ph, st, hasStep := strings.Cut(to, "/")
 	pos := phases.Position{Phase: phases.Phase(ph), Step: phases.Step(st)}
 	if !hasStep {
-		if pl.Rollback != nil && pl.Rollback.To == pos.Phase && pl.Rollback.To != pl.Current {
+		if pos.Phase == pl.Current {
+			// Already in the phase: --to names it, not a step of it.
+			return phases.Position{Phase: pl.Current, Step: pl.CurrentStep}, nil
+		}
+		if pl.Rollback != nil && pl.Rollback.To == pos.Phase {
 			return pl.Rollback.ToPosition(), nil // the previous phase's last step
 		}
 		if pl.Next != nil && pl.Next.To == pos.Phase {
-			return pl.Next.ToPosition(), nil
+			return pl.Next.ToPosition(), nil // the next phase's first step
 		}
 	}
 	return phases.Resolve(rot.Spec.Scope, pos, f)
