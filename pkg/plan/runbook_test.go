@@ -1038,3 +1038,44 @@ func TestARunbookRefusesASignerWhoseKeyIsHeldExternally(t *testing.T) {
 		t.Fatalf("with its key the runbook builds: %v", err)
 	}
 }
+
+// TestARollbackRunbookRunTwiceChangesNothingMore: rolling back out of a
+// phase with an in-cluster-config step lists the rollback's node steps
+// twice (before the in-cluster-config step's rollback, and again after the
+// objects' rollback, in case they ran without that step being merged), so
+// a second run must succeed and leave every file as the first left it.
+func TestARollbackRunbookRunTwiceChangesNothingMore(t *testing.T) {
+	for _, tc := range []struct {
+		walk     []phases.Phase
+		from, to phases.Phase
+	}{
+		{[]phases.Phase{phases.Steady, phases.TrustNew}, phases.TrustNew, phases.Steady},
+		{[]phases.Phase{phases.Steady, phases.TrustNew, phases.SignNew, phases.DistrustOld}, phases.DistrustOld, phases.SignNew},
+	} {
+		t.Run(string(tc.from)+" to "+string(tc.to), func(t *testing.T) {
+			r := newRehearsal(t, filepath.Join(testkit.Root(t), "examples", "cluster-ca"))
+			for i := 1; i < len(tc.walk); i++ {
+				if failed, stderr := r.move(tc.walk[i-1], tc.walk[i]); failed != "" {
+					t.Fatalf("%s -> %s: %s\n%s", tc.walk[i-1], tc.walk[i], failed, stderr)
+				}
+			}
+			if failed, stderr := r.move(tc.from, tc.to); failed != "" {
+				t.Fatalf("the rollback failed: %s\n%s", failed, stderr)
+			}
+			once := r.hashes()
+			if failed, stderr := r.move(tc.from, tc.to); failed != "" {
+				t.Fatalf("the rollback's node steps fail when run again: %s\n%s", failed, stderr)
+			}
+			for f, h := range r.hashes() {
+				if once[f] != h {
+					t.Errorf("running the rollback again changed %s", f)
+				}
+			}
+			for f := range once {
+				if _, ok := r.hashes()[f]; !ok {
+					t.Errorf("running the rollback again removed %s", f)
+				}
+			}
+		})
+	}
+}
