@@ -20,7 +20,7 @@ const fieldManager = "carousel-test"
 
 // TestEveryPhaseIsAcceptedByTheAPIServer walks every example through its
 // phases on a real kube-apiserver, as a GitOps controller would: each
-// phase's render (by the real kustomize, Secrets decrypted by the real sops,
+// phase's render, each step of it (by the real kustomize, Secrets decrypted by the real sops,
 // as Flux's decryption or ksops would) must pass a server-side dry run
 // against the previous phase's state, then apply for real; objects the
 // phase no longer renders are pruned; afterwards the server holds exactly
@@ -36,11 +36,13 @@ func TestEveryPhaseIsAcceptedByTheAPIServer(t *testing.T) {
 		t.Run(filepath.Base(dir), func(t *testing.T) {
 			pkg := testkit.Load(t, dir)
 			rotation := pkg.Config.GetName()
+			installCRDs(t, s, dir)
 			var prev []*yaml.RNode
-			for _, phase := range pkg.Phases(t) {
-				objs := clusterObjects(t, dir, phase)
-				applyPhase(t, s, phase, objs, prev)
-				checkManaged(t, s, phase, rotation, objs)
+			// Every step of every phase is a commit a GitOps tool applies.
+			for _, pos := range pkg.Positions(t) {
+				objs := clusterObjectsAt(t, dir, pos)
+				applyPhase(t, s, pos.Phase, objs, prev)
+				checkManaged(t, s, pos.Phase, rotation, objs)
 				prev = objs
 			}
 			// Leave the server to the next example (namespaces stay: with
@@ -48,6 +50,19 @@ func TestEveryPhaseIsAcceptedByTheAPIServer(t *testing.T) {
 			deleteObjects(t, s, withoutNamespaces(prev))
 		})
 	}
+}
+
+// clusterObjectsAt is clusterObjects at a phase and step.
+func clusterObjectsAt(t *testing.T, dir string, pos phases.Position) []*yaml.RNode {
+	t.Helper()
+	var out []*yaml.RNode
+	for _, n := range testkit.Parse(t, testkit.KustomizeAt(t, dir, pos)) {
+		out = append(out, testkit.Decrypt(t, n))
+	}
+	if len(out) == 0 {
+		t.Fatalf("%s: the render is empty", pos)
+	}
+	return out
 }
 
 // clusterObjects renders a phase with the real kustomize and decrypts its

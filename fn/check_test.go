@@ -91,7 +91,10 @@ func TestCheckRefusesWhatBreaksTheModel(t *testing.T) {
 		says   string
 	}{
 		{"one step forward may merge", "steady", func(t *testing.T, repo string) { setPhaseLine(t, repo, "trust-new") }, "", ""},
-		{"one step back may merge", "sign-new", func(t *testing.T, repo string) { setPhaseLine(t, repo, "trust-new") }, "", ""},
+		// sign-new's step before is trust-new's last, in-cluster-config.
+		{"one step back may merge", "sign-new", func(t *testing.T, repo string) { setPhaseLine(t, repo, "trust-new\n  step: in-cluster-config") }, "", ""},
+		{"the next step of a phase may merge", "trust-new", func(t *testing.T, repo string) { setPhaseLine(t, repo, "trust-new\n  step: in-cluster-config") }, "", ""},
+		{"a skipped step is refused", "trust-new", func(t *testing.T, repo string) { setPhaseLine(t, repo, "sign-new") }, "one-step", "skips trust-new/in-cluster-config"},
 		{"a skipped phase is refused", "steady", func(t *testing.T, repo string) { setPhaseLine(t, repo, "sign-new") }, "one-step", "skips trust-new"},
 		{"a skipped rollback is refused", "distrust-old", func(t *testing.T, repo string) { setPhaseLine(t, repo, "trust-new") }, "one-step", "skips sign-new"},
 		{"a shape change mid-flight is refused", "trust-new", func(t *testing.T, repo string) {

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -11,6 +12,7 @@ import (
 	"github.com/carousel-dev/carousel/pkg/phases"
 	"github.com/carousel-dev/carousel/pkg/plan"
 	"github.com/carousel-dev/carousel/pkg/rotate"
+	"github.com/carousel-dev/carousel/pkg/spec"
 	"github.com/carousel-dev/carousel/pkg/status"
 )
 
@@ -34,6 +36,34 @@ func loadPlan(file string) (*rotate.Package, *plan.Plan, error) {
 		return nil, nil, err
 	}
 	return p, pl, nil
+}
+
+// targetPosition is where advance moves: the next position, or --to as
+// "phase" (its first step, or its last when rolling back into it) or
+// "phase/step".
+func targetPosition(rot *spec.CARotation, to string, pl *plan.Plan) (phases.Position, error) {
+	if to == "" {
+		if pl.Next == nil {
+			return phases.Position{}, fmt.Errorf("%s is the last phase: run `carousel start` to begin the next rotation", pl.Current)
+		}
+		return pl.Next.ToPosition(), nil
+	}
+	f := rot.Features()
+	ph, st, hasStep := strings.Cut(to, "/")
+	pos := phases.Position{Phase: phases.Phase(ph), Step: phases.Step(st)}
+	if !hasStep {
+		if pos.Phase == pl.Current {
+			// Already in the phase: --to names it, not a step of it.
+			return phases.Position{Phase: pl.Current, Step: pl.CurrentStep}, nil
+		}
+		if pl.Rollback != nil && pl.Rollback.To == pos.Phase {
+			return pl.Rollback.ToPosition(), nil // the previous phase's last step
+		}
+		if pl.Next != nil && pl.Next.To == pos.Phase {
+			return pl.Next.ToPosition(), nil // the next phase's first step
+		}
+	}
+	return phases.Resolve(rot.Spec.Scope, pos, f)
 }
 
 func planCmd() *cobra.Command {
@@ -92,14 +122,13 @@ to FILE and only the title is printed.`,
 			if err != nil {
 				return err
 			}
-			target := phases.Phase(to)
-			if target == "" {
-				if pl.Next == nil {
-					return fmt.Errorf("%s is the last phase: run `carousel start` to begin the next rotation", pl.Current)
-				}
-				target = pl.Next.To
+			target, err := targetPosition(p.Rotation, to, pl)
+			if err != nil {
+				return err
 			}
-			dir, err := phases.Check(phases.Move{Scope: p.Rotation.Spec.Scope, From: pl.Current, To: target})
+			feat := p.Rotation.Features()
+			from := phases.Position{Phase: pl.Current, Step: pl.CurrentStep}
+			dir, err := phases.CheckStep(p.Rotation.Spec.Scope, from, target, feat)
 			if err != nil {
 				return err
 			}
@@ -133,7 +162,21 @@ to FILE and only the title is printed.`,
 					return fmt.Errorf("%s has not converged (%s): wait (carousel status --wait), fix what blocks it, or pass --force", pl.Current, r.Verdict)
 				}
 			}
-			if err := p.SetPhase(target); err != nil {
+			steps, _ := phases.Steps(p.Rotation.Spec.Scope, target.Phase, feat)
+			// Before an in-cluster-config step its pods restart reading
+			// kube-root-ca.crt: the node steps must have published the
+			// step's set there (docs/phases.md, "Steps within a phase").
+			if dir == phases.Forward && step.RunbookBefore && !force && feat.NodeTrust && f.configured() {
+				out, _ := pl.Rendered(target)
+				client, err := f.client()
+				if err != nil {
+					return err
+				}
+				if err := status.CheckPublished(c.Context(), client, "kube-system", out.Published); err != nil {
+					return fmt.Errorf("not advancing to %s: %w; or pass --force", step.Label, err)
+				}
+			}
+			if err := p.SetPosition(target, len(steps) > 1); err != nil {
 				return err
 			}
 			title, body := pl.PullRequest(step)
@@ -148,7 +191,7 @@ to FILE and only the title is printed.`,
 			return nil
 		},
 	}
-	c.Flags().StringVar(&to, "to", "", "the phase to move to (default: the next phase)")
+	c.Flags().StringVar(&to, "to", "", "the phase (or phase/step) to move to (default: the next step)")
 	c.Flags().StringVar(&prBody, "pr-body", "", "write the pull-request body to this file")
 	c.Flags().BoolVar(&force, "force", false, "advance even though the live gate says the current phase has not converged")
 	f.add(c)

@@ -16,7 +16,6 @@ import (
 	sigsyaml "sigs.k8s.io/yaml"
 
 	"github.com/carousel-dev/carousel/internal/testkit"
-	"github.com/carousel-dev/carousel/pkg/phases"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files from the actual output")
@@ -79,28 +78,35 @@ func renderCases(t *testing.T) []renderCase {
 	return out
 }
 
-// TestGoldenPhases renders every phase of every case through the function
-// and compares the ResourceList it writes with the case's
-// expected/<phase>.yaml, printing a unified diff on a mismatch
+// TestGoldenPhases renders every phase (and every step of a phase with
+// several) of every case through the function and compares the
+// ResourceList it writes with the case's expected/<phase>.yaml (the
+// phase's first step, spec.step unset) or expected/<phase>.<step>.yaml
+// (a later step), printing a unified diff on a mismatch
 // (`go test ./fn -run TestGoldenPhases -update` rewrites them).
 func TestGoldenPhases(t *testing.T) {
 	cases := renderCases(t)
 	for _, c := range cases {
 		pkg := testkit.Load(t, c.pkg)
-		seq := pkg.Phases(t)
-		for _, phase := range seq {
-			t.Run(c.name+"/"+string(phase), func(t *testing.T) {
-				out, err := run(t, testkit.ResourceList(t, pkg.WithPhase(t, phase), pkg.CopyItems()))
+		var names []string
+		for _, pos := range pkg.Positions(t) {
+			name, cfg := string(pos.Phase), pkg.WithPhase(t, pos.Phase)
+			if !pkg.FirstStep(t, pos) {
+				name, cfg = string(pos.Phase)+"."+string(pos.Step), pkg.WithPosition(t, pos)
+			}
+			names = append(names, name)
+			t.Run(c.name+"/"+name, func(t *testing.T) {
+				out, err := run(t, testkit.ResourceList(t, cfg, pkg.CopyItems()))
 				if err != nil {
 					t.Fatalf("render failed: %v\n%s", err, out)
 				}
-				golden(t, filepath.Join(c.dir, "expected", string(phase)+".yaml"), string(out))
+				golden(t, filepath.Join(c.dir, "expected", name+".yaml"), string(out))
 			})
 		}
 		files, _ := filepath.Glob(filepath.Join(c.dir, "expected", "*.yaml"))
 		for _, f := range files {
-			if !slices.Contains(seq, phases.Phase(strings.TrimSuffix(filepath.Base(f), ".yaml"))) {
-				t.Errorf("%s is not a phase of the case's rotation: remove it", f)
+			if !slices.Contains(names, strings.TrimSuffix(filepath.Base(f), ".yaml")) {
+				t.Errorf("%s is not a phase (or step) of the case's rotation: remove it", f)
 			}
 		}
 	}

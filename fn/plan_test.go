@@ -73,11 +73,12 @@ func TestAdvanceMovesOneStepKeepsCommentsAndWritesThePullRequest(t *testing.T) {
 		t.Fatalf("%v\n%s", err, out)
 	}
 	after, _ := os.ReadFile(file)
-	want := strings.Replace(string(before), "  phase: steady\n", "  phase: trust-new\n", 1)
+	// trust-new is two steps (runbook: kubernetes), so the step is written too.
+	want := strings.Replace(string(before), "  phase: steady\n", "  phase: trust-new\n  step: objects\n", 1)
 	if string(after) != want {
-		t.Fatalf("advance changed more than spec.phase (comments and formatting must stay):\n%s", after)
+		t.Fatalf("advance changed more than spec.phase and spec.step (comments and formatting must stay):\n%s", after)
 	}
-	if !strings.HasPrefix(out, "carousel: advance cluster-ca to trust-new\n") {
+	if !strings.HasPrefix(out, "carousel: advance cluster-ca to trust-new, step 1 of 2: objects\n") {
 		t.Fatalf("unexpected title: %q", strings.SplitN(out, "\n", 2)[0])
 	}
 	golden(t, filepath.Join("testdata", "advance", "steady-to-trust-new.md"), out)
@@ -103,8 +104,42 @@ func TestAdvanceMovesOneStepKeepsCommentsAndWritesThePullRequest(t *testing.T) {
 			highlighted = append(highlighted, s.ID)
 		}
 	}
-	if len(diagrams[0].Statements) != 5 || len(highlighted) != 1 || highlighted[0] != "trust-new" {
-		t.Fatalf("the diagram must show the 5 phases with trust-new highlighted: %s", parsed)
+	if len(diagrams[0].Statements) != 7 || len(highlighted) != 1 || highlighted[0] != "trust-new/objects" {
+		t.Fatalf("the diagram must show the 7 steps of the 5 phases with trust-new/objects highlighted: %s", parsed)
+	}
+}
+
+// TestAdvanceWalksEveryStepForwardAndBack: advance from steady to cleanup
+// visits every position of the rotation in order, writing spec.phase and
+// spec.step, and advance --to the previous position walks them back.
+func TestAdvanceWalksEveryStepForwardAndBack(t *testing.T) {
+	dir := examplePackage(t, phases.Steady)
+	file := filepath.Join(dir, "carousel.yaml")
+	pkg := testkit.Load(t, dir)
+	path := pkg.Positions(t)
+	at := func() phases.Position {
+		p := testkit.Load(t, dir).Rotation(t)
+		r, err := phases.Resolve(p.Spec.Scope, p.Position(), p.Features())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	for i := 1; i < len(path); i++ {
+		if out, err := runCarousel(t, "advance", file, "--pr-body", filepath.Join(dir, "body.md")); err != nil {
+			t.Fatalf("advance to %s: %v\n%s", path[i], err, out)
+		}
+		if got := at(); got != path[i] {
+			t.Fatalf("advance %d went to %s, want %s", i, got, path[i])
+		}
+	}
+	for i := len(path) - 2; i >= 0; i-- {
+		if out, err := runCarousel(t, "advance", file, "--to", path[i].String(), "--pr-body", filepath.Join(dir, "body.md")); err != nil {
+			t.Fatalf("roll back to %s: %v\n%s", path[i], err, out)
+		}
+		if got := at(); got != path[i] {
+			t.Fatalf("rollback went to %s, want %s", got, path[i])
+		}
 	}
 }
 
@@ -121,7 +156,8 @@ func TestAdvanceRollsBackOneStepAndRefusesSkips(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
-	if strings.TrimSpace(out) != "carousel: roll back cluster-ca to trust-new" {
+	// Back from sign-new is to trust-new's last step.
+	if strings.TrimSpace(out) != "carousel: roll back cluster-ca to trust-new, step 2 of 2: in-cluster-config" {
 		t.Fatalf("title: %q", out)
 	}
 	body, _ := os.ReadFile(filepath.Join(dir, "body.md"))

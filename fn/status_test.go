@@ -184,6 +184,32 @@ spec:
 	if r = carouselStatus(t, s, file); r.code != 0 {
 		t.Fatalf("trust-new rolled out must be converged: %d %s", r.code, r.raw)
 	}
+	// The next step is trust-new's in-cluster-config: its pods restart
+	// reading kube-root-ca.crt, so advance first asks that the node steps
+	// have published both CAs there (kube-controller-manager does; the test
+	// plays it).
+	kubeRootCA := func(gens ...string) {
+		var pems []string
+		for _, n := range testkit.Load(t, dir).Items {
+			for _, g := range gens {
+				if n.GetKind() == "KeyPair" && n.GetName() == "cluster-ca-ca-"+g {
+					c, _ := n.Pipe(yaml.Lookup("certificate"))
+					pems = append(pems, yaml.GetValue(c))
+				}
+			}
+		}
+		if len(pems) != len(gens) {
+			t.Fatalf("found %d of the CA certificates %v", len(pems), gens)
+		}
+		cm := yaml.MustParse("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: kube-root-ca.crt, namespace: kube-system}\ndata: {}\n")
+		_ = cm.PipeE(yaml.Lookup("data"), yaml.SetField("ca.crt", yaml.NewStringRNode(strings.Join(pems, ""))))
+		s.KubectlIn(t, []byte(cm.MustString()), "apply", "--server-side", "--field-manager=kube-controller-manager", "-f", "-")
+	}
+	kubeRootCA("old")
+	if out, err := runCarouselEnv(t, []string{"KUBECONFIG=" + s.Kubeconfig}, "advance", file, "--pr-body", filepath.Join(dir, "pr.md")); err == nil || !strings.Contains(out, "kube-root-ca.crt holds") {
+		t.Fatalf("advance into in-cluster-config before the node steps published both CAs must be refused naming kube-root-ca.crt: %v %s", err, out)
+	}
+	kubeRootCA("old", "new")
 	if out, err := runCarouselEnv(t, []string{"KUBECONFIG=" + s.Kubeconfig}, "advance", file, "--pr-body", filepath.Join(dir, "pr.md")); err != nil {
 		t.Fatalf("advance after convergence: %v %s", err, out)
 	}

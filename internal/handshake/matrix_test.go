@@ -155,7 +155,8 @@ func modelCompatible(scope phases.Scope, a, b phases.Phase) bool {
 // itself from the CA Secret carousel renders, so carousel renders no leaf
 // to handshake with; each is proven by the system's own code instead.
 var issuesItsOwnLeaves = map[string]string{
-	"osm": "OSM's Tresor issues the proxies' certificates from osm-ca-bundle, whose ca.crt is the signer alone: a cut-over, not an overlap (examples/osm/README.md); examples/osm_test.go runs OSM's code on every phase",
+	"osm-mrc": "OSM issues the proxies' certificates from the CA Secrets of the active MeshRootCertificates and trusts the active and passive ones; pkg/phases (TestEveryActiveGenerationIsTrustedOnBothSidesOfAMove) and examples/osm_mrc_test.go hold the roles to that",
+	"osm":     "OSM's Tresor issues the proxies' certificates from osm-ca-bundle, whose ca.crt is the signer alone: a cut-over, not an overlap (examples/osm/README.md); examples/osm_test.go runs OSM's code on every phase",
 }
 
 // TestNoHandshakeFailsWhilePhasesRunSideBySide is the zero-downtime proof:

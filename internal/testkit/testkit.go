@@ -70,10 +70,14 @@ type Package struct {
 }
 
 // Load reads every resource of an example directory (recursively, kustomization
-// files aside) and its CARotation (the transformer config).
+// files aside) and its CARotation (the transformer config). A crds/
+// directory holds the custom resource definitions of the system the
+// example rotates for, installed before the package (installCRDs in
+// examples/): they are not the package's resources.
 func Load(t testing.TB, dir string) *Package {
 	t.Helper()
-	nodes, err := kio.LocalPackageReader{PackagePath: dir, OmitReaderAnnotations: true, MatchFilesGlob: []string{"*.yaml"}}.Read()
+	skip := func(rel string) bool { return strings.HasPrefix(filepath.ToSlash(rel), "crds/") }
+	nodes, err := kio.LocalPackageReader{PackagePath: dir, OmitReaderAnnotations: true, MatchFilesGlob: []string{"*.yaml"}, FileSkipFunc: skip}.Read()
 	if err != nil {
 		t.Fatalf("reading %s: %v", dir, err)
 	}
@@ -137,6 +141,53 @@ func (p *Package) Rotation(t testing.TB) *spec.CARotation {
 	return rot
 }
 
+// Positions lists every phase and step of the package's rotation in order.
+func (p *Package) Positions(t testing.TB) []phases.Position {
+	t.Helper()
+	r := p.Rotation(t)
+	path, err := phases.Path(r.Spec.Scope, r.Features())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// FirstStep reports whether pos is the first (default) step of its phase.
+func (p *Package) FirstStep(t testing.TB, pos phases.Position) bool {
+	t.Helper()
+	r := p.Rotation(t)
+	steps, err := phases.Steps(r.Spec.Scope, pos.Phase, r.Features())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return steps[0].Name == pos.Step
+}
+
+// WithPosition returns a copy of the config set to a phase and step.
+func (p *Package) WithPosition(t testing.TB, pos phases.Position) *yaml.RNode {
+	t.Helper()
+	c := p.WithPhase(t, pos.Phase)
+	if err := c.PipeE(yaml.Lookup("spec"), yaml.SetField("step", yaml.NewStringRNode(string(pos.Step)))); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// RenderAt renders a position in-process; it fails the test on an error result.
+func (p *Package) RenderAt(t testing.TB, pos phases.Position) gen.Output {
+	t.Helper()
+	cfg := p.WithPosition(t, pos)
+	rot, err := spec.Load(cfg)
+	if err != nil {
+		t.Fatalf("loading the CARotation: %v", err)
+	}
+	out := gen.Render(gen.Input{Rotation: rot, Config: cfg, Items: p.CopyItems(), Now: Now})
+	if out.Failed() {
+		t.Fatalf("rendering %s failed: %v", pos, out.Results)
+	}
+	return out
+}
+
 // Phases lists the phases of the package's rotation.
 func (p *Package) Phases(t testing.TB) []phases.Phase {
 	t.Helper()
@@ -148,6 +199,7 @@ func (p *Package) Phases(t testing.TB) []phases.Phase {
 }
 
 var phaseLine = regexp.MustCompile(`(?m)^(\s*phase:\s*)\S+`)
+var stepLine = regexp.MustCompile(`(?m)^\s*step:\s*\S+\n`)
 var execPath = regexp.MustCompile(`(?m)^(\s*path:\s*)\S*carousel(\s*#.*)?$`)
 
 // Kustomize copies an example package to a temporary directory, sets its
@@ -161,6 +213,44 @@ func Kustomize(t testing.TB, dir string, phase phases.Phase, env ...string) []by
 	}
 	SetPhase(t, tmp, phase)
 	return KustomizeDir(t, tmp, env...)
+}
+
+// KustomizeAt is Kustomize at a phase and step.
+func KustomizeAt(t testing.TB, dir string, pos phases.Position, env ...string) []byte {
+	t.Helper()
+	tmp := t.TempDir()
+	if err := os.CopyFS(tmp, os.DirFS(dir)); err != nil {
+		t.Fatal(err)
+	}
+	SetPhase(t, tmp, pos.Phase)
+	setStep(t, tmp, pos.Step)
+	return KustomizeDir(t, tmp, env...)
+}
+
+// setStep writes spec.step (on the line after spec.phase) into every
+// CARotation file in dir.
+func setStep(t testing.TB, dir string, step phases.Step) {
+	t.Helper()
+	err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".yaml") {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if err != nil || !bytes.Contains(b, []byte("kind: "+spec.Kind)) {
+			return err
+		}
+		b = stepLine.ReplaceAll(b, nil)
+		b = phaseLine.ReplaceAllFunc(b, func(m []byte) []byte {
+			indent := m[:len(m)-len(bytes.TrimLeft(m, " \t\n"))]
+			indent = indent[bytes.LastIndexByte(append([]byte{'\n'}, indent...), '\n'):]
+			out := append([]byte{}, m...) // m aliases b: never append to it
+			return append(append(out, '\n'), append(append([]byte{}, indent...), "step: "+string(step)...)...)
+		})
+		return os.WriteFile(path, b, 0o644)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }
 
 // SetPhase rewrites spec.phase and the exec path of every CARotation file in dir.

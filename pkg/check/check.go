@@ -223,10 +223,14 @@ func checkMove(base, cur *spec.CARotation) []Refusal {
 	if !promotion(base, cur) {
 		if _, err := phases.Check(phases.Move{Scope: cur.Spec.Scope, From: base.Spec.Phase, To: cur.Spec.Phase}); err != nil {
 			out = append(out, Refusal{RuleMove, err.Error(), "move one phase per pull request (`carousel advance`), merging each after its gate holds"})
+		} else if _, err := phases.CheckStep(cur.Spec.Scope, base.Position(), cur.Position(), cur.Features()); err != nil {
+			// Steps within a phase are commits too: one per pull request.
+			out = append(out, Refusal{RuleMove, err.Error(), "move one step per pull request (`carousel advance`), merging each after its gate holds"})
 		}
 	}
 	b, c := base.Spec, cur.Spec
 	b.Phase, c.Phase = "", ""
+	b.Step, c.Step = "", ""
 	bj, _ := json.Marshal(b)
 	cj, _ := json.Marshal(c)
 	midFlight := base.Spec.Phase != phases.Steady && !promotion(base, cur)

@@ -33,7 +33,7 @@ func TestAdoptingCarouselAtSteadyLeavesEveryPodTemplateByteIdentical(t *testing.
 		pkg := testkit.Load(t, dir)
 		in := templates(pkg.CopyItems())
 		out := pkg.Render(t, phases.Steady)
-		if len(out.Restarts) == 0 {
+		if len(out.Restarts) == 0 && pkg.Rotation(t).Spec.MeshRootCertificates == nil {
 			t.Fatalf("%s: no consumers: the test proves nothing", dir)
 		}
 		for id, got := range templates(out.Items) {

@@ -31,7 +31,7 @@ type baseline struct {
 // leaf whose steady generation is missing has no baseline content, so its
 // consumers are annotated too.
 func (r *renderer) baseline(managed map[objID]Managed) *baseline {
-	steady, err := phases.Lookup(r.rot.Spec.Scope, phases.Steady)
+	steady, err := phases.LookupAt(r.rot.Spec.Scope, phases.Position{Phase: phases.Steady}, r.rot.Features())
 	if err != nil {
 		return nil
 	}
@@ -43,7 +43,7 @@ func (r *renderer) baseline(managed map[objID]Managed) *baseline {
 			return nil
 		}
 	}
-	b := &renderer{in: r.in, rot: r.rot, state: steady, set: r.set, trust: newTrustSet(r.caCerts(steady.Trusted))}
+	b := &renderer{in: r.in, rot: r.rot, state: steady, set: r.set, trust: newTrustSet(r.caCerts(steady.Trusted)), published: newTrustSet(r.caCerts(steady.Published))}
 	b.items = make([]*yaml.RNode, len(r.items))
 	for i, n := range r.items {
 		if k, ok := targets.Of(n); ok && k.Workload != nil {

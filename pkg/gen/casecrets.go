@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	"github.com/carousel-dev/carousel/pkg/material"
+	"github.com/carousel-dev/carousel/pkg/phases"
 	"github.com/carousel-dev/carousel/pkg/pki"
 	"github.com/carousel-dev/carousel/pkg/spec"
 )
@@ -51,9 +52,17 @@ func (r *renderer) renderCASecrets() part {
 		if slices.Contains(r.state.Trusted, g) {
 			anns = r.rot.Spec.CA.TrustedAnnotations
 		}
-		r.emitCASecret(&p, GenerationName(t.Name, r.set.CA[g].CAID), *t, r.set.CA[g], anns)
+		r.emitCASecret(&p, r.generationName(t.Name, g), *t, r.set.CA[g], anns)
 	}
 	return p
+}
+
+// generationName is the name of an object that stands for one CA
+// generation: the generation's CA Secret (from spec.ca.secret.name) and
+// what names it, such as its MeshRootCertificate and that MRC's secretRef.
+// Every such name is made here, so that they always agree.
+func (r *renderer) generationName(base string, g phases.Generation) string {
+	return GenerationName(base, r.set.CA[g].CAID)
 }
 
 // emitCASecret renders one CA Secret, with extra annotations, into p. A

@@ -40,6 +40,11 @@ type Output struct {
 	Signer      *x509.Certificate
 	Leaves      map[string]*x509.Certificate
 	KnownLeaves map[string]string
+	// Published is the set the nodes publish to in-cluster-config
+	// consumers at this position (kube-controller-manager's
+	// --root-ca-file): what kube-root-ca.crt must hold before its
+	// in-cluster-config step is merged.
+	Published []*x509.Certificate
 	// Managed lists the objects the rotation manages in the phase, in the
 	// order of Items: status verifies exactly these against the cluster.
 	Managed []Managed
@@ -84,6 +89,10 @@ type renderer struct {
 	state phases.State
 	set   *material.Set
 	trust trustSet
+	// published is the set the nodes publish to in-cluster-config
+	// consumers at this position (state.Published): the trusted set,
+	// except before a node step has published it.
+	published trustSet
 	// items are the input items, this rotation's KeyPairs taken out, in
 	// input order. Renderers edit some of them in place.
 	items   []*yaml.RNode
@@ -97,9 +106,13 @@ type renderer struct {
 // Render renders the phase named in the rotation's spec.
 func Render(in Input) Output {
 	r := &renderer{in: in, rot: in.Rotation}
-	state, err := phases.Lookup(r.rot.Spec.Scope, r.rot.Spec.Phase)
-	if err != nil {
+	if _, err := phases.Lookup(r.rot.Spec.Scope, r.rot.Spec.Phase); err != nil {
 		r.configError("spec.phase", err)
+		return r.finish(nil, nil, nil)
+	}
+	state, err := phases.LookupAt(r.rot.Spec.Scope, r.rot.Position(), r.rot.Features())
+	if err != nil {
+		r.configError("spec.step", err)
 		return r.finish(nil, nil, nil)
 	}
 	r.state = state
@@ -107,6 +120,7 @@ func Render(in Input) Output {
 		return r.finish(nil, nil, nil)
 	}
 	r.trust = newTrustSet(r.caCerts(state.Trusted))
+	r.published = newTrustSet(r.caCerts(state.Published))
 	r.warnExpiry()
 	rendered, managed := compose(r.renderParts())
 	// Then what reads them all: a workload rolls on the digest of every
@@ -131,6 +145,7 @@ func (r *renderer) renderParts() []part {
 		r.injectCABundles(),
 		r.updateKubeconfigs(),
 		r.updateServiceAccountTokens(),
+		r.renderMeshRootCertificates(),
 	}
 }
 
@@ -166,6 +181,7 @@ func (r *renderer) finish(rendered []*yaml.RNode, managed map[objID]Managed, res
 	}
 	o.Restarts = restarts
 	o.Signer = r.set.CA[r.state.Signer].Cert()
+	o.Published = r.published.certs
 	o.Leaves, o.KnownLeaves = map[string]*x509.Certificate{}, map[string]string{}
 	for name, gens := range r.set.Leaves {
 		for g, k := range gens {

@@ -149,11 +149,24 @@ func TestServiceAccountTokensCarryExactlyThePhasesTrustedSetAndKeepEverythingEls
 	}
 }
 
+// TestAWorkloadMountingAServiceAccountTokenRollsExactlyWhenTrustChanges:
+// kube-controller-manager's token controller writes ca.crt from
+// --root-ca-file, so with the kubernetes runbook a pod mounting a token
+// Secret reads the set the node step published: it rolls in the
+// in-cluster-config step of the phases that change trust (after the node
+// step), not with the objects, and never otherwise.
 func TestAWorkloadMountingAServiceAccountTokenRollsExactlyWhenTrustChanges(t *testing.T) {
-	seq := []phases.Phase{phases.Steady, phases.TrustNew, phases.SignNew, phases.DistrustOld, phases.Cleanup}
-	hash := map[phases.Phase]string{}
-	for _, p := range seq {
-		out := renderTokens(t, p, tokensOn(true), tokenSecret, tokenConsumer)
+	type pos = phases.Position
+	path, err := phases.Path(phases.ScopeCA, phases.Features{NodeTrust: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hash := map[pos]string{}
+	for _, p := range path {
+		out := renderTokens(t, p.Phase, func(r *spec.CARotation) {
+			r.Spec.ServiceAccountTokens = true
+			r.Spec.Step = p.Step
+		}, tokenSecret, tokenConsumer)
 		if out.Failed() {
 			t.Fatal(out.Results)
 		}
@@ -161,16 +174,19 @@ func TestAWorkloadMountingAServiceAccountTokenRollsExactlyWhenTrustChanges(t *te
 		v, _ := d.Pipe(yaml.Lookup("spec", "template", "metadata", "annotations", gen.RestartAnnotation("cluster-ca")))
 		hash[p] = yaml.GetValue(v)
 	}
+	obj, ic := phases.StepObjects, phases.StepInClusterConfig
 	tests := []struct {
 		name     string
-		from, to phases.Phase
+		from, to pos
 		rolls    bool
 	}{
-		{"adopting carousel at steady rolls nothing", "", phases.Steady, false},
-		{"trust-new adds the new CA: it rolls", phases.Steady, phases.TrustNew, true},
-		{"sign-new keeps the trusted set: it does not roll", phases.TrustNew, phases.SignNew, false},
-		{"distrust-old drops the old CA: it rolls", phases.SignNew, phases.DistrustOld, true},
-		{"cleanup keeps the trusted set: it does not roll", phases.DistrustOld, phases.Cleanup, false},
+		{"adopting carousel at steady rolls nothing", pos{}, pos{Phase: phases.Steady, Step: obj}, false},
+		{"trust-new's objects do not roll it: the node step has not published the new CA", pos{Phase: phases.Steady, Step: obj}, pos{Phase: phases.TrustNew, Step: obj}, false},
+		{"trust-new's in-cluster-config step rolls it onto both CAs", pos{Phase: phases.TrustNew, Step: obj}, pos{Phase: phases.TrustNew, Step: ic}, true},
+		{"sign-new keeps the trusted set: it does not roll", pos{Phase: phases.TrustNew, Step: ic}, pos{Phase: phases.SignNew, Step: obj}, false},
+		{"distrust-old's objects do not roll it", pos{Phase: phases.SignNew, Step: obj}, pos{Phase: phases.DistrustOld, Step: obj}, false},
+		{"distrust-old's in-cluster-config step rolls it onto the new CA", pos{Phase: phases.DistrustOld, Step: obj}, pos{Phase: phases.DistrustOld, Step: ic}, true},
+		{"cleanup keeps the trusted set: it does not roll", pos{Phase: phases.DistrustOld, Step: ic}, pos{Phase: phases.Cleanup, Step: obj}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

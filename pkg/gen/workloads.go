@@ -56,12 +56,20 @@ func (r *renderer) rollWorkloads(managed map[objID]Managed, base *baseline) []Re
 		if podSpec != nil {
 			for _, ref := range podRefs(podSpec) {
 				id := objID{ref.kind, n.GetNamespace(), ref.name}
+				if r.nodeTrust() && ref == kubeRootCA {
+					// kube-controller-manager's copy of --root-ca-file.
+					lines[spec.InClusterConfig] = r.published.digest
+					if base != nil {
+						baseLines[spec.InClusterConfig] = base.r.published.digest
+					}
+					continue
+				}
 				if m, ok := managed[id]; ok {
 					key := m.Carries + " " + id.String()
-					lines[key] = m.Digest
+					lines[key] = r.readDigest(m)
 					if base != nil {
 						if bm, ok := base.managed[id]; ok && bm.Carries == m.Carries {
-							baseLines[key] = bm.Digest
+							baseLines[key] = base.r.readDigest(bm)
 						}
 					}
 				}
@@ -159,11 +167,34 @@ func (s *selector) selection(n *yaml.RNode) consumers.Selection {
 	return sel
 }
 
+// kubeRootCA is the ConfigMap kube-controller-manager writes into every
+// namespace from --root-ca-file: pods read it through in-cluster config.
+var kubeRootCA = ref{targets.ConfigMap, "kube-root-ca.crt"}
+
+// nodeTrust reports whether a node step publishes the rotation's trusted
+// set to in-cluster-config consumers (runbook: kubernetes).
+func (r *renderer) nodeTrust() bool { return r.rot.Features().NodeTrust }
+
+// readDigest is what a pod reading a managed object sees. A service-account
+// token Secret's ca.crt is rewritten by kube-controller-manager's token
+// controller from --root-ca-file, so with a node step its pods see the
+// published set, not what the rotation rendered into it, until that step
+// has run.
+func (r *renderer) readDigest(m Managed) string {
+	if r.nodeTrust() && m.Kind == targets.Secret && m.Object != nil && stringField(m.Object, "type") == ServiceAccountTokenType {
+		return r.published.digest
+	}
+	return m.Digest
+}
+
 // consumedDigest is the digest of a "trust", "ca" or "leaf:<name>"
 // consumption; "ca" digests as the spec.ca.secret it stands for does.
 func (r *renderer) consumedDigest(c string) string {
 	if c == spec.Trust {
 		return r.trust.digest
+	}
+	if c == spec.InClusterConfig {
+		return r.published.digest
 	}
 	if c == spec.SigningCA {
 		k, ok := r.set.CA[r.state.Signer]

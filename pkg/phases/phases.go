@@ -96,6 +96,43 @@ type State struct {
 	Roll Consumers
 	// Summary is one sentence for people: what the phase does.
 	Summary string
+
+	// Step is the step of the phase (LookupAt; empty from Lookup).
+	Step Step
+	// Published is the trusted set the nodes publish to in-cluster-config
+	// consumers while the position is applied (LookupAt): Trusted, except
+	// in the objects step of a phase whose node step has not published its
+	// set yet (Features.NodeTrust).
+	Published []Generation
+	// Active are the generations that sign in the mesh's sense (an OSM
+	// MeshRootCertificate's role: active): the signer, or both in the
+	// both-active step (LookupAt).
+	Active []Generation
+}
+
+// Role is a generation's role as OSM's MeshRootCertificate names it.
+type Role string
+
+const (
+	RoleActive   Role = "active"   // signs and is trusted
+	RolePassive  Role = "passive"  // trusted, does not sign
+	RoleInactive Role = "inactive" // present (kept for rollback), not trusted
+	RoleAbsent   Role = ""         // not rendered
+)
+
+// Role returns generation g's role in the state: active when it signs (see
+// Active), passive when only trusted, inactive when its material is kept but
+// not trusted, absent otherwise.
+func (s State) Role(g Generation) Role {
+	switch {
+	case !s.HasCA(g):
+		return RoleAbsent
+	case slices.Contains(s.Active, g) || (len(s.Active) == 0 && s.Signer == g):
+		return RoleActive
+	case s.Trusts(g):
+		return RolePassive
+	}
+	return RoleInactive
 }
 
 // Trusts reports whether generation g is in the trusted set of the phase.

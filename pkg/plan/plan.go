@@ -22,10 +22,13 @@ type Plan struct {
 	Rotation string       `json:"rotation"`
 	Scope    phases.Scope `json:"scope"`
 	Current  phases.Phase `json:"current"`
-	Phases   []PhaseRow   `json:"phases"`
-	Next     *Step        `json:"next,omitempty"`
-	Rollback *Step        `json:"rollback,omitempty"`
-	Warnings []string     `json:"warnings,omitempty"`
+	// CurrentStep is the step of the current phase (its first when the
+	// spec names none).
+	CurrentStep phases.Step `json:"currentStep"`
+	Phases      []PhaseRow  `json:"phases"`
+	Next        *Step       `json:"next,omitempty"`
+	Rollback    *Step       `json:"rollback,omitempty"`
+	Warnings    []string    `json:"warnings,omitempty"`
 	// Notes are the render's info results (an object taken over, a
 	// KeyPair passed through for another rotation): worth reading, not
 	// warnings.
@@ -33,7 +36,8 @@ type Plan struct {
 	// Unready lists the phases after the current one that cannot be rendered
 	// from the material in the input, with what each lacks.
 	Unready []Unready `json:"unready,omitempty"`
-	state   map[phases.Phase]gen.Output
+	state   map[phases.Position]gen.Output
+	steps   map[phases.Phase][]phases.StepInfo
 }
 
 // PhaseRow is one row of the phase table.
@@ -43,20 +47,34 @@ type PhaseRow struct {
 	Trusted []phases.Generation `json:"trusted"`
 	Signer  phases.Generation   `json:"signer"`
 	Summary string              `json:"summary"`
+	// Steps are the phase's commits in order (one for most phases).
+	Steps []phases.StepInfo `json:"steps"`
 }
 
 // Step is one move and everything a reviewer needs to merge it.
 type Step struct {
 	From      phases.Phase `json:"from"`
 	To        phases.Phase `json:"to"`
+	FromStep  phases.Step  `json:"fromStep"`
+	ToStep    phases.Step  `json:"toStep"`
 	Direction string       `json:"direction"`
 	Summary   string       `json:"summary"`
-	Changes   []Change     `json:"changes"`
-	Waves     []Wave       `json:"waves"`
+	// Label names the target for people: the phase, and its step when the
+	// phase has several ("trust-new, step 2 of 2: in-cluster-config").
+	Label   string   `json:"label"`
+	Changes []Change `json:"changes"`
+	Waves   []Wave   `json:"waves"`
 	// Gate must hold before this step is merged.
 	Gate    []string      `json:"gate"`
 	Runbook []RunbookStep `json:"runbook,omitempty"`
+	// RunbookBefore: the runbook runs before this commit is merged (it
+	// publishes what the commit's rolls read), not after its objects are
+	// applied.
+	RunbookBefore bool `json:"runbookBefore,omitempty"`
 }
+
+// ToPosition is where the step moves the rotation.
+func (s *Step) ToPosition() phases.Position { return phases.Position{Phase: s.To, Step: s.ToStep} }
 
 // Change is one object the move creates, updates or deletes.
 type Change struct {
@@ -80,85 +98,94 @@ type Wave struct {
 	Objects []string `json:"objects"`
 }
 
-// Build renders the current phase and its neighbours and compares them.
+// Build renders the current position (phase and step) and its neighbours
+// and compares them.
 func Build(rot *spec.CARotation, config *yaml.RNode, items []*yaml.RNode, now time.Time) (*Plan, error) {
 	seq, err := phases.Sequence(rot.Spec.Scope)
 	if err != nil {
 		return nil, err
 	}
-	p := &Plan{Rotation: rot.Metadata.Name, Scope: rot.Spec.Scope, Current: rot.Spec.Phase, state: map[phases.Phase]gen.Output{}}
-	for _, ph := range seq {
-		st, _ := phases.Lookup(rot.Spec.Scope, ph)
-		p.Phases = append(p.Phases, PhaseRow{Phase: ph, Current: ph == rot.Spec.Phase, Trusted: st.Trusted, Signer: st.Signer, Summary: st.Summary})
-	}
-	prev, next, err := phases.Neighbours(rot.Spec.Scope, rot.Spec.Phase)
+	f := rot.Features()
+	cur, err := phases.Resolve(rot.Spec.Scope, rot.Position(), f)
 	if err != nil {
 		return nil, err
 	}
-	render := func(ph phases.Phase) (gen.Output, error) {
-		if out, ok := p.state[ph]; ok {
+	p := &Plan{Rotation: rot.Metadata.Name, Scope: rot.Spec.Scope, Current: cur.Phase, CurrentStep: cur.Step,
+		state: map[phases.Position]gen.Output{}, steps: map[phases.Phase][]phases.StepInfo{}}
+	for _, ph := range seq {
+		st, _ := phases.Lookup(rot.Spec.Scope, ph)
+		steps, _ := phases.Steps(rot.Spec.Scope, ph, f)
+		p.steps[ph] = steps
+		p.Phases = append(p.Phases, PhaseRow{Phase: ph, Current: ph == cur.Phase, Trusted: st.Trusted, Signer: st.Signer, Summary: st.Summary, Steps: steps})
+	}
+	prev, next, err := phases.NeighbourPositions(rot.Spec.Scope, cur, f)
+	if err != nil {
+		return nil, err
+	}
+	render := func(pos phases.Position) (gen.Output, error) {
+		if out, ok := p.state[pos]; ok {
 			return out, nil
 		}
 		r := *rot
-		r.Spec.Phase = ph
+		r.Spec.Phase, r.Spec.Step = pos.Phase, pos.Step
 		copies := make([]*yaml.RNode, len(items))
 		for i, n := range items {
 			copies[i] = n.Copy()
 		}
 		out := gen.Render(gen.Input{Rotation: &r, Config: config, Items: copies, Now: now})
 		if out.Failed() {
-			return out, &renderError{phase: ph, problems: problems(out)}
+			return out, &renderError{phase: pos.Phase, problems: problems(out)}
 		}
-		p.state[ph] = out
+		p.state[pos] = out
 		return out, nil
 	}
-	cur, err := render(rot.Spec.Phase)
+	curOut, err := render(cur)
 	if err != nil {
 		return nil, err
 	}
-	for _, r := range cur.Results {
+	for _, r := range curOut.Results {
 		if r.Severity == framework.Info {
 			p.Notes = append(p.Notes, r.Message)
 		} else {
 			p.Warnings = append(p.Warnings, r.Message)
 		}
 	}
-	// What rolled into the current phase: workloads whose hash differs from
-	// either neighbour's (the rotation may have arrived from either side).
-	neighbours := map[phases.Phase]gen.Output{}
-	for _, to := range []phases.Phase{next, prev} {
-		if to == "" {
+	// What rolled into the current position: workloads whose hash differs
+	// from either neighbour's (the rotation may have arrived from either side).
+	neighbours := map[phases.Position]gen.Output{}
+	for _, to := range []phases.Position{next, prev} {
+		if to.Phase == "" {
 			continue
 		}
 		out, err := render(to)
 		if err != nil {
 			// The neighbour's material may not exist yet (before `start`).
-			p.Warnings = append(p.Warnings, fmt.Sprintf("%s cannot be planned yet: %v", to, err))
+			p.Warnings = append(p.Warnings, fmt.Sprintf("%s cannot be planned yet: %v", p.label(to), err))
 			continue
 		}
 		neighbours[to] = out
 	}
 	rolledInto := map[string]gen.Restart{}
 	for _, out := range neighbours {
-		for _, r := range rollingWorkloads(out, cur) {
+		for _, r := range rollingWorkloads(out, curOut) {
 			rolledInto[r.Kind+"/"+r.Namespace+"/"+r.Name] = r
 		}
 	}
 	var rolled []gen.Restart
-	for _, r := range cur.Restarts {
+	for _, r := range curOut.Restarts {
 		if _, ok := rolledInto[r.Kind+"/"+r.Namespace+"/"+r.Name]; ok {
 			rolled = append(rolled, r)
 		}
 	}
-	if prev == "" {
-		rolled = nil // the first phase: nothing rolled into it
+	if prev.Phase == "" {
+		rolled = nil // the first position: nothing rolled into it
 	}
-	for _, to := range []phases.Phase{next, prev} {
+	for _, to := range []phases.Position{next, prev} {
 		out, ok := neighbours[to]
 		if !ok {
 			continue
 		}
-		step, err := buildStep(rot, items, rot.Spec.Phase, to, cur, out, rolled)
+		step, err := p.buildStep(rot, items, cur, to, curOut, out, rolled)
 		if err != nil {
 			return nil, err
 		}
@@ -171,20 +198,52 @@ func Build(rot *spec.CARotation, config *yaml.RNode, items []*yaml.RNode, now ti
 	// Every later phase, not only the next: a move forward is only worth
 	// making when the rotation can also be finished (and each step after it
 	// rolled back) from the material in the input.
-	idx := slices.Index(seq, rot.Spec.Phase)
+	idx := slices.Index(seq, cur.Phase)
 	for _, ph := range seq[idx+1:] {
-		if _, err := render(ph); err != nil {
+		if _, err := render(phases.Position{Phase: ph, Step: p.steps[ph][0].Name}); err != nil {
 			var re *renderError
 			if !errors.As(err, &re) {
 				return nil, err
 			}
 			p.Unready = append(p.Unready, Unready{Phase: ph, Problems: re.problems})
-			if ph != next { // the next phase is warned about above
+			if ph != next.Phase { // the next phase is warned about above
 				p.Warnings = append(p.Warnings, fmt.Sprintf("%s cannot be planned yet: %v", ph, err))
 			}
 		}
 	}
 	return p, nil
+}
+
+// Rendered returns the render of a position the plan made (the current
+// one and its neighbours).
+func (p *Plan) Rendered(pos phases.Position) (gen.Output, bool) {
+	out, ok := p.state[pos]
+	return out, ok
+}
+
+// label names a position for people: the phase alone when it is one step,
+// else the phase and which of its steps.
+func (p *Plan) label(pos phases.Position) string {
+	steps := p.steps[pos.Phase]
+	if len(steps) <= 1 {
+		return string(pos.Phase)
+	}
+	for i, s := range steps {
+		if s.Name == pos.Step {
+			return fmt.Sprintf("%s, step %d of %d: %s", pos.Phase, i+1, len(steps), s.Name)
+		}
+	}
+	return pos.String()
+}
+
+// stepInfo returns the description of a position's step.
+func (p *Plan) stepInfo(pos phases.Position) phases.StepInfo {
+	for _, s := range p.steps[pos.Phase] {
+		if s.Name == pos.Step {
+			return s
+		}
+	}
+	return phases.StepInfo{}
 }
 
 // Unready is a later phase that cannot be rendered yet, and why.
@@ -241,10 +300,19 @@ func key(n *yaml.RNode) string {
 	return n.GetKind() + "\x00" + n.GetNamespace() + "\x00" + n.GetName()
 }
 
-func buildStep(rot *spec.CARotation, items []*yaml.RNode, from, to phases.Phase, a, b gen.Output, rolledInto []gen.Restart) (*Step, error) {
-	dir, _ := phases.Check(phases.Move{Scope: rot.Spec.Scope, From: from, To: to})
-	st, _ := phases.Lookup(rot.Spec.Scope, to)
-	s := &Step{From: from, To: to, Direction: dir.String(), Summary: st.Summary}
+func (p *Plan) buildStep(rot *spec.CARotation, items []*yaml.RNode, from, to phases.Position, a, b gen.Output, rolledInto []gen.Restart) (*Step, error) {
+	f := rot.Features()
+	dir, _ := phases.CheckStep(rot.Spec.Scope, from, to, f)
+	st, _ := phases.Lookup(rot.Spec.Scope, to.Phase)
+	summary := st.Summary
+	if len(p.steps[to.Phase]) > 1 {
+		if from.Phase != to.Phase {
+			summary += "; this step: " + p.stepInfo(to).Summary
+		} else {
+			summary = p.stepInfo(to).Summary
+		}
+	}
+	s := &Step{From: from.Phase, To: to.Phase, FromStep: from.Step, ToStep: to.Step, Direction: dir.String(), Summary: summary, Label: p.label(to)}
 	before := map[string]*yaml.RNode{}
 	for _, n := range a.Items {
 		before[key(n)] = n
@@ -266,12 +334,38 @@ func buildStep(rot *spec.CARotation, items []*yaml.RNode, from, to phases.Phase,
 		}
 	}
 	s.Waves = waves(s.Changes, rollingWorkloads(a, b))
-	s.Gate = gate(rot, from, dir, rolledInto)
-	rb, err := Runbook(rot, items, from, to)
-	if err != nil {
-		return nil, err
+	// Whether node steps came with the move into `from` (they moved to the
+	// in-cluster-config step when the phase has one).
+	nodeSteps := false
+	if pf, _, _ := phases.NeighbourPositions(rot.Spec.Scope, from, f); pf.Phase != "" {
+		_, _, _, nodeSteps = phases.NodeMove(rot.Spec.Scope, pf, from, f)
 	}
-	s.Runbook = rb
+	s.Gate = gate(rot, p.label(from), dir, rolledInto, nodeSteps)
+	if dir == phases.Forward {
+		if b := p.stepInfo(to).Before; b != "" && len(p.steps[to.Phase]) > 1 {
+			s.Gate = append(s.Gate, "Before this step: "+b+".")
+		}
+	}
+	if na, nb, runBefore, ok := phases.NodeMove(rot.Spec.Scope, from, to, f); ok {
+		rb, err := Runbook(rot, items, na, nb)
+		if err != nil {
+			return nil, err
+		}
+		s.Runbook, s.RunbookBefore = rb, runBefore && len(rb) > 0
+		if dir == phases.Back && !runBefore && from.Phase != to.Phase && len(p.steps[from.Phase]) > 1 && len(rb) > 0 && rot.Features().NodeTrust {
+			s.Gate = append(s.Gate, fmt.Sprintf("The node steps below undo those of %s if they ran (they run before its in-cluster-config step); they are idempotent, so running them after the rollback of that step is harmless.", from.Phase))
+		}
+		if s.RunbookBefore {
+			if dir == phases.Back {
+				s.Gate = append(s.Gate, fmt.Sprintf("Before this step: the node steps below (%s -> %s) have run: this step rolls in-cluster-config pods back onto the set they publish.", na, nb))
+			}
+			if rot.Spec.Runbook == RunbookKubernetes {
+				nst, _ := phases.LookupAt(rot.Spec.Scope, to, f)
+				s.Gate = append(s.Gate, fmt.Sprintf("kube-root-ca.crt holds the set of %s (%s) in every namespace:", p.label(to), gens(nst.Published)),
+					"  kubectl get configmap kube-root-ca.crt -n kube-system -o jsonpath='{.data.ca\\.crt}' | openssl crl2pkcs7 -nocrl -certfile /dev/stdin | openssl pkcs7 -print_certs -noout")
+			}
+		}
+	}
 	return s, nil
 }
 
@@ -347,7 +441,7 @@ func waves(changes []Change, rolls []gen.Restart) []Wave {
 // runs pods of k and k+1 side by side, which is safe only once every pod
 // runs k: every workload that rolled into k is updated and available.
 // Rolling back is safe at any point (the two phases are adjacent either way).
-func gate(rot *spec.CARotation, from phases.Phase, dir phases.Direction, rolledInto []gen.Restart) []string {
+func gate(rot *spec.CARotation, from string, dir phases.Direction, rolledInto []gen.Restart, nodeSteps bool) []string {
 	if dir == phases.Back {
 		return []string{
 			fmt.Sprintf("None needed: pods of %s and of the phase before it interoperate at any point of a rollout.", from),
@@ -368,7 +462,7 @@ func gate(rot *spec.CARotation, from phases.Phase, dir phases.Direction, rolledI
 			g = append(g, "  "+c)
 		}
 	}
-	if rot.Spec.Runbook == RunbookKubernetes || rot.Spec.Runbook == RunbookFrontProxy {
+	if nodeSteps && (rot.Spec.Runbook == RunbookKubernetes || rot.Spec.Runbook == RunbookFrontProxy) {
 		g = append(g, fmt.Sprintf("The node-level steps of %s are done on every node, and no component logs TLS errors.", from))
 	}
 	return g

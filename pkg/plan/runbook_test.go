@@ -419,20 +419,38 @@ func (r *rehearsal) hashes() map[string]string {
 }
 
 // step returns the move from -> to as `carousel plan` builds it.
+//
+// With steps (docs/phases.md), the node steps of the phase move from -> to
+// belong to one move between positions (phases.NodeMove): the step that
+// rolls in-cluster-config consumers, when the phase has it.
 func (r *rehearsal) step(from, to phases.Phase) *Step {
 	r.t.Helper()
-	cfg := r.pkg.WithPhase(r.t, from)
-	rot, err := spec.Load(cfg)
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	p, err := Build(rot, cfg, r.pkg.CopyItems(), testkit.Now)
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	for _, s := range []*Step{p.Next, p.Rollback} {
-		if s != nil && s.To == to {
-			return s
+	rot0 := r.pkg.Rotation(r.t)
+	f := rot0.Features()
+	path, _ := phases.Path(rot0.Spec.Scope, f)
+	for i := range path {
+		for _, j := range []int{i + 1, i - 1} {
+			if j < 0 || j >= len(path) {
+				continue
+			}
+			a, b, _, ok := phases.NodeMove(rot0.Spec.Scope, path[i], path[j], f)
+			if !ok || a != from || b != to {
+				continue
+			}
+			cfg := r.pkg.WithPosition(r.t, path[i])
+			rot, err := spec.Load(cfg)
+			if err != nil {
+				r.t.Fatal(err)
+			}
+			p, err := Build(rot, cfg, r.pkg.CopyItems(), testkit.Now)
+			if err != nil {
+				r.t.Fatal(err)
+			}
+			for _, s := range []*Step{p.Next, p.Rollback} {
+				if s != nil && s.ToPosition() == path[j] {
+					return s
+				}
+			}
 		}
 	}
 	r.t.Fatalf("the plan of %s has no move to %s", from, to)
@@ -1312,5 +1330,46 @@ func TestARunbookRefusesASignerWhoseKeyIsHeldExternally(t *testing.T) {
 	}
 	if _, err := Runbook(rot, pkg.CopyItems(), phases.Steady, phases.TrustNew); err != nil {
 		t.Fatalf("with its key the runbook builds: %v", err)
+	}
+}
+
+// TestARollbackRunbookRunTwiceChangesNothingMore: rolling back out of a
+// phase with an in-cluster-config step lists the rollback's node steps
+// twice (before the in-cluster-config step's rollback, and again after the
+// objects' rollback, in case they ran without that step being merged), so
+// a second run must succeed and leave every file as the first left it.
+func TestARollbackRunbookRunTwiceChangesNothingMore(t *testing.T) {
+	for _, tc := range []struct {
+		walk     []phases.Phase
+		from, to phases.Phase
+	}{
+		{[]phases.Phase{phases.Steady, phases.TrustNew}, phases.TrustNew, phases.Steady},
+		{[]phases.Phase{phases.Steady, phases.TrustNew, phases.SignNew, phases.DistrustOld}, phases.DistrustOld, phases.SignNew},
+	} {
+		t.Run(string(tc.from)+" to "+string(tc.to), func(t *testing.T) {
+			r := newRehearsal(t, filepath.Join(testkit.Root(t), "examples", "cluster-ca"))
+			for i := 1; i < len(tc.walk); i++ {
+				if failed, stderr := r.move(tc.walk[i-1], tc.walk[i]); failed != "" {
+					t.Fatalf("%s -> %s: %s\n%s", tc.walk[i-1], tc.walk[i], failed, stderr)
+				}
+			}
+			if failed, stderr := r.move(tc.from, tc.to); failed != "" {
+				t.Fatalf("the rollback failed: %s\n%s", failed, stderr)
+			}
+			once := r.hashes()
+			if failed, stderr := r.move(tc.from, tc.to); failed != "" {
+				t.Fatalf("the rollback's node steps fail when run again: %s\n%s", failed, stderr)
+			}
+			for f, h := range r.hashes() {
+				if once[f] != h {
+					t.Errorf("running the rollback again changed %s", f)
+				}
+			}
+			for f := range once {
+				if _, ok := r.hashes()[f]; !ok {
+					t.Errorf("running the rollback again removed %s", f)
+				}
+			}
+		})
 	}
 }

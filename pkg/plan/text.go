@@ -18,7 +18,7 @@ func gens(g []phases.Generation) string {
 
 // Text writes the plan for people.
 func (p *Plan) Text(w io.Writer) {
-	fmt.Fprintf(w, "Rotation %s (scope %s), current phase: %s\n\n", p.Rotation, p.Scope, p.Current)
+	fmt.Fprintf(w, "Rotation %s (scope %s), current phase: %s\n\n", p.Rotation, p.Scope, p.label(phases.Position{Phase: p.Current, Step: p.CurrentStep}))
 	fmt.Fprintf(w, "   %-13s %-10s %-6s %s\n", "PHASE", "TRUSTED", "SIGNS", "")
 	for _, r := range p.Phases {
 		mark := "  "
@@ -26,6 +26,18 @@ func (p *Plan) Text(w io.Writer) {
 			mark = "->"
 		}
 		fmt.Fprintf(w, "%s %-13s %-10s %-6s %s\n", mark, r.Phase, gens(r.Trusted), r.Signer, r.Summary)
+		if len(r.Steps) > 1 {
+			for i, st := range r.Steps {
+				smark := " "
+				if r.Current && st.Name == p.CurrentStep {
+					smark = ">"
+				}
+				fmt.Fprintf(w, "     %s step %d: %s: %s\n", smark, i+1, st.Name, st.Summary)
+				if st.Before != "" {
+					fmt.Fprintf(w, "         before it: %s\n", st.Before)
+				}
+			}
+		}
 	}
 	for _, warn := range p.Warnings {
 		fmt.Fprintf(w, "\nwarning: %s\n", warn)
@@ -41,7 +53,7 @@ func (p *Plan) Text(w io.Writer) {
 		if s.Direction == phases.Back.String() {
 			title = "Rollback"
 		}
-		fmt.Fprintf(w, "\n== %s: %s -> %s\n%s\n", title, s.From, s.To, s.Summary)
+		fmt.Fprintf(w, "\n== %s: %s -> %s\n%s\n", title, p.label(phases.Position{Phase: s.From, Step: s.FromStep}), s.Label, s.Summary)
 		s.text(w)
 	}
 	if p.Next == nil {
@@ -72,7 +84,11 @@ func (s *Step) text(w io.Writer) {
 		fmt.Fprintf(w, "  %s\n", g)
 	}
 	if len(s.Runbook) > 0 {
-		fmt.Fprintln(w, "\nRunbook (node-level steps, after the objects are applied):")
+		if s.RunbookBefore {
+			fmt.Fprintln(w, "\nRunbook (node-level steps, BEFORE this commit is merged: its rolls read what they publish):")
+		} else {
+			fmt.Fprintln(w, "\nRunbook (node-level steps, after the objects are applied):")
+		}
 		for i, r := range s.Runbook {
 			fmt.Fprintf(w, "  %d. %s\n     why: %s\n", i+1, r.Title, r.Why)
 			// A heredoc's lines are printed as they are: indenting them
@@ -87,18 +103,24 @@ func (s *Step) text(w io.Writer) {
 	}
 }
 
-// Mermaid draws the phases as a gitGraph: each phase is one commit on the
-// rotation's branch, the one being merged highlighted. GitHub renders it in
-// a pull request.
-func (p *Plan) Mermaid(highlight phases.Phase) string {
+// Mermaid draws the phases as a gitGraph: each step of each phase is one
+// commit on the rotation's branch, the one being merged highlighted. GitHub
+// renders it in a pull request.
+func (p *Plan) Mermaid(highlight phases.Position) string {
 	var b strings.Builder
 	b.WriteString("gitGraph\n")
 	for _, r := range p.Phases {
-		fmt.Fprintf(&b, "  commit id: \"%s\"", r.Phase)
-		if r.Phase == highlight {
-			b.WriteString(" type: HIGHLIGHT tag: \"this PR\"")
+		for _, st := range r.Steps {
+			id := string(r.Phase)
+			if len(r.Steps) > 1 {
+				id += "/" + string(st.Name)
+			}
+			fmt.Fprintf(&b, "  commit id: \"%s\"", id)
+			if r.Phase == highlight.Phase && st.Name == highlight.Step {
+				b.WriteString(" type: HIGHLIGHT tag: \"this PR\"")
+			}
+			b.WriteString("\n")
 		}
-		b.WriteString("\n")
 	}
 	return b.String()
 }
@@ -109,10 +131,26 @@ func (p *Plan) PullRequest(s *Step) (title, body string) {
 	if s.Direction == phases.Back.String() {
 		verb = "roll back"
 	}
-	title = fmt.Sprintf("carousel: %s %s to %s", verb, p.Rotation, s.To)
+	title = fmt.Sprintf("carousel: %s %s to %s", verb, p.Rotation, s.Label)
 	var b strings.Builder
-	fmt.Fprintf(&b, "Moves rotation `%s` from **%s** to **%s** (%s): %s.\n\n", p.Rotation, s.From, s.To, s.Direction, s.Summary)
-	fmt.Fprintf(&b, "```mermaid\n%s```\n\n", p.Mermaid(s.To))
+	from := phases.Position{Phase: s.From, Step: s.FromStep}
+	fmt.Fprintf(&b, "Moves rotation `%s` from **%s** to **%s** (%s): %s.\n\n", p.Rotation, p.label(from), s.Label, s.Direction, s.Summary)
+	if steps := p.steps[s.To]; len(steps) > 1 {
+		fmt.Fprintf(&b, "Phase %s is %d commits, one pull request each, in this order (reverse order on rollback):\n\n", s.To, len(steps))
+		for i, st := range steps {
+			mark := ""
+			if st.Name == s.ToStep {
+				mark = " (this PR)"
+			}
+			fmt.Fprintf(&b, "%d. `%s`%s: %s.", i+1, st.Name, mark, st.Summary)
+			if st.Before != "" {
+				fmt.Fprintf(&b, " Before it: %s.", st.Before)
+			}
+			b.WriteString("\n")
+		}
+		b.WriteString("\n")
+	}
+	fmt.Fprintf(&b, "```mermaid\n%s```\n\n", p.Mermaid(s.ToPosition()))
 	b.WriteString("### Gate: confirm before merging\n\n")
 	for _, g := range s.Gate {
 		if strings.HasPrefix(g, "  ") {
@@ -133,7 +171,11 @@ func (p *Plan) PullRequest(s *Step) (title, body string) {
 		b.WriteString("Nothing rolls.\n\n")
 	}
 	if len(s.Runbook) > 0 {
-		b.WriteString("### Runbook: node-level steps after the objects are applied\n\n")
+		if s.RunbookBefore {
+			b.WriteString("### Runbook: node-level steps BEFORE merging (this commit's rolls read what they publish)\n\n")
+		} else {
+			b.WriteString("### Runbook: node-level steps after the objects are applied\n\n")
+		}
 		for i, r := range s.Runbook {
 			fmt.Fprintf(&b, "%d. **%s**: %s\n\n", i+1, r.Title, r.Why)
 			if len(r.Commands) > 0 {
@@ -147,11 +189,20 @@ func (p *Plan) PullRequest(s *Step) (title, body string) {
 	}
 	b.WriteString("### Rollback\n\n")
 	if s.Direction == phases.Back.String() {
-		fmt.Fprintf(&b, "This PR is the rollback. To go forward again, revert it (`carousel advance --to %s`).\n", s.From)
+		fmt.Fprintf(&b, "This PR is the rollback. To go forward again, revert it (`carousel advance --to %s`).\n", p.arg(from))
 	} else {
-		fmt.Fprintf(&b, "Revert this PR (or `carousel advance --to %s`): one step back is as safe as this step, and rolls the same workloads.\n", s.From)
+		fmt.Fprintf(&b, "Revert this PR (or `carousel advance --to %s`): one step back is as safe as this step, and rolls the same workloads.\n", p.arg(from))
 	}
 	return title, b.String()
+}
+
+// arg is how `advance --to` names a position: the phase, with /step when
+// the phase has several.
+func (p *Plan) arg(pos phases.Position) string {
+	if len(p.steps[pos.Phase]) > 1 {
+		return pos.String()
+	}
+	return string(pos.Phase)
 }
 
 // codeBlock writes commands as a fenced block inside a list item. Every line

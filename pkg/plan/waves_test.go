@@ -38,6 +38,13 @@ func TestPlanRollsTheControlPlaneBeforeTheDataPlane(t *testing.T) {
 	pkg := testkit.Load(t, filepath.Join(testkit.Root(t), "examples", "cluster-ca"))
 	cfg := pkg.WithPhase(t, phases.Steady)
 	restarts, _ := cfg.Pipe(yaml.Lookup("spec", "restarts"))
+	// kube-proxy as an add-on that reads a rendered bundle (trust), so it
+	// rolls with trust-new's objects: the example's rule consumes
+	// in-cluster-config, which rolls in the step after the node steps.
+	first, _ := restarts.Elements()
+	if err := first[0].PipeE(yaml.SetField("consumes", yaml.MustParse("[trust]"))); err != nil {
+		t.Fatal(err)
+	}
 	rules := yaml.MustParse(`
 - {namespace: linkerd, name: linkerd-identity, wave: 0}
 - {namespace: linkerd, name: linkerd-destination, wave: 1}

@@ -22,6 +22,7 @@ var exampleOf = map[string]string{
 	"linkerd":                "linkerd",
 	"neuvector":              "neuvector",
 	"osm":                    "osm",
+	"osm-mrc":                "osm-mrc",
 	"rke":                    "rke",
 }
 

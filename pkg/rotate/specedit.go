@@ -25,6 +25,18 @@ func (p *Package) SetPhase(phase phases.Phase) error {
 	return p.editSpec(specField{"phase", string(phase)})
 }
 
+// SetPosition rewrites spec.phase and spec.step in one atomic write. The
+// step is written when the phase has several steps or the file already
+// names one, so a rotation whose phases are one step each keeps a file
+// with spec.phase alone.
+func (p *Package) SetPosition(pos phases.Position, phaseHasSteps bool) error {
+	fields := []specField{{"phase", string(pos.Phase)}}
+	if phaseHasSteps || p.Rotation.Spec.Step != "" {
+		fields = append(fields, specField{"step", string(pos.Step)})
+	}
+	return p.editSpec(fields...)
+}
+
 // SetScope rewrites (or adds, after spec.phase) spec.scope in place.
 func (p *Package) SetScope(scope phases.Scope) error {
 	return p.editSpec(specField{"scope", string(scope)})
@@ -60,6 +72,8 @@ func (p *Package) editSpec(fields ...specField) error {
 			p.Rotation.Spec.Phase = phases.Phase(f.value)
 		case "scope":
 			p.Rotation.Spec.Scope = phases.Scope(f.value)
+		case "step":
+			p.Rotation.Spec.Step = phases.Step(f.value)
 		}
 	}
 	return nil

@@ -39,6 +39,13 @@ type Spec struct {
 	Scope phases.Scope `json:"scope,omitempty"`
 	// Phase is the phase to render. Default "steady".
 	Phase phases.Phase `json:"phase,omitempty"`
+	// Step is the step of the phase to render, when the phase has several
+	// (docs/phases.md, "Steps within a phase"): a rotation with
+	// runbook: kubernetes rolls in-cluster-config consumers in a follow-up
+	// step (in-cluster-config) of the phases that change trust, after the
+	// node steps; one with meshRootCertificates goes through both-active
+	// before old-passive in sign-new. Default: the phase's first step.
+	Step phases.Step `json:"step,omitempty"`
 	// MaterialDir is where `carousel init`/`start` write key pairs, relative
 	// to the directory of the file holding this CARotation. Default "material".
 	MaterialDir string `json:"materialDir,omitempty"`
@@ -76,6 +83,47 @@ type Spec struct {
 	// from --root-ca-file when the two differ, so this belongs with
 	// runbook: kubernetes, whose steps point that flag at the same set.
 	ServiceAccountTokens bool `json:"serviceAccountTokens,omitempty"`
+	// MeshRootCertificates renders one OSM MeshRootCertificate per CA
+	// generation present, its role stepping through OSM's rotation table
+	// (active, passive, both active, inactive, deleted), its Tresor
+	// secretRef naming the generation's CA Secret (spec.ca.secret, required).
+	MeshRootCertificates *MeshRootCertificates `json:"meshRootCertificates,omitempty"`
+}
+
+// MeshRootCertificates configures the OSM MeshRootCertificates
+// (config.openservicemesh.io/v1alpha2) of a rotation. Only role may change
+// after an MRC is created, so each generation has its own MRC, named like
+// the generation's CA Secret, for its whole life.
+type MeshRootCertificates struct {
+	// Name is the base name: each generation's MRC is named from it as the
+	// generation's CA Secret is from spec.ca.secret.name.
+	Name      string `json:"name"`
+	Namespace string `json:"namespace"`
+	// TrustDomain of the mesh. Default cluster.local.
+	TrustDomain   string `json:"trustDomain,omitempty"`
+	SpiffeEnabled bool   `json:"spiffeEnabled,omitempty"`
+}
+
+// InClusterConfig is what a restart rule's workload consumes when it reads
+// the cluster CA through in-cluster config: the set kube-controller-manager
+// publishes from --root-ca-file into every namespace's kube-root-ca.crt
+// ConfigMap and every service-account token's ca.crt. It changes only once
+// the runbook's node step has run, so such workloads roll in the follow-up
+// step of a phase (runbook: kubernetes only).
+const InClusterConfig = "in-cluster-config"
+
+// Features are the parts of the spec that give phases steps (pkg/phases).
+func (r *CARotation) Features() phases.Features {
+	return phases.Features{
+		NodeTrust:      r.Spec.Runbook == "kubernetes",
+		SigningOverlap: r.Spec.MeshRootCertificates != nil,
+	}
+}
+
+// Position is the phase and step the spec renders (the step as written:
+// empty for the phase's first).
+func (r *CARotation) Position() phases.Position {
+	return phases.Position{Phase: r.Spec.Phase, Step: r.Spec.Step}
 }
 
 // Probe is a TLS endpoint serving one of the rotation's leaves.
@@ -269,7 +317,8 @@ type Restart struct {
 	// rules select goes in the lowest of their waves.
 	Wave int `json:"wave,omitempty"`
 	// Consumes: "trust", "ca" (the signing CA and the trusted set, as
-	// spec.ca.secret holds them) and/or "leaf:<name>". Default [trust].
+	// spec.ca.secret holds them), "in-cluster-config" (the set the nodes
+	// publish, runbook: kubernetes) and/or "leaf:<name>". Default [trust].
 	Consumes []string `json:"consumes,omitempty"`
 }
 

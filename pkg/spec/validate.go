@@ -129,6 +129,9 @@ func (r *CARotation) Default() error {
 			s.Kubeconfigs[i].Key = DefaultKubeconfigKey
 		}
 	}
+	if m := s.MeshRootCertificates; m != nil && m.TrustDomain == "" {
+		m.TrustDomain = "cluster.local"
+	}
 	for i := range s.Restarts {
 		if len(s.Restarts[i].Consumes) == 0 {
 			s.Restarts[i].Consumes = []string{Trust}
@@ -173,6 +176,22 @@ func (r *CARotation) Validate() error {
 		errs.add("spec.scope", "%v", err)
 	} else if _, err := phases.Index(s.Scope, s.Phase); err != nil {
 		errs.add("spec.phase", "%v", err)
+	} else if _, err := phases.Resolve(s.Scope, r.Position(), r.Features()); err != nil {
+		errs.add("spec.step", "%v", err)
+	}
+	if m := s.MeshRootCertificates; m != nil {
+		if s.Scope != phases.ScopeCA {
+			errs.add("spec.meshRootCertificates", "a MeshRootCertificate names a CA: it needs scope: ca")
+		}
+		if s.CA.Secret == nil {
+			errs.add("spec.meshRootCertificates", "each MeshRootCertificate's secretRef names its generation's CA Secret: set spec.ca.secret")
+		}
+		if !dnsSubdomain.MatchString(m.Name) {
+			errs.add("spec.meshRootCertificates.name", "%q must be a DNS subdomain", m.Name)
+		}
+		if !dnsLabel.MatchString(m.Namespace) {
+			errs.add("spec.meshRootCertificates.namespace", "%q must be a namespace name", m.Namespace)
+		}
 	}
 	if strings.HasPrefix(s.MaterialDir, "/") || slices.Contains(strings.Split(s.MaterialDir, "/"), "..") {
 		errs.add("spec.materialDir", "%q must be a relative path inside the package", s.MaterialDir)
@@ -333,9 +352,13 @@ func (r *CARotation) Validate() error {
 		for j, c := range rs.Consumes {
 			switch {
 			case c == Trust, c == SigningCA:
+			case c == InClusterConfig:
+				if s.Runbook != "kubernetes" {
+					errs.add(fmt.Sprintf("%s.consumes[%d]", p, j), "%q is the set kube-controller-manager publishes from --root-ca-file, which only the cluster CA's node steps change: it needs runbook: kubernetes (use %q for a bundle the rotation renders)", c, Trust)
+				}
 			case strings.HasPrefix(c, LeafPrefix) && leafNames[strings.TrimPrefix(c, LeafPrefix)]:
 			default:
-				errs.add(fmt.Sprintf("%s.consumes[%d]", p, j), "%q must be %q, %q or %q followed by a leaf of spec.leaves", c, Trust, SigningCA, LeafPrefix)
+				errs.add(fmt.Sprintf("%s.consumes[%d]", p, j), "%q must be %q, %q, %q or %q followed by a leaf of spec.leaves", c, Trust, SigningCA, InClusterConfig, LeafPrefix)
 			}
 		}
 	}

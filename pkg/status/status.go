@@ -17,6 +17,7 @@ import (
 
 	"github.com/carousel-dev/carousel/pkg/gen"
 	"github.com/carousel-dev/carousel/pkg/material"
+	"github.com/carousel-dev/carousel/pkg/phases"
 	"github.com/carousel-dev/carousel/pkg/pki"
 	"github.com/carousel-dev/carousel/pkg/spec"
 	"github.com/carousel-dev/carousel/pkg/targets"
@@ -67,7 +68,14 @@ type WorkloadStatus struct {
 
 // Evaluate compares the rendered phase with the live cluster.
 func Evaluate(ctx context.Context, client dynamic.Interface, rot *spec.CARotation, out gen.Output) (*Report, error) {
-	r := &Report{Rotation: rot.Metadata.Name, Phase: string(rot.Spec.Phase), Objects: []ObjectStatus{}, Workloads: []WorkloadStatus{}}
+	// A step other than the phase's first is named with it (phase/step).
+	phase := string(rot.Spec.Phase)
+	if pos, err := phases.Resolve(rot.Spec.Scope, rot.Position(), rot.Features()); err == nil && rot.Spec.Step != "" {
+		if steps, _ := phases.Steps(rot.Spec.Scope, pos.Phase, rot.Features()); len(steps) > 1 {
+			phase = pos.String()
+		}
+	}
+	r := &Report{Rotation: rot.Metadata.Name, Phase: phase, Objects: []ObjectStatus{}, Workloads: []WorkloadStatus{}}
 	known := knownFingerprints(out)
 	for _, m := range out.Managed {
 		st, err := objectStatus(ctx, client, m.Object, known)

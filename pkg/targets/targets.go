@@ -97,6 +97,10 @@ var kinds = []Kind{
 	{Name: "CustomResourceDefinition", Resource: gvr("apiextensions.k8s.io", "customresourcedefinitions"),
 		CABundle: &CABundle{Path: []string{"spec", "conversion", "webhook", "clientConfig"}}},
 
+	// OSM's MeshRootCertificate (spec.meshRootCertificates): rendered, so
+	// status reads it back.
+	{Name: "MeshRootCertificate", Resource: schema.GroupVersionResource{Group: "config.openservicemesh.io", Version: "v1alpha2", Resource: "meshrootcertificates"}},
+
 	{Name: "Deployment", Resource: gvr("apps", "deployments"),
 		Workload: &Workload{Template: []string{"spec", "template"}, Roll: Rolled}},
 	{Name: "DaemonSet", Resource: gvr("apps", "daemonsets"),

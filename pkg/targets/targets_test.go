@@ -73,6 +73,8 @@ func TestTheRegistrySaysWhereEachKindKeepsWhatCarouselTouches(t *testing.T) {
 			want{resource: schema.GroupVersionResource{Group: "admissionregistration.k8s.io", Version: "v1", Resource: "mutatingwebhookconfigurations"}, caBundle: webhooks}},
 		{"an APIService holds its caBundle in spec", "APIService",
 			want{resource: schema.GroupVersionResource{Group: "apiregistration.k8s.io", Version: "v1", Resource: "apiservices"}, caBundle: [][]string{{"spec"}}}},
+		{"a MeshRootCertificate is served by OSM's config.openservicemesh.io v1alpha2 and carries no caBundle", "MeshRootCertificate",
+			want{resource: schema.GroupVersionResource{Group: "config.openservicemesh.io", Version: "v1alpha2", Resource: "meshrootcertificates"}}},
 		{"a CustomResourceDefinition holds its caBundle in spec.conversion.webhook.clientConfig", "CustomResourceDefinition",
 			want{resource: schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"},
 				caBundle: [][]string{{"spec", "conversion", "webhook", "clientConfig"}}}},
@@ -229,6 +231,11 @@ func TestThePublishedSchemasListTheRegisteredKinds(t *testing.T) {
 // live objects through them.
 func TestEveryRegisteredResourceIsServedByTheAPIServer(t *testing.T) {
 	s := apiserver.Start(t)
+	// Kinds of custom resources are served once their CRD is installed, as
+	// in a cluster running the system.
+	crd := filepath.Join("..", "..", "examples", "osm-mrc", "crds", "meshrootcertificates.yaml")
+	s.Kubectl(t, "apply", "--server-side", "-f", crd)
+	s.Kubectl(t, "wait", "--for=condition=Established", "-f", crd, "--timeout=60s")
 	lists := map[string]map[string]string{} // group/version -> resource -> kind
 	for _, k := range targets.All() {
 		gv := k.Resource.GroupVersion()
