@@ -159,7 +159,7 @@ func TestNoApplyOrderLeavesTheMeshWithoutAnActiveMeshRootCertificate(t *testing.
 func TestMeshRootCertificatesFollowOSMsTable(t *testing.T) {
 	t.Parallel()
 	pkg := testkit.Load(t, filepath.Join(testkit.Root(t), "examples", "osm-mrc"))
-	const old, new = "osm-mesh-root-certificate-old", "osm-mesh-root-certificate-new"
+	const old, new = "osm-mesh-root-certificate-g1", "osm-mesh-root-certificate-g2" // named after the CA IDs (material: g1 old, g2 new)
 	want := map[string][2]string{ // position -> roles of old, new ("" absent)
 		"steady/objects":       {"active", ""},
 		"trust-new/objects":    {"active", "passive"},
@@ -243,7 +243,7 @@ func TestMeshRootCertificatesStepThroughARealAPIServer(t *testing.T) {
 		prev = cur
 	}
 	// The server enforces OSM's rule: an MRC's secretRef cannot change.
-	moved := prev["osm-mesh-root-certificate-old"].Copy()
+	moved := prev["osm-mesh-root-certificate-g1"].Copy()
 	_ = moved.PipeE(yaml.Lookup("spec", "provider", "tresor", "ca", "secretRef"), yaml.SetField("name", yaml.NewStringRNode("osm-ca-bundle-elsewhere")))
 	if _, _, err := s.KubectlInErr(stream([]*yaml.RNode{moved}), "apply", "--server-side", "--field-manager="+fieldManager, "-f", "-"); err == nil {
 		t.Fatal("the CRD lets an MRC's secretRef change: its transition rules do not hold OSM's rule")

@@ -110,9 +110,19 @@ func namesStayFixed(t *testing.T, legacy bool) {
 			stripCAID(t, filepath.Join(dir, "material", "ca-new.yaml"))
 		}
 		render(fmt.Sprintf("rotation %d started: steady", rotation))
-		for _, ph := range []phases.Phase{phases.TrustNew, phases.SignNew, phases.DistrustOld, phases.Cleanup} {
+		// Every commit of the rotation, steps within a phase included
+		// (runbook: kubernetes gives trust-new and distrust-old two).
+		for step := 0; ; step++ {
+			if step > 10 {
+				t.Fatal("ten advances did not reach cleanup")
+			}
 			carousel("advance", "carousel.yaml")
+			p, _ := loadMaterial(t, dir)
+			ph := p.Rotation.Spec.Phase
 			render(fmt.Sprintf("rotation %d: %s", rotation, ph))
+			if ph == phases.Cleanup {
+				break
+			}
 		}
 	}
 	carousel("start", "carousel.yaml", "--plaintext-keys") // promotes the second rotation
