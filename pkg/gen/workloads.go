@@ -10,7 +10,6 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
 	"github.com/carousel-dev/carousel/pkg/consumers"
-	"github.com/carousel-dev/carousel/pkg/pki"
 	"github.com/carousel-dev/carousel/pkg/spec"
 	"github.com/carousel-dev/carousel/pkg/targets"
 )
@@ -160,24 +159,10 @@ func (s *selector) selection(n *yaml.RNode) consumers.Selection {
 }
 
 // consumedDigest is the digest of a "trust", "ca" or "leaf:<name>"
-// consumption; "ca" digests as the spec.ca.secret it stands for does.
+// consumption (see ConsumptionDigests); "" when the material behind it is
+// missing, which only a baseline lacks: no content to compare with.
 func (r *renderer) consumedDigest(c string) string {
-	if c == spec.Trust {
-		return r.trust.digest
-	}
-	if c == spec.SigningCA {
-		k, ok := r.set.CA[r.state.Signer]
-		if !ok {
-			return ""
-		}
-		return hashLines(pki.Fingerprint(k.Cert()), r.trust.digest)
-	}
-	name, _ := leafName(c)
-	k, ok := r.set.Leaves[name][r.state.Leaves]
-	if !ok {
-		return "" // only a baseline lacks material: no content to compare with
-	}
-	return pki.Fingerprint(k.Cert())
+	return r.consumptionDigests()[c]
 }
 
 type ref struct{ kind, name string }

@@ -76,6 +76,18 @@ type Spec struct {
 	// from --root-ca-file when the two differ, so this belongs with
 	// runbook: kubernetes, whose steps point that flag at the same set.
 	ServiceAccountTokens bool `json:"serviceAccountTokens,omitempty"`
+
+	// Publish is where `carousel publish` writes the rotation's public
+	// state (a CARotationState), relative to the directory of this file:
+	// consumer packages in other applications or repositories render from
+	// it, and `carousel check` refuses a pull request that leaves it stale.
+	Publish string `json:"publish,omitempty"`
+	// Consumers names the applications expected to consume the published
+	// state: an Argo CD Application's name, or a Flux Kustomization as
+	// <namespace>/<name>. `advance --live` refuses the next phase while one
+	// of them has not reported the current phase, including one that never
+	// picked up the state at all.
+	Consumers []string `json:"consumers,omitempty"`
 }
 
 // Probe is a TLS endpoint serving one of the rotation's leaves.
