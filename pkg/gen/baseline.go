@@ -3,11 +3,8 @@ package gen
 import (
 	"slices"
 
-	"sigs.k8s.io/kustomize/kyaml/yaml"
-
 	"github.com/carousel-dev/carousel/pkg/material"
 	"github.com/carousel-dev/carousel/pkg/phases"
-	"github.com/carousel-dev/carousel/pkg/targets"
 )
 
 // baseline is what consumers read at the rotation's steady phase over the
@@ -48,16 +45,7 @@ func (r *renderer) baseline(managed map[objID]Managed) *baseline {
 		}
 	}
 	b := &renderer{in: r.in, rot: r.rot, state: steady, set: r.set, trust: newTrustSet(r.caCerts(steady.Trusted))}
-	b.items = make([]*yaml.RNode, len(r.items))
-	for i, n := range r.items {
-		if k, ok := targets.Of(n); ok && k.Workload != nil {
-			b.items[i] = n
-		} else if orig, ok := r.before[n]; ok {
-			b.items[i] = orig.Copy() // taken over: steady takes over the input's object
-		} else {
-			b.items[i] = n.Copy()
-		}
-	}
+	b.items = r.baselineItems()
 	_, bm := compose(b.renderParts()) // its results are not the phase's: dropped
 	return &baseline{r: b, managed: bm, promoted: b.promotedConsumptions()}
 }

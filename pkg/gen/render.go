@@ -119,6 +119,11 @@ type renderer struct {
 	// made from the material for the owner, read from the published state
 	// for a consumer package.
 	digests map[string]string
+	// consumer renders a consumer package (RenderConsumer): no material,
+	// only bundles, caBundles and restarts; knownCAs are the fingerprints
+	// of the CAs its state names.
+	consumer bool
+	knownCAs map[string]bool
 }
 
 // Render renders the phase named in the rotation's spec.
@@ -163,6 +168,9 @@ func (r *renderer) published(base *baseline) *Published {
 // objects after the input items (CA Secrets, leaf Secrets, bundles,
 // cluster-info) and of their results, which the goldens pin.
 func (r *renderer) renderParts() []part {
+	if r.consumer {
+		return []part{r.renderBundles(), r.injectCABundles()}
+	}
 	return []part{
 		r.renderCASecrets(),
 		r.renderLeafSecrets(),
@@ -205,6 +213,9 @@ func (r *renderer) finish(rendered []*yaml.RNode, managed map[objID]Managed, res
 		}
 	}
 	o.Restarts = restarts
+	if r.set == nil {
+		return o // a consumer package: no material
+	}
 	o.Signer = r.set.CA[r.state.Signer].Cert()
 	o.Leaves, o.KnownLeaves = map[string]*x509.Certificate{}, map[string]string{}
 	for name, gens := range r.set.Leaves {
