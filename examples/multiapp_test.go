@@ -19,7 +19,7 @@ import (
 
 // consumerApps are the consumer packages of examples/multi-app; the last
 // stands for another repository and takes the state as a remote resource.
-var consumerApps = []string{"apps/payments", "apps/shop", "team-ledger/ledger"}
+var consumerApps = []string{"apps/payments", "apps/orders", "team-ledger/ledger"}
 
 // multiApp is a copy of examples/multi-app whose tree is a real git
 // repository standing for the platform's: each phase is published and

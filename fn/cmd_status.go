@@ -13,9 +13,11 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/carousel-dev/carousel/pkg/fleet"
 	"github.com/carousel-dev/carousel/pkg/fninput"
 	"github.com/carousel-dev/carousel/pkg/gen"
 	"github.com/carousel-dev/carousel/pkg/rotate"
+	"github.com/carousel-dev/carousel/pkg/spec"
 	"github.com/carousel-dev/carousel/pkg/status"
 )
 
@@ -168,4 +170,18 @@ JSON output (-o json): docs/status.md.`,
 	c.Flags().BoolVar(&wait, "wait", false, "poll until converged or blocked")
 	c.Flags().DurationVar(&timeout, "timeout", 10*time.Minute, "how long --wait waits")
 	return c
+}
+
+// consumersLagging lists the consumer applications of the rotation that
+// have not rendered its current phase, as the cluster reports them.
+func consumersLagging(ctx context.Context, rot *spec.CARotation, f *clusterFlags) ([]fleet.Lag, error) {
+	client, err := f.client()
+	if err != nil {
+		return nil, err
+	}
+	cs, err := fleet.Consumers(ctx, client, rot.Metadata.Name)
+	if err != nil {
+		return nil, err
+	}
+	return fleet.Lagging(rot, cs), nil
 }
