@@ -3,6 +3,7 @@ package examples
 import (
 	"bytes"
 	"encoding/base64"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,8 +13,10 @@ import (
 
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
+	"github.com/carousel-dev/carousel/internal/handshake"
 	"github.com/carousel-dev/carousel/internal/testkit"
 	"github.com/carousel-dev/carousel/pkg/phases"
+	"github.com/carousel-dev/carousel/pkg/spec"
 	"github.com/carousel-dev/carousel/pkg/targets"
 )
 
@@ -242,4 +245,105 @@ func mustReadFile(t *testing.T, path string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// TestConsumersOnePhaseApartFromTheOwnerHandshake: applications sync on
+// their own schedule, so a consumer may still run phase k-1 (or, after a
+// rollback, k+1) while the owner's servers run k, and mid-roll k-1 too.
+// Every client configured from a consumer package's bundles and caBundles
+// must then handshake with every server of the owner's leaves, with real
+// TLS; two phases apart must break exactly where the phase model says, or
+// the harness could not see a break.
+func TestConsumersOnePhaseApartFromTheOwnerHandshake(t *testing.T) {
+	t.Parallel()
+	m := newMultiApp(t)
+	seq, _ := phases.Sequence(phases.ScopeCA)
+	ownerRot := loadRotation(t, filepath.Join(m.dir, "platform", "rotation", "carousel.yaml"))
+	servers := map[phases.Phase][]handshake.Server{}
+	clients := map[phases.Phase][]handshake.Client{}
+	for _, p := range seq {
+		m.at(t, p)
+		for _, l := range testkit.Leaves(t, ownerRot, m.build(t, "platform/rotation"), true) {
+			servers[p] = append(servers[p], handshake.Server{Name: string(p) + " " + l.Name, Cert: l.Pair, ServerDNS: l.Cert.DNSNames[0]})
+		}
+		for _, app := range consumerApps {
+			rot := consumerAsRotation(t, filepath.Join(m.dir, app, "carousel.yaml"))
+			for _, o := range testkit.TrustObjects(t, rot, m.build(t, app)) {
+				clients[p] = append(clients[p], handshake.Client{Name: fmt.Sprintf("%s at %s trusting %s", app, p, o.Where), Roots: o.Pool})
+			}
+		}
+		if len(servers[p]) == 0 || len(clients[p]) < len(consumerApps) {
+			t.Fatalf("%s: %d servers, %d clients: nothing to handshake", p, len(servers[p]), len(clients[p]))
+		}
+	}
+	breaks := 0
+	for i, owner := range seq {
+		for j, consumer := range seq {
+			apart := i - j
+			if apart < -1 || apart > 2 {
+				continue
+			}
+			// The owner's servers mid-roll: its phase and the one it left.
+			var srv []handshake.Server
+			for _, k := range []int{i - 1, i} {
+				if k >= 0 && (apart >= 0 || k == i) {
+					srv = append(srv, servers[seq[k]]...)
+				}
+			}
+			failed, tried := 0, 0
+			first := ""
+			for _, s := range srv {
+				for _, c := range clients[consumer] {
+					tried++
+					if err := handshake.Handshake(s, c, testkit.Now); err != nil {
+						if failed == 0 {
+							first = fmt.Sprintf("%s x %s: %v", s.Name, c.Name, err)
+						}
+						failed++
+					}
+				}
+			}
+			ownerSt, _ := phases.Lookup(phases.ScopeCA, owner)
+			consumerSt, _ := phases.Lookup(phases.ScopeCA, consumer)
+			switch {
+			case apart <= 1 && failed > 0:
+				t.Errorf("owner at %s, consumer at %s: %d of %d handshakes failed: %s", owner, consumer, failed, tried, first)
+			case apart == 2 && !consumerSt.Trusts(ownerSt.Signer):
+				breaks++
+				if failed == 0 {
+					t.Errorf("owner at %s, consumer at %s: the consumer does not trust the owner's signer, yet all %d handshakes succeeded", owner, consumer, tried)
+				}
+			}
+		}
+	}
+	if breaks == 0 {
+		t.Fatal("no pair two phases apart breaks in the model: the harness was never shown to see a break")
+	}
+}
+
+func loadRotation(t *testing.T, file string) *spec.CARotation {
+	t.Helper()
+	n, err := yaml.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := spec.Load(n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// consumerAsRotation is the consumer's bundles as testkit reads them.
+func consumerAsRotation(t *testing.T, file string) *spec.CARotation {
+	t.Helper()
+	n, err := yaml.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := spec.LoadConsumer(n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &spec.CARotation{Metadata: spec.Metadata{Name: c.Spec.State}, Spec: spec.Spec{Bundles: c.Spec.Bundles, CABundles: c.Spec.CABundles}}
 }

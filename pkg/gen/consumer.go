@@ -85,6 +85,14 @@ func RenderConsumer(in ConsumerInput) Output {
 	if r.trust.digest != st.Spec.Digests[spec.Trust] {
 		r.errorAt(stateNode, "spec.digests.trust", errors.New("does not name spec.trusted: the state was changed after `carousel publish`; take the owner's published state as it is"))
 	}
+	if b := st.Spec.Baseline; b != nil {
+		certs, err := pki.ParseCerts([]byte(b.Trusted))
+		if err != nil {
+			r.errorAt(stateNode, "spec.baseline.trusted", err)
+		} else if newTrustSet(certs).digest != b.Digests[spec.Trust] {
+			r.errorAt(stateNode, "spec.baseline.digests.trust", errors.New("does not name spec.baseline.trusted: the state was changed after `carousel publish`; take the owner's published state as it is"))
+		}
+	}
 	for i, rs := range c.Spec.Restarts {
 		for j, what := range rs.Consumes {
 			if _, ok := st.Spec.Digests[what]; !ok {
