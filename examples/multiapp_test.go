@@ -8,13 +8,17 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
+	"github.com/carousel-dev/carousel/internal/apiserver"
 	"github.com/carousel-dev/carousel/internal/handshake"
 	"github.com/carousel-dev/carousel/internal/testkit"
+	fleetpkg "github.com/carousel-dev/carousel/pkg/fleet"
 	"github.com/carousel-dev/carousel/pkg/phases"
 	"github.com/carousel-dev/carousel/pkg/spec"
 	"github.com/carousel-dev/carousel/pkg/targets"
@@ -346,4 +350,75 @@ func consumerAsRotation(t *testing.T, file string) *spec.CARotation {
 		t.Fatal(err)
 	}
 	return &spec.CARotation{Metadata: spec.Metadata{Name: c.Spec.State}, Spec: spec.Spec{Bundles: c.Spec.Bundles, CABundles: c.Spec.CABundles}}
+}
+
+// TestMultiAppGitOpsObjectsRenderWithTheirTools: the consumer applications
+// delivered as users run them. Flux: the render step renders the owner and
+// the other repository's consumer (its state fetched by kustomize at the
+// pinned commit), the real `flux build kustomization` builds each
+// Kustomization, and what Flux would apply for the ledger carries the labels
+// `carousel advance` names it by (flux-system/ledger, as spec.consumers
+// lists it) and the phase marker. Argo CD: the ApplicationSet over the apps
+// and the owner's Application are accepted by a real API server with Argo
+// CD's CRDs.
+func TestMultiAppGitOpsObjectsRenderWithTheirTools(t *testing.T) {
+	t.Parallel()
+	m := newMultiApp(t)
+	m.at(t, phases.TrustNew)
+	out := t.TempDir()
+	render(t, filepath.Join(m.dir, "flux", "render.conf"), out)
+	flux := func(name, path, file string) []*yaml.RNode {
+		t.Helper()
+		cmd := exec.Command(testkit.Tool(t, "flux"), "build", "kustomization", name, "--path", path,
+			"--kustomization-file", filepath.Join(m.dir, "flux", file), "--dry-run")
+		b, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("flux build kustomization %s: %v\n%s", name, err, b)
+		}
+		return testkit.Parse(t, b)
+	}
+	flux("mesh-ca-material", filepath.Join(out, "mesh-ca", "material"), "platform.yaml")
+	flux("mesh-ca-workloads", filepath.Join(out, "mesh-ca", "workloads"), "platform.yaml")
+	ledger := append(flux("ledger", filepath.Join(out, "ledger", "material"), "ledger.yaml"),
+		flux("ledger", filepath.Join(out, "ledger", "workloads"), "ledger.yaml")...)
+	marked := 0
+	for _, n := range ledger {
+		obj, err := n.Map()
+		if err != nil {
+			t.Fatal(err)
+		}
+		u := &unstructured.Unstructured{Object: obj}
+		if got := fleetpkg.AppOf(u); got != "flux-system/ledger" {
+			t.Errorf("%s %s/%s: Flux applies it as application %q, not flux-system/ledger", n.GetKind(), n.GetNamespace(), n.GetName(), got)
+		}
+		if p := n.GetAnnotations()["phase.carousel.dev/mesh-ca"]; p != "" {
+			marked++
+			if p != string(phases.TrustNew) {
+				t.Errorf("%s %s/%s reports %s, the state is at trust-new", n.GetKind(), n.GetNamespace(), n.GetName(), p)
+			}
+		}
+	}
+	if marked < 3 {
+		t.Fatalf("only %d objects of the ledger carry the phase marker", marked)
+	}
+
+	s := apiserver.Start(t)
+	for _, crd := range []string{"application-crd.yaml", "applicationset-crd.yaml", "appproject-crd.yaml"} {
+		s.Kubectl(t, "apply", "--server-side", "-f", testkit.Tool(t, crd))
+	}
+	waitEstablished(t, s, "applications.argoproj.io")
+	waitEstablished(t, s, "applicationsets.argoproj.io")
+	s.KubectlIn(t, []byte("apiVersion: v1\nkind: Namespace\nmetadata: {name: argocd}\n"), "apply", "--server-side", "-f", "-")
+	if _, stderr, err := s.KubectlErr("apply", "--server-side", "--dry-run=server", "-f", filepath.Join(m.dir, "argocd", "applicationset.yaml")); err != nil {
+		t.Fatalf("the ApplicationSet and Application are refused: %v\n%s", err, stderr)
+	}
+	// The ApplicationSet's git directories generator names each
+	// Application after its directory: spec.consumers must list them.
+	owner := loadRotation(t, filepath.Join(m.dir, "platform", "rotation", "carousel.yaml"))
+	apps, _ := filepath.Glob(filepath.Join(m.dir, "apps", "*"))
+	for _, a := range apps {
+		if !slices.Contains(owner.Spec.Consumers, filepath.Base(a)) {
+			t.Errorf("Application %s (apps/%s) is not in the owner's spec.consumers %v", filepath.Base(a), filepath.Base(a), owner.Spec.Consumers)
+		}
+	}
 }
