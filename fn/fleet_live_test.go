@@ -123,6 +123,7 @@ func TestAdvanceWaitsForEveryConsumerApplication(t *testing.T) {
 	if err == nil || !strings.Contains(out, "orders reports steady") || strings.Contains(out, "payments") || strings.Contains(out, "ledger") {
 		t.Fatalf("advance must refuse naming exactly the lagging application (orders): %v\n%s", err, out)
 	}
+	t.Logf("the refusal:\n%s", out)
 	applyApp(t, s, filepath.Join(tree, "apps", "orders"), orders)
 	if out, err := runCarouselEnv(t, env, "advance", owner); err != nil {
 		t.Fatalf("every consumer at trust-new: advance must pass: %v\n%s", err, out)
