@@ -82,6 +82,9 @@ func TestAConsumerPackageRendersAndRefusesKeyMaterial(t *testing.T) {
 		{"a restart on a leaf the state does not publish is refused", func(s string) string {
 			return strings.Replace(s, "consumes: [leaf:identity]", "consumes: [leaf:gateway]", 1)
 		}, same, "spec.restarts[1].consumes[0]", "publishes no"},
+		{"a restart rule is held to the CARotation's rules", func(s string) string {
+			return strings.Replace(s, "  - kind: CronJob\n", "  - kind: Job\n", 1)
+		}, same, "spec.restarts[1].kind", "not a workload kind"},
 		{"a misspelled field is refused", func(s string) string {
 			return strings.Replace(s, "  bundles:", "  bundle:", 1)
 		}, same, "spec.bundle", "not a field"},
