@@ -6,7 +6,9 @@
 # peak RSS (from rusage). Numbers go to stdout as a Markdown table: copy them
 # into docs/performance.md.
 #
-# BENCH_SIZES overrides the sizes ("1000 10000"); BENCH_RUNS the runs (5/3).
+# BENCH_SIZES overrides the sizes ("1000 10000"; empty: none); BENCH_RUNS the
+# runs (5/3); BENCH_FLEET the fleet shapes, apps x workloads per app
+# ("10x100 100x100").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export GOTOOLCHAIN=local
@@ -15,7 +17,7 @@ mkdir -p "$work"
 go build -o "$work/genpkg" ./hack/genpkg
 go build -o "$work/run" ./hack/bench/run
 go build -o "$work/identity" ./hack/bench/identity
-sizes=${BENCH_SIZES:-1000 10000}
+sizes=${BENCH_SIZES-1000 10000} # set and empty: no single-package rows
 
 echo "## Go benchmarks"
 go test -run '^$' -bench . -benchmem ./pkg/gen/ | grep -E '^(Benchmark|ok)'
