@@ -92,6 +92,21 @@ func liveStatus(ctx context.Context, file string, f *clusterFlags) (*status.Repo
 	if err != nil {
 		return nil, err
 	}
+	// Consumer packages of other applications are part of the phase: one
+	// that has not rendered it keeps the phase from having converged.
+	if p.Rotation.Spec.Publish != "" || len(p.Rotation.Spec.Consumers) > 0 {
+		cs, err := fleet.Consumers(ctx, client, p.Rotation.Metadata.Name)
+		if err != nil {
+			return nil, err
+		}
+		lag := fleet.Lagging(p.Rotation, cs)
+		for _, l := range lag {
+			r.Reasons = append(r.Reasons, "consumer "+l.Reason)
+		}
+		if len(lag) > 0 && r.Verdict == status.Converged {
+			r.Verdict = status.Progressing
+		}
+	}
 	r.Filter(f.namespace)
 	return r, nil
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/carousel-dev/carousel/internal/apiserver"
 	"github.com/carousel-dev/carousel/internal/testkit"
+	"github.com/carousel-dev/carousel/pkg/status"
 )
 
 // multiAppTree copies examples/multi-app, runs its functions from
@@ -124,6 +125,10 @@ func TestAdvanceWaitsForEveryConsumerApplication(t *testing.T) {
 		t.Fatalf("advance must refuse naming exactly the lagging application (orders): %v\n%s", err, out)
 	}
 	t.Logf("the refusal:\n%s", out)
+	// status says the same: the phase has not converged across the fleet.
+	if r := carouselStatus(t, s, owner); r.code != 2 || r.report.Verdict != status.Progressing || !reasonsContain(r.report, "consumer orders reports steady") {
+		t.Fatalf("status must report the lagging consumer and not converge: %d %s", r.code, r.raw)
+	}
 	applyApp(t, s, filepath.Join(tree, "apps", "orders"), orders)
 	if out, err := runCarouselEnv(t, env, "advance", owner); err != nil {
 		t.Fatalf("every consumer at trust-new: advance must pass: %v\n%s", err, out)
