@@ -58,7 +58,7 @@ func RenderConsumer(in ConsumerInput) Output {
 		r.items = append(r.items, n)
 	}
 	if stateNode == nil {
-		r.configError("spec.state", fmt.Errorf("no %s %q among the resources: list the owner's published state in the kustomization (a remote resource pinned to a commit, or a path a Flux GitRepository includes; docs/fleet.md)", spec.StateKind, c.Spec.State))
+		r.configError("spec.state", fmt.Errorf("no %s %q among the resources: list the owner's published state in the kustomization's resources (its directory in the same repository, or a remote resource pinned to a commit; docs/fleet.md)", spec.StateKind, c.Spec.State))
 		return r.finish(nil, nil, nil)
 	}
 	if r.hasErrors() {

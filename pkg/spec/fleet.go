@@ -73,8 +73,8 @@ type CARotationConsumer struct {
 
 type ConsumerSpec struct {
 	// State is the metadata.name of the CARotationState among the
-	// package's resources (a kustomize remote resource pinned to a commit,
-	// or a path a Flux GitRepository include brings in).
+	// package's resources (the owner's state directory, as a path in the
+	// same repository or a kustomize remote resource pinned to a commit).
 	State string `json:"state"`
 	// RenderedAnnotations, Bundles, CABundles and Restarts are the fields
 	// of a CARotation spec, with the same meaning and checks.
