@@ -95,16 +95,25 @@ func liveStatus(ctx context.Context, file string, f *clusterFlags) (*status.Repo
 	// Consumer packages of other applications are part of the phase: one
 	// that has not rendered it keeps the phase from having converged.
 	if p.Rotation.Spec.Publish != "" || len(p.Rotation.Spec.Consumers) > 0 {
-		cs, err := fleet.Consumers(ctx, client, p.Rotation.Metadata.Name)
+		owned := map[string]bool{}
+		for _, w := range out.Restarts {
+			owned[w.Kind+"/"+w.Namespace+"/"+w.Name] = true
+		}
+		scan, err := fleet.Consumers(ctx, client, p.Rotation.Metadata.Name, func(kind, ns, name string) bool { return owned[kind+"/"+ns+"/"+name] })
 		if err != nil {
 			return nil, err
 		}
-		lag := fleet.Lagging(p.Rotation, cs)
+		lag := fleet.Lagging(p.Rotation, scan.Consumers)
 		for _, l := range lag {
 			r.Reasons = append(r.Reasons, "consumer "+l.Reason)
 		}
 		if len(lag) > 0 && r.Verdict == status.Converged {
 			r.Verdict = status.Progressing
+		}
+		// Waiting will not roll these: no package renders them.
+		for _, u := range scan.Unmarked {
+			r.Reasons = append(r.Reasons, fmt.Sprintf("%s without %s: no consumer package renders it, so it never rolls onto a new trusted set; add it to one (docs/fleet.md)", u, gen.MarkerAnnotation(p.Rotation.Metadata.Name)))
+			r.Verdict = status.Blocked
 		}
 	}
 	r.Filter(f.namespace)
@@ -194,9 +203,9 @@ func consumersLagging(ctx context.Context, rot *spec.CARotation, f *clusterFlags
 	if err != nil {
 		return nil, err
 	}
-	cs, err := fleet.Consumers(ctx, client, rot.Metadata.Name)
+	scan, err := fleet.Consumers(ctx, client, rot.Metadata.Name, nil)
 	if err != nil {
 		return nil, err
 	}
-	return fleet.Lagging(rot, cs), nil
+	return fleet.Lagging(rot, scan.Consumers), nil
 }

@@ -136,4 +136,25 @@ func TestAdvanceWaitsForEveryConsumerApplication(t *testing.T) {
 	if b, _ := os.ReadFile(owner); !bytes.Contains(b, []byte("phase: sign-new")) {
 		t.Fatal("advance did not move the owner to sign-new")
 	}
+
+	// A workload reading a consumer's bundle that no consumer package
+	// renders never rolls: status names it, and waiting will not help.
+	s.KubectlIn(t, []byte(`apiVersion: apps/v1
+kind: Deployment
+metadata: {name: stray, namespace: payments}
+spec:
+  selector: {matchLabels: {app: stray}}
+  template:
+    metadata: {labels: {app: stray}}
+    spec:
+      containers: [{name: stray, image: registry.example.dev/stray:1.0.0}]
+      volumes: [{name: trust, configMap: {name: mesh-trust}}]
+`), "apply", "--server-side", "--field-manager=someone-else", "-f", "-")
+	r := carouselStatus(t, s, owner)
+	if r.code != 3 || !reasonsContain(r.report, "Deployment payments/stray reads ConfigMap payments/mesh-trust without phase.carousel.dev/mesh-ca") {
+		t.Fatalf("a workload reading the rotation's bundle without the marker must block status: %d %s", r.code, r.raw)
+	}
+	if reasonsContain(r.report, "payments/reconciler reads") || reasonsContain(r.report, "mesh-system/identity reads") {
+		t.Fatalf("a consumer's or the owner's own workload was flagged: %s", r.raw)
+	}
 }

@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
+	"sigs.k8s.io/kustomize/kyaml/yaml"
 
 	"github.com/carousel-dev/carousel/pkg/gen"
 	"github.com/carousel-dev/carousel/pkg/material"
@@ -75,16 +76,27 @@ func markerResources() (all, labelled []schema.GroupVersionResource) {
 	return all, labelled
 }
 
+// Scan is what the cluster says of a rotation's consumers.
+type Scan struct {
+	Consumers []Consumer
+	// Unmarked lists workloads (kind namespace/name) whose pods read one of
+	// the rotation's bundles but that carry no marker and are not the
+	// owner's: no package rolls them, so they keep the old trust.
+	Unmarked []string
+}
+
 // Consumers finds every object of the cluster carrying the rotation's
-// marker and groups them by application. Lists are paginated; no object is
-// fetched one by one.
-func Consumers(ctx context.Context, client dynamic.Interface, rotation string) ([]Consumer, error) {
+// marker and groups them by application, and the workloads reading the
+// rotation's bundles without one (owned says which workloads the owner's
+// own package rolls; nil: none). Lists are paginated; no object is fetched
+// one by one.
+func Consumers(ctx context.Context, client dynamic.Interface, rotation string, owned func(kind, namespace, name string) bool) (*Scan, error) {
 	key := gen.MarkerAnnotation(rotation)
 	byApp := map[string]map[string][]string{}
-	visit := func(u *unstructured.Unstructured) {
+	mark := func(u *unstructured.Unstructured) bool {
 		phase, ok := u.GetAnnotations()[key]
 		if !ok {
-			return
+			return false
 		}
 		app := AppOf(u)
 		if app == "" {
@@ -98,26 +110,69 @@ func Consumers(ctx context.Context, client dynamic.Interface, rotation string) (
 			obj = u.GetKind() + " " + u.GetName()
 		}
 		byApp[app][phase] = append(byApp[app][phase], obj)
+		return true
 	}
 	all, labelled := markerResources()
-	for _, r := range all {
-		if err := list(ctx, client, r, "", visit); err != nil {
-			return nil, err
-		}
-	}
+	bundles := map[string]bool{} // kind/namespace/name of the rotation's bundles
 	for _, r := range labelled {
-		if err := list(ctx, client, r, material.LabelRotation+"="+rotation, visit); err != nil {
+		err := list(ctx, client, r, material.LabelRotation+"="+rotation, func(u *unstructured.Unstructured) {
+			mark(u)
+			bundles[u.GetKind()+"/"+u.GetNamespace()+"/"+u.GetName()] = true
+		})
+		if err != nil {
 			return nil, err
 		}
 	}
-	out := make([]Consumer, 0, len(byApp))
+	var unmarked []string
+	for _, r := range all {
+		err := list(ctx, client, r, "", func(u *unstructured.Unstructured) {
+			if mark(u) {
+				return
+			}
+			k, ok := targets.Lookup(u.GetKind())
+			if !ok || k.Workload == nil || (owned != nil && owned(u.GetKind(), u.GetNamespace(), u.GetName())) {
+				return
+			}
+			if uses := readsBundle(u, k, bundles); uses != "" {
+				unmarked = append(unmarked, fmt.Sprintf("%s %s/%s reads %s", u.GetKind(), u.GetNamespace(), u.GetName(), uses))
+			}
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	out := &Scan{Unmarked: unmarked}
 	for _, app := range slices.Sorted(maps.Keys(byApp)) {
 		for _, objs := range byApp[app] {
 			slices.Sort(objs)
 		}
-		out = append(out, Consumer{App: app, Phases: byApp[app]})
+		out.Consumers = append(out.Consumers, Consumer{App: app, Phases: byApp[app]})
 	}
+	slices.Sort(out.Unmarked)
 	return out, nil
+}
+
+// readsBundle names the first of the rotation's bundles a workload's pods
+// read, or "".
+func readsBundle(u *unstructured.Unstructured, k targets.Kind, bundles map[string]bool) string {
+	if len(bundles) == 0 {
+		return ""
+	}
+	n, err := yaml.FromMap(u.Object)
+	if err != nil {
+		return ""
+	}
+	podSpec, _ := n.Pipe(yaml.Lookup(k.Workload.PodSpec()...))
+	if podSpec == nil {
+		return ""
+	}
+	for _, ref := range gen.PodReads(podSpec) {
+		kind, name, _ := strings.Cut(ref, "/")
+		if bundles[kind+"/"+u.GetNamespace()+"/"+name] {
+			return kind + " " + u.GetNamespace() + "/" + name
+		}
+	}
+	return ""
 }
 
 // pageSize bounds each list call: a cluster of ten thousand workloads is

@@ -221,3 +221,14 @@ func podRefs(podSpec *yaml.RNode) []ref {
 	}
 	return out
 }
+
+// PodReads lists the ConfigMaps and Secrets a pod spec reads, as
+// "ConfigMap/<name>" and "Secret/<name>" (in the pod's namespace): the
+// references a restart hash is made of, for readers of live objects.
+func PodReads(podSpec *yaml.RNode) []string {
+	var out []string
+	for _, r := range podRefs(podSpec) {
+		out = append(out, r.kind+"/"+r.name)
+	}
+	return out
+}
