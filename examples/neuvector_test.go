@@ -167,18 +167,6 @@ done
 	return run
 }
 
-func git(t *testing.T, dir string, args ...string) string {
-	t.Helper()
-	cmd := exec.Command("git", append([]string{"-c", "user.name=test", "-c", "user.email=test@example.dev", "-c", "init.defaultBranch=main"}, args...)...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GIT_CONFIG_NOSYSTEM=1", "HOME="+dir)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("git %v: %v\n%s", args, err, out)
-	}
-	return strings.TrimSpace(string(out))
-}
-
 // neuvectorRepo is a git repository holding a copy of examples/neuvector at
 // examples/neuvector, brought to a state by prepare, committed on main and
 // pushed to a local bare origin.
@@ -218,10 +206,10 @@ func withoutNewMaterial(t *testing.T, pkg string) {
 // afterTheLastReissue is the example once its re-issue finished: reissue.
 func afterTheLastReissue(t *testing.T, pkg string) { testkit.SetPhase(t, pkg, phases.Reissue) }
 
-// carouselIn runs the real carousel on the package with the demo age key,
+// neuvectorCarousel runs the real carousel on the package with the demo age key,
 // no cluster, and the wall clock: carousel issues certificates at the wall
 // clock, so a package made to expire soon is made now.
-func carouselIn(t *testing.T, pkg string, args ...string) {
+func neuvectorCarousel(t *testing.T, pkg string, args ...string) {
 	t.Helper()
 	cmd := exec.Command(testkit.Carousel(t), append(args, filepath.Join(pkg, "carousel.yaml"))...)
 	cmd.Env = append(os.Environ(), "SOPS_AGE_KEY_FILE="+filepath.Join(testkit.Root(t), testkit.AgeKeyFile), "KUBECONFIG=", "HOME="+t.TempDir())
@@ -252,7 +240,7 @@ func installedTenDaysBeforeExpiry(t *testing.T, pkg string) {
 		t.Fatal(err)
 	}
 	leafValidity(t, pkg, "240h")
-	carouselIn(t, pkg, "init")
+	neuvectorCarousel(t, pkg, "init")
 	leafValidity(t, pkg, "87600h")
 }
 
@@ -261,8 +249,8 @@ func installedTenDaysBeforeExpiry(t *testing.T, pkg string) {
 func reissuedTenDaysBeforeExpiry(t *testing.T, pkg string) {
 	installedTenDaysBeforeExpiry(t, pkg)
 	leafValidity(t, pkg, "240h")
-	carouselIn(t, pkg, "start", "--scope", "leaf")
-	carouselIn(t, pkg, "advance")
+	neuvectorCarousel(t, pkg, "start", "--scope", "leaf")
+	neuvectorCarousel(t, pkg, "advance")
 	leafValidity(t, pkg, "87600h")
 }
 

@@ -160,7 +160,7 @@ func TestMeshRootCertificatesFollowOSMsTable(t *testing.T) {
 	t.Parallel()
 	pkg := testkit.Load(t, filepath.Join(testkit.Root(t), "examples", "osm-mrc"))
 	const old, new = "osm-mesh-root-certificate-g1", "osm-mesh-root-certificate-g2" // named after the CA IDs (material: g1 old, g2 new)
-	want := map[string][2]string{ // position -> roles of old, new ("" absent)
+	want := map[string][2]string{                                                   // position -> roles of old, new ("" absent)
 		"steady/objects":       {"active", ""},
 		"trust-new/objects":    {"active", "passive"},
 		"sign-new/both-active": {"active", "active"},

@@ -59,7 +59,7 @@ as a kustomize transformer (kustomize build --enable-alpha-plugins --enable-exec
 
 The subcommands make the rotation's key material, once, to be committed.`
 	root.Version = version
-	root.AddCommand(initCmd(), startCmd(), schemaCmd(), planCmd(), advanceCmd(), checkCmd(), renewCmd(), csrCmd(), importCmd(), statusCmd(), decryptCmd(), kubeconfigCmd())
+	root.AddCommand(initCmd(), startCmd(), schemaCmd(), planCmd(), advanceCmd(), checkCmd(), renewCmd(), csrCmd(), importCmd(), statusCmd(), decryptCmd(), kubeconfigCmd(), publishCmd())
 	root.Example = examples["carousel"]
 	for _, c := range root.Commands() {
 		if ex, ok := examples[c.Name()]; ok {
@@ -144,6 +144,8 @@ var examples = map[string]string{
   carousel kubeconfig carousel.yaml --leaf jane --phase sign-new -o ~/.kube/jane.conf`,
 	"decrypt": `  # A transformer after carousel in an Argo CD overlay (see examples/argocd)
   SOPS_AGE_KEY_FILE=age.key kustomize build --enable-alpha-plugins --enable-exec overlay`,
+	"publish": `  # Write the state consumer packages render from (to spec.publish), in the phase's pull request
+  carousel advance carousel.yaml && carousel publish carousel.yaml`,
 }
 
 // usageError is a command line the binary does not understand.

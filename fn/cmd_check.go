@@ -36,6 +36,8 @@ refuses:
                    age identity is in the environment (SOPS_AGE_KEY,
                    SOPS_AGE_KEY_FILE), skipped with a note otherwise
   rendered-output  with --rendered FILE: FILE differs from a fresh kustomize build
+  published-state  spec.publish names a state that is missing or stale: run
+                   carousel publish and commit it with the change
 
 Exit codes: 0 the change may merge; 1 the check could not run; 2 refused (each
 refusal is printed with what to do instead).`,

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/carousel-dev/carousel/pkg/atomicfile"
+	"github.com/carousel-dev/carousel/pkg/fleet"
 	"github.com/carousel-dev/carousel/pkg/fninput"
 	"github.com/carousel-dev/carousel/pkg/phases"
 	"github.com/carousel-dev/carousel/pkg/plan"
@@ -161,6 +162,23 @@ to FILE and only the title is printed.`,
 					_ = printStatus(c.ErrOrStderr(), r, "text")
 					return fmt.Errorf("%s has not converged (%s): wait (carousel status --wait), fix what blocks it, or pass --force", pl.Current, r.Verdict)
 				}
+				// Consumer packages in other applications: each must have
+				// rendered the current phase before the owner moves on, so no
+				// two applications run phases more than one apart.
+				if f.configured() && (p.Rotation.Spec.Publish != "" || len(p.Rotation.Spec.Consumers) > 0) {
+					lag, err := consumersLagging(c.Context(), p.Rotation, &f)
+					if err != nil {
+						return fmt.Errorf("the consumers could not be checked (%v): pass --force to advance without them", err)
+					}
+					if len(lag) > 0 {
+						var apps []string
+						for _, l := range lag {
+							fmt.Fprintf(c.ErrOrStderr(), "  - %s\n", l.Reason)
+							apps = append(apps, l.App)
+						}
+						return fmt.Errorf("consumers of %s are not at %s: %s; wait for them to sync, or pass --force", p.Rotation.Metadata.Name, pl.Current, strings.Join(apps, ", "))
+					}
+				}
 			}
 			steps, _ := phases.Steps(p.Rotation.Spec.Scope, target.Phase, feat)
 			// Before an in-cluster-config step its pods restart reading
@@ -172,12 +190,23 @@ to FILE and only the title is printed.`,
 				if err != nil {
 					return err
 				}
-				if err := status.CheckPublished(c.Context(), client, "kube-system", out.Published); err != nil {
+				if err := status.CheckPublished(c.Context(), client, "kube-system", out.NodePublished); err != nil {
 					return fmt.Errorf("not advancing to %s: %w; or pass --force", step.Label, err)
 				}
 			}
 			if err := p.SetPosition(target, len(steps) > 1); err != nil {
 				return err
+			}
+			if p.Rotation.Spec.Publish != "" {
+				now, err := clock()
+				if err != nil {
+					return err
+				}
+				path, _, err := fleet.Publish(args[0], "", now)
+				if err != nil {
+					return fmt.Errorf("spec.phase is %s but the state was not published (%v): run `carousel publish %s`", target, err, args[0])
+				}
+				fmt.Fprintf(c.ErrOrStderr(), "carousel: published %s\n", path)
 			}
 			title, body := pl.PullRequest(step)
 			if prBody != "" {

@@ -13,9 +13,11 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/carousel-dev/carousel/pkg/fleet"
 	"github.com/carousel-dev/carousel/pkg/fninput"
 	"github.com/carousel-dev/carousel/pkg/gen"
 	"github.com/carousel-dev/carousel/pkg/rotate"
+	"github.com/carousel-dev/carousel/pkg/spec"
 	"github.com/carousel-dev/carousel/pkg/status"
 )
 
@@ -89,6 +91,30 @@ func liveStatus(ctx context.Context, file string, f *clusterFlags) (*status.Repo
 	r, err := status.Evaluate(ctx, client, p.Rotation, out)
 	if err != nil {
 		return nil, err
+	}
+	// Consumer packages of other applications are part of the phase: one
+	// that has not rendered it keeps the phase from having converged.
+	if p.Rotation.Spec.Publish != "" || len(p.Rotation.Spec.Consumers) > 0 {
+		owned := map[string]bool{}
+		for _, w := range out.Restarts {
+			owned[w.Kind+"/"+w.Namespace+"/"+w.Name] = true
+		}
+		scan, err := fleet.Consumers(ctx, client, p.Rotation.Metadata.Name, func(kind, ns, name string) bool { return owned[kind+"/"+ns+"/"+name] })
+		if err != nil {
+			return nil, err
+		}
+		lag := fleet.Lagging(p.Rotation, scan.Consumers)
+		for _, l := range lag {
+			r.Reasons = append(r.Reasons, "consumer "+l.Reason)
+		}
+		if len(lag) > 0 && r.Verdict == status.Converged {
+			r.Verdict = status.Progressing
+		}
+		// Waiting will not roll these: no package renders them.
+		for _, u := range scan.Unmarked {
+			r.Reasons = append(r.Reasons, fmt.Sprintf("%s without %s: no consumer package renders it, so it never rolls onto a new trusted set; add it to one (docs/fleet.md)", u, gen.MarkerAnnotation(p.Rotation.Metadata.Name)))
+			r.Verdict = status.Blocked
+		}
 	}
 	r.Filter(f.namespace)
 	return r, nil
@@ -174,4 +200,18 @@ JSON output (-o json): docs/status.md.`,
 	c.Flags().BoolVar(&wait, "wait", false, "poll until converged or blocked")
 	c.Flags().DurationVar(&timeout, "timeout", 10*time.Minute, "how long --wait waits")
 	return c
+}
+
+// consumersLagging lists the consumer applications of the rotation that
+// have not rendered its current phase, as the cluster reports them.
+func consumersLagging(ctx context.Context, rot *spec.CARotation, f *clusterFlags) ([]fleet.Lag, error) {
+	client, err := f.client()
+	if err != nil {
+		return nil, err
+	}
+	scan, err := fleet.Consumers(ctx, client, rot.Metadata.Name, nil)
+	if err != nil {
+		return nil, err
+	}
+	return fleet.Lagging(rot, scan.Consumers), nil
 }

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -21,6 +22,7 @@ import (
 	"github.com/carousel-dev/carousel/pkg/phases"
 	"github.com/carousel-dev/carousel/pkg/pki"
 	"github.com/carousel-dev/carousel/pkg/rotate"
+	"github.com/carousel-dev/carousel/pkg/spec"
 )
 
 // The crash-safety test kills each writing command, as the real binary, at
@@ -457,6 +459,27 @@ func crashCases() []crashCase {
 			}
 		},
 	}, {
+		name: "publish replaces the state whole",
+		// The state sits outside the build: what a kill must never leave is
+		// a half-written state, which consumer packages would render from.
+		setup: func(t *testing.T, dir, _ string) {
+			initialised(t, dir, "")
+			mustRun(t, dir, "start", "carousel.yaml", "--plaintext-keys")
+			b, err := os.ReadFile(filepath.Join(dir, "carousel.yaml"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			b = regexp.MustCompile(`(?m)^(  phase: \S+\n)`).ReplaceAll(b, []byte("${1}  publish: published/state.yaml\n"))
+			if err := os.WriteFile(filepath.Join(dir, "carousel.yaml"), b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			mustRun(t, dir, "publish", "carousel.yaml")
+			setPhaseText(t, dir, phases.TrustNew)
+		},
+		args:   func(string) []string { return []string{"publish", "carousel.yaml"} },
+		atKill: func(t *testing.T, dir string) { publishedPhase(t, dir, phases.Steady, phases.TrustNew) },
+		check:  func(t *testing.T, dir, _ string) { publishedPhase(t, dir, phases.TrustNew) },
+	}, {
 		name:  "start from steady adds the next rotation's material",
 		setup: initialised,
 		args:  plain("start", "carousel.yaml"),
@@ -686,5 +709,22 @@ func pendingIntact(t *testing.T, dir string) {
 		if err == nil && strings.TrimSpace(yaml.GetValue(n.Field("csr").Value)) != strings.TrimSpace(string(csr)) {
 			t.Fatalf("%s is not the CSR of its pending key", strings.TrimSuffix(e.Name(), ".yaml")+".csr")
 		}
+	}
+}
+
+// publishedPhase fails unless the package's published state is whole (it
+// loads as a CARotationState) and at one of the phases.
+func publishedPhase(t *testing.T, dir string, want ...phases.Phase) {
+	t.Helper()
+	n, err := yaml.ReadFile(filepath.Join(dir, "published", "state.yaml"))
+	if err != nil {
+		t.Fatalf("the published state does not read: %v", err)
+	}
+	st, err := spec.LoadState(n)
+	if err != nil {
+		t.Fatalf("the published state is not whole: %v", err)
+	}
+	if !slices.Contains(want, st.Spec.Phase) {
+		t.Fatalf("the published state is at %s, want one of %v", st.Spec.Phase, want)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/fn/framework"
 
 	"github.com/carousel-dev/carousel/pkg/gen"
+	"github.com/carousel-dev/carousel/pkg/krmio"
 	"github.com/carousel-dev/carousel/pkg/material"
 	"github.com/carousel-dev/carousel/pkg/spec"
 )
@@ -37,6 +38,24 @@ func buildProcessor(now func() (time.Time, error)) framework.ResourceListProcess
 			rl.Results = append(rl.Results, results...)
 			rl.Items = nil
 			return rl.Results
+		}
+		// A consumer package: the same binary, another config.
+		if krmio.Identity(rl.FunctionConfig).Kind == spec.ConsumerKind {
+			problems := spec.ItemResults(rl.Items)
+			c, err := spec.LoadConsumer(rl.FunctionConfig)
+			if err != nil {
+				problems = append(spec.ErrorResults(rl.FunctionConfig, err), problems...)
+			}
+			if len(problems) > 0 {
+				return fail(problems)
+			}
+			out := gen.RenderConsumer(gen.ConsumerInput{Consumer: c, Config: rl.FunctionConfig, Items: rl.Items})
+			if out.Failed() {
+				return fail(out.Results)
+			}
+			rl.Results = append(rl.Results, out.Results...)
+			rl.Items = out.Items
+			return nil
 		}
 		// Every problem with the config and the items at once.
 		problems := spec.ItemResults(rl.Items)

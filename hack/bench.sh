@@ -6,7 +6,9 @@
 # peak RSS (from rusage). Numbers go to stdout as a Markdown table: copy them
 # into docs/performance.md.
 #
-# BENCH_SIZES overrides the sizes ("1000 10000"); BENCH_RUNS the runs (5/3).
+# BENCH_SIZES overrides the sizes ("1000 10000"; empty: none); BENCH_RUNS the
+# runs (5/3); BENCH_FLEET the fleet shapes, apps x workloads per app
+# ("10x100 100x100").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export GOTOOLCHAIN=local
@@ -15,7 +17,7 @@ mkdir -p "$work"
 go build -o "$work/genpkg" ./hack/genpkg
 go build -o "$work/run" ./hack/bench/run
 go build -o "$work/identity" ./hack/bench/identity
-sizes=${BENCH_SIZES:-1000 10000}
+sizes=${BENCH_SIZES-1000 10000} # set and empty: no single-package rows
 
 echo "## Go benchmarks"
 go test -run '^$' -bench . -benchmem ./pkg/gen/ | grep -E '^(Benchmark|ok)'
@@ -25,7 +27,7 @@ echo "## Whole processes ($(nproc) cores, $(go version | cut -d' ' -f3))"
 echo
 echo "| input | command | wall median (s) | peak RSS (MiB) |"
 echo "|---|---|---|---|"
-row() { local input=$1; shift; IFS=$'\t' read -r label wall rss < <("$work/run" "$@"); echo "| $input | $label | $wall | $rss |"; }
+row() { local input=$1; shift; IFS=$'\t' read -r label wall rss _ < <("$work/run" "$@"); echo "| $input | $label | $wall | $rss |"; }
 for n in $sizes; do
   ns=$(( n / 10 ))
   pkg=$work/pkg-$n
@@ -53,6 +55,34 @@ for n in $sizes; do
     rm -rf "$plain"; cp -r "$pkg" "$plain"
     sed -i '/^transformers:/,$d' "$plain/kustomization.yaml"
     row "$n workloads" -n "$runs" -label "kustomize build without carousel" -- bin/kustomize build "$plain"
+  fi
+done
+
+# The fleet (docs/fleet.md): one owner and N consumer packages holding the
+# same workloads as one package of N x W, each built by the pinned kustomize
+# with carousel, one after another, as N applications' renders would run;
+# against that one package. CPU time (user + system) as well as wall time:
+# on a shared machine the wall clock measures the neighbours.
+echo
+echo "## Fleet"
+echo
+echo "| input | command | wall (s) | peak RSS (MiB) | CPU (s) |"
+echo "|---|---|---|---|---|"
+frow() { local input=$1; shift; IFS=$'\t' read -r label wall rss cpu < <("$work/run" "$@"); echo "| $input | $label | $wall | $rss | $cpu |"; }
+for f in ${BENCH_FLEET:-10x100 100x100}; do
+  apps=${f%x*}; per=${f#*x}; n=$(( apps * per ))
+  fleet=$work/fleet-$f
+  [ -f "$fleet/state/cluster-ca.yaml" ] || {
+    "$work/genpkg" -apps "$apps" -workloads "$n" -namespaces $(( n / 10 )) -phase trust-new -carousel bin/carousel -out "$fleet" >/dev/null
+    bin/carousel publish "$fleet/owner/carousel.yaml" >/dev/null
+  }
+  { echo '#!/bin/sh'; echo 'set -e'; for d in "$fleet/owner" "$fleet"/apps/*; do echo "$PWD/bin/kustomize build --enable-alpha-plugins --enable-exec $d >/dev/null"; done; } > "$fleet/build.sh"
+  chmod +x "$fleet/build.sh"
+  frow "owner + $apps apps x $per workloads" -n 1 -label "kustomize build of each package with carousel" -- "$fleet/build.sh"
+  if [ "$n" -le "${BENCH_KUSTOMIZE_MAX:-1000}" ]; then
+    single=$work/pkg-$n
+    [ -f "$single/kustomization.yaml" ] || "$work/genpkg" -workloads "$n" -namespaces $(( n / 10 )) -phase trust-new -carousel bin/carousel -out "$single" >/dev/null
+    frow "one package of $n workloads" -n 1 -label "kustomize build with carousel" -- bin/kustomize build --enable-alpha-plugins --enable-exec "$single"
   fi
 done
 

@@ -4,6 +4,15 @@
 // package and as a ResourceList for whole-process runs of a function.
 //
 //	go run ./hack/genpkg -workloads 10000 -namespaces 1000 -phase trust-new -out /tmp/pkg
+//
+// With -apps N it writes the same workloads as a fleet instead (docs/fleet.md):
+// an owner package (the rotation, its material and the example's own
+// resources, publishing to state/), and N consumer packages under apps/,
+// each with workloads/N Deployments in its own namespaces and a
+// CARotationConsumer rendering the bundle into them; `carousel publish
+// owner/carousel.yaml` then writes the state they read.
+//
+//	go run ./hack/genpkg -apps 100 -workloads 10000 -namespaces 1000 -phase trust-new -out /tmp/fleet
 package main
 
 import (
@@ -113,6 +122,7 @@ func main() {
 	example := flag.String("example", "examples/cluster-ca", "the example whose rotation and material to reuse")
 	out := flag.String("out", "", "output directory")
 	carousel := flag.String("carousel", "bin/carousel", "the carousel binary the kustomization's exec function runs")
+	apps := flag.Int("apps", 0, "write a fleet: an owner package and this many consumer packages sharing the workloads")
 	flag.Parse()
 	if *out == "" {
 		fmt.Fprintln(os.Stderr, "genpkg: -out is required")
@@ -123,7 +133,12 @@ func main() {
 		fmt.Fprintln(os.Stderr, "genpkg:", err)
 		os.Exit(1)
 	}
-	if err := run(*workloads, *namespaces, *phase, *example, bin, *out); err != nil {
+	if *apps > 0 {
+		err = runFleet(*apps, *workloads, *namespaces, *phase, *example, bin, *out)
+	} else {
+		err = run(*workloads, *namespaces, *phase, *example, bin, *out)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "genpkg:", err)
 		os.Exit(1)
 	}
@@ -212,4 +227,94 @@ func run(workloads, namespaces int, phase, example, carousel, out string) error 
 		return err
 	}
 	return os.WriteFile(filepath.Join(out, "resourcelist.yaml"), rl.Bytes(), 0o644)
+}
+
+// consumer is the CARotationConsumer of each generated app: the example's
+// bundle, in every namespace of the app, as the owner renders it into every
+// namespace of a single package.
+const consumer = `apiVersion: carousel.dev/v1alpha1
+kind: CARotationConsumer
+metadata:
+  name: %s
+  annotations:
+    config.kubernetes.io/function: |
+      exec:
+        path: %s
+spec:
+  state: cluster-ca
+  bundles:
+  - name: cluster-ca-bundle
+    allNamespaces: true
+`
+
+func runFleet(apps, workloads, namespaces int, phase, example, carousel, out string) error {
+	owner := filepath.Join(out, "owner")
+	if err := os.MkdirAll(filepath.Join(owner, "material"), 0o755); err != nil {
+		return err
+	}
+	cfg, err := os.ReadFile(filepath.Join(example, "carousel.yaml"))
+	if err != nil {
+		return err
+	}
+	cfg = phaseLine.ReplaceAll(cfg, []byte("${1}"+phase+"\n  publish: ../state/cluster-ca.yaml"))
+	cfg = execPath.ReplaceAll(cfg, []byte("${1}"+carousel))
+	if err := os.WriteFile(filepath.Join(owner, "carousel.yaml"), cfg, 0o644); err != nil {
+		return err
+	}
+	mats, _ := filepath.Glob(filepath.Join(example, "material", "*.yaml"))
+	for _, m := range mats {
+		b, err := os.ReadFile(m)
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(owner, "material", filepath.Base(m)), b, 0o644); err != nil {
+			return err
+		}
+	}
+	var base bytes.Buffer
+	for _, f := range []string{"namespaces.yaml", "kube-system.yaml", "policy-webhook.yaml", "monitoring.yaml", "admin-kubeconfig.yaml"} {
+		b, err := os.ReadFile(filepath.Join(example, f))
+		if err != nil {
+			return err
+		}
+		base.WriteString("---\n")
+		base.Write(b)
+	}
+	files := map[string][]byte{
+		filepath.Join(owner, "base.yaml"): base.Bytes(),
+		filepath.Join(owner, "kustomization.yaml"): []byte("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n" +
+			"resources:\n- base.yaml\n- material\ntransformers:\n- carousel.yaml\n"),
+		filepath.Join(out, "state", "kustomization.yaml"): []byte("resources:\n- cluster-ca.yaml\n"),
+	}
+	perApp, nsPerApp := workloads/apps, max(namespaces/apps, 1)
+	for a := 0; a < apps; a++ {
+		dir := filepath.Join(out, "apps", fmt.Sprintf("app-%d", a))
+		var gen bytes.Buffer
+		for j := 0; j < nsPerApp; j++ {
+			fmt.Fprintf(&gen, "---\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: ns-%d\n", a*nsPerApp+j)
+		}
+		for j := 0; j < perApp; j++ {
+			i := a*perApp + j
+			mount, volume := "", ""
+			if i%2 == 0 {
+				mount = "        - {name: cluster-ca, mountPath: /etc/ssl/cluster, readOnly: true}\n"
+				volume = "      - name: cluster-ca\n        configMap: {name: cluster-ca-bundle}\n"
+			}
+			gen.WriteString("---\n")
+			fmt.Fprintf(&gen, deployment, i, fmt.Sprintf("ns-%d", a*nsPerApp+j%nsPerApp), i%50, mount, volume)
+		}
+		files[filepath.Join(dir, "workloads.yaml")] = gen.Bytes()
+		files[filepath.Join(dir, "consumer.yaml")] = []byte(fmt.Sprintf(consumer, fmt.Sprintf("app-%d", a), carousel))
+		files[filepath.Join(dir, "kustomization.yaml")] = []byte("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n" +
+			"resources:\n- ../../state\n- workloads.yaml\ntransformers:\n- consumer.yaml\n")
+	}
+	for name, b := range files {
+		if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(name, b, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -15,6 +15,7 @@ import (
 
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
+	"github.com/carousel-dev/carousel/pkg/fleet"
 	"github.com/carousel-dev/carousel/pkg/fninput"
 	"github.com/carousel-dev/carousel/pkg/gen"
 	"github.com/carousel-dev/carousel/pkg/material"
@@ -40,6 +41,7 @@ const (
 	RuleRender   = "renders"
 	RuleKeys     = "keys"
 	RuleStale    = "rendered-output"
+	RulePublish  = "published-state"
 )
 
 // Report is the outcome of a check: the refusals (none: it may merge) and
@@ -141,6 +143,14 @@ func Run(o Options) (*Report, error) {
 	r := gen.Render(gen.Input{Rotation: cur, Config: head.Node, Items: items, Now: o.Now})
 	if r.Failed() {
 		out = append(out, Refusal{RuleRender, fmt.Sprintf("phase %s does not render: %v", cur.Spec.Phase, r.Results), "fix the errors above (`kustomize build` shows the same results)"})
+	} else {
+		why, err := fleet.Stale(head, r)
+		if err != nil {
+			return nil, err
+		}
+		if why != "" {
+			out = append(out, Refusal{RulePublish, why, fmt.Sprintf("run `carousel publish %s` and commit %s with the change", o.File, cur.Spec.Publish)})
+		}
 	}
 	if o.Rendered != "" {
 		ref, err := stale(o, dir)

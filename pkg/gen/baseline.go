@@ -3,11 +3,8 @@ package gen
 import (
 	"slices"
 
-	"sigs.k8s.io/kustomize/kyaml/yaml"
-
 	"github.com/carousel-dev/carousel/pkg/material"
 	"github.com/carousel-dev/carousel/pkg/phases"
-	"github.com/carousel-dev/carousel/pkg/targets"
 )
 
 // baseline is what consumers read at the rotation's steady phase over the
@@ -22,6 +19,10 @@ import (
 type baseline struct {
 	r       *renderer
 	managed map[objID]Managed
+	// promoted lists the consumptions ("trust", "ca", "leaf:<name>")
+	// whose steady material replaced earlier material: their consumers
+	// have carried the restart annotation since that rotation.
+	promoted map[string]bool
 }
 
 // baseline renders the steady phase's managed objects over copies of the
@@ -36,7 +37,7 @@ func (r *renderer) baseline(managed map[objID]Managed) *baseline {
 		return nil
 	}
 	if r.state.Phase == steady.Phase {
-		return &baseline{r: r, managed: managed}
+		return &baseline{r: r, managed: managed, promoted: r.promotedConsumptions()}
 	}
 	for _, g := range append(slices.Clone(steady.Trusted), steady.Signer) {
 		if _, ok := r.set.CA[g]; !ok {
@@ -44,36 +45,31 @@ func (r *renderer) baseline(managed map[objID]Managed) *baseline {
 		}
 	}
 	b := &renderer{in: r.in, rot: r.rot, state: steady, set: r.set, trust: newTrustSet(r.caCerts(steady.Trusted)), published: newTrustSet(r.caCerts(steady.Published))}
-	b.items = make([]*yaml.RNode, len(r.items))
-	for i, n := range r.items {
-		if k, ok := targets.Of(n); ok && k.Workload != nil {
-			b.items[i] = n
-		} else if orig, ok := r.before[n]; ok {
-			b.items[i] = orig.Copy() // taken over: steady takes over the input's object
-		} else {
-			b.items[i] = n.Copy()
-		}
-	}
+	b.items = r.baselineItems()
 	_, bm := compose(b.renderParts()) // its results are not the phase's: dropped
-	return &baseline{r: b, managed: bm}
+	return &baseline{r: b, managed: bm, promoted: b.promotedConsumptions()}
 }
 
 // anyPromoted reports whether any of the consumptions was promoted.
 func (b *baseline) anyPromoted(consumes []string) bool {
-	return slices.ContainsFunc(consumes, b.promoted)
+	return slices.ContainsFunc(consumes, func(c string) bool { return b.promoted[c] })
 }
 
-// promoted reports whether the steady material behind a consumption
-// ("trust", "ca" or "leaf:<name>") replaced earlier material: then its
-// consumers have carried the restart annotation since that rotation.
-func (b *baseline) promoted(what string) bool {
-	gen := b.r.state.Signer
-	var k material.KeyPair
-	var ok bool
-	if name, isLeaf := leafName(what); isLeaf {
-		k, ok = b.r.set.Leaves[name][b.r.state.Leaves]
-	} else {
-		k, ok = b.r.set.CA[gen]
+// promotedConsumptions lists, of the consumptions of a steady renderer,
+// those whose material replaced earlier material.
+func (r *renderer) promotedConsumptions() map[string]bool {
+	out := map[string]bool{}
+	for what := range r.consumptionDigests() {
+		var k material.KeyPair
+		var ok bool
+		if name, isLeaf := leafName(what); isLeaf {
+			k, ok = r.set.Leaves[name][r.state.Leaves]
+		} else {
+			k, ok = r.set.CA[r.state.Signer]
+		}
+		if ok && k.Promoted() {
+			out[what] = true
+		}
 	}
-	return ok && k.Promoted()
+	return out
 }

@@ -58,9 +58,12 @@ func caBundlePaths(n *yaml.RNode, only []string) [][]string {
 // rotation but are not managed by it: forgotten targets that would break
 // when the old CA is distrusted.
 func (r *renderer) warnUnmanaged(managed map[objID]Managed) {
-	ours := map[string]bool{}
-	for _, k := range r.set.CA {
-		ours[pki.Fingerprint(k.Cert())] = true
+	ours := r.knownCAs
+	if !r.consumer {
+		ours = map[string]bool{}
+		for _, k := range r.set.CA {
+			ours[pki.Fingerprint(k.Cert())] = true
+		}
 	}
 	for _, n := range r.items {
 		if _, ok := managed[idOf(n)]; ok {

@@ -3,6 +3,8 @@ package gen
 import (
 	"crypto/x509"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"sigs.k8s.io/kustomize/kyaml/fn/framework"
@@ -40,14 +42,35 @@ type Output struct {
 	Signer      *x509.Certificate
 	Leaves      map[string]*x509.Certificate
 	KnownLeaves map[string]string
-	// Published is the set the nodes publish to in-cluster-config
+	// NodePublished is the set the nodes publish to in-cluster-config
 	// consumers at this position (kube-controller-manager's
 	// --root-ca-file): what kube-root-ca.crt must hold before its
 	// in-cluster-config step is merged.
-	Published []*x509.Certificate
+	NodePublished []*x509.Certificate
 	// Managed lists the objects the rotation manages in the phase, in the
 	// order of Items: status verifies exactly these against the cluster.
 	Managed []Managed
+	// Published is what consumers in other packages need to roll and
+	// render exactly as they would in this one (`carousel publish`).
+	Published *Published
+}
+
+// Published is the public part of a rendered phase: the trusted set and
+// the consumption digests (ConsumptionDigests), and the same for the
+// baseline, so a consumer package applies the owner's adoption rule.
+type Published struct {
+	Trusted []*x509.Certificate
+	Digests map[string]string
+	// Baseline is nil when the owner has none (every consumer is
+	// annotated); Promoted lists its consumptions that were promoted.
+	Baseline *PublishedBaseline
+}
+
+// PublishedBaseline is the steady phase over the same material.
+type PublishedBaseline struct {
+	Trusted  []*x509.Certificate
+	Digests  map[string]string
+	Promoted []string
 }
 
 // Managed is an object the rotation manages in the phase: one it renders,
@@ -101,6 +124,15 @@ type renderer struct {
 	// a copy of each input object emit took over, as the input held it.
 	byID   map[objID]*yaml.RNode
 	before map[*yaml.RNode]*yaml.RNode
+	// digests are the phase's consumption digests (consumptionDigests):
+	// made from the material for the owner, read from the published state
+	// for a consumer package.
+	digests map[string]string
+	// consumer renders a consumer package (RenderConsumer): no material,
+	// only bundles, caBundles and restarts; knownCAs are the fingerprints
+	// of the CAs its state names.
+	consumer bool
+	knownCAs map[string]bool
 }
 
 // Render renders the phase named in the rotation's spec.
@@ -126,9 +158,22 @@ func Render(in Input) Output {
 	// Then what reads them all: a workload rolls on the digest of every
 	// managed object its pods read, whichever renderer manages it; a
 	// caBundle is unmanaged only if no renderer manages it.
-	restarts := r.rollWorkloads(managed, r.baseline(managed))
+	base := r.baseline(managed)
+	restarts := r.rollWorkloads(managed, base)
 	r.warnUnmanaged(managed)
-	return r.finish(rendered, managed, restarts)
+	o := r.finish(rendered, managed, restarts)
+	if o.Items != nil {
+		o.Published = r.publicState(base)
+	}
+	return o
+}
+
+func (r *renderer) publicState(base *baseline) *Published {
+	p := &Published{Trusted: r.trust.certs, Digests: r.consumptionDigests()}
+	if base != nil {
+		p.Baseline = &PublishedBaseline{Trusted: base.r.trust.certs, Digests: base.r.consumptionDigests(), Promoted: slices.Sorted(maps.Keys(base.promoted))}
+	}
+	return p
 }
 
 // renderParts runs the renderers of the output families. Each reads only
@@ -137,6 +182,9 @@ func Render(in Input) Output {
 // objects after the input items (CA Secrets, leaf Secrets, bundles,
 // cluster-info) and of their results, which the goldens pin.
 func (r *renderer) renderParts() []part {
+	if r.consumer {
+		return []part{r.renderBundles(), r.injectCABundles()}
+	}
 	return []part{
 		r.renderCASecrets(),
 		r.renderLeafSecrets(),
@@ -180,8 +228,11 @@ func (r *renderer) finish(rendered []*yaml.RNode, managed map[objID]Managed, res
 		}
 	}
 	o.Restarts = restarts
+	if r.set == nil {
+		return o // a consumer package: no material
+	}
 	o.Signer = r.set.CA[r.state.Signer].Cert()
-	o.Published = r.published.certs
+	o.NodePublished = r.published.certs
 	o.Leaves, o.KnownLeaves = map[string]*x509.Certificate{}, map[string]string{}
 	for name, gens := range r.set.Leaves {
 		for g, k := range gens {

@@ -10,7 +10,6 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
 	"github.com/carousel-dev/carousel/pkg/consumers"
-	"github.com/carousel-dev/carousel/pkg/pki"
 	"github.com/carousel-dev/carousel/pkg/spec"
 	"github.com/carousel-dev/carousel/pkg/targets"
 )
@@ -188,27 +187,10 @@ func (r *renderer) readDigest(m Managed) string {
 }
 
 // consumedDigest is the digest of a "trust", "ca" or "leaf:<name>"
-// consumption; "ca" digests as the spec.ca.secret it stands for does.
+// consumption (see ConsumptionDigests); "" when the material behind it is
+// missing, which only a baseline lacks: no content to compare with.
 func (r *renderer) consumedDigest(c string) string {
-	if c == spec.Trust {
-		return r.trust.digest
-	}
-	if c == spec.InClusterConfig {
-		return r.published.digest
-	}
-	if c == spec.SigningCA {
-		k, ok := r.set.CA[r.state.Signer]
-		if !ok {
-			return ""
-		}
-		return hashLines(pki.Fingerprint(k.Cert()), r.trust.digest)
-	}
-	name, _ := leafName(c)
-	k, ok := r.set.Leaves[name][r.state.Leaves]
-	if !ok {
-		return "" // only a baseline lacks material: no content to compare with
-	}
-	return pki.Fingerprint(k.Cert())
+	return r.consumptionDigests()[c]
 }
 
 type ref struct{ kind, name string }
@@ -264,6 +246,17 @@ func podRefs(podSpec *yaml.RNode) []ref {
 				}
 			}
 		}
+	}
+	return out
+}
+
+// PodReads lists the ConfigMaps and Secrets a pod spec reads, as
+// "ConfigMap/<name>" and "Secret/<name>" (in the pod's namespace): the
+// references a restart hash is made of, for readers of live objects.
+func PodReads(podSpec *yaml.RNode) []string {
+	var out []string
+	for _, r := range podRefs(podSpec) {
+		out = append(out, r.kind+"/"+r.name)
 	}
 	return out
 }

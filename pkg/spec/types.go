@@ -88,6 +88,18 @@ type Spec struct {
 	// (active, passive, both active, inactive, deleted), its Tresor
 	// secretRef naming the generation's CA Secret (spec.ca.secret, required).
 	MeshRootCertificates *MeshRootCertificates `json:"meshRootCertificates,omitempty"`
+
+	// Publish is where `carousel publish` writes the rotation's public
+	// state (a CARotationState), relative to the directory of this file:
+	// consumer packages in other applications or repositories render from
+	// it, and `carousel check` refuses a pull request that leaves it stale.
+	Publish string `json:"publish,omitempty"`
+	// Consumers names the applications expected to consume the published
+	// state: an Argo CD Application's name, or a Flux Kustomization as
+	// <namespace>/<name>. `advance --live` refuses the next phase while one
+	// of them has not reported the current phase, including one that never
+	// picked up the state at all.
+	Consumers []string `json:"consumers,omitempty"`
 }
 
 // MeshRootCertificates configures the OSM MeshRootCertificates

@@ -60,6 +60,9 @@ const (
 	SigningCA = "ca"
 )
 
+// consumerName is an Argo CD Application or a Flux Kustomization (namespace/name).
+var consumerName = regexp.MustCompile(`^([a-z0-9]([-a-z0-9]*[a-z0-9])?/)?[a-z0-9]([-.a-z0-9]*[a-z0-9])?$`)
+
 // Runbooks are the spec.runbook values: the node-level steps of a kubeadm
 // cluster CA ("kubernetes") and of its front-proxy CA
 // ("kubernetes-front-proxy"), which live in different files and flags, so
@@ -197,6 +200,14 @@ func (r *CARotation) Validate() error {
 		errs.add("spec.materialDir", "%q must be a relative path inside the package", s.MaterialDir)
 	}
 	checkDuration(&errs, "spec.expiryWarning", s.ExpiryWarning)
+	if s.Publish != "" && (strings.HasPrefix(s.Publish, "/") || !strings.HasSuffix(s.Publish, ".yaml")) {
+		errs.add("spec.publish", "%q must be a relative path of a .yaml file (from the directory of this file)", s.Publish)
+	}
+	for i, c := range s.Consumers {
+		if !consumerName.MatchString(c) || slices.Contains(s.Consumers[:i], c) {
+			errs.add(fmt.Sprintf("spec.consumers[%d]", i), "%q must be an application's name (Argo CD) or <namespace>/<name> (a Flux Kustomization), listed once", c)
+		}
+	}
 	if !slices.Contains(Runbooks, s.Runbook) {
 		errs.add("spec.runbook", "%q is not a runbook (want one of %s)", s.Runbook, strings.Join(Runbooks, ", "))
 	}

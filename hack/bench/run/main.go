@@ -1,7 +1,9 @@
 // Command run times whole processes for `make bench`: each command runs
 // several times with the same stdin; it reports the median wall time and the
 // largest peak resident memory (from the kernel's rusage, so no external
-// tool is needed).
+// tool is needed), and the median CPU time (user + system, the process and
+// the children it waited for): on a shared machine wall time measures the
+// neighbours, CPU time the work.
 //
 //	run -n 5 -stdin input.yaml -label carousel -- bin/carousel
 package main
@@ -26,7 +28,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "usage: run [-n N] [-stdin FILE] [-label L] -- CMD ARGS...")
 		os.Exit(2)
 	}
-	var walls []time.Duration
+	var walls, cpus []time.Duration
 	var peak int64
 	for i := 0; i < *n; i++ {
 		cmd := exec.Command(args[0], args[1:]...)
@@ -52,6 +54,7 @@ func main() {
 			os.Exit(1)
 		}
 		walls = append(walls, time.Since(start))
+		cpus = append(cpus, cmd.ProcessState.UserTime()+cmd.ProcessState.SystemTime())
 		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 			peak = max(peak, ru.Maxrss) // KiB on Linux
 		}
@@ -61,7 +64,8 @@ func main() {
 		devnull.Close()
 	}
 	slices.Sort(walls)
+	slices.Sort(cpus)
 	median := walls[len(walls)/2]
-	// label <TAB> median seconds <TAB> peak MiB
-	fmt.Printf("%s\t%.2f\t%.0f\n", *label, median.Seconds(), float64(peak)/1024)
+	// label <TAB> median seconds <TAB> peak MiB <TAB> median CPU seconds
+	fmt.Printf("%s\t%.2f\t%.0f\t%.2f\n", *label, median.Seconds(), float64(peak)/1024, cpus[len(cpus)/2].Seconds())
 }
