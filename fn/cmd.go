@@ -59,7 +59,7 @@ as a kustomize transformer (kustomize build --enable-alpha-plugins --enable-exec
 
 The subcommands make the rotation's key material, once, to be committed.`
 	root.Version = version
-	root.AddCommand(initCmd(), startCmd(), schemaCmd(), planCmd(), advanceCmd(), checkCmd(), renewCmd(), csrCmd(), importCmd(), statusCmd(), decryptCmd())
+	root.AddCommand(initCmd(), startCmd(), schemaCmd(), planCmd(), advanceCmd(), checkCmd(), renewCmd(), csrCmd(), importCmd(), statusCmd(), decryptCmd(), pullCmd())
 	root.Example = examples["carousel"]
 	for _, c := range root.Commands() {
 		if ex, ok := examples[c.Name()]; ok {
@@ -282,6 +282,16 @@ func startCmd() *cobra.Command {
 			p, err := rotate.Load(args[0])
 			if err != nil {
 				return err
+			}
+			if p.Rotation.Spec.Backend == spec.BackendCertManager {
+				// Keys never leave the cluster: starting announces the next
+				// CA generation (finishing at cleanup makes it the one in
+				// use); cert-manager makes the CA and `carousel pull`
+				// commits its certificate.
+				if p.Rotation.Spec.Phase == phases.Cleanup {
+					return p.FinishCertManager()
+				}
+				return p.StartCertManager()
 			}
 			if scope != "" && phases.Scope(scope) != p.Rotation.Spec.Scope && p.Rotation.Spec.Phase != phases.Steady {
 				return fmt.Errorf("the scope can change only at steady (the rotation is at %s)", p.Rotation.Spec.Phase)

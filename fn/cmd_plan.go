@@ -95,6 +95,12 @@ to FILE and only the title is printed.`,
 			target := phases.Phase(to)
 			if target == "" {
 				if pl.Next == nil {
+					// The next phase may exist but not render yet (its
+					// material, or with backend cert-manager the new CA's
+					// certificate, is missing): say what it lacks.
+					if err := pl.CheckForward(); err != nil {
+						return err
+					}
 					return fmt.Errorf("%s is the last phase: run `carousel start` to begin the next rotation", pl.Current)
 				}
 				target = pl.Next.To

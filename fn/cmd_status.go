@@ -16,6 +16,7 @@ import (
 	"github.com/carousel-dev/carousel/pkg/fninput"
 	"github.com/carousel-dev/carousel/pkg/gen"
 	"github.com/carousel-dev/carousel/pkg/rotate"
+	"github.com/carousel-dev/carousel/pkg/spec"
 	"github.com/carousel-dev/carousel/pkg/status"
 )
 
@@ -85,6 +86,9 @@ func liveStatus(ctx context.Context, file string, f *clusterFlags) (*status.Repo
 	client, err := f.client()
 	if err != nil {
 		return nil, err
+	}
+	if p.Rotation.Spec.Backend == spec.BackendCertManager {
+		return certManagerStatus(ctx, client, p.Rotation, items, out)
 	}
 	r, err := status.Evaluate(ctx, client, p.Rotation, out)
 	if err != nil {

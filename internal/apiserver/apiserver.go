@@ -458,3 +458,7 @@ func (p *Process) Tail(n int) string { return tail(p.p.log, n) }
 
 // FreePorts returns n free loopback ports (see freePorts for the caveat).
 func FreePorts(n int) ([]int, error) { return freePorts(n) }
+
+// Signal sends sig to the process: SIGSTOP and SIGCONT pause a controller,
+// so a test can look at the cluster before the controller has acted.
+func (p *Process) Signal(sig syscall.Signal) error { return p.p.cmd.Process.Signal(sig) }
