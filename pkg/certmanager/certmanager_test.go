@@ -240,8 +240,12 @@ func TestACACertificateHoldsOnlyAPublicCACertificate(t *testing.T) {
 			v := n.Field("certificate").Value.YNode().Value
 			n.Field("certificate").Value.YNode().Value = v + "-----BEGIN EC PRIVATE KEY-----\nAAAA\n-----END EC PRIVATE KEY-----\n"
 		}, "certificate"},
-		{"a data field", func(n *yaml.RNode) { _ = n.PipeE(yaml.SetField("data", yaml.NewMapRNode(&map[string]string{"tls.key": "x"}))) }, "data"},
-		{"a stale fingerprint", func(n *yaml.RNode) { _ = n.SetAnnotations(map[string]string{LabelGeneration: "3", AnnotationSHA256: "00"}) }, "metadata.annotations." + AnnotationSHA256},
+		{"a data field", func(n *yaml.RNode) {
+			_ = n.PipeE(yaml.SetField("data", yaml.NewMapRNode(&map[string]string{"tls.key": "x"})))
+		}, "data"},
+		{"a stale fingerprint", func(n *yaml.RNode) {
+			_ = n.SetAnnotations(map[string]string{LabelGeneration: "3", AnnotationSHA256: "00"})
+		}, "metadata.annotations." + AnnotationSHA256},
 		{"no generation", func(n *yaml.RNode) { _ = n.SetAnnotations(map[string]string{AnnotationSHA256: Fingerprint(cert)}) }, "metadata.annotations." + LabelGeneration},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
