@@ -2,6 +2,7 @@ package gen
 
 import (
 	"fmt"
+	"strings"
 
 	"sigs.k8s.io/kustomize/kyaml/fn/framework"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
@@ -9,6 +10,7 @@ import (
 	"github.com/carousel-dev/carousel/pkg/certmanager"
 	"github.com/carousel-dev/carousel/pkg/material"
 	"github.com/carousel-dev/carousel/pkg/spec"
+	"github.com/carousel-dev/carousel/pkg/targets"
 )
 
 // renderCertManager renders a phase of a rotation whose keys never leave the
@@ -55,6 +57,7 @@ func (r *renderer) renderCertManager() Output {
 		return Output{Results: r.results, State: r.state}
 	}
 	r.results = append(r.results, certManagerTakeoverWarnings(r.items, objs)...)
+	r.warnCACrtReaders()
 	o := Output{Results: r.results, State: r.state, Items: append(r.items, objs...)}
 	if p, ok := pulled[certmanager.Number(r.rot, r.state.Signer)]; ok {
 		o.Signer = p.Cert
@@ -82,4 +85,29 @@ func certManagerTakeoverWarnings(items, objs []*yaml.RNode) framework.Results {
 		}
 	}
 	return out
+}
+
+// warnCACrtReaders warns about workloads whose trust is a leaf Secret's
+// ca.crt (certmanager.CACrtReads says why that breaks at sign-new).
+func (r *renderer) warnCACrtReaders() {
+	leaves := map[string]map[string]bool{} // namespace -> Secret names
+	for _, l := range r.rot.Spec.Leaves {
+		if leaves[l.Secret.Namespace] == nil {
+			leaves[l.Secret.Namespace] = map[string]bool{}
+		}
+		leaves[l.Secret.Namespace][l.Secret.Name] = true
+	}
+	for _, n := range r.items {
+		kind, ok := targets.Of(n)
+		if !ok || kind.Workload == nil || leaves[n.GetNamespace()] == nil {
+			continue
+		}
+		podSpec, _ := n.Pipe(yaml.Lookup(kind.Workload.PodSpec()...))
+		if podSpec == nil {
+			continue
+		}
+		for _, read := range certmanager.CACrtReads(podSpec, leaves[n.GetNamespace()]) {
+			r.warnAt(n, strings.Join(kind.Workload.PodSpec(), "."), "%s: cert-manager writes only the issuing CA into a leaf Secret's ca.crt, so this pod stops trusting the old CA when sign-new re-issues the leaf while peers still present old certificates: read the trust bundle (spec.bundles, written by trust-manager) instead", read)
+		}
+	}
 }
