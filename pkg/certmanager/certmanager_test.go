@@ -27,6 +27,7 @@ spec:
   backend: cert-manager
   certManager:
     generations: {old: OLD NEW}
+  renderedAnnotations: {argocd.argoproj.io/sync-wave: "-1"}
   ca:
     commonName: mesh root
   leaves:
@@ -156,6 +157,11 @@ func TestEveryPhaseRendersItsGenerationsSignerAndTrustedSet(t *testing.T) {
 			}
 			if !slices.Equal(trusted, tc.trusted) {
 				t.Errorf("Bundle sources %v, want %v", trusted, tc.trusted)
+			}
+			for _, o := range objs {
+				if o.GetAnnotations()["argocd.argoproj.io/sync-wave"] != "-1" {
+					t.Errorf("%s %s does not carry spec.renderedAnnotations: it could land after the workloads", o.GetKind(), o.GetName())
+				}
 			}
 			if str(t, b, "spec", "target", "configMap", "key") != "roots.pem" {
 				t.Errorf("Bundle target key:\n%s", b.MustString())
