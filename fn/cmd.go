@@ -137,6 +137,9 @@ var examples = map[string]string{
 
   # Wait for it (exit 0 converged, 2 progressing, 3 blocked)
   carousel status carousel.yaml --wait --timeout 15m`,
+	"pull": `  # Backend cert-manager: commit the public certificates of the CAs cert-manager issued
+  carousel pull examples/linkerd-cert-manager/carousel.yaml --context prod
+  git add examples/linkerd-cert-manager/material && git commit -m "linkerd: pull CA generation 2"`,
 	"decrypt": `  # A transformer after carousel in an Argo CD overlay (see examples/argocd)
   SOPS_AGE_KEY_FILE=age.key kustomize build --enable-alpha-plugins --enable-exec overlay`,
 }
