@@ -58,6 +58,16 @@ func (r *renderer) renderCertManager() Output {
 	}
 	r.results = append(r.results, certManagerTakeoverWarnings(r.items, objs)...)
 	r.warnCACrtReaders()
+	// Said, not silently ignored: these fields are read by the material
+	// backend only.
+	if len(r.rot.Spec.Restarts) > 0 {
+		r.results = append(r.results, result(framework.Warning, r.in.Config, "spec.restarts",
+			"backend cert-manager writes no restart annotations yet: these rules roll nothing; workloads see new trust and leaves only when they reload the Bundle target or leaf Secret themselves, or restart"))
+	}
+	if len(r.rot.Spec.Probes) > 0 {
+		r.results = append(r.results, result(framework.Warning, r.in.Config, "spec.probes",
+			"backend cert-manager: status does not dial probes yet"))
+	}
 	o := Output{Results: r.results, State: r.state, Items: append(r.items, objs...)}
 	if p, ok := pulled[certmanager.Number(r.rot, r.state.Signer)]; ok {
 		o.Signer = p.Cert

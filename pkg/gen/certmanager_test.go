@@ -96,3 +96,20 @@ func TestACertManagerRenderWarnsAboutPodsTrustingALeafSecretsCACrt(t *testing.T)
 		}
 	}
 }
+
+// TestACertManagerRenderSaysItsRestartRulesRollNothing: the backend writes
+// no restart annotations yet, and says so instead of ignoring the rules.
+func TestACertManagerRenderSaysItsRestartRulesRollNothing(t *testing.T) {
+	cfg := yaml.MustParse(cmRot + "  restarts:\n  - {namespace: mesh, name: app}\n")
+	rot, err := spec.Load(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := Render(Input{Rotation: rot, Config: cfg, Now: time.Unix(0, 0)})
+	for _, r := range out.Results {
+		if r.Field != nil && r.Field.Path == "spec.restarts" && strings.Contains(r.Message, "roll nothing") {
+			return
+		}
+	}
+	t.Fatalf("no warning at spec.restarts: %v", out.Results)
+}
