@@ -59,7 +59,7 @@ as a kustomize transformer (kustomize build --enable-alpha-plugins --enable-exec
 
 The subcommands make the rotation's key material, once, to be committed.`
 	root.Version = version
-	root.AddCommand(initCmd(), startCmd(), schemaCmd(), planCmd(), advanceCmd(), checkCmd(), renewCmd(), csrCmd(), importCmd(), statusCmd(), decryptCmd(), kubeconfigCmd(), publishCmd())
+	root.AddCommand(initCmd(), startCmd(), schemaCmd(), planCmd(), advanceCmd(), checkCmd(), renewCmd(), csrCmd(), importCmd(), statusCmd(), decryptCmd(), kubeconfigCmd(), publishCmd(), pullCmd())
 	root.Example = examples["carousel"]
 	for _, c := range root.Commands() {
 		if ex, ok := examples[c.Name()]; ok {
@@ -142,6 +142,9 @@ var examples = map[string]string{
 
   # The same for the phase the pull request moves to
   carousel kubeconfig carousel.yaml --leaf jane --phase sign-new -o ~/.kube/jane.conf`,
+	"pull": `  # Backend cert-manager: commit the public certificates of the CAs cert-manager issued
+  carousel pull examples/linkerd-cert-manager/carousel.yaml --context prod
+  git add examples/linkerd-cert-manager/material && git commit -m "linkerd: pull CA generation 2"`,
 	"decrypt": `  # A transformer after carousel in an Argo CD overlay (see examples/argocd)
   SOPS_AGE_KEY_FILE=age.key kustomize build --enable-alpha-plugins --enable-exec overlay`,
 	"publish": `  # Write the state consumer packages render from (to spec.publish), in the phase's pull request
@@ -289,6 +292,16 @@ func startCmd() *cobra.Command {
 			p, err := rotate.Load(args[0])
 			if err != nil {
 				return err
+			}
+			if p.Rotation.Spec.Backend == spec.BackendCertManager {
+				// Keys never leave the cluster: starting announces the next
+				// CA generation (finishing at cleanup makes it the one in
+				// use); cert-manager makes the CA and `carousel pull`
+				// commits its certificate.
+				if p.Rotation.Spec.Phase == phases.Cleanup {
+					return p.FinishCertManager()
+				}
+				return p.StartCertManager()
 			}
 			if scope != "" && phases.Scope(scope) != p.Rotation.Spec.Scope && p.Rotation.Spec.Phase != phases.Steady {
 				return fmt.Errorf("the scope can change only at steady (the rotation is at %s)", p.Rotation.Spec.Phase)

@@ -45,6 +45,12 @@ func loadPlan(file string) (*rotate.Package, *plan.Plan, error) {
 func targetPosition(rot *spec.CARotation, to string, pl *plan.Plan) (phases.Position, error) {
 	if to == "" {
 		if pl.Next == nil {
+			// The next phase may exist but not render yet (its material,
+			// or with backend cert-manager the new CA's certificate, is
+			// missing): say what it lacks.
+			if err := pl.CheckForward(); err != nil {
+				return phases.Position{}, err
+			}
 			return phases.Position{}, fmt.Errorf("%s is the last phase: run `carousel start` to begin the next rotation", pl.Current)
 		}
 		return pl.Next.ToPosition(), nil

@@ -88,6 +88,9 @@ func liveStatus(ctx context.Context, file string, f *clusterFlags) (*status.Repo
 	if err != nil {
 		return nil, err
 	}
+	if p.Rotation.Spec.Backend == spec.BackendCertManager {
+		return certManagerStatus(ctx, client, p.Rotation, items, out)
+	}
 	r, err := status.Evaluate(ctx, client, p.Rotation, out)
 	if err != nil {
 		return nil, err

@@ -29,6 +29,8 @@ TOOLS=(
   "mermaid-parser 2.0.1 mermaid-parse"
   "istio-cacerts v0.0.0-20260827124520-eed52ebb66ad istio-cacerts"
   "osm-tresor v1.2.4 osm-tresor"
+  "trust-manager v0.25.0 trust-manager trust.cert-manager.io_bundles.yaml trust-manager.io_clusterbundles.yaml"
+  "cert-manager-runner v1.21.2 cert-manager-runner cert-manager.io_certificates.yaml cert-manager.io_certificaterequests.yaml cert-manager.io_issuers.yaml cert-manager.io_clusterissuers.yaml"
 )
 
 # Tools built from a module of this repository (hack/systems/...): their
@@ -38,6 +40,7 @@ TOOLS=(
 declare -A LOCAL_SRC=(
   [istio-cacerts]=hack/systems/istio
   [osm-tresor]=hack/systems/osm
+  [cert-manager-runner]=hack/systems/cert-manager
 )
 
 die() { echo "tools: $*" >&2; exit 1; }
@@ -128,6 +131,33 @@ build() {
       grep -q "github.com/openservicemesh/osm $version\$" "$REPO/hack/systems/osm/go.mod" || die "hack/systems/osm/go.mod does not require github.com/openservicemesh/osm $version"
       cd "$REPO/hack/systems/osm"
       CGO_ENABLED=0 go build -trimpath -o "$out/osm-tresor" . ;;
+    trust-manager)
+      # trust-manager's own main, built inside its module source at the
+      # pinned release (its go.mod and go.sum, untouched), and its CRDs from
+      # the same source: the tests run it out of cluster against the suite's
+      # API server.
+      local tdir
+      tdir=$(GOFLAGS=-mod=mod go mod download -json "github.com/cert-manager/trust-manager@$version" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+      [ -n "$tdir" ] || die "trust-manager $version: module source not found"
+      (cd "$tdir" && GOFLAGS=-mod=readonly CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$out/trust-manager" ./cmd/trust-manager)
+      for f in trust.cert-manager.io_bundles.yaml trust-manager.io_clusterbundles.yaml; do
+        cp "$tdir/deploy/crds/$f" "$out/$f" && chmod +x "$out/$f"
+      done ;;
+    cert-manager-runner)
+      # carousel's own small main over cert-manager's library controllers
+      # (certificates, CertificateRequest approval, CA and self-signed
+      # issuers): cert-manager's controller main is a module the proxy does
+      # not serve. Its module stays out of carousel's go.mod; the CRDs come
+      # from the same cert-manager module version.
+      grep -q "github.com/cert-manager/cert-manager $version\$" "$REPO/hack/systems/cert-manager/go.mod" || die "hack/systems/cert-manager/go.mod does not require github.com/cert-manager/cert-manager $version"
+      local cdir f
+      cd "$REPO/hack/systems/cert-manager"
+      CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$out/cert-manager-runner" .
+      cdir=$(go list -m -f '{{.Dir}}' github.com/cert-manager/cert-manager)
+      [ -n "$cdir" ] || die "cert-manager $version: module source not found"
+      for f in certificates certificaterequests issuers clusterissuers; do
+        cp "$cdir/deploy/crds/cert-manager.io_$f.yaml" "$out/cert-manager.io_$f.yaml" && chmod +x "$out/cert-manager.io_$f.yaml"
+      done ;;
     actionlint) GOBIN=$out CGO_ENABLED=0 go install "github.com/rhysd/actionlint/cmd/actionlint@$version" ;;
     mermaid-parser)
       # The npm @mermaid-js/parser, with a small CLI: reads a Markdown or

@@ -488,3 +488,44 @@ func (c *certs) adminClient() (*http.Client, error) {
 		MinVersion:   tls.VersionTLS12,
 	}}}, nil
 }
+
+// Process is a program the tests run next to the server, such as a
+// controller running out of cluster against it.
+type Process struct{ p *proc }
+
+// Spawn starts bin with args next to the server; its output goes to
+// DIR/NAME.log. It stops with the server (before the API server and etcd, in
+// reverse start order) and dies with the test binary, like the server.
+func (s *Server) Spawn(name, bin string, args ...string) (*Process, error) {
+	mu.Lock()
+	defer mu.Unlock()
+	p, err := s.spawn(name, bin, args...)
+	if err != nil {
+		return nil, err
+	}
+	return &Process{p}, nil
+}
+
+// WaitUntil polls ready until it holds, the process exits or the readiness
+// timeout passes; the error carries the tail of the process's log.
+func (p *Process) WaitUntil(ready func() bool) error { return waitFor(p.p, ready) }
+
+// Exited reports whether the process has exited, and with what error.
+func (p *Process) Exited() (bool, error) {
+	select {
+	case <-p.p.done:
+		return true, p.p.err
+	default:
+		return false, nil
+	}
+}
+
+// Tail returns the last n lines of the process's log.
+func (p *Process) Tail(n int) string { return tail(p.p.log, n) }
+
+// FreePorts returns n free loopback ports (see freePorts for the caveat).
+func FreePorts(n int) ([]int, error) { return freePorts(n) }
+
+// Signal sends sig to the process: SIGSTOP and SIGCONT pause a controller,
+// so a test can look at the cluster before the controller has acted.
+func (p *Process) Signal(sig syscall.Signal) error { return p.p.cmd.Process.Signal(sig) }

@@ -23,7 +23,7 @@ import (
 // Bundle would read a Secret that no longer exists). The ID is fixed when
 // the generation is created, so the name holds across every phase and
 // rotation of that CA's life.
-func GenerationName(base, caID string) string { return base + "-" + caID }
+func GenerationName(base, caID string) string { return material.GenerationName(base, caID) }
 
 // renderCASecrets renders the signing CA of the phase into spec.ca.secret,
 // and each CA generation present into GenerationName(name, its CA ID).

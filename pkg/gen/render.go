@@ -148,6 +148,9 @@ func Render(in Input) Output {
 		return r.finish(nil, nil, nil)
 	}
 	r.state = state
+	if r.rot.Spec.Backend == spec.BackendCertManager {
+		return r.renderCertManager()
+	}
 	if !r.loadMaterial() {
 		return r.finish(nil, nil, nil)
 	}

@@ -105,3 +105,14 @@ func checkCAIDs(s *Set) error {
 	return &FieldError{Node: nw.Source, Field: field,
 		Err: fmt.Errorf("the new CA has the ID %q of the old CA %s, another certificate: each CA generation names its own objects (<secret>-<ID>); give the new CA the next ID (%s) or remake it with `carousel start`", nw.CAID, old.Source.GetName(), NextCAID(&Set{CA: map[phases.Generation]KeyPair{phases.Old: old}}))}
 }
+
+// GenerationName is the name of an object that stands for one CA
+// generation: base (the object's family: a CA Secret's name, an MRC's,
+// a cert-manager rotation's) and the generation's CA ID. Every such name,
+// in every backend, is made here, so a generation's objects agree with
+// each other and keep their name for the CA's life.
+func GenerationName(base, caID string) string { return base + "-" + caID }
+
+// NumberedCAID is the ID of the CA numbered n, as carousel counts them
+// (FirstCAID is NumberedCAID(1)).
+func NumberedCAID(n int) string { return "g" + strconv.Itoa(n) }

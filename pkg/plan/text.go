@@ -56,7 +56,12 @@ func (p *Plan) Text(w io.Writer) {
 		fmt.Fprintf(w, "\n== %s: %s -> %s\n%s\n", title, p.label(phases.Position{Phase: s.From, Step: s.FromStep}), s.Label, s.Summary)
 		s.text(w)
 	}
-	if p.Next == nil {
+	switch {
+	case p.Next == nil && len(p.Unready) > 0:
+		// The next phase exists but does not render yet (the warnings above
+		// say what it lacks): not the end of the rotation.
+		fmt.Fprintf(w, "\n%s cannot be planned yet: see the warnings above.\n", p.Unready[0].Phase)
+	case p.Next == nil:
 		fmt.Fprintf(w, "\n%s is the last phase: `carousel start` begins the next rotation.\n", p.Current)
 	}
 }

@@ -20,6 +20,7 @@ var exampleOf = map[string]string{
 	"kubernetes":             "cluster-ca",
 	"kubernetes-front-proxy": "front-proxy-ca",
 	"linkerd":                "linkerd",
+	"linkerd-cert-manager":   "linkerd-cert-manager",
 	"neuvector":              "neuvector",
 	"osm":                    "osm",
 	"osm-mrc":                "osm-mrc",

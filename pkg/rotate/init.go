@@ -13,6 +13,7 @@ import (
 	"github.com/carousel-dev/carousel/pkg/material"
 	"github.com/carousel-dev/carousel/pkg/phases"
 	"github.com/carousel-dev/carousel/pkg/pki"
+	"github.com/carousel-dev/carousel/pkg/spec"
 )
 
 // Init records the current ("old") CA and issues every leaf with it, then
@@ -26,6 +27,9 @@ func Init(p *Package, o Options) (Report, error) {
 	st, err := p.materialState()
 	if err != nil {
 		return rep, err
+	}
+	if p.Rotation.Spec.Backend == spec.BackendCertManager {
+		return rep, p.initCertManager(&rep, o, st)
 	}
 	if _, ok := st.set.CA[phases.Old]; ok {
 		if err := p.completePackage(&rep, o); err != nil {
@@ -193,4 +197,31 @@ func containsPath(list []string, want string) bool {
 		}
 	}
 	return false
+}
+
+// initCertManager makes a package of backend cert-manager: there is no key
+// to make (cert-manager makes the CA once the steady phase is applied, and
+// `carousel pull` commits its certificate), so init only writes the
+// function annotation, the kustomizations and an empty material list.
+func (p *Package) initCertManager(rep *Report, o Options, st *materialState) error {
+	if o.CACertPEM != nil || o.CAKeyPEM != nil {
+		return fmt.Errorf("backend %s adopts no CA from files: cert-manager makes the CA in the cluster (or set spec.certManager.issuerRef to an issuer that holds yours)", spec.BackendCertManager)
+	}
+	if _, err := os.Stat(filepath.Join(p.MaterialDir(), kustomizationFile)); errors.Is(err, os.ErrNotExist) {
+		if err := os.MkdirAll(p.MaterialDir(), 0o755); err != nil {
+			return err
+		}
+		if err := p.commit(rep, st, nil); err != nil {
+			return err
+		}
+	} else if err != nil {
+		return err
+	}
+	if err := p.completePackage(rep, o); err != nil {
+		return err
+	}
+	if len(rep.Written) == 0 {
+		return fmt.Errorf("%s is already a package of backend %s: apply it, then `carousel pull` once cert-manager has issued the CA", p.File, spec.BackendCertManager)
+	}
+	return nil
 }

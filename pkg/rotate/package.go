@@ -157,7 +157,12 @@ func (p *Package) commit(rep *Report, st *materialState, pairFiles []string) err
 	var b strings.Builder
 	b.WriteString("# Written by carousel: the key material of rotation " + p.Rotation.Metadata.Name + ".\n")
 	b.WriteString("# The carousel function consumes these KeyPairs; they never reach the cluster.\n")
-	b.WriteString("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n")
+	b.WriteString("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n")
+	if len(files) == 0 {
+		b.WriteString("resources: []\n") // backend cert-manager before its first pull
+	} else {
+		b.WriteString("resources:\n")
+	}
 	for _, f := range files {
 		b.WriteString("- " + f + "\n")
 	}

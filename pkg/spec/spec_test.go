@@ -90,6 +90,14 @@ func TestBadSpecsFailWithTheirFieldPath(t *testing.T) {
 		{"a PKCS#1 encoding of the default key is refused", "  ca: {key: {encoding: pkcs1}}\n", "spec.ca.key.encoding", "RSA keys only"},
 		{"a SEC 1 encoding of an RSA key is refused", "  ca: {key: {algorithm: rsa-2048, encoding: sec1}}\n", "spec.ca.key.encoding", "ECDSA keys only"},
 		{"an unknown key encoding is refused", "  ca: {key: {encoding: der}}\n", "spec.ca.key.encoding", "should be one of"},
+		{"backend cert-manager without its configuration is refused", "  backend: cert-manager\n", "spec.certManager", "is required with backend"},
+		{"an unknown backend is refused", "  backend: vault\n", "spec.backend", "should be one of"},
+		{"cert-manager settings without its backend are refused", "  certManager: {generations: {old: 1}}\n", "spec.certManager", "only read with backend"},
+		{"a generation that skips a number is refused", "  backend: cert-manager\n  certManager: {generations: {old: 1, new: 3}}\n", "spec.certManager.generations.new", "old+1"},
+		{"a phase past steady without a new generation is refused", "  phase: trust-new\n  backend: cert-manager\n  certManager: {generations: {old: 1}}\n", "spec.certManager.generations.new", "carousel start"},
+		{"a leaf re-issue is refused with backend cert-manager", "  scope: leaf\n  backend: cert-manager\n  certManager: {generations: {old: 1}}\n", "spec.scope", "rotates CAs only"},
+		{"a CA Secret is refused with backend cert-manager", "  ca: {secret: {name: ca, namespace: x}}\n  backend: cert-manager\n  certManager: {generations: {old: 1}}\n", "spec.ca.secret", "renders no CA Secret"},
+		{"caBundles are refused with backend cert-manager (not rendered yet)", "  backend: cert-manager\n  certManager: {generations: {old: 1}}\n  caBundles:\n  - {kind: APIService, name: v1.x}\n", "spec.caBundles", "not rendered by backend cert-manager yet"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

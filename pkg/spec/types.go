@@ -100,6 +100,15 @@ type Spec struct {
 	// of them has not reported the current phase, including one that never
 	// picked up the state at all.
 	Consumers []string `json:"consumers,omitempty"`
+
+	// Backend says who holds the keys. "material" (the default, also when
+	// empty): carousel renders Secrets from committed KeyPairs. "cert-manager":
+	// keys never leave the cluster; carousel renders, per phase, cert-manager
+	// Certificates and ClusterIssuers and trust-manager Bundles, and commits
+	// only the CAs' public certificates (`carousel pull`).
+	Backend string `json:"backend,omitempty"`
+	// CertManager configures the cert-manager backend.
+	CertManager *CertManager `json:"certManager,omitempty"`
 }
 
 // MeshRootCertificates configures the OSM MeshRootCertificates
@@ -136,6 +145,45 @@ func (r *CARotation) Features() phases.Features {
 // empty for the phase's first).
 func (r *CARotation) Position() phases.Position {
 	return phases.Position{Phase: r.Spec.Phase, Step: r.Spec.Step}
+}
+
+// Backends are the spec.backend values.
+const (
+	BackendMaterial    = "material"
+	BackendCertManager = "cert-manager"
+)
+
+// CertManager is the cert-manager backend's configuration.
+type CertManager struct {
+	// Namespace holds the CA Certificates and their Secrets. It must be
+	// cert-manager's --cluster-resource-namespace (where a CA ClusterIssuer
+	// reads its Secret) and trust-manager's --trust-namespace (where a
+	// Bundle reads its sources). Default cert-manager.
+	Namespace string `json:"namespace,omitempty"`
+	// Generations number the CA generations. Every object of a generation
+	// is named by its number (<rotation>-ca-g<number>), so a name never
+	// changes meaning: the CA behind a name is made once and never replaced.
+	Generations CMGenerations `json:"generations"`
+	// IssuerRef issues the CA certificates (an external root or
+	// intermediate issuer). Default: a self-signed ClusterIssuer
+	// <rotation>-selfsigned, rendered by carousel.
+	IssuerRef *IssuerRef `json:"issuerRef,omitempty"`
+}
+
+// CMGenerations are the CA generation numbers of the rotation: Old is the
+// CA in use, New the one a rotation brings in (0: none; `carousel start`
+// sets it to Old+1, and finishing the rotation moves it to Old).
+type CMGenerations struct {
+	Old int `json:"old"`
+	New int `json:"new,omitempty"`
+}
+
+// IssuerRef names a cert-manager issuer.
+type IssuerRef struct {
+	Name string `json:"name"`
+	// Kind is ClusterIssuer (default) or Issuer (then in spec.certManager.namespace).
+	Kind  string `json:"kind,omitempty"`
+	Group string `json:"group,omitempty"`
 }
 
 // Probe is a TLS endpoint serving one of the rotation's leaves.

@@ -1,0 +1,482 @@
+// Package certmanager tests examples/linkerd-cert-manager, the Linkerd trust
+// anchor rotated with backend cert-manager, the way it runs: rendered by the
+// real kustomize and carousel, applied to a real kube-apiserver with the real
+// cert-manager (v1.21 library controllers) and trust-manager (v0.25.0)
+// running against it, driven by the carousel CLI (start, pull, advance,
+// status). It has its own API server (one per test binary): cert-manager's
+// controllers watch the whole cluster.
+package certmanager
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/hex"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"sigs.k8s.io/kustomize/kyaml/yaml"
+
+	"github.com/carousel-dev/carousel/internal/apiserver"
+	"github.com/carousel-dev/carousel/internal/certmanager"
+	"github.com/carousel-dev/carousel/internal/testkit"
+	cm "github.com/carousel-dev/carousel/pkg/certmanager"
+	"github.com/carousel-dev/carousel/pkg/phases"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	apiserver.Stop()
+	os.Exit(code)
+}
+
+const (
+	rotation  = "linkerd-trust-anchor"
+	issuerNS  = "linkerd"
+	issuer    = "linkerd-identity-issuer"
+	rootsName = "linkerd-identity-trust-roots"
+	rootsKey  = "ca-bundle.crt"
+)
+
+// world is one run of the example against the cluster.
+type world struct {
+	t   *testing.T
+	c   *certmanager.Cluster
+	dir string // the package, a copy of the example
+	// caKeys remembers the SHA-256 of each CA Secret's key as first seen:
+	// no Secret behind an issuer may ever change key.
+	caKeys map[string]string
+}
+
+// phaseView is what one applied phase looks like in the cluster.
+type phaseView struct {
+	phase  phases.Phase
+	roots  []*x509.Certificate // the trust-roots ConfigMap
+	issuer tls.Certificate     // the identity issuer (cert + key) cert-manager issued
+}
+
+// TestTheLinkerdCertManagerExampleRotatesWithTheRealControllers applies every
+// phase of examples/linkerd-cert-manager in order, then rolls back three
+// steps, and after each checks: the trust-roots ConfigMap trust-manager
+// writes holds the phase's anchors (1, 2, 2, 1, 1; then 1, 2, 2), the
+// identity issuer cert-manager issued is signed by the phase's signer, no
+// CA Secret ever changed key, renders are byte-identical and hold no
+// private key, `carousel status` says progressing while cert-manager has
+// not re-issued (cert-manager paused) and converged once it has, and
+// proxies of adjacent phases complete mutual TLS handshakes with
+// certificates the real identity issuers signed (while a steady proxy and a
+// distrust-old proxy do not).
+func TestTheLinkerdCertManagerExampleRotatesWithTheRealControllers(t *testing.T) {
+	c := certmanager.Start(t)
+	w := &world{t: t, c: c, dir: t.TempDir(), caKeys: map[string]string{}}
+	if err := os.CopyFS(w.dir, os.DirFS(filepath.Join(testkit.Root(t), "examples", "linkerd-cert-manager"))); err != nil {
+		t.Fatal(err)
+	}
+	// A fresh cluster has no CA yet: the copy starts without the example's
+	// pulled certificates, as a first install does.
+	for _, f := range mustGlob(t, filepath.Join(w.dir, "material", "ca-*.crt.yaml")) {
+		os.Remove(f)
+	}
+	writeFile(t, filepath.Join(w.dir, "material", "kustomization.yaml"), "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: []\n")
+	testkit.SetPhase(t, w.dir, "") // the exec path: bin/carousel
+	file := filepath.Join(w.dir, "carousel.yaml")
+
+	// Install: steady with generation 1 only, then pull its certificate.
+	w.applyPhase(phases.Steady)
+	w.pullWhenIssued(1)
+	views := []phaseView{w.converged(phases.Steady, 1, 1)}
+
+	// Start a rotation: generation 2 is announced, issued at steady,
+	// pulled. advance refuses until its certificate is in git.
+	w.carousel("start", file)
+	w.applyPhase(phases.Steady)
+	if out, err := w.carouselErr("advance", file); err == nil || !strings.Contains(out, "carousel pull") {
+		t.Fatalf("advance to trust-new without generation 2's certificate in git: want a refusal naming carousel pull, got err %v:\n%s", err, out)
+	}
+	w.pullWhenIssued(2)
+	w.converged(phases.Steady, 1, 1)
+
+	forward := []struct {
+		phase   phases.Phase
+		anchors int
+		signer  int
+	}{
+		{phases.TrustNew, 2, 1},
+		{phases.SignNew, 2, 2},
+		{phases.DistrustOld, 1, 2},
+		{phases.Cleanup, 1, 2},
+	}
+	for _, p := range forward {
+		w.carousel("advance", file)
+		if p.phase == phases.SignNew {
+			w.statusWhileCertManagerPaused()
+		} else {
+			w.applyPhase(p.phase)
+		}
+		v := w.converged(p.phase, p.anchors, p.signer)
+		w.handshakes(views[len(views)-1], v, true)
+		views = append(views, v)
+	}
+	// A steady proxy and a distrust-old proxy share no anchor: the matrix
+	// can fail, and fails exactly where the phase model says.
+	w.handshakes(views[0], views[3], false)
+	if out := w.carousel("status", file, "-o", "json"); !strings.Contains(out, "still holds the key of CA generation 1") {
+		t.Fatalf("status at cleanup does not flag generation 1's Secret that cert-manager left behind:\n%s", out)
+	}
+
+	// Roll back three steps: the old CA comes back under its own name with
+	// its own key, and the issuer flips back to it at trust-new.
+	back := []struct {
+		phase   phases.Phase
+		anchors int
+		signer  int
+	}{
+		{phases.DistrustOld, 1, 2},
+		{phases.SignNew, 2, 2},
+		{phases.TrustNew, 2, 1},
+	}
+	for _, p := range back {
+		w.carousel("advance", file, "--to", string(p.phase))
+		w.applyPhase(p.phase)
+		v := w.converged(p.phase, p.anchors, p.signer)
+		w.handshakes(views[len(views)-1], v, true)
+		views = append(views, v)
+	}
+}
+
+// render builds the package twice with the real kustomize: the two must be
+// byte-identical, and hold no private key.
+func (w *world) render() []*yaml.RNode {
+	w.t.Helper()
+	a := testkit.KustomizeDir(w.t, w.dir)
+	if b := testkit.KustomizeDir(w.t, w.dir); !bytes.Equal(a, b) {
+		w.t.Fatalf("two renders of the same commit differ:\n%s", testkit.Diff("first", "second", a, b))
+	}
+	if bytes.Contains(a, []byte("PRIVATE KEY")) || bytes.Contains(a, []byte("tls.key")) {
+		w.t.Fatal("the render holds a private key")
+	}
+	w.noKeyInGit()
+	return testkit.Parse(w.t, a)
+}
+
+// noKeyInGit: nothing the package holds (what would be committed) is a key.
+func (w *world) noKeyInGit() {
+	w.t.Helper()
+	err := filepath.WalkDir(w.dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err == nil && bytes.Contains(b, []byte("PRIVATE KEY")) {
+			return fmt.Errorf("%s holds a private key", p)
+		}
+		return err
+	})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+}
+
+// applyPhase renders the package (at the phase its spec names, which must
+// be phase) and applies it, pruning the rotation's cert-manager and
+// trust-manager objects the phase no longer renders, as a GitOps tool
+// prunes.
+func (w *world) applyPhase(phase phases.Phase) {
+	w.t.Helper()
+	if got := w.specPhase(); got != phase {
+		w.t.Fatalf("the package is at %s, want %s", got, phase)
+	}
+	objs := w.render()
+	w.c.Apply(w.t, objs)
+	rendered := map[string]bool{}
+	for _, n := range objs {
+		rendered[strings.ToLower(n.GetKind())+"/"+n.GetNamespace()+"/"+n.GetName()] = true
+	}
+	out := w.c.Kubectl(w.t, "get", "certificates.cert-manager.io,clusterissuers.cert-manager.io,bundles.trust.cert-manager.io", "-A",
+		"-l", "carousel.dev/rotation="+rotation, "-o", `jsonpath={range .items[*]}{.kind}/{.metadata.namespace}/{.metadata.name}{"\n"}{end}`)
+	for _, id := range strings.Fields(string(out)) {
+		parts := strings.Split(id, "/")
+		if rendered[strings.ToLower(parts[0])+"/"+parts[1]+"/"+parts[2]] {
+			continue
+		}
+		args := []string{"delete", strings.ToLower(parts[0]) + "." + group(parts[0]), parts[2]}
+		if parts[1] != "" {
+			args = append(args, "-n", parts[1])
+		}
+		w.c.Kubectl(w.t, args...)
+	}
+}
+
+func group(kind string) string {
+	if kind == "Bundle" {
+		return "trust.cert-manager.io"
+	}
+	return "cert-manager.io"
+}
+
+var phaseLine = regexp.MustCompile(`(?m)^\s*phase:\s*(\S+)`)
+
+func (w *world) specPhase() phases.Phase {
+	b, err := os.ReadFile(filepath.Join(w.dir, "carousel.yaml"))
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return phases.Phase(phaseLine.FindSubmatch(b)[1])
+}
+
+// pullWhenIssued runs `carousel pull` once cert-manager has issued CA
+// generation n, and checks the CACertificate it commits holds no key.
+func (w *world) pullWhenIssued(n int) {
+	w.t.Helper()
+	name := cm.GenerationName(rotation, n)
+	w.c.Eventually(w.t, "CA "+name+" issued", func() (bool, string) {
+		return certmanager.Ready(w.c.Get(w.t, "certificate", certmanager.Namespace, name))
+	})
+	w.carousel("pull", filepath.Join(w.dir, "carousel.yaml"))
+	b, err := os.ReadFile(filepath.Join(w.dir, "material", fmt.Sprintf("ca-%d.crt.yaml", n)))
+	if err != nil {
+		w.t.Fatalf("pull wrote no CACertificate for generation %d: %v", n, err)
+	}
+	n2, err := yaml.Parse(string(b))
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	pulled := parseCerts(w.t, []byte(n2.Field("certificate").Value.YNode().Value))
+	live := parseCerts(w.t, w.c.SecretData(w.t, certmanager.Namespace, name)["tls.crt"])
+	if len(pulled) != 1 || !pulled[0].Equal(live[0]) {
+		w.t.Fatalf("the pulled certificate of generation %d is not the one cert-manager issued", n)
+	}
+}
+
+// converged waits until `carousel status` says the phase converged, then
+// checks the cluster against the phase model and returns what it saw.
+func (w *world) converged(phase phases.Phase, anchors, signer int) phaseView {
+	w.t.Helper()
+	file := filepath.Join(w.dir, "carousel.yaml")
+	var last string
+	w.c.Eventually(w.t, string(phase)+" converged", func() (bool, string) {
+		out, err := w.carouselErr("status", file)
+		last = out
+		return err == nil, out
+	})
+	if !strings.Contains(last, "converged") {
+		w.t.Fatalf("status exited 0 without saying converged:\n%s", last)
+	}
+	v := phaseView{phase: phase}
+	v.roots = parseCerts(w.t, []byte(w.c.ConfigMapData(w.t, issuerNS, rootsName)[rootsKey]))
+	if len(v.roots) != anchors {
+		w.t.Fatalf("%s: %s holds %d anchors, want %d", phase, rootsName, len(v.roots), anchors)
+	}
+	data := w.c.SecretData(w.t, issuerNS, issuer)
+	pair, err := tls.X509KeyPair(data["tls.crt"], data["tls.key"])
+	if err != nil {
+		w.t.Fatalf("%s: the identity issuer Secret: %v", phase, err)
+	}
+	v.issuer = pair
+	leaf := pair.Leaf
+	ca := parseCerts(w.t, w.c.SecretData(w.t, certmanager.Namespace, cm.GenerationName(rotation, signer))["tls.crt"])[0]
+	if err := leaf.CheckSignatureFrom(ca); err != nil {
+		w.t.Fatalf("%s: the identity issuer is not signed by CA generation %d: %v", phase, signer, err)
+	}
+	// Every CA Secret still there keeps the key it was first seen with.
+	for _, n := range []int{1, 2} {
+		name := cm.GenerationName(rotation, n)
+		d := w.c.SecretData(w.t, certmanager.Namespace, name)
+		if d == nil {
+			continue
+		}
+		sum := sha256.Sum256(d["tls.key"])
+		h := hex.EncodeToString(sum[:])
+		if prev, ok := w.caKeys[name]; ok && prev != h {
+			w.t.Fatalf("%s: the key behind %s changed", phase, name)
+		}
+		w.caKeys[name] = h
+	}
+	return v
+}
+
+// statusWhileCertManagerPaused applies sign-new with cert-manager stopped
+// (SIGSTOP): the identity issuer's Certificate names the new signer but its
+// Secret still holds the old issuer, and status must say progressing; once
+// cert-manager runs again it re-issues and status converges (converged,
+// called next).
+func (w *world) statusWhileCertManagerPaused() {
+	w.t.Helper()
+	if err := w.c.CertManager.Signal(syscall.SIGSTOP); err != nil {
+		w.t.Fatal(err)
+	}
+	resumed := false
+	resume := func() {
+		if !resumed {
+			resumed = true
+			if err := w.c.CertManager.Signal(syscall.SIGCONT); err != nil {
+				w.t.Fatal(err)
+			}
+		}
+	}
+	defer resume()
+	w.applyPhase(phases.SignNew)
+	out, err := w.carouselErr("status", filepath.Join(w.dir, "carousel.yaml"))
+	var ee *exec.ExitError
+	if err == nil || !asExit(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(out, "has not re-issued") {
+		w.t.Fatalf("status before cert-manager re-issued: want progressing (exit 2) naming the issuer not re-issued, got %v:\n%s", err, out)
+	}
+	resume()
+}
+
+func asExit(err error, target **exec.ExitError) bool {
+	e, ok := err.(*exec.ExitError)
+	if ok {
+		*target = e
+	}
+	return ok
+}
+
+// handshakes runs mutual TLS between a proxy of phase a and one of phase b,
+// both ways: each proxy holds a certificate its phase's identity issuer
+// signed (as linkerd-identity signs proxies') and trusts its phase's
+// trust-roots ConfigMap. want says whether they must succeed.
+func (w *world) handshakes(a, b phaseView, want bool) {
+	w.t.Helper()
+	pa, pb := w.proxy(a), w.proxy(b)
+	for _, pair := range [][2]proxy{{pa, pb}, {pb, pa}} {
+		err := handshake(pair[0], pair[1])
+		if want && err != nil {
+			w.t.Fatalf("a %s client and a %s server: %v", pair[0].phase, pair[1].phase, err)
+		}
+		if !want && err == nil {
+			w.t.Fatalf("a %s client and a %s server completed a handshake they share no anchor for", pair[0].phase, pair[1].phase)
+		}
+	}
+}
+
+type proxy struct {
+	phase phases.Phase
+	cert  tls.Certificate
+	roots *x509.CertPool
+}
+
+// proxy makes a proxy identity signed by the phase's real identity issuer.
+func (w *world) proxy(v phaseView) proxy {
+	w.t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	name := "default.emojivoto.serviceaccount.identity.linkerd.cluster.local"
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(time.Now().UnixNano()),
+		Subject:      pkix.Name{CommonName: name},
+		DNSNames:     []string{name},
+		NotBefore:    time.Now().Add(-time.Minute),
+		NotAfter:     time.Now().Add(time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, v.issuer.Leaf, &key.PublicKey, v.issuer.PrivateKey)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	for _, r := range v.roots {
+		pool.AddCert(r)
+	}
+	return proxy{phase: v.phase, roots: pool, cert: tls.Certificate{Certificate: [][]byte{der, v.issuer.Leaf.Raw}, PrivateKey: key}}
+}
+
+func handshake(client, server proxy) error {
+	cc, sc := net.Pipe()
+	defer cc.Close()
+	defer sc.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	errs := make(chan error, 1)
+	go func() {
+		s := tls.Server(sc, &tls.Config{Certificates: []tls.Certificate{server.cert}, ClientCAs: server.roots, ClientAuth: tls.RequireAndVerifyClientCert})
+		err := s.HandshakeContext(ctx)
+		if err != nil {
+			sc.Close()
+		}
+		errs <- err
+	}()
+	c := tls.Client(cc, &tls.Config{Certificates: []tls.Certificate{client.cert}, RootCAs: client.roots,
+		ServerName: "default.emojivoto.serviceaccount.identity.linkerd.cluster.local"})
+	cerr := c.HandshakeContext(ctx)
+	if cerr != nil {
+		cc.Close()
+	}
+	serr := <-errs
+	if cerr != nil {
+		return fmt.Errorf("client: %w", cerr)
+	}
+	return serr
+}
+
+// carousel runs bin/carousel against the cluster and fails on an error.
+func (w *world) carousel(args ...string) string {
+	w.t.Helper()
+	out, err := w.carouselErr(args...)
+	if err != nil {
+		w.t.Fatalf("carousel %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+func (w *world) carouselErr(args ...string) (string, error) {
+	cmd := exec.Command(testkit.Carousel(w.t), args...)
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+w.c.Kubeconfig, "PATH="+filepath.Join(testkit.Root(w.t), "bin")+":"+os.Getenv("PATH"))
+	cmd.Dir = w.dir
+	var b bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &b, &b
+	err := cmd.Run()
+	return b.String(), err
+}
+
+func parseCerts(t testing.TB, b []byte) []*x509.Certificate {
+	t.Helper()
+	var out []*x509.Certificate
+	for {
+		var blk *pem.Block
+		blk, b = pem.Decode(b)
+		if blk == nil {
+			return out
+		}
+		c, err := x509.ParseCertificate(blk.Bytes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, c)
+	}
+}
+
+func mustGlob(t testing.TB, pattern string) []string {
+	t.Helper()
+	m, err := filepath.Glob(pattern)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func writeFile(t testing.TB, path, s string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(s), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,92 @@
+package main
+
+import (
+	"context"
+	"crypto/x509"
+	"fmt"
+
+	"github.com/spf13/cobra"
+	"k8s.io/client-go/dynamic"
+	"sigs.k8s.io/kustomize/kyaml/yaml"
+
+	"github.com/carousel-dev/carousel/pkg/certmanager"
+	"github.com/carousel-dev/carousel/pkg/gen"
+	"github.com/carousel-dev/carousel/pkg/rotate"
+	"github.com/carousel-dev/carousel/pkg/spec"
+	"github.com/carousel-dev/carousel/pkg/status"
+)
+
+func pullCmd() *cobra.Command {
+	var f clusterFlags
+	c := &cobra.Command{
+		Use:   "pull CAROTATION_FILE",
+		Short: "Commit the public certificates of the CAs cert-manager issued (backend cert-manager): never a key",
+		Long: `pull reads, for each CA generation of a rotation with backend cert-manager,
+the tls.crt of the Secret cert-manager wrote (spec.certManager.namespace/
+<rotation>-ca-<n>) and writes it as a CACertificate into the material
+directory, listed in its kustomization. Renders stay byte-identical and
+trust-new refuses to render until the new generation's certificate is there.
+A generation already in git must match the cluster exactly.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			unlock, err := lockPackage(args[0])
+			if err != nil {
+				return err
+			}
+			defer unlock()
+			p, err := rotate.Load(args[0])
+			if err != nil {
+				return err
+			}
+			if p.Rotation.Spec.Backend != spec.BackendCertManager {
+				return fmt.Errorf("%s uses backend %q: pull is for backend %s", p.Rotation.Metadata.Name, p.Rotation.Spec.Backend, spec.BackendCertManager)
+			}
+			client, err := f.client()
+			if err != nil {
+				return err
+			}
+			ctx := c.Context()
+			if ctx == nil {
+				ctx = context.Background()
+			}
+			certs, err := certmanager.Pull(ctx, client, p.Rotation)
+			if err != nil {
+				return err
+			}
+			if len(certs) == 0 {
+				return fmt.Errorf("cert-manager has issued no CA of %s yet: apply the phase and wait until its CA Certificates are Ready", p.Rotation.Metadata.Name)
+			}
+			rep, err := p.Pull(certs)
+			if rep != nil {
+				report(c, *rep)
+			}
+			return err
+		},
+	}
+	f.add(c)
+	return c
+}
+
+// certManagerStatus is `carousel status` for backend cert-manager: the
+// rendered phase's CA Secrets, leaf issuers and Bundle targets as
+// pkg/certmanager checks them against git.
+func certManagerStatus(ctx context.Context, client dynamic.Interface, rot *spec.CARotation, items []*yaml.RNode, out gen.Output) (*status.Report, error) {
+	pulled := map[int]*x509.Certificate{}
+	for _, n := range items {
+		if certmanager.IsCACertificate(n) && certmanager.RotationOf(n) == rot.Metadata.Name {
+			if p, prob := certmanager.Parse(n); prob == nil {
+				pulled[p.Generation] = p.Cert
+			}
+		}
+	}
+	verdict, findings, notes, err := certmanager.Check(ctx, client, rot, out.State, pulled)
+	if err != nil {
+		return nil, err
+	}
+	r := &status.Report{Rotation: rot.Metadata.Name, Phase: string(rot.Spec.Phase), Verdict: status.Verdict(verdict),
+		Reasons: append(certmanager.Summary(findings), notes...), Objects: []status.ObjectStatus{}, Workloads: []status.WorkloadStatus{}}
+	for _, f := range findings {
+		r.Objects = append(r.Objects, status.ObjectStatus{Kind: f.Kind, Namespace: f.Namespace, Name: f.Name, State: status.Verdict(f.State), Detail: f.Detail})
+	}
+	return r, nil
+}
