@@ -1,0 +1,216 @@
+package status
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
+	"sigs.k8s.io/kustomize/kyaml/yaml"
+
+	"github.com/carousel-dev/carousel/pkg/targets"
+)
+
+// pageSize bounds one list response. A gate over 10,000 workloads reads the
+// cluster a page at a time, so neither the API server nor carousel holds a
+// whole kind in one response.
+const pageSize = 500
+
+// perNamespaceMax is how many namespaces a kind's wanted objects may span
+// before status lists the kind cluster-wide instead of namespace by
+// namespace: a few namespaces are read where they are (and a user with
+// namespaced rights only can run the gate), many are one paginated list.
+const perNamespaceMax = 16
+
+// snapshot is what status read from the cluster: the wanted objects only,
+// found by paginated lists (a list per kind and namespace, or per kind), never
+// by one GET per object; a gate over 10,000 workloads costs tens of requests,
+// not tens of thousands.
+type snapshot struct {
+	objects map[string]*yaml.RNode // kind/namespace/name
+	// pods per namespace, only what the stale-pod check reads.
+	pods map[string][]podRecord
+	// podIndex: namespace, then label key=value, to the pods carrying it, so
+	// matching 10,000 selectors does not scan every pod each time.
+	podIndex map[string]map[string][]int
+}
+
+type podRecord struct {
+	name   string
+	labels labels.Set
+	hash   string // the value of the rotation's restart annotation
+}
+
+type objectID struct{ kind, namespace, name string }
+
+func (id objectID) key() string { return id.kind + "/" + id.namespace + "/" + id.name }
+
+// read lists every kind of the wanted objects and keeps those wanted; it
+// then lists the pods of podNamespaces, keeping for each its name, labels
+// and the restart annotation podKey.
+func read(ctx context.Context, client dynamic.Interface, wanted []objectID, podNamespaces []string, podKey string) (*snapshot, error) {
+	s := &snapshot{objects: map[string]*yaml.RNode{}, pods: map[string][]podRecord{}, podIndex: map[string]map[string][]int{}}
+	byKind := map[string]map[string]bool{} // kind -> namespaces ("" for cluster-scoped)
+	want := map[string]bool{}
+	for _, id := range wanted {
+		if byKind[id.kind] == nil {
+			byKind[id.kind] = map[string]bool{}
+		}
+		byKind[id.kind][id.namespace] = true
+		want[id.key()] = true
+	}
+	for _, kind := range sortedKeys(byKind) {
+		k, ok := targets.Lookup(kind)
+		if !ok {
+			return nil, fmt.Errorf("status does not know the kind %s: add it to pkg/targets", kind)
+		}
+		err := listIn(ctx, client, k.Resource, kind, sortedKeys(byKind[kind]), func(u *unstructured.Unstructured) error {
+			id := objectID{kind, u.GetNamespace(), u.GetName()}
+			if !want[id.key()] {
+				return nil
+			}
+			n, err := toRNode(u)
+			if err != nil {
+				return fmt.Errorf("reading %s %s: %w", kind, nsName(id.namespace, id.name), err)
+			}
+			s.objects[id.key()] = n
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	if len(podNamespaces) > 0 {
+		err := listIn(ctx, client, podResource, targets.Pod, podNamespaces, func(u *unstructured.Unstructured) error {
+			ns := u.GetNamespace()
+			i := len(s.pods[ns])
+			s.pods[ns] = append(s.pods[ns], podRecord{name: u.GetName(), labels: labels.Set(u.GetLabels()), hash: u.GetAnnotations()[podKey]})
+			idx := s.podIndex[ns]
+			if idx == nil {
+				idx = map[string][]int{}
+				s.podIndex[ns] = idx
+			}
+			for k, v := range u.GetLabels() {
+				idx[k+"="+v] = append(idx[k+"="+v], i)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// object returns the live object, or nil when the cluster has none.
+func (s *snapshot) object(kind, ns, name string) *yaml.RNode {
+	return s.objects[objectID{kind, ns, name}.key()]
+}
+
+// podsMatching returns the pods of ns whose labels match every pair of
+// matchLabels, through the index of its first pair (in key order).
+func (s *snapshot) podsMatching(ns string, matchLabels map[string]string) []podRecord {
+	if len(matchLabels) == 0 {
+		return nil
+	}
+	keys := sortedKeys(matchLabels)
+	sel := labels.SelectorFromSet(matchLabels)
+	var out []podRecord
+	for _, i := range s.podIndex[ns][keys[0]+"="+matchLabels[keys[0]]] {
+		if p := s.pods[ns][i]; sel.Matches(p.labels) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// listIn lists a resource a page at a time: namespace by namespace when
+// there are at most perNamespaceMax of them, otherwise cluster-wide
+// (falling back to namespace by namespace when the cluster-wide list is
+// forbidden). namespaces holding only "" means a cluster-scoped kind.
+func listIn(ctx context.Context, client dynamic.Interface, gvr schema.GroupVersionResource, kind string, namespaces []string, each func(*unstructured.Unstructured) error) error {
+	if len(namespaces) == 1 && namespaces[0] == "" {
+		return listPages(ctx, client.Resource(gvr), kind, "", each)
+	}
+	if len(namespaces) > perNamespaceMax {
+		err := listPages(ctx, client.Resource(gvr), kind, "", each)
+		if !apierrors.IsForbidden(err) {
+			return err
+		}
+	}
+	for _, ns := range namespaces {
+		if err := listPages(ctx, client.Resource(gvr).Namespace(ns), kind, ns, each); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// listPages follows the continue token of a paginated list. If the token
+// expires (the server compacted past it, on a large and busy cluster), the
+// list starts again in one request, as client-go's pager does; the objects
+// of the pages already read are seen again, which each callback tolerates
+// (it keys what it keeps by name).
+func listPages(ctx context.Context, r dynamic.ResourceInterface, kind, ns string, each func(*unstructured.Unstructured) error) error {
+	where := "cluster-wide"
+	if ns != "" {
+		where = "in namespace " + ns
+	}
+	opts := metav1.ListOptions{Limit: pageSize}
+	for {
+		list, err := r.List(ctx, opts)
+		if apierrors.IsResourceExpired(err) && opts.Continue != "" {
+			opts = metav1.ListOptions{}
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("listing %s %s: %w", kind, where, err)
+		}
+		for i := range list.Items {
+			if err := each(&list.Items[i]); err != nil {
+				return err
+			}
+		}
+		if list.GetContinue() == "" {
+			return nil
+		}
+		opts.Continue = list.GetContinue()
+	}
+}
+
+func toRNode(u *unstructured.Unstructured) (*yaml.RNode, error) {
+	b, err := json.Marshal(u.Object)
+	if err != nil {
+		return nil, err
+	}
+	return yaml.ConvertJSONToYamlNode(string(b))
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// matchLabelsOf returns a live workload's spec.selector.matchLabels.
+func matchLabelsOf(live *yaml.RNode) map[string]string {
+	sel, _ := live.Pipe(yaml.Lookup("spec", "selector", "matchLabels"))
+	if sel == nil {
+		return nil
+	}
+	out := map[string]string{}
+	_ = sel.VisitFields(func(f *yaml.MapNode) error {
+		out[f.Key.YNode().Value] = f.Value.YNode().Value
+		return nil
+	})
+	return out
+}
