@@ -316,12 +316,12 @@ func workloadStatus(s *snapshot, rot *spec.CARotation, w gen.Restart) (WorkloadS
 	}
 	switch w.Kind {
 	case "Deployment":
+		// A stuck rollout still lists its stale pods below: they are the
+		// ones running the old template while it is stuck.
+		want := num("spec", "replicas")
 		if cond, _ := live.Pipe(yaml.Lookup("status", "conditions", "[type=Progressing]", "reason")); cond != nil && yaml.GetValue(cond) == "ProgressDeadlineExceeded" {
 			st.State, st.Detail = Blocked, "the rollout exceeded its progress deadline: fix the workload, or roll back"
-			return st, nil
-		}
-		want := num("spec", "replicas")
-		if u, a, total := num("status", "updatedReplicas"), num("status", "availableReplicas"), num("status", "replicas"); u < want || a < want || total > want {
+		} else if u, a, total := num("status", "updatedReplicas"), num("status", "availableReplicas"), num("status", "replicas"); u < want || a < want || total > want {
 			st.State, st.Detail = Progressing, fmt.Sprintf("%d/%d updated, %d available, %d total", u, want, a, total)
 		}
 	case "StatefulSet":
