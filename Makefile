@@ -55,7 +55,7 @@ fuzz:
 	done
 
 bench: build
-	hack/tools.sh install kustomize
+	hack/tools.sh install kustomize etcd kube
 	hack/bench.sh
 
 # Renders each Flux cluster's phase into examples/flux/rendered (the CI step
