@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
@@ -134,5 +135,41 @@ func TestStatusListsTheClusterInsteadOfGettingEachObject(t *testing.T) {
 	}
 	if many.lists != few.lists || few.lists == 0 {
 		t.Errorf("list requests grow with the workloads: %d for %d workloads, %d for %d", few.lists, namespaces, many.lists, 5*namespaces)
+	}
+}
+
+// toRNode builds the node tree from the decoded object directly; it must
+// read the same as kyaml's conversion through a YAML encoder (what status
+// used before), for every kind of JSON value a live object holds.
+func TestAListedObjectReadsTheSameAsThroughAYAMLEncoder(t *testing.T) {
+	u := &unstructured.Unstructured{}
+	if err := u.UnmarshalJSON([]byte(`{"apiVersion":"apps/v1","kind":"Deployment",
+	  "metadata":{"name":"web","namespace":"shop","generation":3,"annotations":{"carousel.dev/cluster-ca":"0000000000000000","yes":"true","n":"1.5"}},
+	  "spec":{"replicas":2,"paused":false,"selector":{"matchLabels":{"app":"web"}},"progressDeadlineSeconds":600,
+	    "template":{"metadata":{"creationTimestamp":null},"spec":{"containers":[{"name":"web","args":["--a","","multi\nline"]}]}}},
+	  "data":{"ca.crt":"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"},
+	  "status":{"observedGeneration":3,"ratio":0.25,"conditions":[{"type":"Progressing","reason":"NewReplicaSetAvailable"}]}}`)); err != nil {
+		t.Fatal(err)
+	}
+	got, err := toRNode(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := u.MarshalJSON()
+	want, err := yaml.ConvertJSONToYamlNode(string(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	gj, _ := got.MarshalJSON()
+	wj, _ := want.MarshalJSON()
+	if string(gj) != string(wj) {
+		t.Fatalf("toRNode reads differently:\n got %s\nwant %s", gj, wj)
+	}
+	for _, path := range [][]string{{"metadata", "annotations", "carousel.dev/cluster-ca"}, {"status", "observedGeneration"}, {"spec", "paused"}} {
+		g, _ := got.Pipe(yaml.Lookup(path...))
+		w, _ := want.Pipe(yaml.Lookup(path...))
+		if yaml.GetValue(g) != yaml.GetValue(w) || g.YNode().Tag != w.YNode().Tag {
+			t.Errorf("%v: got %q (%s), want %q (%s)", path, yaml.GetValue(g), g.YNode().Tag, yaml.GetValue(w), w.YNode().Tag)
+		}
 	}
 }
