@@ -26,6 +26,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/kustomize/kyaml/kio"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
@@ -148,6 +149,10 @@ func TestBenchStatusOnALargeCluster(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	meta, err := metadata.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
 	runtime.GC()
 	var before runtime.MemStats
 	runtime.ReadMemStats(&before)
@@ -168,7 +173,7 @@ func TestBenchStatusOnALargeCluster(t *testing.T) {
 		}
 	}()
 	t0 := time.Now()
-	report, err := Evaluate(ctx, measured, rot, out)
+	report, err := Evaluate(ctx, Clients{Interface: measured, Metadata: meta}, rot, out)
 	wall := time.Since(t0)
 	close(stop)
 	<-sampled

@@ -11,6 +11,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
@@ -119,7 +120,12 @@ func TestStatusListsTheClusterInsteadOfGettingEachObject(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := Evaluate(context.Background(), client, rot, out); err != nil {
+		meta, err := metadata.NewForConfig(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// As the CLI runs it: pods listed as metadata only.
+		if _, err := Evaluate(context.Background(), Clients{Interface: client, Metadata: meta}, rot, out); err != nil {
 			t.Fatal(err)
 		}
 		return log

@@ -118,7 +118,8 @@ func liveNamespace(ctx context.Context, client dynamic.Interface) func(kind, ns,
 		if !listed {
 			listed = true
 			all = map[string]consumers.Namespace{}
-			err := listPages(ctx, client.Resource(nsKind.Resource), targets.Namespace, "", func(u *unstructured.Unstructured) error {
+			err := listPages(ctx, dynamicPages(client, nsKind.Resource), targets.Namespace, "", func(o metav1.Object) error {
+				u := o.(*unstructured.Unstructured)
 				n, err := toRNode(u)
 				if err != nil {
 					return err
