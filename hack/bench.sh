@@ -81,9 +81,9 @@ cp "$leaves/carousel.yaml" "$leaves/template.yaml"
 echo
 echo "## status against a real API server (pkg/status/bench_test.go)"
 echo
-echo "| cluster | status wall (s) | peak heap above the baseline (MiB) | allocated (MiB) | list requests | setup (s) |"
-echo "|---|---|---|---|---|---|"
+echo "| cluster | status wall (s) | peak heap above the baseline (MiB) | baseline heap (MiB) | allocated (MiB) | list requests | setup (s) |"
+echo "|---|---|---|---|---|---|---|"
 for n in $sizes; do
   BENCH_STATUS_RESOURCELIST=$work/pkg-$n/resourcelist.yaml go test -tags bench -run '^TestBenchStatusOnALargeCluster$' -count=1 -timeout 60m -v ./pkg/status \
-    | awk -F'\t' '/^status-bench/ {print "| " $2 " | " $3 " | " $4 " | " $5 " | " $6 " | " $7 " |"}'
+    | awk -F'\t' '/^status-bench/ {print "| " $2 " | " $3 " | " $4 " | " $5 " | " $6 " | " $7 " | " $8 " |"}'
 done

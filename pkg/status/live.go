@@ -54,8 +54,9 @@ func (id objectID) key() string { return id.kind + "/" + id.namespace + "/" + id
 
 // read lists every kind of the wanted objects and keeps those wanted; it
 // then lists the pods of podNamespaces, keeping for each its name, labels
-// and the restart annotation podKey.
-func read(ctx context.Context, client dynamic.Interface, wanted []objectID, podNamespaces []string, podKey string) (*snapshot, error) {
+// and the restart annotation podKey. compared holds the keys of the objects
+// whose content status compares (the managed ones): they are kept whole.
+func read(ctx context.Context, client dynamic.Interface, wanted []objectID, compared map[string]bool, podNamespaces []string, podKey string) (*snapshot, error) {
 	s := &snapshot{objects: map[string]*yaml.RNode{}, pods: map[string][]podRecord{}, podIndex: map[string]map[string][]int{}}
 	byKind := map[string]map[string]bool{} // kind -> namespaces ("" for cluster-scoped)
 	want := map[string]bool{}
@@ -76,7 +77,16 @@ func read(ctx context.Context, client dynamic.Interface, wanted []objectID, podN
 			if !want[id.key()] {
 				return nil
 			}
-			n, err := toRNode(o.(*unstructured.Unstructured))
+			u := o.(*unstructured.Unstructured)
+			// Never compared: what the API server records of who wrote
+			// which field, and a workload's pod spec (status reads its
+			// template's annotations, its counts and its selector). At
+			// 10,000 workloads they are most of what the snapshot holds.
+			unstructured.RemoveNestedField(u.Object, "metadata", "managedFields")
+			if k.Workload != nil && len(k.Workload.Template) > 0 && !compared[id.key()] {
+				unstructured.RemoveNestedField(u.Object, append(slices.Clone(k.Workload.Template), "spec")...)
+			}
+			n, err := toRNode(u)
 			if err != nil {
 				return fmt.Errorf("reading %s %s: %w", kind, nsName(id.namespace, id.name), err)
 			}

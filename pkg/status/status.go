@@ -137,8 +137,11 @@ func nsName(ns, name string) string {
 // every workload it rolls, and the pods of those workloads' namespaces.
 func readLive(ctx context.Context, client dynamic.Interface, rot *spec.CARotation, out gen.Output) (*snapshot, error) {
 	var wanted []objectID
+	compared := map[string]bool{}
 	for _, m := range out.Managed {
-		wanted = append(wanted, objectID{m.Object.GetKind(), m.Object.GetNamespace(), m.Object.GetName()})
+		id := objectID{m.Object.GetKind(), m.Object.GetNamespace(), m.Object.GetName()}
+		wanted = append(wanted, id)
+		compared[id.key()] = true
 	}
 	podNS := map[string]bool{}
 	for _, w := range out.Restarts {
@@ -147,7 +150,7 @@ func readLive(ctx context.Context, client dynamic.Interface, rot *spec.CARotatio
 			podNS[w.Namespace] = true
 		}
 	}
-	return read(ctx, client, wanted, sortedKeys(podNS), gen.RestartAnnotation(rot.Metadata.Name))
+	return read(ctx, client, wanted, compared, sortedKeys(podNS), gen.RestartAnnotation(rot.Metadata.Name))
 }
 
 // certSets maps each field path of an object to the SHA-256 fingerprints of
