@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/carousel-dev/carousel/pkg/fleet"
@@ -61,7 +62,16 @@ func (f *clusterFlags) client() (dynamic.Interface, error) {
 		return nil, fmt.Errorf("loading the kubeconfig: %w", err)
 	}
 	cfg.Timeout = 15 * time.Second
-	return dynamic.NewForConfig(cfg)
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	// Pods are listed as metadata only (status.Clients).
+	meta, err := metadata.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return status.Clients{Interface: dyn, Metadata: meta}, nil
 }
 
 // liveStatus renders the package's current phase and compares it with the cluster.

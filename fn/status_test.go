@@ -69,12 +69,15 @@ func checkStatusSchema(t *testing.T, out []byte) {
 }
 
 // applyRendered applies a phase of the package in dir (decrypted, as Flux
-// would) with server-side apply.
-func applyRendered(t *testing.T, s *apiserver.Server, dir string) {
+// would) with server-side apply. edit, if given, changes each object first.
+func applyRendered(t *testing.T, s *apiserver.Server, dir string, edit ...func(*yaml.RNode)) {
 	t.Helper()
 	var ns, rest []*yaml.RNode
 	for _, n := range testkit.Parse(t, testkit.KustomizeDir(t, dir)) {
 		n = testkit.Decrypt(t, n)
+		for _, e := range edit {
+			e(n)
+		}
 		if n.GetKind() == "Namespace" {
 			ns = append(ns, n)
 		} else {
@@ -85,21 +88,69 @@ func applyRendered(t *testing.T, s *apiserver.Server, dir string) {
 	s.KubectlIn(t, []byte(testkit.String(rest)), "apply", "--server-side", "--force-conflicts", "--field-manager=test", "-f", "-")
 }
 
-// rollOut writes each workload's status subresource the way its controller
-// would once every replica runs the current template. No controller-manager
-// or kubelet runs in these tests, so the test plays them.
-func rollOut(t *testing.T, s *apiserver.Server) {
-	t.Helper()
-	for _, w := range []struct{ kind, ns, name, patch string }{
-		{"deployment", "kube-system", "coredns", `{"status":{"observedGeneration":%s,"replicas":2,"updatedReplicas":2,"readyReplicas":2,"availableReplicas":2}}`},
-		{"deployment", "policy", "policy-webhook", `{"status":{"observedGeneration":%s,"replicas":2,"updatedReplicas":2,"readyReplicas":2,"availableReplicas":2}}`},
-		{"deployment", "shop", "storefront", `{"status":{"observedGeneration":%s,"replicas":3,"updatedReplicas":3,"readyReplicas":3,"availableReplicas":3}}`},
-		{"statefulset", "monitoring", "prometheus", `{"status":{"observedGeneration":%s,"replicas":2,"updatedReplicas":2,"readyReplicas":2,"currentReplicas":2,"availableReplicas":2,"currentRevision":"r","updateRevision":"r"}}`},
-		{"daemonset", "kube-system", "kube-proxy", `{"status":{"observedGeneration":%s,"desiredNumberScheduled":1,"currentNumberScheduled":1,"updatedNumberScheduled":1,"numberAvailable":1,"numberReady":1,"numberMisscheduled":0}}`},
-	} {
-		gen := strings.TrimSpace(string(s.Kubectl(t, "-n", w.ns, "get", w.kind, w.name, "-o", "jsonpath={.metadata.generation}")))
-		s.Kubectl(t, "-n", w.ns, "patch", w.kind, w.name, "--subresource=status", "--type=merge", "-p", fmt.Sprintf(w.patch, gen))
+// noWebhookServer scopes the example's pod admission webhook away from
+// every pod: no webhook server runs here (the API server would dial its
+// Service's ClusterIP, which is not loopback), and with failurePolicy Fail
+// the ReplicaSet controller could create no pod. Its caBundle, what status
+// checks, is untouched.
+func noWebhookServer(n *yaml.RNode) {
+	if n.GetKind() != "ValidatingWebhookConfiguration" {
+		return
 	}
+	hooks, _ := n.Pipe(yaml.Lookup("webhooks"))
+	els, _ := hooks.Elements()
+	for _, h := range els {
+		_ = h.PipeE(yaml.SetField("objectSelector", yaml.MustParse("matchLabels: {carousel.dev/test: never}")))
+	}
+}
+
+// neverReady marks the workload's pod template so the simulated kubelet
+// never makes its pods ready, with a progress deadline of a few seconds: a
+// rollout that sticks on an unavailable pod and says so.
+func neverReady(kind, ns, name string) func(*yaml.RNode) {
+	return func(n *yaml.RNode) {
+		if n.GetKind() != kind || n.GetNamespace() != ns || n.GetName() != name {
+			return
+		}
+		_ = n.PipeE(yaml.LookupCreate(yaml.MappingNode, "spec", "template", "metadata", "annotations"), yaml.SetField(apiserver.NeverReady, yaml.NewStringRNode("true")))
+		_ = n.PipeE(yaml.Lookup("spec"), yaml.SetField("progressDeadlineSeconds", yaml.MustParse("5")))
+	}
+}
+
+// clusterSetup creates what a cluster has before any package is applied:
+// the ServiceAccounts the example's kube-system workloads run as (the
+// ServiceAccount admission refuses their pods without them).
+func clusterSetup(t *testing.T, s *apiserver.Server) {
+	t.Helper()
+	s.KubectlIn(t, []byte(`apiVersion: v1
+kind: ServiceAccount
+metadata: {name: kube-proxy, namespace: kube-system}
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: coredns, namespace: kube-system}
+`), "apply", "-f", "-")
+}
+
+// statusUntil runs carousel status until done holds of its run, and
+// returns that run; after a generous bound it fails with the last report.
+func statusUntil(t *testing.T, s *apiserver.Server, file, what string, done func(statusRun) bool) statusRun {
+	t.Helper()
+	var r statusRun
+	s.Poll(t, what, func() (bool, string) {
+		r = carouselStatus(t, s, file)
+		return done(r), fmt.Sprintf("exit %d %s", r.code, r.raw)
+	})
+	return r
+}
+
+func workload(r status.Report, kind, ns, name string) status.WorkloadStatus {
+	for _, w := range r.Workloads {
+		if w.Kind == kind && w.Namespace == ns && w.Name == name {
+			return w
+		}
+	}
+	return status.WorkloadStatus{}
 }
 
 func reasonsContain(r status.Report, s string) bool {
@@ -111,53 +162,35 @@ func reasonsContain(r status.Report, s string) bool {
 	return false
 }
 
+// The live gate against a cluster that rolls out for real: the
+// controller-manager rolls each Deployment through ReplicaSets and pods,
+// the StatefulSet and DaemonSet through their pods, on a simulated kubelet;
+// status follows each phase to convergence, and a rollout stuck on an
+// unavailable pod holds the gate, lists the pods of the older template and,
+// past its progress deadline, blocks.
 func TestStatusFollowsThePhaseToConvergence(t *testing.T) {
 	s := apiserver.Start(t)
+	s.StartControllers(t)
+	clusterSetup(t, s)
 	dir := examplePackage(t, phases.Steady)
 	file := filepath.Join(dir, "carousel.yaml")
 
-	applyRendered(t, s, dir)
+	// The node is cordoned while the phase is applied, so no pod can run:
+	// what status sees before the rollout does not depend on timing.
+	s.Kubectl(t, "cordon", apiserver.Node)
+	applyRendered(t, s, dir, noWebhookServer)
 	r := carouselStatus(t, s, file)
-	if r.code != 2 || r.report.Verdict != status.Progressing || !reasonsContain(r.report, "has not observed generation") {
-		t.Fatalf("applied but not rolled out must be progressing (exit 2): %d %s", r.code, r.raw)
+	if r.code != 2 || r.report.Verdict != status.Progressing || !reasonsContain(r.report, "Deployment shop/storefront") {
+		t.Fatalf("applied but not rolled out must be progressing (exit 2), storefront among the reasons: %d %s", r.code, r.raw)
 	}
-	rollOut(t, s)
-	if r = carouselStatus(t, s, file); r.code != 0 || r.report.Verdict != status.Converged {
-		t.Fatalf("rolled out must be converged (exit 0): %d %s", r.code, r.raw)
+	s.Kubectl(t, "uncordon", apiserver.Node)
+	r = statusUntil(t, s, file, "steady rolls out and converges", func(r statusRun) bool { return r.code == 0 })
+	if r.report.Verdict != status.Converged {
+		t.Fatalf("exit 0 must say converged: %s", r.raw)
 	}
 	if st := objectState(r.report, "Secret", "kube-system", "ci-deployer-token"); st != status.Converged {
 		t.Fatalf("the ServiceAccount token Secret (spec.serviceAccountTokens) must be verified and converged, got %q: %s", st, r.raw)
 	}
-
-	// A pod of an older template still running is listed and holds the gate.
-	// (No controller-manager creates the default ServiceAccount: the test does.)
-	// The example's webhook intercepts pod creation and its Service has no
-	// endpoints here: the API server would dial its ClusterIP, which is not
-	// loopback. Scope the webhook away from the test's pod first.
-	s.Kubectl(t, "patch", "validatingwebhookconfiguration", "policy.example.dev", "--type=json",
-		"-p", `[{"op":"add","path":"/webhooks/0/objectSelector","value":{"matchLabels":{"carousel.dev/test":"never"}}}]`)
-	s.KubectlIn(t, []byte("apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: default, namespace: shop}\n"), "apply", "-f", "-")
-	s.KubectlIn(t, []byte(`apiVersion: v1
-kind: Pod
-metadata:
-  name: storefront-old
-  namespace: shop
-  labels: {app: storefront}
-  annotations: {carousel.dev/cluster-ca: "0000000000000000"}
-spec:
-  containers: [{name: web, image: registry.example.dev/storefront:2.0.1}]
-`), "apply", "-f", "-")
-	r = carouselStatus(t, s, file)
-	stale := false
-	for _, w := range r.report.Workloads {
-		if w.Name == "storefront" && len(w.StalePods) == 1 && w.StalePods[0] == "storefront-old" {
-			stale = true
-		}
-	}
-	if r.code != 2 || !stale {
-		t.Fatalf("a stale pod must be listed and keep the verdict progressing: %d %s", r.code, r.raw)
-	}
-	s.Kubectl(t, "-n", "shop", "delete", "pod", "storefront-old", "--wait=false", "--grace-period=0", "--force")
 
 	// The next phase is merged but not applied: bundles miss the new CA, the
 	// caBundle holds the old set, templates are old.
@@ -176,13 +209,31 @@ spec:
 	if err == nil || !strings.Contains(out, "trust-new has not converged") {
 		t.Fatalf("advance must refuse before convergence: %v %s", err, out)
 	}
-	applyRendered(t, s, dir)
-	if r = carouselStatus(t, s, file); r.code != 2 || !reasonsContain(r.report, "has not observed generation") {
-		t.Fatalf("applied, not rolled out: want progressing: %d %s", r.code, r.raw)
+
+	// trust-new applied, and storefront's new pods never become ready: its
+	// rollout sticks with the three pods of the steady template running.
+	applyRendered(t, s, dir, noWebhookServer, neverReady("Deployment", "shop", "storefront"))
+	r = statusUntil(t, s, file, "storefront's stuck rollout exceeds its progress deadline", func(r statusRun) bool {
+		return workload(r.report, "Deployment", "shop", "storefront").State == status.Blocked
+	})
+	sf := workload(r.report, "Deployment", "shop", "storefront")
+	if r.code != 3 || r.report.Verdict != status.Blocked || !strings.Contains(sf.Detail, "progress deadline") || len(sf.StalePods) != 3 {
+		t.Fatalf("a rollout stuck past its deadline must block (exit 3) and list the 3 pods still on the steady template: %d %s", r.code, r.raw)
 	}
-	rollOut(t, s)
-	if r = carouselStatus(t, s, file); r.code != 0 {
-		t.Fatalf("trust-new rolled out must be converged: %d %s", r.code, r.raw)
+	for _, p := range sf.StalePods {
+		if !strings.HasPrefix(p, "storefront-") {
+			t.Errorf("stale pod %q is not storefront's", p)
+		}
+	}
+	if out, err := runCarouselEnv(t, []string{"KUBECONFIG=" + s.Kubeconfig}, "advance", file); err == nil {
+		t.Fatalf("advance must refuse while a rollout is stuck: %s", out)
+	}
+
+	// The workload is fixed: the rollout completes, the gate opens.
+	applyRendered(t, s, dir, noWebhookServer)
+	r = statusUntil(t, s, file, "trust-new rolls out once storefront is fixed", func(r statusRun) bool { return r.code == 0 })
+	if sf := workload(r.report, "Deployment", "shop", "storefront"); sf.State != status.Converged || len(sf.StalePods) != 0 {
+		t.Fatalf("storefront must be converged with no stale pod: %s", r.raw)
 	}
 	// The next step is trust-new's in-cluster-config: its pods restart
 	// reading kube-root-ca.crt, so advance first asks that the node steps

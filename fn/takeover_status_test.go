@@ -1,10 +1,8 @@
 package main
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/carousel-dev/carousel/internal/apiserver"
@@ -12,17 +10,6 @@ import (
 	"github.com/carousel-dev/carousel/pkg/phases"
 	"github.com/carousel-dev/carousel/pkg/status"
 )
-
-// rollOutLinkerd plays the Deployment controller for the Linkerd-shaped
-// case's two controllers (no controller-manager runs here).
-func rollOutLinkerd(t *testing.T, s *apiserver.Server) {
-	t.Helper()
-	for _, name := range []string{"linkerd-identity", "linkerd-destination"} {
-		gen := strings.TrimSpace(string(s.Kubectl(t, "-n", "linkerd", "get", "deployment", name, "-o", "jsonpath={.metadata.generation}")))
-		s.Kubectl(t, "-n", "linkerd", "patch", "deployment", name, "--subresource=status", "--type=merge",
-			"-p", fmt.Sprintf(`{"status":{"observedGeneration":%s,"replicas":1,"updatedReplicas":1,"readyReplicas":1,"availableReplicas":1}}`, gen))
-	}
-}
 
 func objectState(r status.Report, kind, ns, name string) status.Verdict {
 	for _, o := range r.Objects {
@@ -40,6 +27,7 @@ func objectState(r status.Report, kind, ns, name string) status.Verdict {
 // merged phase that is not applied yet holds it.
 func TestStatusVerifiesATakenOverChartConfigMapLikeARenderedBundle(t *testing.T) {
 	s := apiserver.Start(t)
+	s.StartControllers(t)
 	dir := t.TempDir()
 	if err := os.CopyFS(dir, os.DirFS(filepath.Join("testdata", "render", "linkerd-chart-trust-roots", "input"))); err != nil {
 		t.Fatal(err)
@@ -49,9 +37,8 @@ func TestStatusVerifiesATakenOverChartConfigMapLikeARenderedBundle(t *testing.T)
 	const cm = "linkerd-identity-trust-roots"
 
 	applyRendered(t, s, dir)
-	rollOutLinkerd(t, s)
-	r := carouselStatus(t, s, file)
-	if r.code != 0 || objectState(r.report, "ConfigMap", "linkerd", cm) != status.Converged {
+	r := statusUntil(t, s, file, "steady rolls out", func(r statusRun) bool { return r.code == 0 })
+	if objectState(r.report, "ConfigMap", "linkerd", cm) != status.Converged {
 		t.Fatalf("steady applied and rolled out must be converged, the taken-over ConfigMap among its objects: %d %s", r.code, r.raw)
 	}
 	if got := string(s.Kubectl(t, "-n", "linkerd", "get", "configmap", cm, "-o", `jsonpath={.data.chart-notes\.txt}|{.metadata.labels.helm\.sh/chart}`)); got != "an unrelated key the chart renders, kept as it is|linkerd-control-plane-2024.11.8" {
@@ -71,8 +58,5 @@ func TestStatusVerifiesATakenOverChartConfigMapLikeARenderedBundle(t *testing.T)
 		t.Fatalf("trust-new merged, steady applied: the ConfigMap must hold the gate (exit 2): %d %s", r.code, r.raw)
 	}
 	applyRendered(t, s, dir)
-	rollOutLinkerd(t, s)
-	if r = carouselStatus(t, s, file); r.code != 0 {
-		t.Fatalf("trust-new applied and rolled out must be converged: %d %s", r.code, r.raw)
-	}
+	statusUntil(t, s, file, "trust-new applied rolls out and converges", func(r statusRun) bool { return r.code == 0 })
 }

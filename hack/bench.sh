@@ -6,6 +6,11 @@
 # peak RSS (from rusage). Numbers go to stdout as a Markdown table: copy them
 # into docs/performance.md.
 #
+# Then `carousel status` (pkg/status.Evaluate) against a real API server
+# holding each generated package's workloads, one pod each: wall time, peak
+# heap, allocations and list requests (pkg/status/bench_test.go, built only
+# with -tags bench).
+#
 # BENCH_SIZES overrides the sizes ("1000 10000"; empty: none); BENCH_RUNS the
 # runs (5/3); BENCH_FLEET the fleet shapes, apps x workloads per app
 # ("10x100 100x100").
@@ -102,3 +107,13 @@ rm -rf "$leaves"; mkdir -p "$leaves"
 bin/carousel init "$leaves/carousel.yaml" --plaintext-keys >/dev/null 2>&1
 cp "$leaves/carousel.yaml" "$leaves/template.yaml"
 "$work/run" -n 1 -label "carousel start, 1,000 leaves" -- bin/carousel start "$leaves/carousel.yaml" --plaintext-keys | while IFS=$'\t' read -r label wall rss; do echo "| 1,000 leaves | $label | $wall | $rss |"; done
+
+echo
+echo "## status against a real API server (pkg/status/bench_test.go)"
+echo
+echo "| cluster | status wall (s) | peak heap above the baseline (MiB) | baseline heap (MiB) | allocated (MiB) | list requests | setup (s) |"
+echo "|---|---|---|---|---|---|---|"
+for n in $sizes; do
+  BENCH_STATUS_RESOURCELIST=$work/pkg-$n/resourcelist.yaml go test -tags bench -run '^TestBenchStatusOnALargeCluster$' -count=1 -timeout 60m -v ./pkg/status \
+    | awk -F'\t' '/^status-bench/ {print "| " $2 " | " $3 " | " $4 " | " $5 " | " $6 " | " $7 " | " $8 " |"}'
+done

@@ -22,6 +22,8 @@ TOOLS=(
   "age v1.3.2 age age-keygen"
   "etcd v3.6.8 etcd"
   "kube v1.36.3 kube-apiserver kubectl"
+  "kube-controllers v1.36.3 kube-controller-manager kube-scheduler"
+  "kwok v0.8.0 kwok"
   "flux v2.9.5 flux"
   "kpt v1.0.0-beta.49 kpt"
   "argocd-crds v3.2.12 application-crd.yaml applicationset-crd.yaml appproject-crd.yaml"
@@ -68,10 +70,19 @@ build() {
       printf '//go:build tools\n\npackage tools\n\nimport _ "go.etcd.io/etcd/server/v3"\n' >tools.go
       GOFLAGS=-mod=mod go mod tidy
       CGO_ENABLED=0 go build -trimpath -o "$out/etcd" go.etcd.io/etcd/server/v3 ;;
-    kube)
+    kube|kube-controllers)
       # k8s.io/kubernetes replaces its staging modules with ./staging paths;
       # a wrapper module points each at the matching published v0.x release.
-      local kdir staging ld
+      # `kube` (API server, kubectl) and `kube-controllers` (controller
+      # manager, scheduler) are separate cache entries of the same version
+      # and wrapper, so a cache holding `kube` from before stays valid and
+      # the controllers build once beside it, mostly from the warm Go
+      # build cache the API server left.
+      local kdir staging ld cmds c
+      case $name in
+        kube) cmds="kube-apiserver kubectl" ;;
+        kube-controllers) cmds="kube-controller-manager kube-scheduler" ;;
+      esac
       kdir=$(go mod download -json "k8s.io/kubernetes@$version" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
       staging=v0.${version#v1.}
       mkdir -p wrap && cd wrap
@@ -80,11 +91,21 @@ build() {
         grep -E '=> \./staging/' "$kdir/go.mod" | grep -v sample-cli-plugin | awk -v v="$staging" '{print "\t" $1 " => " $1 " " v}'
         printf ')\n'
       } >go.mod
-      printf '//go:build tools\n\npackage tools\n\nimport (\n\t_ "k8s.io/kubernetes/cmd/kube-apiserver"\n\t_ "k8s.io/kubernetes/cmd/kubectl"\n)\n' >tools.go
+      {
+        printf '//go:build tools\n\npackage tools\n\nimport (\n'
+        for c in $cmds; do printf '\t_ "k8s.io/kubernetes/cmd/%s"\n' "$c"; done
+        printf ')\n'
+      } >tools.go
       GOFLAGS=-mod=mod go mod tidy
       ld="-s -w -X k8s.io/component-base/version.gitVersion=$version -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$(echo "$version" | cut -d. -f2)"
-      CGO_ENABLED=0 go build -trimpath -ldflags "$ld" -o "$out/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver
-      CGO_ENABLED=0 go build -trimpath -ldflags "$ld" -o "$out/kubectl" k8s.io/kubernetes/cmd/kubectl ;;
+      for c in $cmds; do
+        CGO_ENABLED=0 go build -trimpath -ldflags "$ld" -o "$out/$c" "k8s.io/kubernetes/cmd/$c"
+      done ;;
+    kwok)
+      # kwok's controller binary (simulated nodes and kubelets), run out of
+      # cluster against the suite's API server; the module has no replace
+      # directives, so `go install` builds it as released.
+      GOBIN=$out CGO_ENABLED=0 go install -trimpath "sigs.k8s.io/kwok/cmd/kwok@$version" ;;
     argocd-crds)
       # Argo CD's CRDs (Application, ApplicationSet, AppProject) from its
       # module source at the pinned release: the tests apply them to the

@@ -5,9 +5,11 @@
 // the suite must stay quick when warm.
 //
 // The binaries are bin/etcd, bin/kube-apiserver and bin/kubectl, installed by
-// `make tools`. No controller-manager, scheduler or kubelet runs: namespaces
-// must be created by the manifests, Deployments get no pods, and `default`
-// ServiceAccounts are not created.
+// `make tools`. By default no controller-manager, scheduler or kubelet runs:
+// namespaces must be created by the manifests, Deployments get no pods, and
+// `default` ServiceAccounts are not created. A test that needs workloads to
+// roll out calls StartControllers (controllers.go): the real
+// kube-controller-manager and kube-scheduler, and kwok's simulated kubelets.
 package apiserver
 
 import (
@@ -43,6 +45,9 @@ type Server struct {
 	// What a sibling API server needs to join the same etcd.
 	apiserverBin, etcdURL, saPub, saKey string
 	siblings                            int
+
+	controllers    bool  // StartControllers ran
+	controllersErr error // and failed so
 }
 
 type proc struct {

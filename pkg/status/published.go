@@ -3,11 +3,13 @@ package status
 import (
 	"context"
 	"crypto/x509"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/dynamic"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
@@ -61,4 +63,22 @@ func subjects(cs []*x509.Certificate) string {
 		return "no certificate"
 	}
 	return strings.Join(s, ", ")
+}
+
+// get reads one object: CheckPublished reads a single ConfigMap, so a GET
+// (status itself reads everything else in paginated lists, pkg/status/live.go).
+func get(ctx context.Context, client dynamic.Interface, kind, ns, name string) (*yaml.RNode, error) {
+	k, ok := targets.Lookup(kind)
+	if !ok {
+		return nil, fmt.Errorf("status does not know the kind %s: add it to pkg/targets", kind)
+	}
+	u, err := client.Resource(k.Resource).Namespace(ns).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return nil, err
+	}
+	b, err := json.Marshal(u.Object)
+	if err != nil {
+		return nil, err
+	}
+	return yaml.ConvertJSONToYamlNode(string(b))
 }

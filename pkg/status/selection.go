@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/dynamic"
 
 	"github.com/carousel-dev/carousel/pkg/consumers"
@@ -103,16 +105,49 @@ func orNothing(consumes []string) string {
 	return strings.Join(consumes, ", ")
 }
 
-// liveNamespace reads a Namespace from the cluster; ok is false when it
+// liveNamespace reads the cluster's Namespaces: all of them in one
+// paginated list, on the first call (a gate over many namespaces must not
+// GET them one by one), or one by one where listing them is forbidden (a
+// user with rights on some namespaces only). ok is false when a Namespace
 // does not exist.
 func liveNamespace(ctx context.Context, client dynamic.Interface) func(kind, ns, name string) (consumers.Namespace, bool, error) {
+	nsKind, _ := targets.Lookup(targets.Namespace)
+	var all map[string]consumers.Namespace
+	listed := false
 	return func(kind, ns, name string) (consumers.Namespace, bool, error) {
-		n, err := get(ctx, client, kind, ns, name)
+		if !listed {
+			listed = true
+			all = map[string]consumers.Namespace{}
+			err := listPages(ctx, dynamicPages(client, nsKind.Resource), targets.Namespace, "", func(o metav1.Object) error {
+				u := o.(*unstructured.Unstructured)
+				n, err := toRNode(u)
+				if err != nil {
+					return err
+				}
+				all[u.GetName()] = consumers.NamespaceOf(n)
+				return nil
+			})
+			switch {
+			case apierrors.IsForbidden(err):
+				all = nil
+			case err != nil:
+				return consumers.Namespace{}, false, err
+			}
+		}
+		if all != nil {
+			n, ok := all[name]
+			return n, ok, nil
+		}
+		u, err := client.Resource(nsKind.Resource).Get(ctx, name, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
 			return consumers.Namespace{}, false, nil
 		}
 		if err != nil {
 			return consumers.Namespace{}, false, fmt.Errorf("reading Namespace %s: %w", name, err)
+		}
+		n, err := toRNode(u)
+		if err != nil {
+			return consumers.Namespace{}, false, err
 		}
 		return consumers.NamespaceOf(n), true, nil
 	}

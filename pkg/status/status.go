@@ -3,14 +3,10 @@ package status
 import (
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
@@ -77,12 +73,12 @@ func Evaluate(ctx context.Context, client dynamic.Interface, rot *spec.CARotatio
 	}
 	r := &Report{Rotation: rot.Metadata.Name, Phase: phase, Objects: []ObjectStatus{}, Workloads: []WorkloadStatus{}}
 	known := knownFingerprints(out)
+	live, err := readLive(ctx, client, rot, out)
+	if err != nil {
+		return nil, err
+	}
 	for _, m := range out.Managed {
-		st, err := objectStatus(ctx, client, m.Object, known)
-		if err != nil {
-			return nil, err
-		}
-		r.Objects = append(r.Objects, st)
+		r.Objects = append(r.Objects, objectStatus(live, m.Object, known))
 	}
 	for _, p := range rot.Spec.Probes {
 		r.Objects = append(r.Objects, ProbeStatus(ctx, p, out.Signer, out.Leaves[p.Leaf], out.KnownLeaves))
@@ -96,7 +92,7 @@ func Evaluate(ctx context.Context, client dynamic.Interface, rot *spec.CARotatio
 		finding[f.kind+"/"+f.namespace+"/"+f.name] = f
 	}
 	for _, w := range out.Restarts {
-		st, err := workloadStatus(ctx, client, rot, w)
+		st, err := workloadStatus(live, rot, w)
 		if err != nil {
 			return nil, err
 		}
@@ -148,27 +144,24 @@ func nsName(ns, name string) string {
 	return ns + "/" + name
 }
 
-func get(ctx context.Context, client dynamic.Interface, kind, ns, name string) (*yaml.RNode, error) {
-	k, ok := targets.Lookup(kind)
-	if !ok {
-		return nil, fmt.Errorf("status does not know the kind %s: add it to pkg/targets", kind)
+// readLive reads, in paginated lists, every object the phase manages,
+// every workload it rolls, and the pods of those workloads' namespaces.
+func readLive(ctx context.Context, client dynamic.Interface, rot *spec.CARotation, out gen.Output) (*snapshot, error) {
+	var wanted []objectID
+	compared := map[string]bool{}
+	for _, m := range out.Managed {
+		id := objectID{m.Object.GetKind(), m.Object.GetNamespace(), m.Object.GetName()}
+		wanted = append(wanted, id)
+		compared[id.key()] = true
 	}
-	gvr := k.Resource
-	var u *unstructured.Unstructured
-	var err error
-	if ns == "" {
-		u, err = client.Resource(gvr).Get(ctx, name, metav1.GetOptions{})
-	} else {
-		u, err = client.Resource(gvr).Namespace(ns).Get(ctx, name, metav1.GetOptions{})
+	podNS := map[string]bool{}
+	for _, w := range out.Restarts {
+		wanted = append(wanted, objectID{w.Kind, w.Namespace, w.Name})
+		if k, ok := targets.Lookup(w.Kind); ok && k.Workload != nil && k.Workload.Roll != targets.NextRun {
+			podNS[w.Namespace] = true
+		}
 	}
-	if err != nil {
-		return nil, err
-	}
-	b, err := json.Marshal(u.Object)
-	if err != nil {
-		return nil, err
-	}
-	return yaml.ConvertJSONToYamlNode(string(b))
+	return read(ctx, client, wanted, compared, sortedKeys(podNS), gen.RestartAnnotation(rot.Metadata.Name))
 }
 
 // certSets maps each field path of an object to the SHA-256 fingerprints of
@@ -261,15 +254,12 @@ func knownFingerprints(out gen.Output) map[string]bool {
 	return known
 }
 
-func objectStatus(ctx context.Context, client dynamic.Interface, want *yaml.RNode, known map[string]bool) (ObjectStatus, error) {
+func objectStatus(s *snapshot, want *yaml.RNode, known map[string]bool) ObjectStatus {
 	st := ObjectStatus{Kind: want.GetKind(), Namespace: want.GetNamespace(), Name: want.GetName(), State: Converged}
-	live, err := get(ctx, client, st.Kind, st.Namespace, st.Name)
-	if apierrors.IsNotFound(err) {
+	live := s.object(st.Kind, st.Namespace, st.Name)
+	if live == nil {
 		st.State, st.Detail = Progressing, "not in the cluster yet: the phase is not applied"
-		return st, nil
-	}
-	if err != nil {
-		return st, fmt.Errorf("reading %s %s: %w", st.Kind, nsName(st.Namespace, st.Name), err)
+		return st
 	}
 	wantSets, liveSets := certSets(want), certSets(live)
 	var paths []string
@@ -286,14 +276,14 @@ func objectStatus(ctx context.Context, client dynamic.Interface, want *yaml.RNod
 			if !known[fp] {
 				st.State = Blocked
 				st.Detail = fmt.Sprintf("%s holds a certificate (sha256 %s) that is not this rotation's: another tool manages it", p, fp[:16])
-				return st, nil
+				return st
 			}
 		}
 		st.State = Progressing
 		st.Detail = fmt.Sprintf("%s holds %d certificate(s) %s, the phase has %d %s", p, len(got), short(got), len(wantSets[p]), short(wantSets[p]))
-		return st, nil
+		return st
 	}
-	return st, nil
+	return st
 }
 
 func short(fps []string) string {
@@ -304,15 +294,12 @@ func short(fps []string) string {
 	return "[" + strings.Join(s, " ") + "]"
 }
 
-func workloadStatus(ctx context.Context, client dynamic.Interface, rot *spec.CARotation, w gen.Restart) (WorkloadStatus, error) {
+func workloadStatus(s *snapshot, rot *spec.CARotation, w gen.Restart) (WorkloadStatus, error) {
 	st := WorkloadStatus{Kind: w.Kind, Namespace: w.Namespace, Name: w.Name, Want: w.Hash, State: Converged}
-	live, err := get(ctx, client, w.Kind, w.Namespace, w.Name)
-	if apierrors.IsNotFound(err) {
+	live := s.object(w.Kind, w.Namespace, w.Name)
+	if live == nil {
 		st.State, st.Detail = Progressing, "not in the cluster yet"
 		return st, nil
-	}
-	if err != nil {
-		return st, fmt.Errorf("reading %s %s/%s: %w", w.Kind, w.Namespace, w.Name, err)
 	}
 	key := gen.RestartAnnotation(rot.Metadata.Name)
 	kind, ok := targets.Lookup(w.Kind)
@@ -331,10 +318,9 @@ func workloadStatus(ctx context.Context, client dynamic.Interface, rot *spec.CAR
 	if verdict, detail := rollout(w.Kind, live); verdict != Converged {
 		st.State, st.Detail = verdict, detail
 	}
-	pods, err := workloadPods(ctx, client, live, key, w.Hash)
-	if err != nil {
-		return st, err
-	}
+	// A stuck rollout still lists its pods: the stale ones are those
+	// running the old template while it is stuck.
+	pods := workloadPods(s, live, w.Hash)
 	st.StalePods, st.TerminatingPods = pods.stale, pods.terminating
 	if st.State != Converged {
 		return st, nil
@@ -437,35 +423,23 @@ type podSet struct {
 	terminating []string
 }
 
-// workloadPods lists the pods the workload selects and sorts out the stale
-// and the terminating ones.
-func workloadPods(ctx context.Context, client dynamic.Interface, live *yaml.RNode, key, hash string) (podSet, error) {
+// workloadPods sorts out, among the pods read that the workload selects
+// (its selector's matchLabels), the stale and the terminating ones.
+func workloadPods(s *snapshot, live *yaml.RNode, hash string) podSet {
 	var set podSet
-	sel, _ := live.Pipe(yaml.Lookup("spec", "selector", "matchLabels"))
-	if sel == nil {
-		return set, nil
-	}
-	var parts []string
-	_ = sel.VisitFields(func(f *yaml.MapNode) error {
-		parts = append(parts, f.Key.YNode().Value+"="+f.Value.YNode().Value)
-		return nil
-	})
-	slices.Sort(parts)
-	list, err := client.Resource(podResource).Namespace(live.GetNamespace()).List(ctx, metav1.ListOptions{LabelSelector: strings.Join(parts, ",")})
-	if err != nil {
-		return set, fmt.Errorf("listing pods of %s/%s: %w", live.GetNamespace(), live.GetName(), err)
-	}
-	for _, p := range list.Items {
-		if p.GetDeletionTimestamp() != nil {
-			set.terminating = append(set.terminating, p.GetName())
+	for _, p := range s.podsMatching(live.GetNamespace(), matchLabelsOf(live)) {
+		if p.terminating {
+			set.terminating = append(set.terminating, p.name)
 		}
-		if p.GetAnnotations()[key] != hash {
-			set.stale = append(set.stale, p.GetName())
+		if p.hash != hash {
+			set.stale = append(set.stale, p.name)
 		}
 	}
+	// A list restarted after an expired page sees pods twice.
 	slices.Sort(set.stale)
 	slices.Sort(set.terminating)
-	return set, nil
+	set.stale, set.terminating = slices.Compact(set.stale), slices.Compact(set.terminating)
+	return set
 }
 
 // Filter keeps only the objects and workloads of one namespace (and
