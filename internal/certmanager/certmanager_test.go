@@ -3,7 +3,6 @@ package certmanager
 import (
 	"bytes"
 	"crypto/x509"
-	"encoding/pem"
 	"os"
 	"strings"
 	"testing"
@@ -11,6 +10,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
 	"github.com/carousel-dev/carousel/internal/apiserver"
+	"github.com/carousel-dev/carousel/pkg/pki"
 )
 
 func TestMain(m *testing.M) {
@@ -163,19 +163,11 @@ func (r *yamlReader) nodes() ([]*yaml.RNode, error) {
 
 func parseAll(t testing.TB, b []byte) []*x509.Certificate {
 	t.Helper()
-	var out []*x509.Certificate
-	for {
-		var blk *pem.Block
-		blk, b = pem.Decode(b)
-		if blk == nil {
-			return out
-		}
-		c, err := x509.ParseCertificate(blk.Bytes)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, c)
+	out, err := pki.ParseCerts(b)
+	if err != nil {
+		t.Fatal(err)
 	}
+	return out
 }
 
 func parseOne(t testing.TB, b []byte) *x509.Certificate {
