@@ -457,7 +457,6 @@ func (r *CARotation) validateCertManager(errs *FieldErrors) {
 		path string
 	}{
 		{s.ClusterInfo != nil, "spec.clusterInfo"},
-		{len(s.CABundles) > 0, "spec.caBundles"},
 		{len(s.Kubeconfigs) > 0, "spec.kubeconfigs"},
 		{s.ServiceAccountTokens, "spec.serviceAccountTokens"},
 		{s.Runbook != "none" && s.Runbook != "", "spec.runbook"},
