@@ -296,3 +296,27 @@ webhooks:
 		})
 	}
 }
+
+// TestAFinishedCertManagerRotationRefusesToDropItsAnnotationsWithoutTheCA:
+// at steady after a rotation (old generation 2), the consumers carry the
+// annotation the rotation gave them; without generation 2's certificate in
+// git the render cannot make it, and refuses (naming carousel pull) rather
+// than drop it and roll every consumer.
+func TestAFinishedCertManagerRotationRefusesToDropItsAnnotationsWithoutTheCA(t *testing.T) {
+	rot, cfg := cmRotation(t, "", phases.Steady, 2, 0)
+	items := []*yaml.RNode{cmDeployment("trust-reader", `      containers: [{name: app, image: app}]
+      volumes:
+      - name: roots
+        configMap: {name: mesh-roots}
+`)}
+	out := Render(Input{Rotation: rot, Config: cfg, Items: items, Now: time.Unix(0, 0)})
+	if !out.Failed() || out.Items != nil {
+		t.Fatalf("rendered without generation 2's certificate: %v", out.Results)
+	}
+	for _, r := range out.Results {
+		if r.Field != nil && r.Field.Path == "spec.certManager.generations.old" && strings.Contains(r.Message, "carousel pull") {
+			return
+		}
+	}
+	t.Fatalf("no error at spec.certManager.generations.old naming carousel pull: %v", out.Results)
+}
