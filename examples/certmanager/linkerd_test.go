@@ -26,6 +26,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -37,6 +38,7 @@ import (
 	"github.com/carousel-dev/carousel/internal/certmanager"
 	"github.com/carousel-dev/carousel/internal/testkit"
 	cm "github.com/carousel-dev/carousel/pkg/certmanager"
+	"github.com/carousel-dev/carousel/pkg/gen"
 	"github.com/carousel-dev/carousel/pkg/phases"
 )
 
@@ -62,6 +64,10 @@ type world struct {
 	// caKeys remembers the SHA-256 of each CA Secret's key as first seen:
 	// no Secret behind an issuer may ever change key.
 	caKeys map[string]string
+	// rolls lists the phases whose render changed linkerd-identity's
+	// restart annotation from the previous application's.
+	rolls        []phases.Phase
+	identityHash string
 }
 
 // phaseView is what one applied phase looks like in the cluster.
@@ -84,6 +90,9 @@ type phaseView struct {
 // distrust-old proxy do not).
 func TestTheLinkerdCertManagerExampleRotatesWithTheRealControllers(t *testing.T) {
 	c := certmanager.Start(t)
+	// Workloads roll for real (kube-controller-manager, kube-scheduler,
+	// kwok): status waits on the rollouts the restart annotations cause.
+	c.StartControllers(t)
 	w := &world{t: t, c: c, dir: t.TempDir(), caKeys: map[string]string{}}
 	if err := os.CopyFS(w.dir, os.DirFS(filepath.Join(testkit.Root(t), "examples", "linkerd-cert-manager"))); err != nil {
 		t.Fatal(err)
@@ -132,6 +141,12 @@ func TestTheLinkerdCertManagerExampleRotatesWithTheRealControllers(t *testing.T)
 		v := w.converged(p.phase, p.anchors, p.signer)
 		w.handshakes(views[len(views)-1], v, true)
 		views = append(views, v)
+	}
+	// linkerd-identity reads the trust roots and the issuer Secret: it
+	// rolls when the trusted set changes and when the issuer is re-issued,
+	// never at adoption, start or cleanup.
+	if want := []phases.Phase{phases.TrustNew, phases.SignNew, phases.DistrustOld}; !slices.Equal(w.rolls, want) {
+		t.Fatalf("linkerd-identity's restart annotation changed at %v, want %v", w.rolls, want)
 	}
 	// A steady proxy and a distrust-old proxy share no anchor: the matrix
 	// can fail, and fails exactly where the phase model says.
@@ -203,6 +218,15 @@ func (w *world) applyPhase(phase phases.Phase) {
 		w.t.Fatalf("the package is at %s, want %s", got, phase)
 	}
 	objs := w.render()
+	for _, n := range objs {
+		if n.GetKind() == "Deployment" && n.GetName() == "linkerd-identity" {
+			v, _ := n.Pipe(yaml.Lookup("spec", "template", "metadata", "annotations", gen.RestartAnnotation(rotation)))
+			if h := yaml.GetValue(v); h != w.identityHash {
+				w.rolls = append(w.rolls, phase)
+				w.identityHash = h
+			}
+		}
+	}
 	w.c.Apply(w.t, objs)
 	rendered := map[string]bool{}
 	for _, n := range objs {

@@ -85,6 +85,11 @@ func Render(file string, now time.Time) (*rotate.Package, []byte, error) {
 	if out.Failed() {
 		return nil, nil, fmt.Errorf("phase %s does not render: %v", p.Rotation.Spec.Phase, out.Results)
 	}
+	if out.Published == nil {
+		// The cert-manager backend makes no public state yet: refused
+		// here rather than written half.
+		return nil, nil, fmt.Errorf("backend %s does not publish a state to consumer packages yet", p.Rotation.Spec.Backend)
+	}
 	b, err := Marshal(State(p.Rotation, out))
 	return p, b, err
 }

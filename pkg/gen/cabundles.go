@@ -59,7 +59,7 @@ func caBundlePaths(n *yaml.RNode, only []string) [][]string {
 // when the old CA is distrusted.
 func (r *renderer) warnUnmanaged(managed map[objID]Managed) {
 	ours := r.knownCAs
-	if !r.consumer {
+	if !r.consumer && r.set != nil { // a consumer and the cert-manager backend have no material
 		ours = map[string]bool{}
 		for _, k := range r.set.CA {
 			ours[pki.Fingerprint(k.Cert())] = true

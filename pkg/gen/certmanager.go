@@ -1,7 +1,9 @@
 package gen
 
 import (
+	"crypto/x509"
 	"fmt"
+	"slices"
 	"strings"
 
 	"sigs.k8s.io/kustomize/kyaml/fn/framework"
@@ -9,6 +11,8 @@ import (
 
 	"github.com/carousel-dev/carousel/pkg/certmanager"
 	"github.com/carousel-dev/carousel/pkg/material"
+	"github.com/carousel-dev/carousel/pkg/phases"
+	"github.com/carousel-dev/carousel/pkg/pki"
 	"github.com/carousel-dev/carousel/pkg/spec"
 	"github.com/carousel-dev/carousel/pkg/targets"
 )
@@ -58,21 +62,166 @@ func (r *renderer) renderCertManager() Output {
 	}
 	r.results = append(r.results, certManagerTakeoverWarnings(r.items, objs)...)
 	r.warnCACrtReaders()
-	// Said, not silently ignored: these fields are read by the material
+	// Said, not silently ignored: this field is read by the material
 	// backend only.
-	if len(r.rot.Spec.Restarts) > 0 {
-		r.results = append(r.results, result(framework.Warning, r.in.Config, "spec.restarts",
-			"backend cert-manager writes no restart annotations yet: these rules roll nothing; workloads see new trust and leaves only when they reload the Bundle target or leaf Secret themselves, or restart"))
-	}
 	if len(r.rot.Spec.Probes) > 0 {
 		r.results = append(r.results, result(framework.Warning, r.in.Config, "spec.probes",
 			"backend cert-manager: status does not dial probes yet"))
 	}
-	o := Output{Results: r.results, State: r.state, Items: append(r.items, objs...)}
+	r.knownCAs = map[string]bool{}
+	for _, p := range pulled {
+		r.knownCAs[pki.Fingerprint(p.Cert)] = true
+	}
+	complete := r.usePulled(pulled)
+	caBundles := r.certManagerCABundles(complete)
+	managed := r.certManagerManaged(caBundles)
+	base := r.certManagerBaseline(pulled, managed)
+	restarts := r.rollWorkloads(managed, base)
+	if !complete && slices.ContainsFunc(restarts, func(w Restart) bool { return w.Hash != "" }) {
+		// Only a promoted steady phase annotates without a rotation
+		// under way, and it needs the CA it consumes.
+		r.configError("spec.certManager.generations.old", fmt.Errorf(
+			"generation %d's certificate is not in git, and the workloads consuming it carry the restart annotation of the rotation that brought it in: run `carousel pull` and commit the CACertificate it writes", certmanager.Number(r.rot, phases.Old)))
+	}
+	r.warnUnmanaged(managed)
+	if r.hasErrors() {
+		return Output{Results: r.results, State: r.state}
+	}
+	o := Output{Results: r.results, State: r.state, Items: append(r.items, objs...), Restarts: restarts}
+	for _, n := range r.items {
+		if m, ok := managed[idOf(n)]; ok && m.Object == n {
+			o.Managed = append(o.Managed, m)
+		}
+	}
 	if p, ok := pulled[certmanager.Number(r.rot, r.state.Signer)]; ok {
 		o.Signer = p.Cert
 	}
 	return o
+}
+
+// usePulled sets the renderer's trusted set and consumption digests from
+// the pulled certificates of the phase's generations, and reports whether
+// every trusted generation's certificate is in git. Past steady it always
+// is (certmanager.Objects refuses otherwise); at steady the CA in use may
+// not have been issued yet, and then nothing is annotated (see
+// renderCertManager) and no caBundle injected.
+//
+// A leaf's digest is its signer generation's fingerprint, not the leaf's
+// own: cert-manager makes the leaf in the cluster, so git never holds it,
+// and what changes it is the issuerRef flip to the signer generation at
+// sign-new. Its consumers therefore roll exactly when cert-manager is told
+// to re-issue, and never when it merely renews (renewBefore), which a
+// workload reading its Secret picks up only by reloading it or restarting:
+// the same as before carousel.
+func (r *renderer) usePulled(pulled map[int]certmanager.Pulled) bool {
+	trusted, complete := pulledCerts(r.rot, pulled, r.state.Trusted)
+	r.trust = newTrustSet(trusted)
+	var signer *x509.Certificate
+	if p, ok := pulled[certmanager.Number(r.rot, r.state.Signer)]; ok {
+		signer = p.Cert
+	}
+	leaves := map[string]*x509.Certificate{}
+	if signer != nil {
+		for _, l := range r.rot.Spec.Leaves {
+			leaves[l.Name] = signer
+		}
+	}
+	r.digests = ConsumptionDigests(trusted, nil, signer, leaves)
+	return complete
+}
+
+// pulledCerts are the pulled certificates of generations, in order, and
+// whether all of them are in git.
+func pulledCerts(rot *spec.CARotation, pulled map[int]certmanager.Pulled, gens []phases.Generation) ([]*x509.Certificate, bool) {
+	var out []*x509.Certificate
+	for _, g := range gens {
+		p, ok := pulled[certmanager.Number(rot, g)]
+		if !ok {
+			return nil, false
+		}
+		out = append(out, p.Cert)
+	}
+	return out, true
+}
+
+// certManagerCABundles injects the trusted generations' pulled
+// certificates into the caBundles (spec.caBundles and objects annotated
+// carousel.dev/inject-ca-from), exactly as the material backend injects
+// its trusted set. Before the CA in use has been pulled (a first steady
+// render, cert-manager not having issued it yet) there is nothing to
+// inject: the caBundles are left as the input holds them, with a warning
+// that names `carousel pull`.
+func (r *renderer) certManagerCABundles(complete bool) part {
+	if complete {
+		return r.injectCABundles()
+	}
+	if len(r.rot.Spec.CABundles) > 0 {
+		r.results = append(r.results, result(framework.Warning, r.in.Config, "spec.caBundles",
+			fmt.Sprintf("generation %d's certificate is not in git yet: the caBundles are left as the input holds them; once cert-manager has issued it, run `carousel pull` and commit the CACertificate it writes", certmanager.Number(r.rot, phases.Old))))
+	}
+	return part{}
+}
+
+// certManagerManaged is what the phase's workloads can read that the
+// rotation decides: the caBundles it injected, the Bundle targets
+// trust-manager writes (trust) and the leaf Secrets cert-manager writes
+// (leaf:<name>). The last two are not in the output (the controllers
+// write them), so status does not compare them here (pkg/certmanager's
+// live checks do); they are what pod specs reading them roll on.
+func (r *renderer) certManagerManaged(caBundles part) map[objID]Managed {
+	managed := map[objID]Managed{}
+	for _, m := range caBundles.managed {
+		managed[m.id()] = m
+	}
+	for _, b := range r.rot.Spec.Bundles {
+		kind := targets.ConfigMap
+		if b.Kind == targets.Secret {
+			kind = targets.Secret
+		}
+		nss := b.Namespaces
+		if b.AllNamespaces {
+			nss = mergeSorted(nss, r.inputNamespaces())
+		}
+		for _, ns := range nss {
+			m := Managed{Kind: kind, Namespace: ns, Name: b.Name, Carries: spec.Trust, Digest: r.trust.digest}
+			managed[m.id()] = m
+		}
+	}
+	for _, l := range r.rot.Spec.Leaves {
+		what := spec.LeafPrefix + l.Name
+		m := Managed{Kind: targets.Secret, Namespace: l.Secret.Namespace, Name: l.Secret.Name, Carries: what, Digest: r.digests[what]}
+		managed[m.id()] = m
+	}
+	return managed
+}
+
+// certManagerBaseline is baseline for the cert-manager backend: the steady
+// phase over the same generations (the old one trusted and signing), from
+// its pulled certificate; nil (every consumer annotated) when it is not in
+// git. Generation 1 is the CA carousel found or first made, which
+// workloads ran with before any rotation; a later old generation was
+// brought in by a rotation, so its consumptions are promoted: they keep
+// the annotation at steady and finishing a rotation rolls nothing.
+func (r *renderer) certManagerBaseline(pulled map[int]certmanager.Pulled, managed map[objID]Managed) *baseline {
+	promoted := map[string]bool{}
+	if certmanager.Number(r.rot, phases.Old) > 1 {
+		for what := range r.digests {
+			promoted[what] = true
+		}
+	}
+	steady, err := phases.LookupAt(r.rot.Spec.Scope, phases.Position{Phase: phases.Steady}, r.rot.Features())
+	if err != nil {
+		return nil
+	}
+	if r.state.Phase == steady.Phase {
+		return &baseline{r: r, managed: managed, promoted: promoted}
+	}
+	b := &renderer{in: r.in, rot: r.rot, state: steady, items: r.baselineItems(), knownCAs: r.knownCAs}
+	if !b.usePulled(pulled) {
+		return nil
+	}
+	bm := b.certManagerManaged(b.injectCABundles()) // its results are not the phase's: dropped
+	return &baseline{r: b, managed: bm, promoted: promoted}
 }
 
 // certManagerTakeoverWarnings warns about input objects the controllers

@@ -12,7 +12,9 @@ import (
 // ConsumptionDigests is the digest of each kind of consumption in a phase:
 // "trust" (the trusted set), "ca" (the signing CA with the trusted set, as
 // spec.ca.secret holds them; absent without a signer) and "leaf:<name>"
-// (the leaf each name serves), and "in-cluster-config" (the set
+// (the leaf each name serves; with backend cert-manager, which never
+// holds the leaf, its signer generation's CA: see usePulled), and
+// "in-cluster-config" (the set
 // kube-controller-manager publishes, when published is not nil: a rotation
 // with a node step). It is the one place these digests are made:
 // the owner's restart annotations are hashed from them, and `carousel

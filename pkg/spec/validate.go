@@ -457,10 +457,10 @@ func (r *CARotation) validateCertManager(errs *FieldErrors) {
 		path string
 	}{
 		{s.ClusterInfo != nil, "spec.clusterInfo"},
-		{len(s.CABundles) > 0, "spec.caBundles"},
 		{len(s.Kubeconfigs) > 0, "spec.kubeconfigs"},
 		{s.ServiceAccountTokens, "spec.serviceAccountTokens"},
 		{s.Runbook != "none" && s.Runbook != "", "spec.runbook"},
+		{s.Publish != "", "spec.publish"},
 	} {
 		if f.set {
 			errs.add(f.path, "not rendered by backend %s yet: use the material backend for it", BackendCertManager)
