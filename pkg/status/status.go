@@ -240,10 +240,17 @@ func fingerprints(v string) []string {
 	return slices.Compact(fps)
 }
 
-// knownFingerprints are every certificate the rendered phase mentions: a
-// live object holding anything else is managed by someone else too.
+// knownFingerprints are every certificate the rendered phase mentions and
+// every leaf generation of the material (out.KnownLeaves): a live object
+// holding anything else is managed by someone else too. The leaf
+// generations count because a leaf Secret one phase behind (at sign-new,
+// still trust-new's leaf of the old CA) is a phase not applied yet, which
+// the render of the current phase no longer mentions.
 func knownFingerprints(out gen.Output) map[string]bool {
 	known := map[string]bool{}
+	for fp := range out.KnownLeaves {
+		known[fp] = true
+	}
 	for _, n := range out.Items {
 		for _, fps := range certSets(n) {
 			for _, fp := range fps {

@@ -1,0 +1,57 @@
+package status
+
+import (
+	"strings"
+	"testing"
+
+	"sigs.k8s.io/kustomize/kyaml/yaml"
+)
+
+// TestRolloutReadsEveryCounterOfAMidwayRollout holds the live gate's
+// rollout rule on the status a workload's controller reports at points of a
+// real rolling update that fn's live-gate test cannot hold on its one-node
+// cluster of real controllers: each is an instant there (the controller
+// observes a new generation within milliseconds; the surge pod and the old
+// ReplicaSet are scaled away as soon as the new pods are ready;
+// unavailableReplicas and terminatingReplicas alone last while the old
+// ReplicaSet scales down) or needs three nodes (a DaemonSet updated on one
+// of them). A test waiting for an instant could not fail reliably, so these
+// statuses are written as NeuVector's chart strategies produce them
+// (controller and scanner maxSurge 1, maxUnavailable 0; three replicas;
+// the enforcer on three nodes).
+func TestRolloutReadsEveryCounterOfAMidwayRollout(t *testing.T) {
+	const deployment = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: neuvector-scanner-pod, namespace: neuvector, generation: 2}\nspec: {replicas: 3}\nstatus: "
+	const daemonset = "apiVersion: apps/v1\nkind: DaemonSet\nmetadata: {name: neuvector-enforcer-pod, namespace: neuvector, generation: 2}\nstatus: "
+	tests := []struct {
+		name   string
+		kind   string
+		live   string
+		state  Verdict
+		detail string
+	}{
+		{"a Deployment every replica of which runs the current template and is available has rolled out", "Deployment",
+			deployment + `{observedGeneration: 2, replicas: 3, updatedReplicas: 3, readyReplicas: 3, availableReplicas: 3, unavailableReplicas: 0}`, Converged, ""},
+		{"a helm upgrade changed the template and the controller has not observed it yet", "Deployment",
+			deployment + `{observedGeneration: 1, replicas: 3, updatedReplicas: 3, readyReplicas: 3, availableReplicas: 3}`, Progressing, "has not observed generation 2"},
+		{"the scanner's last old replica is pending termination beside three updated ones", "Deployment",
+			deployment + `{observedGeneration: 2, replicas: 4, updatedReplicas: 3, readyReplicas: 4, availableReplicas: 3, unavailableReplicas: 0}`, Progressing, "3/3 updated, 3 available, 4 total"},
+		{"the scanner counts a replica unavailable while the old ReplicaSet is scaled down", "Deployment",
+			deployment + `{observedGeneration: 2, replicas: 3, updatedReplicas: 3, readyReplicas: 3, availableReplicas: 3, unavailableReplicas: 1}`, Progressing, "1 replica(s) unavailable"},
+		{"the controller counts a replica of the old template still terminating (terminatingReplicas)", "Deployment",
+			deployment + `{observedGeneration: 2, replicas: 3, updatedReplicas: 3, readyReplicas: 3, availableReplicas: 3, unavailableReplicas: 0, terminatingReplicas: 1}`, Progressing, "still terminating"},
+		{"a DaemonSet on every node, updated and available, has rolled out", "DaemonSet",
+			daemonset + `{observedGeneration: 2, desiredNumberScheduled: 3, currentNumberScheduled: 3, updatedNumberScheduled: 3, numberAvailable: 3, numberReady: 3, numberUnavailable: 0, numberMisscheduled: 0}`, Converged, ""},
+		{"the enforcer has updated one node of three", "DaemonSet",
+			daemonset + `{observedGeneration: 2, desiredNumberScheduled: 3, currentNumberScheduled: 3, updatedNumberScheduled: 1, numberAvailable: 2, numberReady: 2, numberUnavailable: 1, numberMisscheduled: 0}`, Progressing, "1/3 updated, 2 available"},
+		{"the enforcer counts a node without an available pod though the other counters are done", "DaemonSet",
+			daemonset + `{observedGeneration: 2, desiredNumberScheduled: 3, currentNumberScheduled: 3, updatedNumberScheduled: 3, numberAvailable: 3, numberReady: 3, numberUnavailable: 1, numberMisscheduled: 0}`, Progressing, "numberUnavailable"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			state, detail := rollout(tt.kind, yaml.MustParse(tt.live))
+			if state != tt.state || !strings.Contains(detail, tt.detail) || (tt.detail == "" && detail != "") {
+				t.Fatalf("got %s (%s), want %s (%s)", state, detail, tt.state, tt.detail)
+			}
+		})
+	}
+}
