@@ -18,7 +18,6 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/hex"
-	"encoding/pem"
 	"fmt"
 	"math/big"
 	"net"
@@ -40,6 +39,7 @@ import (
 	cm "github.com/carousel-dev/carousel/pkg/certmanager"
 	"github.com/carousel-dev/carousel/pkg/gen"
 	"github.com/carousel-dev/carousel/pkg/phases"
+	"github.com/carousel-dev/carousel/pkg/pki"
 )
 
 func TestMain(m *testing.M) {
@@ -474,19 +474,11 @@ func (w *world) carouselErr(args ...string) (string, error) {
 
 func parseCerts(t testing.TB, b []byte) []*x509.Certificate {
 	t.Helper()
-	var out []*x509.Certificate
-	for {
-		var blk *pem.Block
-		blk, b = pem.Decode(b)
-		if blk == nil {
-			return out
-		}
-		c, err := x509.ParseCertificate(blk.Bytes)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, c)
+	out, err := pki.ParseCerts(b)
+	if err != nil {
+		t.Fatal(err)
 	}
+	return out
 }
 
 func mustGlob(t testing.TB, pattern string) []string {
