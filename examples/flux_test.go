@@ -21,6 +21,8 @@ import (
 
 const (
 	fluxSync = "examples/flux/clusters/production/carousel.yaml"
+	// fluxMeshSync applies examples/linkerd-cert-manager (cluster "mesh").
+	fluxMeshSync = "examples/flux/clusters/mesh/carousel.yaml"
 	// fluxKustomizeController is the kustomize-controller whose CRD the Flux
 	// CLI v2.9.5 (hack/tools.sh) is built against: its go.mod requires
 	// github.com/fluxcd/kustomize-controller/api v1.9.5.
@@ -88,9 +90,14 @@ func readTree(t *testing.T, dir string) map[string][]byte {
 // fluxBuild runs the real `flux build kustomization --dry-run`, offline, as
 // Flux's kustomize-controller would build the directory.
 func fluxBuild(t *testing.T, name, path string) ([]byte, error) {
+	return fluxBuildFrom(t, fluxSync, name, path)
+}
+
+// fluxBuildFrom is fluxBuild with the Kustomization taken from sync.
+func fluxBuildFrom(t *testing.T, sync, name, path string) ([]byte, error) {
 	t.Helper()
 	cmd := exec.Command(testkit.Tool(t, "flux"), "build", "kustomization", name,
-		"--path", path, "--kustomization-file", filepath.Join(testkit.Root(t), fluxSync), "--dry-run")
+		"--path", path, "--kustomization-file", filepath.Join(testkit.Root(t), sync), "--dry-run")
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
@@ -185,6 +192,52 @@ func TestFluxAppliesEveryRenderedPhase(t *testing.T) {
 	}
 }
 
+// TestFluxAppliesTheCertManagerMeshInTwoSteps builds the committed render of
+// examples/linkerd-cert-manager (cluster "mesh") with the real flux CLI:
+// linkerd-material holds every cert-manager and trust-manager object and no
+// workload, linkerd-workloads only the workloads, so the workloads'
+// dependsOn + wait orders them after the issuers (examples/certmanager
+// checks the wait itself against the real controllers' status).
+func TestFluxAppliesTheCertManagerMeshInTwoSteps(t *testing.T) {
+	t.Parallel()
+	root := testkit.Root(t)
+	b, err := fluxBuildFrom(t, fluxMeshSync, "linkerd-material", filepath.Join(root, "examples/flux/rendered/mesh/material"))
+	if err != nil {
+		t.Fatalf("flux build linkerd-material: %v\n%s", err, err.(*exec.ExitError).Stderr)
+	}
+	kinds := map[string]int{}
+	for _, n := range testkit.Parse(t, b) {
+		kinds[n.GetKind()]++
+		if workloadKinds[n.GetKind()] {
+			t.Errorf("linkerd-material holds workload %s %s/%s", n.GetKind(), n.GetNamespace(), n.GetName())
+		}
+		if n.GetLabels()["kustomize.toolkit.fluxcd.io/name"] != "linkerd-material" {
+			t.Errorf("%s %s/%s lacks Flux's ownership label", n.GetKind(), n.GetNamespace(), n.GetName())
+		}
+		if strings.Contains(n.MustString(), "PRIVATE KEY") {
+			t.Errorf("%s %s/%s holds a private key", n.GetKind(), n.GetNamespace(), n.GetName())
+		}
+	}
+	for _, k := range []string{"Certificate", "ClusterIssuer", "Bundle"} {
+		if kinds[k] == 0 {
+			t.Errorf("linkerd-material holds no %s (kinds: %v)", k, kinds)
+		}
+	}
+	b, err = fluxBuildFrom(t, fluxMeshSync, "linkerd-workloads", filepath.Join(root, "examples/flux/rendered/mesh/workloads"))
+	if err != nil {
+		t.Fatalf("flux build linkerd-workloads: %v\n%s", err, err.(*exec.ExitError).Stderr)
+	}
+	workloads := testkit.Parse(t, b)
+	if testkit.Find(workloads, "Deployment", "linkerd", "linkerd-identity") == nil {
+		t.Error("linkerd-workloads does not roll linkerd-identity")
+	}
+	for _, n := range workloads {
+		if !workloadKinds[n.GetKind()] {
+			t.Errorf("linkerd-workloads holds %s %s/%s, which belongs to the material", n.GetKind(), n.GetNamespace(), n.GetName())
+		}
+	}
+}
+
 // TestFluxCannotRunTheFunction shows why the Flux example renders in CI:
 // Flux builds a directory holding an exec KRM function only with an error.
 func TestFluxCannotRunTheFunction(t *testing.T) {
@@ -244,6 +297,17 @@ func TestFluxKustomizationsAreAcceptedByTheAPIServer(t *testing.T) {
 	want := "carousel-material sops true 5m \ncarousel-workloads  true 15m carousel-material\n"
 	if got != want {
 		t.Errorf("the server holds the Flux Kustomizations\n%q\nwant\n%q", got, want)
+	}
+
+	// The mesh's Kustomizations, with their healthCheckExprs, as the
+	// server stores them.
+	mesh := mustRead(t, filepath.Join(testkit.Root(t), fluxMeshSync))
+	s.KubectlIn(t, mesh, "apply", "--server-side", "--field-manager="+fieldManager, "-f", "-")
+	got = string(s.Kubectl(t, "get", "-n", "flux-system", "kustomizations.kustomize.toolkit.fluxcd.io", "linkerd-material", "linkerd-workloads", "-o",
+		`jsonpath={range .items[*]}{.metadata.name} {.spec.wait} {.spec.healthCheckExprs[*].kind} {.spec.dependsOn[*].name}{"\n"}{end}`))
+	want = "linkerd-material true Certificate ClusterIssuer Bundle \nlinkerd-workloads true  linkerd-material\n"
+	if got != want {
+		t.Errorf("the server holds the mesh's Flux Kustomizations\n%q\nwant\n%q", got, want)
 	}
 
 	broken := bytes.Replace(sync, []byte("provider: sops"), []byte("provider: vault"), 1)

@@ -33,6 +33,7 @@ TOOLS=(
   "osm-tresor v1.2.4 osm-tresor"
   "trust-manager v0.25.0 trust-manager trust.cert-manager.io_bundles.yaml trust-manager.io_clusterbundles.yaml"
   "cert-manager-runner v1.21.2 cert-manager-runner cert-manager.io_certificates.yaml cert-manager.io_certificaterequests.yaml cert-manager.io_issuers.yaml cert-manager.io_clusterissuers.yaml"
+  "flux-health v0.110.3 flux-health"
 )
 
 # Tools built from a module of this repository (hack/systems/...): their
@@ -43,6 +44,7 @@ declare -A LOCAL_SRC=(
   [istio-cacerts]=hack/systems/istio
   [osm-tresor]=hack/systems/osm
   [cert-manager-runner]=hack/systems/cert-manager
+  [flux-health]=hack/systems/flux-health
 )
 
 die() { echo "tools: $*" >&2; exit 1; }
@@ -179,6 +181,15 @@ build() {
       for f in certificates certificaterequests issuers clusterissuers; do
         cp "$cdir/deploy/crds/cert-manager.io_$f.yaml" "$out/cert-manager.io_$f.yaml" && chmod +x "$out/cert-manager.io_$f.yaml"
       done ;;
+    flux-health)
+      # carousel's own small main over Flux's health computation: kstatus
+      # (github.com/fluxcd/cli-utils) and the CEL evaluator of
+      # spec.healthCheckExprs (github.com/fluxcd/pkg/runtime/cel), at the
+      # versions kustomize-controller v1.9.5 (flux v2.9.5) builds with. The
+      # version above is fluxcd/pkg/runtime's.
+      grep -q "github.com/fluxcd/pkg/runtime $version\$" "$REPO/hack/systems/flux-health/go.mod" || die "hack/systems/flux-health/go.mod does not require github.com/fluxcd/pkg/runtime $version"
+      cd "$REPO/hack/systems/flux-health"
+      CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$out/flux-health" . ;;
     actionlint) GOBIN=$out CGO_ENABLED=0 go install "github.com/rhysd/actionlint/cmd/actionlint@$version" ;;
     mermaid-parser)
       # The npm @mermaid-js/parser, with a small CLI: reads a Markdown or
