@@ -34,6 +34,7 @@ TOOLS=(
   "trust-manager v0.25.0 trust-manager trust.cert-manager.io_bundles.yaml trust-manager.io_clusterbundles.yaml"
   "cert-manager-runner v1.21.2 cert-manager-runner cert-manager.io_certificates.yaml cert-manager.io_certificaterequests.yaml cert-manager.io_issuers.yaml cert-manager.io_clusterissuers.yaml"
   "flux-health v0.110.3 flux-health"
+  "argocd-health v3.2.12 argocd-health"
 )
 
 # Tools built from a module of this repository (hack/systems/...): their
@@ -45,6 +46,7 @@ declare -A LOCAL_SRC=(
   [osm-tresor]=hack/systems/osm
   [cert-manager-runner]=hack/systems/cert-manager
   [flux-health]=hack/systems/flux-health
+  [argocd-health]=hack/systems/argocd-health
 )
 
 die() { echo "tools: $*" >&2; exit 1; }
@@ -190,6 +192,14 @@ build() {
       grep -q "github.com/fluxcd/pkg/runtime $version\$" "$REPO/hack/systems/flux-health/go.mod" || die "hack/systems/flux-health/go.mod does not require github.com/fluxcd/pkg/runtime $version"
       cd "$REPO/hack/systems/flux-health"
       CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$out/flux-health" . ;;
+    argocd-health)
+      # carousel's own small main over Argo CD's health computation
+      # (gitops-engine's GetResourceHealth, the overrides Argo CD's settings
+      # manager reads from argocd-cm, the built-in Lua checks) at the
+      # pinned Argo CD release, the one argocd-crds comes from.
+      grep -q "github.com/argoproj/argo-cd/v3 $version\$" "$REPO/hack/systems/argocd-health/go.mod" || die "hack/systems/argocd-health/go.mod does not require github.com/argoproj/argo-cd/v3 $version"
+      cd "$REPO/hack/systems/argocd-health"
+      CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$out/argocd-health" . ;;
     actionlint) GOBIN=$out CGO_ENABLED=0 go install "github.com/rhysd/actionlint/cmd/actionlint@$version" ;;
     mermaid-parser)
       # The npm @mermaid-js/parser, with a small CLI: reads a Markdown or

@@ -302,7 +302,7 @@ func (w *world) converged(phase phases.Phase, anchors, signer int) phaseView {
 	if !strings.Contains(last, "converged") {
 		w.t.Fatalf("status exited 0 without saying converged:\n%s", last)
 	}
-	w.fluxHealthy()
+	w.gitopsHealthy()
 	v := phaseView{phase: phase}
 	v.roots = parseCerts(w.t, []byte(w.c.ConfigMapData(w.t, issuerNS, rootsName)[rootsKey]))
 	if len(v.roots) != anchors {
@@ -357,7 +357,7 @@ func (w *world) statusWhileCertManagerPaused() {
 	}
 	defer resume()
 	w.applyPhase(phases.SignNew)
-	w.fluxWaitsForReissue()
+	w.gitopsWaitsForReissue()
 	out, err := w.carouselErr("status", filepath.Join(w.dir, "carousel.yaml"))
 	var ee *exec.ExitError
 	if err == nil || !asExit(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(out, "has not re-issued") {
