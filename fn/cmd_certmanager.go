@@ -67,9 +67,8 @@ A generation already in git must match the cluster exactly.`,
 	return c
 }
 
-// certManagerStatus is `carousel status` for backend cert-manager: the
-// rendered phase's CA Secrets, leaf issuers and Bundle targets as
-// pkg/certmanager checks them against git.
+// certManagerStatus is `carousel status` for backend cert-manager
+// (status.EvaluateCertManager), against the CA certificates in git.
 func certManagerStatus(ctx context.Context, client dynamic.Interface, rot *spec.CARotation, items []*yaml.RNode, out gen.Output) (*status.Report, error) {
 	pulled := map[int]*x509.Certificate{}
 	for _, n := range items {
@@ -79,14 +78,5 @@ func certManagerStatus(ctx context.Context, client dynamic.Interface, rot *spec.
 			}
 		}
 	}
-	verdict, findings, notes, err := certmanager.Check(ctx, client, rot, out.State, pulled)
-	if err != nil {
-		return nil, err
-	}
-	r := &status.Report{Rotation: rot.Metadata.Name, Phase: string(rot.Spec.Phase), Verdict: status.Verdict(verdict),
-		Reasons: append(certmanager.Summary(findings), notes...), Objects: []status.ObjectStatus{}, Workloads: []status.WorkloadStatus{}}
-	for _, f := range findings {
-		r.Objects = append(r.Objects, status.ObjectStatus{Kind: f.Kind, Namespace: f.Namespace, Name: f.Name, State: status.Verdict(f.State), Detail: f.Detail})
-	}
-	return r, nil
+	return status.EvaluateCertManager(ctx, client, rot, out, pulled)
 }

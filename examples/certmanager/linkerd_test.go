@@ -133,9 +133,12 @@ func TestTheLinkerdCertManagerExampleRotatesWithTheRealControllers(t *testing.T)
 	}
 	for _, p := range forward {
 		w.carousel("advance", file)
-		if p.phase == phases.SignNew {
+		switch p.phase {
+		case phases.TrustNew:
+			w.trustWhileTrustManagerPaused()
+		case phases.SignNew:
 			w.statusWhileCertManagerPaused()
-		} else {
+		default:
 			w.applyPhase(p.phase)
 		}
 		v := w.converged(p.phase, p.anchors, p.signer)
@@ -209,15 +212,28 @@ func (w *world) noKeyInGit() {
 }
 
 // applyPhase renders the package (at the phase its spec names, which must
-// be phase) and applies it, pruning the rotation's cert-manager and
-// trust-manager objects the phase no longer renders, as a GitOps tool
-// prunes.
-func (w *world) applyPhase(phase phases.Phase) {
+// be phase) and applies it in the order the examples' GitOps setups use:
+// the cert-manager and trust-manager objects first (pruning the rotation's
+// objects the phase no longer renders, as a GitOps tool prunes), then,
+// once Flux's wait with examples/flux/clusters/mesh's healthCheckExprs
+// passes on them, the workloads.
+func (w *world) applyPhase(phase phases.Phase) { w.apply(phase, true) }
+
+// applyAtOnce applies the phase in one step, workloads and all, as a
+// GitOps tool without a wait between them would: the order
+// rolledAfterWrites in pkg/status catches.
+func (w *world) applyAtOnce(phase phases.Phase) { w.apply(phase, false) }
+
+// workloadKinds run pods: what the GitOps setups apply after the material.
+var workloadKinds = map[string]bool{"Deployment": true, "StatefulSet": true, "DaemonSet": true, "ReplicaSet": true, "Job": true, "CronJob": true, "Pod": true}
+
+func (w *world) apply(phase phases.Phase, ordered bool) {
 	w.t.Helper()
 	if got := w.specPhase(); got != phase {
 		w.t.Fatalf("the package is at %s, want %s", got, phase)
 	}
 	objs := w.render()
+	var material, workloads []*yaml.RNode
 	for _, n := range objs {
 		if n.GetKind() == "Deployment" && n.GetName() == "linkerd-identity" {
 			v, _ := n.Pipe(yaml.Lookup("spec", "template", "metadata", "annotations", gen.RestartAnnotation(rotation)))
@@ -226,8 +242,36 @@ func (w *world) applyPhase(phase phases.Phase) {
 				w.identityHash = h
 			}
 		}
+		if workloadKinds[n.GetKind()] {
+			workloads = append(workloads, n)
+		} else {
+			material = append(material, n)
+		}
 	}
-	w.c.Apply(w.t, objs)
+	if !ordered {
+		material, workloads = objs, nil
+	}
+	w.c.Apply(w.t, material)
+	w.prune(objs)
+	if len(workloads) == 0 {
+		return
+	}
+	w.c.Eventually(w.t, string(phase)+": the material healthy for Flux's wait", func() (bool, string) {
+		h := w.fluxHealth("linkerd-material")
+		for _, st := range h {
+			if st != "Current" {
+				return false, fmt.Sprint(h)
+			}
+		}
+		return len(h) > 0, fmt.Sprint(h)
+	})
+	w.c.Apply(w.t, workloads)
+}
+
+// prune deletes the rotation's cert-manager and trust-manager objects the
+// render no longer holds.
+func (w *world) prune(objs []*yaml.RNode) {
+	w.t.Helper()
 	rendered := map[string]bool{}
 	for _, n := range objs {
 		rendered[strings.ToLower(n.GetKind())+"/"+n.GetNamespace()+"/"+n.GetName()] = true
@@ -336,34 +380,99 @@ func (w *world) converged(phase phases.Phase, anchors, signer int) phaseView {
 	return v
 }
 
-// statusWhileCertManagerPaused applies sign-new with cert-manager stopped
-// (SIGSTOP): the identity issuer's Certificate names the new signer but its
-// Secret still holds the old issuer, and status must say progressing; once
-// cert-manager runs again it re-issues and status converges (converged,
+// statusWhileCertManagerPaused applies sign-new all at once with
+// cert-manager stopped (SIGSTOP), as a GitOps tool that does not wait for
+// it would: the identity issuer's Certificate names the new signer but its
+// Secret still holds the old issuer, and status must say progressing. The
+// linkerd-identity Deployment rolls meanwhile, so its new pods start on the
+// old issuer; once cert-manager runs again and re-issues, status must say
+// blocked, naming the Deployment and the leaf (nothing would roll it
+// again), and after `kubectl rollout restart` it converges (converged,
 // called next).
 func (w *world) statusWhileCertManagerPaused() {
 	w.t.Helper()
-	if err := w.c.CertManager.Signal(syscall.SIGSTOP); err != nil {
-		w.t.Fatal(err)
-	}
-	resumed := false
-	resume := func() {
-		if !resumed {
-			resumed = true
-			if err := w.c.CertManager.Signal(syscall.SIGCONT); err != nil {
-				w.t.Fatal(err)
-			}
-		}
-	}
+	resume := w.pause(w.c.CertManager)
 	defer resume()
-	w.applyPhase(phases.SignNew)
+	w.applyAtOnce(phases.SignNew)
 	w.gitopsWaitsForReissue()
 	out, err := w.carouselErr("status", filepath.Join(w.dir, "carousel.yaml"))
 	var ee *exec.ExitError
 	if err == nil || !asExit(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(out, "has not re-issued") {
 		w.t.Fatalf("status before cert-manager re-issued: want progressing (exit 2) naming the issuer not re-issued, got %v:\n%s", err, out)
 	}
+	w.rolledOut(issuerNS, "linkerd-identity")
 	resume()
+	w.blockedUntilRestarted("leaf identity-issuer (re-issued by cert-manager", []string{"linkerd-identity"})
+}
+
+// trustWhileTrustManagerPaused is statusWhileCertManagerPaused for the
+// trusted set: trust-new applied all at once with trust-manager stopped,
+// the trust consumers roll onto the old anchors, and once trust-manager
+// writes the new set status says blocked, naming them, until they are
+// restarted.
+func (w *world) trustWhileTrustManagerPaused() {
+	w.t.Helper()
+	resume := w.pause(w.c.TrustManager)
+	defer resume()
+	w.applyAtOnce(phases.TrustNew)
+	consumers := []string{"linkerd-destination", "linkerd-identity", "linkerd-proxy-injector"}
+	for _, d := range consumers {
+		w.rolledOut(issuerNS, d)
+	}
+	resume()
+	w.blockedUntilRestarted("trust bundle "+rootsName, consumers)
+}
+
+// pause stops a controller (SIGSTOP); the returned func resumes it, once.
+func (w *world) pause(p *apiserver.Process) (resume func()) {
+	w.t.Helper()
+	if err := p.Signal(syscall.SIGSTOP); err != nil {
+		w.t.Fatal(err)
+	}
+	resumed := false
+	return func() {
+		if !resumed {
+			resumed = true
+			if err := p.Signal(syscall.SIGCONT); err != nil {
+				w.t.Fatal(err)
+			}
+		}
+	}
+}
+
+// rolledOut waits until the Deployment's rollout of its current template is
+// complete (kube-controller-manager, kwok).
+func (w *world) rolledOut(ns, name string) {
+	w.t.Helper()
+	w.c.Eventually(w.t, "deployment "+name+" rolled out", func() (bool, string) {
+		out, _, err := w.c.KubectlErr("-n", ns, "rollout", "status", "deployment/"+name, "--timeout=1s")
+		return err == nil, string(out)
+	})
+}
+
+// blockedUntilRestarted waits until status says blocked for every one of
+// deployments, naming what their pods read before it was written, then
+// restarts them (kubectl rollout restart) and leaves converging to the
+// caller.
+func (w *world) blockedUntilRestarted(what string, deployments []string) {
+	w.t.Helper()
+	file := filepath.Join(w.dir, "carousel.yaml")
+	w.c.Eventually(w.t, "status blocked on pods started before the controller wrote", func() (bool, string) {
+		out, err := w.carouselErr("status", file)
+		var ee *exec.ExitError
+		if err == nil || !asExit(err, &ee) || ee.ExitCode() != 3 || !strings.Contains(out, what) {
+			return false, out
+		}
+		for _, d := range deployments {
+			if !strings.Contains(out, "Deployment "+issuerNS+"/"+d+": ") || !strings.Contains(out, "kubectl rollout restart deployment/"+d) {
+				return false, out
+			}
+		}
+		return true, out
+	})
+	for _, d := range deployments {
+		w.c.Kubectl(w.t, "-n", issuerNS, "rollout", "restart", "deployment/"+d)
+	}
 }
 
 func asExit(err error, target **exec.ExitError) bool {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -50,6 +51,9 @@ type podRecord struct {
 	// controllers' counters leave such pods out, yet they still run and
 	// still speak TLS with what they hold, for up to their grace period.
 	terminating bool
+	// created is the pod's creationTimestamp: a pod reads the Secrets and
+	// ConfigMaps it mounts when it starts, after it is created.
+	created time.Time
 }
 
 type objectID struct{ kind, namespace, name string }
@@ -112,7 +116,7 @@ func read(ctx context.Context, client dynamic.Interface, wanted []objectID, comp
 		err := listIn(ctx, pages, targets.Pod, podNamespaces, func(o metav1.Object) error {
 			ns := o.GetNamespace()
 			i := len(s.pods[ns])
-			s.pods[ns] = append(s.pods[ns], podRecord{name: o.GetName(), labels: labels.Set(o.GetLabels()), hash: o.GetAnnotations()[podKey], terminating: o.GetDeletionTimestamp() != nil})
+			s.pods[ns] = append(s.pods[ns], podRecord{name: o.GetName(), labels: labels.Set(o.GetLabels()), hash: o.GetAnnotations()[podKey], terminating: o.GetDeletionTimestamp() != nil, created: o.GetCreationTimestamp().Time})
 			idx := s.podIndex[ns]
 			if idx == nil {
 				idx = map[string][]int{}

@@ -64,6 +64,12 @@ type WorkloadStatus struct {
 
 // Evaluate compares the rendered phase with the live cluster.
 func Evaluate(ctx context.Context, client dynamic.Interface, rot *spec.CARotation, out gen.Output) (*Report, error) {
+	r, _, err := evaluate(ctx, client, rot, out)
+	return r, err
+}
+
+// evaluate is Evaluate, also returning what it read of the cluster.
+func evaluate(ctx context.Context, client dynamic.Interface, rot *spec.CARotation, out gen.Output) (*Report, *snapshot, error) {
 	// A step other than the phase's first is named with it (phase/step).
 	phase := string(rot.Spec.Phase)
 	if pos, err := phases.Resolve(rot.Spec.Scope, rot.Position(), rot.Features()); err == nil && rot.Spec.Step != "" {
@@ -75,7 +81,7 @@ func Evaluate(ctx context.Context, client dynamic.Interface, rot *spec.CARotatio
 	known := knownFingerprints(out)
 	live, err := readLive(ctx, client, rot, out)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	for _, m := range out.Managed {
 		r.Objects = append(r.Objects, objectStatus(live, m.Object, known))
@@ -85,7 +91,7 @@ func Evaluate(ctx context.Context, client dynamic.Interface, rot *spec.CARotatio
 	}
 	findings, err := liveSelection(liveNamespace(ctx, client), rot, out)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	finding := map[string]selectionFinding{}
 	for _, f := range findings {
@@ -94,7 +100,7 @@ func Evaluate(ctx context.Context, client dynamic.Interface, rot *spec.CARotatio
 	for _, w := range out.Restarts {
 		st, err := workloadStatus(live, rot, w)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if f, ok := finding[w.Kind+"/"+w.Namespace+"/"+w.Name]; ok {
 			delete(finding, w.Kind+"/"+w.Namespace+"/"+w.Name)
@@ -121,7 +127,7 @@ func Evaluate(ctx context.Context, client dynamic.Interface, rot *spec.CARotatio
 	if r.Reasons == nil {
 		r.Reasons = []string{}
 	}
-	return r, nil
+	return r, live, nil
 }
 
 func (r *Report) fold(s Verdict, reason string) {
