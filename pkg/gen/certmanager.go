@@ -74,7 +74,8 @@ func (r *renderer) renderCertManager() Output {
 	}
 	complete := r.usePulled(pulled)
 	caBundles := r.certManagerCABundles(complete)
-	managed := r.certManagerManaged(caBundles)
+	info := r.certManagerClusterInfo(complete)
+	managed := r.certManagerManaged(caBundles, info)
 	base := r.certManagerBaseline(pulled, managed)
 	restarts := r.rollWorkloads(managed, base)
 	if !complete && slices.ContainsFunc(restarts, func(w Restart) bool { return w.Hash != "" }) {
@@ -87,8 +88,8 @@ func (r *renderer) renderCertManager() Output {
 	if r.hasErrors() {
 		return Output{Results: r.results, State: r.state}
 	}
-	o := Output{Results: r.results, State: r.state, Items: append(r.items, objs...), Restarts: restarts}
-	for _, n := range r.items {
+	o := Output{Results: r.results, State: r.state, Items: append(append(r.items, objs...), info.rendered...), Restarts: restarts}
+	for _, n := range append(slices.Clone(r.items), info.rendered...) {
 		if m, ok := managed[idOf(n)]; ok && m.Object == n {
 			o.Managed = append(o.Managed, m)
 		}
@@ -162,16 +163,36 @@ func (r *renderer) certManagerCABundles(complete bool) part {
 	return part{}
 }
 
+// certManagerClusterInfo renders kube-public/cluster-info from the trusted
+// generations' pulled certificates, exactly as the material backend does
+// from its trusted set, so `kubeadm join` discovery keeps working through
+// the overlap. Before the CA in use has been pulled (a first steady
+// render) there is nothing to write: the input's cluster-info is left as
+// it is, with a warning that names `carousel pull`.
+func (r *renderer) certManagerClusterInfo(complete bool) part {
+	if r.rot.Spec.ClusterInfo == nil {
+		return part{}
+	}
+	if complete {
+		return r.renderClusterInfo()
+	}
+	r.results = append(r.results, result(framework.Warning, r.in.Config, "spec.clusterInfo",
+		fmt.Sprintf("generation %d's certificate is not in git yet: cluster-info is left as the input holds it; once cert-manager has issued it, run `carousel pull` and commit the CACertificate it writes", certmanager.Number(r.rot, phases.Old))))
+	return part{}
+}
+
 // certManagerManaged is what the phase's workloads can read that the
-// rotation decides: the caBundles it injected, the Bundle targets
+// rotation decides: the caBundles it injected, cluster-info, the Bundle targets
 // trust-manager writes (trust) and the leaf Secrets cert-manager writes
 // (leaf:<name>). The last two are not in the output (the controllers
 // write them), so status does not compare them here (pkg/certmanager's
 // live checks do); they are what pod specs reading them roll on.
-func (r *renderer) certManagerManaged(caBundles part) map[objID]Managed {
+func (r *renderer) certManagerManaged(parts ...part) map[objID]Managed {
 	managed := map[objID]Managed{}
-	for _, m := range caBundles.managed {
-		managed[m.id()] = m
+	for _, p := range parts {
+		for _, m := range p.managed {
+			managed[m.id()] = m
+		}
 	}
 	for _, b := range r.rot.Spec.Bundles {
 		kind := targets.ConfigMap
@@ -220,7 +241,7 @@ func (r *renderer) certManagerBaseline(pulled map[int]certmanager.Pulled, manage
 	if !b.usePulled(pulled) {
 		return nil
 	}
-	bm := b.certManagerManaged(b.injectCABundles()) // its results are not the phase's: dropped
+	bm := b.certManagerManaged(b.injectCABundles(), b.certManagerClusterInfo(true)) // its results are not the phase's: dropped
 	return &baseline{r: b, managed: bm, promoted: promoted}
 }
 

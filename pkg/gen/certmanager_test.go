@@ -107,7 +107,16 @@ func TestACertManagerRenderWarnsAboutPodsTrustingALeafSecretsCACrt(t *testing.T)
 // returns their CACertificates, as `carousel pull` commits them.
 func cmPulled(t *testing.T) []*yaml.RNode {
 	t.Helper()
+	out, _ := cmPulledWithKeys(t)
+	return out
+}
+
+// cmPulledWithKeys is cmPulled, also returning each generation's CA (its
+// key stands for the one cert-manager keeps in the cluster).
+func cmPulledWithKeys(t *testing.T) ([]*yaml.RNode, map[int]pki.Pair) {
+	t.Helper()
 	var out []*yaml.RNode
+	keys := map[int]pki.Pair{}
 	for g := 1; g <= 2; g++ {
 		ca, err := pki.NewCA(pki.CARequest{CommonName: "mesh root", Validity: time.Hour, Algorithm: "ecdsa-p256"})
 		if err != nil {
@@ -122,8 +131,9 @@ func cmPulled(t *testing.T) []*yaml.RNode {
 			t.Fatal(err)
 		}
 		out = append(out, n)
+		keys[g] = ca
 	}
-	return out
+	return out, keys
 }
 
 // cmRotation is cmRot at a position of a rotation from generation old.

@@ -456,7 +456,6 @@ func (r *CARotation) validateCertManager(errs *FieldErrors) {
 		set  bool
 		path string
 	}{
-		{s.ClusterInfo != nil, "spec.clusterInfo"},
 		{len(s.Kubeconfigs) > 0, "spec.kubeconfigs"},
 		{s.ServiceAccountTokens, "spec.serviceAccountTokens"},
 		{s.Runbook != "none" && s.Runbook != "", "spec.runbook"},
