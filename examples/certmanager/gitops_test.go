@@ -6,7 +6,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"testing"
 
+	"github.com/carousel-dev/carousel/internal/certmanager"
 	"github.com/carousel-dev/carousel/internal/testkit"
 )
 
@@ -27,22 +29,28 @@ const fluxSync = "examples/flux/clusters/mesh/carousel.yaml"
 // Kind/namespace/name to kstatus's verdict (Current, InProgress, ...).
 func (w *world) fluxHealth(kustomization string) map[string]string {
 	w.t.Helper()
-	objs := w.c.Kubectl(w.t, "get", "certificates.cert-manager.io,clusterissuers.cert-manager.io,bundles.trust.cert-manager.io", "-A",
-		"-l", "carousel.dev/rotation="+rotation, "-o", "json")
-	root := testkit.Root(w.t)
-	cmd := exec.Command(testkit.Tool(w.t, "flux-health"), "-kustomization", filepath.Join(root, fluxSync), "-name", kustomization)
+	return fluxHealthOf(w.t, w.c, rotation, kustomization)
+}
+
+// fluxHealthOf is fluxHealth for any rotation's objects.
+func fluxHealthOf(t *testing.T, c *certmanager.Cluster, rot, kustomization string) map[string]string {
+	t.Helper()
+	objs := c.Kubectl(t, "get", "certificates.cert-manager.io,clusterissuers.cert-manager.io,bundles.trust.cert-manager.io", "-A",
+		"-l", "carousel.dev/rotation="+rot, "-o", "json")
+	root := testkit.Root(t)
+	cmd := exec.Command(testkit.Tool(t, "flux-health"), "-kustomization", filepath.Join(root, fluxSync), "-name", kustomization)
 	cmd.Stdin = bytes.NewReader(objs)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		w.t.Fatalf("flux-health -name %q: %v\n%s", kustomization, err, stderr.Bytes())
+		t.Fatalf("flux-health -name %q: %v\n%s", kustomization, err, stderr.Bytes())
 	}
 	got := map[string]string{}
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
 		f := strings.Fields(line)
 		if len(f) < 3 {
-			w.t.Fatalf("flux-health printed %q", line)
+			t.Fatalf("flux-health printed %q", line)
 		}
 		got[f[1]+"/"+f[2]] = f[0]
 	}
