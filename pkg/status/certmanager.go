@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"k8s.io/client-go/dynamic"
+	"sigs.k8s.io/kustomize/kyaml/fn/framework"
 
 	"github.com/carousel-dev/carousel/pkg/certmanager"
 	"github.com/carousel-dev/carousel/pkg/gen"
@@ -51,6 +52,7 @@ func EvaluateCertManager(ctx context.Context, client dynamic.Interface, rot *spe
 		}
 	}
 	r.Reasons = append(r.Reasons, notes...)
+	r.Reasons = append(r.Reasons, renderWarnings(out)...)
 	if err := rolledAfterWrites(ctx, client, rot, out, live, r, issued, synced); err != nil {
 		return nil, err
 	}
@@ -211,4 +213,24 @@ func signerFlips(rot *spec.CARotation) (bool, error) {
 		}
 	}
 	return false, nil
+}
+
+// renderWarnings are the render's warnings, said again by status: for this
+// backend they name hazards the live check cannot see, such as a pod whose
+// trust is a leaf Secret's ca.crt (cert-manager writes only the issuing CA
+// there, so at sign-new the pod stops trusting peers that still present
+// the old CA's certificates). They do not change the verdict.
+func renderWarnings(out gen.Output) []string {
+	var w []string
+	for _, res := range out.Results {
+		if res.Severity != framework.Warning {
+			continue
+		}
+		where := ""
+		if res.ResourceRef != nil {
+			where = res.ResourceRef.Kind + " " + nsName(res.ResourceRef.Namespace, res.ResourceRef.Name) + ": "
+		}
+		w = append(w, "warning: "+where+res.Message)
+	}
+	return w
 }
