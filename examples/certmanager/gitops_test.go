@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/carousel-dev/carousel/internal/certmanager"
 	"github.com/carousel-dev/carousel/internal/testkit"
@@ -182,5 +183,17 @@ func (w *world) fluxHealthy() {
 		if st != "Current" {
 			w.t.Errorf("%s is %s under linkerd-material's healthCheckExprs after the phase converged, want Current", obj, st)
 		}
+	}
+}
+
+// nextSecond waits until the wall clock is in a later second than when it
+// was called. The API server records write times and pod creation in whole
+// seconds, and status counts a pod created in the write's second as
+// created before it (pkg/status rolledAfterWrites): a GitOps tool's wait
+// between waves takes seconds, which a test on one machine must not skip.
+func nextSecond() {
+	start := time.Now().Truncate(time.Second)
+	for !time.Now().Truncate(time.Second).After(start) {
+		time.Sleep(20 * time.Millisecond)
 	}
 }

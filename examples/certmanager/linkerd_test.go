@@ -265,6 +265,7 @@ func (w *world) apply(phase phases.Phase, ordered bool) {
 		}
 		return len(h) > 0, fmt.Sprint(h)
 	})
+	nextSecond()
 	w.c.Apply(w.t, workloads)
 }
 
@@ -470,6 +471,7 @@ func (w *world) blockedUntilRestarted(what string, deployments []string) {
 		}
 		return true, out
 	})
+	nextSecond() // as a person would: not in the write's second
 	for _, d := range deployments {
 		w.c.Kubectl(w.t, "-n", issuerNS, "rollout", "restart", "deployment/"+d)
 	}

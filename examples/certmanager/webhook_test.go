@@ -201,6 +201,7 @@ func (w *hookWorld) apply() {
 		}
 		return len(h) > 0, fmt.Sprint(h)
 	})
+	nextSecond()
 	w.c.Apply(w.t, workloads)
 }
 

@@ -74,9 +74,11 @@ func EvaluateCertManager(ctx context.Context, client dynamic.Interface, rot *spe
 // prevents it; this catches it, and `kubectl rollout restart` repairs it.
 //
 // The write time is the API server's record of the data field's last
-// writer (certmanager.DataWritten), in whole seconds: a pod created in the
-// same second counts as after, since it mounts its volumes only once
-// scheduled. Only workloads the phase annotates are checked (adoption rolls
+// writer (certmanager.DataWritten), in whole seconds, as is a pod's
+// creationTimestamp: a pod created in the same second as the write counts
+// as before it. Which came first is unknowable then, and the cautious
+// reading is the one a restart repairs; an apply order that waits puts
+// seconds between the two. Only workloads the phase annotates are checked (adoption rolls
 // nothing, and a pod that waited for a Secret or ConfigMap to exist read
 // it when it appeared). A leaf is checked only in the phases whose signer
 // differs from a neighbour's (the phases an issuerRef flip lands in):
@@ -129,7 +131,7 @@ func rolledAfterWrites(ctx context.Context, client dynamic.Interface, rot *spec.
 		var stale []string
 		check := func(what string, t time.Time) {
 			for _, p := range live.podsMatching(w.Namespace, matchLabelsOf(wl)) {
-				if p.hash == w.Hash && !p.terminating && p.created.Before(t) {
+				if p.hash == w.Hash && !p.terminating && !p.created.After(t) {
 					stale = append(stale, p.name)
 					if !slices.Contains(reads, what) {
 						reads = append(reads, what)
