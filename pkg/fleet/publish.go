@@ -86,9 +86,9 @@ func Render(file string, now time.Time) (*rotate.Package, []byte, error) {
 		return nil, nil, fmt.Errorf("phase %s does not render: %v", p.Rotation.Spec.Phase, out.Results)
 	}
 	if out.Published == nil {
-		// The cert-manager backend makes no public state yet: refused
-		// here rather than written half.
-		return nil, nil, fmt.Errorf("backend %s does not publish a state to consumer packages yet", p.Rotation.Spec.Backend)
+		// Backend cert-manager before the phase's trusted CAs are in
+		// git: refused rather than written half.
+		return nil, nil, fmt.Errorf("phase %s has no public state: the certificates of its trusted CA generations are not all in git yet; run `carousel pull` and commit the CACertificates it writes", p.Rotation.Spec.Phase)
 	}
 	b, err := Marshal(State(p.Rotation, out))
 	return p, b, err

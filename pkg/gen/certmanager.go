@@ -97,6 +97,13 @@ func (r *renderer) renderCertManager() Output {
 	if p, ok := pulled[certmanager.Number(r.rot, r.state.Signer)]; ok {
 		o.Signer = p.Cert
 	}
+	// The public state (carousel publish) is the pulled trusted
+	// certificates and the digests above: nothing of it is made in the
+	// cluster. Without every trusted generation in git there is none, and
+	// publish refuses rather than write half a state.
+	if complete {
+		o.Published = r.publicState(base)
+	}
 	return o
 }
 

@@ -96,7 +96,6 @@ func TestBadSpecsFailWithTheirFieldPath(t *testing.T) {
 		{"a generation that skips a number is refused", "  backend: cert-manager\n  certManager: {generations: {old: 1, new: 3}}\n", "spec.certManager.generations.new", "old+1"},
 		{"a phase past steady without a new generation is refused", "  phase: trust-new\n  backend: cert-manager\n  certManager: {generations: {old: 1}}\n", "spec.certManager.generations.new", "carousel start"},
 		{"a leaf re-issue is refused with backend cert-manager", "  scope: leaf\n  backend: cert-manager\n  certManager: {generations: {old: 1}}\n", "spec.scope", "rotates CAs only"},
-		{"publishing to consumer packages is refused with backend cert-manager (not yet)", "  backend: cert-manager\n  certManager: {generations: {old: 1}}\n  publish: state.yaml\n", "spec.publish", "not rendered by backend cert-manager yet"},
 		{"a CA Secret is refused with backend cert-manager", "  ca: {secret: {name: ca, namespace: x}}\n  backend: cert-manager\n  certManager: {generations: {old: 1}}\n", "spec.ca.secret", "renders no CA Secret"},
 	}
 	for _, tt := range tests {

@@ -459,7 +459,6 @@ func (r *CARotation) validateCertManager(errs *FieldErrors) {
 		{len(s.Kubeconfigs) > 0, "spec.kubeconfigs"},
 		{s.ServiceAccountTokens, "spec.serviceAccountTokens"},
 		{s.Runbook != "none" && s.Runbook != "", "spec.runbook"},
-		{s.Publish != "", "spec.publish"},
 	} {
 		if f.set {
 			errs.add(f.path, "not rendered by backend %s yet: use the material backend for it", BackendCertManager)
