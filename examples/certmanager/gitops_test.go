@@ -197,3 +197,24 @@ func nextSecond() {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// gitopsWaitsForTrustSync is gitopsWaitsForReissue for trust-manager: while
+// it has not synced trust-new's sources, the Bundle is in progress under
+// both examples' checks, and done under both tools' defaults (Flux's
+// kstatus finds no condition it knows, Argo CD has no Bundle check).
+func (w *world) gitopsWaitsForTrustSync() {
+	w.t.Helper()
+	key := "Bundle//" + rootsName
+	if got := w.fluxHealth("")[key]; got != "Current" {
+		w.t.Errorf("plain kstatus calls the changed %s %s before trust-manager synced it; the example's healthCheckExprs were written for it calling it Current", key, got)
+	}
+	if got := w.fluxHealth("linkerd-material")[key]; got != "InProgress" {
+		w.t.Fatalf("with linkerd-material's healthCheckExprs Flux calls the changed %s %s before trust-manager synced it, want InProgress", key, got)
+	}
+	if got := w.argoHealth([]byte(builtinArgoCM))[key]; got != "none" {
+		w.t.Errorf("Argo CD's built-in checks judge %s %s; the example's check was written for it having none", key, got)
+	}
+	if got := w.argoHealth(mustReadFile(w, argoCM))[key]; got != "Progressing" {
+		w.t.Fatalf("with the example argocd-cm Argo CD calls the changed %s %s before trust-manager synced it, want Progressing", key, got)
+	}
+}

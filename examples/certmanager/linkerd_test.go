@@ -416,6 +416,7 @@ func (w *world) trustWhileTrustManagerPaused() {
 	resume := w.pause(w.c.TrustManager)
 	defer resume()
 	w.applyAtOnce(phases.TrustNew)
+	w.gitopsWaitsForTrustSync()
 	consumers := []string{"linkerd-destination", "linkerd-identity", "linkerd-proxy-injector"}
 	for _, d := range consumers {
 		w.rolledOut(issuerNS, d)
