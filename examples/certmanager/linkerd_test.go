@@ -577,9 +577,15 @@ func (w *world) carousel(args ...string) string {
 }
 
 func (w *world) carouselErr(args ...string) (string, error) {
-	cmd := exec.Command(testkit.Carousel(w.t), args...)
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+w.c.Kubeconfig, "PATH="+filepath.Join(testkit.Root(w.t), "bin")+":"+os.Getenv("PATH"))
-	cmd.Dir = w.dir
+	return carouselIn(w.t, w.c, w.dir, args...)
+}
+
+// carouselIn runs bin/carousel in dir against the cluster, with bin/ first
+// on PATH (the packages' exec functions), and returns its output.
+func carouselIn(t *testing.T, c *certmanager.Cluster, dir string, args ...string) (string, error) {
+	cmd := exec.Command(testkit.Carousel(t), args...)
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+c.Kubeconfig, "PATH="+filepath.Join(testkit.Root(t), "bin")+":"+os.Getenv("PATH"))
+	cmd.Dir = dir
 	var b bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &b, &b
 	err := cmd.Run()

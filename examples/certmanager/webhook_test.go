@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -290,11 +289,5 @@ func (w *hookWorld) carousel(args ...string) string {
 }
 
 func (w *hookWorld) carouselErr(args ...string) (string, error) {
-	cmd := exec.Command(testkit.Carousel(w.t), args...)
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+w.c.Kubeconfig, "PATH="+filepath.Join(testkit.Root(w.t), "bin")+":"+os.Getenv("PATH"))
-	cmd.Dir = w.dir
-	var b bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &b, &b
-	err := cmd.Run()
-	return b.String(), err
+	return carouselIn(w.t, w.c, w.dir, args...)
 }
