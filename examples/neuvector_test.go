@@ -250,7 +250,7 @@ func reissuedTenDaysBeforeExpiry(t *testing.T, pkg string) {
 	installedTenDaysBeforeExpiry(t, pkg)
 	leafValidity(t, pkg, "240h")
 	neuvectorCarousel(t, pkg, "start", "--scope", "leaf")
-	neuvectorCarousel(t, pkg, "advance")
+	neuvectorCarousel(t, pkg, "advance", "--no-cluster")
 	leafValidity(t, pkg, "87600h")
 }
 
@@ -350,7 +350,7 @@ func TestNeuVectorRenewalOpensAPullRequestOnlyWhenDue(t *testing.T) {
 				}
 
 				// The next PR: the swap.
-				cmd := exec.Command(testkit.Carousel(t), "advance", filepath.Join(pkg, "carousel.yaml"))
+				cmd := exec.Command(testkit.Carousel(t), "advance", "--no-cluster", filepath.Join(pkg, "carousel.yaml"))
 				cmd.Env = append(os.Environ(), now, "KUBECONFIG=", "HOME="+t.TempDir())
 				if out, err := cmd.CombinedOutput(); err != nil {
 					t.Fatalf("carousel advance: %v\n%s", err, out)

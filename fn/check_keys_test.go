@@ -15,18 +15,19 @@ import (
 )
 
 // runCheckWith runs `carousel check` at base main with exactly the given
-// SOPS variables (none of the caller's) and no default identity file.
-func runCheckWith(t *testing.T, repo string, sopsEnv ...string) (string, int) {
+// SOPS and CI variables (none of the caller's: CI sets CI=true) and no
+// default identity file.
+func runCheckWith(t *testing.T, repo string, vars []string, args ...string) (string, int) {
 	t.Helper()
 	var env []string
 	for _, e := range os.Environ() {
-		if !strings.HasPrefix(e, "SOPS_") {
+		if !strings.HasPrefix(e, "SOPS_") && !strings.HasPrefix(e, "CI=") {
 			env = append(env, e)
 		}
 	}
 	env = append(env, NowEnv+"=2027-01-01T00:00:00Z", "KUBECONFIG=", "HOME="+t.TempDir(), "XDG_CONFIG_HOME="+t.TempDir())
-	cmd := exec.Command(testkit.Carousel(t), "check", filepath.Join(repo, "clusters", "prod", "carousel.yaml"), "--base", "main")
-	cmd.Env = append(env, sopsEnv...)
+	cmd := exec.Command(testkit.Carousel(t), append([]string{"check", filepath.Join(repo, "clusters", "prod", "carousel.yaml"), "--base", "main"}, args...)...)
+	cmd.Env = append(env, vars...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err := cmd.Run()
@@ -71,14 +72,22 @@ func TestCheckComparesEncryptedKeysWithTheAgeIdentity(t *testing.T) {
 		code    int
 		says    string
 		notSays string
+		args    []string
 	}{
 		{"a swapped encrypted key is refused, naming both KeyPairs", true, []string{identity}, 2,
-			"REFUSED [keys] KeyPair cluster-ca-leaf-policy-webhook-old holds the private key of KeyPair cluster-ca-leaf-metrics-client-old", "note:"},
-		{"matching keys pass, and nothing says they were skipped", false, []string{identity}, 0, "may merge", "note:"},
+			"REFUSED [keys] KeyPair cluster-ca-leaf-policy-webhook-old holds the private key of KeyPair cluster-ca-leaf-metrics-client-old", "note:", nil},
+		{"matching keys pass, and nothing says they were skipped", false, []string{identity}, 0, "may merge", "note:", nil},
 		{"without an identity the keys are not compared, and the output says so", true, nil, 0,
-			"note: keys: not checked: no age identity in the environment", "REFUSED"},
+			"note: keys: not checked: no age identity in the environment", "REFUSED", nil},
 		{"an identity that is not a recipient cannot check", false, []string{"SOPS_AGE_KEY_FILE=" + stranger}, 1,
-			"checking the encrypted keys with the identity of the environment (SOPS_AGE_KEY_FILE=" + stranger + ")", "may merge"},
+			"checking the encrypted keys with the identity of the environment (SOPS_AGE_KEY_FILE=" + stranger + ")", "may merge", nil},
+		// In a pipeline nobody reads a note: the check fails closed.
+		{"in CI without an identity the check fails, naming the way out", true, []string{"CI=true"}, 1,
+			"no age identity in the environment", "may merge", nil},
+		{"in CI, --skip-keys merges without the key check and says so", false, []string{"CI=true"}, 0,
+			"note: keys: not checked (--skip-keys)", "REFUSED", []string{"--skip-keys"}},
+		{"an identity file that does not exist is an error, not a skip", true, []string{"SOPS_AGE_KEY_FILE=" + filepath.Join(t.TempDir(), "nowhere.key")}, 1,
+			"nowhere.key, which cannot be read", "may merge", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -86,9 +95,47 @@ func TestCheckComparesEncryptedKeysWithTheAgeIdentity(t *testing.T) {
 			if tt.swap {
 				swapKeyFile(t, repo, "leaf-policy-webhook-old.yaml", "leaf-metrics-client-old.yaml")
 			}
-			out, code := runCheckWith(t, repo, tt.env...)
+			out, code := runCheckWith(t, repo, tt.env, tt.args...)
 			if code != tt.code || !strings.Contains(out, tt.says) || strings.Contains(out, tt.notSays) {
 				t.Fatalf("want exit %d saying %q (and not %q), got %d:\n%s", tt.code, tt.says, tt.notSays, code, out)
+			}
+		})
+	}
+}
+
+// TestCheckNamesCorruptedCiphertextAsSuch: an edited encrypted value (or its
+// MAC) is the file's fault, not the identity's: the refusal says which
+// KeyPair is corrupted and how to restore it, instead of sending the
+// reviewer to check SOPS_AGE_KEY_FILE.
+func TestCheckNamesCorruptedCiphertextAsSuch(t *testing.T) {
+	identity := "SOPS_AGE_KEY_FILE=" + filepath.Join(testkit.Root(t), testkit.AgeKeyFile)
+	for _, tc := range []struct{ name, field string }{
+		{"an edited value", "tls.key: ENC[AES256_GCM,data:"},
+		{"an edited MAC", "mac: ENC[AES256_GCM,data:"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			repo := gitRepo(t, "steady")
+			f := filepath.Join(repo, "clusters", "prod", "material", "leaf-policy-webhook-old.yaml")
+			b, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			i := bytes.Index(b, []byte(tc.field))
+			if i < 0 {
+				t.Fatalf("%s holds no %q", f, tc.field)
+			}
+			i += len(tc.field) + 3 // a character of the base64 ciphertext
+			if b[i] == 'A' {
+				b[i] = 'B'
+			} else {
+				b[i] = 'A'
+			}
+			if err := os.WriteFile(f, b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			out, code := runCheckWith(t, repo, []string{identity})
+			if code != 2 || !strings.Contains(out, "REFUSED [keys] KeyPair cluster-ca-leaf-policy-webhook-old: its encrypted data.tls.key is corrupted") || strings.Contains(out, "is SOPS_AGE_KEY_FILE set") {
+				t.Fatalf("want the corrupted KeyPair refused as corrupted (exit 2), got %d:\n%s", code, out)
 			}
 		})
 	}

@@ -70,7 +70,8 @@ func edit(t *testing.T, repo, file, old, new string) {
 func runCheck(t *testing.T, repo string, extra ...string) (string, int) {
 	t.Helper()
 	args := append([]string{"check", filepath.Join(repo, "clusters", "prod", "carousel.yaml"), "--base", "main"}, extra...)
-	out, err := runCarousel(t, args...)
+	// With the examples' identity: the keys are compared, in CI or not.
+	out, err := runCarouselEnv(t, []string{"KUBECONFIG=", "HOME=" + t.TempDir(), "SOPS_AGE_KEY_FILE=" + filepath.Join(testkit.Root(t), testkit.AgeKeyFile)}, args...)
 	var exit *exec.ExitError
 	switch {
 	case err == nil:
@@ -97,6 +98,21 @@ func TestCheckRefusesWhatBreaksTheModel(t *testing.T) {
 		{"a skipped step is refused", "trust-new", func(t *testing.T, repo string) { setPhaseLine(t, repo, "sign-new") }, "one-step", "skips trust-new/in-cluster-config"},
 		{"a skipped phase is refused", "steady", func(t *testing.T, repo string) { setPhaseLine(t, repo, "sign-new") }, "one-step", "skips trust-new"},
 		{"a skipped rollback is refused", "distrust-old", func(t *testing.T, repo string) { setPhaseLine(t, repo, "trust-new") }, "one-step", "skips sign-new"},
+		// The render at steady would put the old CA, distrusted since
+		// distrust-old, back as the only trusted and signing one.
+		{"a rotation ended by editing spec.phase is refused", "cleanup", func(t *testing.T, repo string) { setPhaseLine(t, repo, "steady") }, "one-step", "moved from cleanup to steady by hand: nothing was promoted"},
+		{"a rotation ended by carousel start may merge", "cleanup", func(t *testing.T, repo string) {
+			if out, err := runCarouselEnv(t, []string{"SOPS_AGE_KEY_FILE=" + filepath.Join(testkit.Root(t), testkit.AgeKeyFile)},
+				"start", filepath.Join(repo, "clusters", "prod", "carousel.yaml"), "--age", demoRecipient); err != nil {
+				t.Fatalf("carousel start: %v\n%s", err, out)
+			}
+		}, "", ""},
+		{"a plaintext private key is refused", "steady", func(t *testing.T, repo string) { plaintextLeaf(t, repo) }, "plaintext-key", "holds its private key (data.tls.key) unencrypted"},
+		{"a plaintext private key may merge when the spec opts in", "steady", func(t *testing.T, repo string) {
+			plaintextLeaf(t, repo)
+			edit(t, repo, "carousel.yaml", "spec:\n", "spec:\n  plaintextKeys: true\n")
+			gitIn(t, repo, "-c", "user.email=t@example.dev", "-c", "user.name=t", "commit", "-qam", "opt in (base)")
+		}, "", ""},
 		{"a shape change mid-flight is refused", "trust-new", func(t *testing.T, repo string) {
 			edit(t, repo, "carousel.yaml", "- policy-webhook.policy.svc\n", "- policy-webhook.policy.svc\n    - webhook.example.dev\n")
 		}, "shape-in-flight", "while it is at trust-new"},
@@ -196,5 +212,21 @@ func TestCheckFailsClearlyWhenItCannotRun(t *testing.T) {
 	out, code := runCheck(t, repo, "--base", "no-such-branch")
 	if code != 1 || !strings.Contains(out, "no-such-branch") {
 		t.Fatalf("want exit 1 naming the bad ref, got %d: %s", code, out)
+	}
+}
+
+// plaintextLeaf replaces the metrics client's encrypted key by its
+// plaintext, as material made with --plaintext-keys holds it.
+func plaintextLeaf(t *testing.T, repo string) {
+	t.Helper()
+	f := filepath.Join(repo, "clusters", "prod", "material", "leaf-metrics-client-old.yaml")
+	cmd := exec.Command(testkit.Tool(t, "sops"), "--decrypt", f)
+	cmd.Env = append(os.Environ(), "SOPS_AGE_KEY_FILE="+filepath.Join(testkit.Root(t), testkit.AgeKeyFile))
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("sops --decrypt %s: %v", f, err)
+	}
+	if err := os.WriteFile(f, out, 0o644); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"runtime"
@@ -123,7 +122,7 @@ var examples = map[string]string{
 
   # Also refuse a stale committed render
   carousel check carousel.yaml --base origin/main --rendered rendered.yaml`,
-	"renew": `  # In a scheduled job: start what expires within 30 days (exit 3: nothing due)
+	"renew": `  # In a scheduled job: start what expires within 30 days (exit 4: nothing due)
   carousel renew carousel.yaml --before 720h`,
 	"csr": `  # Request the next CA as an intermediate of an external root
   carousel csr carousel.yaml --ca
@@ -328,21 +327,4 @@ func schemaCmd() *cobra.Command {
 			return err
 		},
 	}
-}
-
-// exitError carries a specific exit code (e.g. "nothing due" for renew).
-type exitError struct {
-	code int
-	err  error
-}
-
-func (e *exitError) Error() string { return e.err.Error() }
-func (e *exitError) Unwrap() error { return e.err }
-
-func exitCode(err error) int {
-	var e *exitError
-	if errors.As(err, &e) {
-		return e.code
-	}
-	return 1
 }

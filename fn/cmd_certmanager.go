@@ -2,18 +2,13 @@ package main
 
 import (
 	"context"
-	"crypto/x509"
 	"fmt"
 
 	"github.com/spf13/cobra"
-	"k8s.io/client-go/dynamic"
-	"sigs.k8s.io/kustomize/kyaml/yaml"
 
 	"github.com/carousel-dev/carousel/pkg/certmanager"
-	"github.com/carousel-dev/carousel/pkg/gen"
 	"github.com/carousel-dev/carousel/pkg/rotate"
 	"github.com/carousel-dev/carousel/pkg/spec"
-	"github.com/carousel-dev/carousel/pkg/status"
 )
 
 func pullCmd() *cobra.Command {
@@ -65,18 +60,4 @@ A generation already in git must match the cluster exactly.`,
 	}
 	f.add(c)
 	return c
-}
-
-// certManagerStatus is `carousel status` for backend cert-manager
-// (status.EvaluateCertManager), against the CA certificates in git.
-func certManagerStatus(ctx context.Context, client dynamic.Interface, rot *spec.CARotation, items []*yaml.RNode, out gen.Output) (*status.Report, error) {
-	pulled := map[int]*x509.Certificate{}
-	for _, n := range items {
-		if certmanager.IsCACertificate(n) && certmanager.RotationOf(n) == rot.Metadata.Name {
-			if p, prob := certmanager.Parse(n); prob == nil {
-				pulled[p.Generation] = p.Cert
-			}
-		}
-	}
-	return status.EvaluateCertManager(ctx, client, rot, out, pulled)
 }

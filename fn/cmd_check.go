@@ -4,21 +4,17 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"strconv"
 
 	"github.com/spf13/cobra"
 
 	"github.com/carousel-dev/carousel/pkg/check"
 )
 
-// Exit codes of `carousel check`.
-const (
-	checkPassed  = 0
-	checkError   = 1 // could not check (not a git repository, bad ref, unreadable spec)
-	checkRefused = 2 // the change may not merge; the refusals say what to do instead
-)
-
 func checkCmd() *cobra.Command {
 	var base, rendered, kustomize, output string
+	var skipKeys bool
 	c := &cobra.Command{
 		Use:   "check CAROTATION_FILE --base REF",
 		Short: "The pull-request check: refuse skipped phases, material or shape changes mid-flight, and stale rendered output",
@@ -31,28 +27,36 @@ refuses:
                    the rotation is in flight, or the current (old) material changed:
                    only carousel start/renew/import change material, at steady
   renders          the new phase does not render (missing or mismatched material)
+  one-step         also: a rotation ended by editing spec.phase (the last phase
+                   back to the first) instead of carousel start's promotion
   keys             an encrypted private key does not match its certificate (a key
-                   swapped in from another KeyPair names both); checked when an
-                   age identity is in the environment (SOPS_AGE_KEY,
-                   SOPS_AGE_KEY_FILE), skipped with a note otherwise
+                   swapped in from another KeyPair names both), or its ciphertext
+                   is corrupted; checked with the age identity of the
+                   environment (SOPS_AGE_KEY, SOPS_AGE_KEY_FILE). Without one it
+                   is an error when CI=true, a note otherwise; --skip-keys
+                   skips it and the output says so
+  plaintext-key    a KeyPair holds its private key unencrypted while the spec
+                   does not opt in (spec.plaintextKeys)
   rendered-output  with --rendered FILE: FILE differs from a fresh kustomize build
   published-state  spec.publish names a state that is missing or stale: run
                    carousel publish and commit it with the change
 
-Exit codes: 0 the change may merge; 1 the check could not run; 2 refused (each
-refusal is printed with what to do instead).`,
+Each refusal is printed with what to do instead.
+
+` + exitHelp,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			if base == "" {
-				return &exitError{checkError, errors.New("--base REF is required (the branch the pull request merges into)")}
+				return &exitErr{exitError, errors.New("--base REF is required (the branch the pull request merges into)")}
 			}
 			now, err := clock()
 			if err != nil {
-				return &exitError{checkError, err}
+				return &exitErr{exitError, err}
 			}
-			rep, err := check.Run(check.Options{File: args[0], Base: base, Rendered: rendered, Kustomize: kustomize, Now: now})
+			inCI, _ := strconv.ParseBool(os.Getenv("CI"))
+			rep, err := check.Run(check.Options{File: args[0], Base: base, Rendered: rendered, Kustomize: kustomize, Now: now, SkipKeys: skipKeys, CI: inCI})
 			if err != nil {
-				return &exitError{checkError, err}
+				return &exitErr{exitError, err}
 			}
 			refusals := rep.Refusals
 			if output == "json" {
@@ -80,7 +84,7 @@ refusal is printed with what to do instead).`,
 				}
 			}
 			if len(refusals) > 0 {
-				return &exitError{checkRefused, fmt.Errorf("%d refusal(s)", len(refusals))}
+				return &exitErr{exitRefused, fmt.Errorf("%d refusal(s)", len(refusals))}
 			}
 			return nil
 		},
@@ -89,5 +93,6 @@ refusal is printed with what to do instead).`,
 	c.Flags().StringVar(&rendered, "rendered", "", "a committed kustomize build output of the package that must be up to date")
 	c.Flags().StringVar(&kustomize, "kustomize", "kustomize", "the kustomize binary for --rendered")
 	c.Flags().StringVarP(&output, "output", "o", "text", "text or json")
+	c.Flags().BoolVar(&skipKeys, "skip-keys", false, "do not compare encrypted private keys with their certificates (no age identity at hand); the output says they were not checked")
 	return c
 }

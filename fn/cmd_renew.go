@@ -10,27 +10,21 @@ import (
 	"github.com/carousel-dev/carousel/pkg/rotate"
 )
 
-// Exit codes of `carousel renew`.
-const (
-	renewStarted    = 0 // material for a rotation was written: commit it and open a PR
-	renewError      = 1
-	renewNothingDue = 3 // nothing expires within the window: no PR needed
-)
-
 func renewCmd() *cobra.Command {
 	var kf keyFlags
 	var before time.Duration
 	c := &cobra.Command{
 		Use:   "renew CAROTATION_FILE --before 720h",
-		Short: "Start the rotation that material expiring within the window needs (exit 3 when nothing is due)",
+		Short: "Start the rotation that material expiring within the window needs (exit 4 when nothing is due)",
 		Long: `renew finds the CA and leaves in use that expire within --before of now.
 A CA that is due starts a CA rotation (scope ca: a new CA and every leaf);
 otherwise due leaves are re-issued under the same CA (scope leaf, only those
 leaves). It writes material like start, so a scheduled CI job can commit it
 and open a pull request.
 
-Exit codes: 0 a rotation was started; 3 nothing is due (open no PR);
-1 error (including a rotation in flight). CAROUSEL_NOW (RFC 3339) fixes "now".`,
+A rotation in flight is an error (exit 1). CAROUSEL_NOW (RFC 3339) fixes "now".
+
+` + exitHelp,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			unlock, err := lockPackage(args[0])
@@ -52,7 +46,7 @@ Exit codes: 0 a rotation was started; 3 nothing is due (open no PR);
 			}
 			if len(due) == 0 {
 				fmt.Fprintf(c.OutOrStdout(), "nothing in %s expires within %s\n", p.Rotation.Metadata.Name, before)
-				return &exitError{renewNothingDue, fmt.Errorf("nothing due")}
+				return &exitErr{exitNothingDue, fmt.Errorf("nothing due")}
 			}
 			var leaves []string
 			scope := phases.ScopeLeaf

@@ -76,7 +76,7 @@ func TestAdvanceWorksWithoutAPhaseByInsertingIt(t *testing.T) {
 		t.Fatal("the fixture must have no phase")
 	}
 	steady := build(t, dir)
-	mustRun(t, dir, "advance", "carousel.yaml")
+	mustRun(t, dir, "advance", "--no-cluster", "carousel.yaml")
 	after, _ := os.ReadFile(filepath.Join(dir, "carousel.yaml"))
 	want := strings.Replace(string(before), "spec:\n", "spec:\n  phase: trust-new\n", 1)
 	if string(after) != want {

@@ -15,11 +15,10 @@ func main() {
 	if err != nil {
 		// The function prints its own results; subcommands are silenced by
 		// the function's root command, so their errors are printed here.
-		var quiet *exitError
+		var quiet *exitErr
 		// Verdict exits (a refused check, a status that is not converged)
 		// already printed their report.
-		quietCodes := map[string]int{"check": checkRefused, "status": statusProgressing}
-		silent := errors.As(err, &quiet) && (quiet.code == quietCodes[cmd.Name()] || cmd.Name() == "status" && quiet.code == statusBlocked)
+		silent := errors.As(err, &quiet) && (cmd.Name() == "check" || cmd.Name() == "status") && quiet.code != exitError
 		var usage *usageError
 		if (cmd != root || errors.As(err, &usage)) && !silent {
 			fmt.Fprintln(os.Stderr, "carousel:", err)

@@ -116,7 +116,7 @@ func namesStayFixed(t *testing.T, legacy bool) {
 			if step > 10 {
 				t.Fatal("ten advances did not reach cleanup")
 			}
-			carousel("advance", "carousel.yaml")
+			carousel("advance", "--no-cluster", "carousel.yaml")
 			p, _ := loadMaterial(t, dir)
 			ph := p.Rotation.Spec.Phase
 			render(fmt.Sprintf("rotation %d: %s", rotation, ph))

@@ -68,7 +68,7 @@ func TestAdvanceMovesOneStepKeepsCommentsAndWritesThePullRequest(t *testing.T) {
 	dir := examplePackage(t, phases.Steady)
 	file := filepath.Join(dir, "carousel.yaml")
 	before, _ := os.ReadFile(file)
-	out, err := runCarousel(t, "advance", file)
+	out, err := runCarousel(t, "advance", "--no-cluster", file)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
@@ -126,7 +126,7 @@ func TestAdvanceWalksEveryStepForwardAndBack(t *testing.T) {
 		return r
 	}
 	for i := 1; i < len(path); i++ {
-		if out, err := runCarousel(t, "advance", file, "--pr-body", filepath.Join(dir, "body.md")); err != nil {
+		if out, err := runCarousel(t, "advance", "--no-cluster", file, "--pr-body", filepath.Join(dir, "body.md")); err != nil {
 			t.Fatalf("advance to %s: %v\n%s", path[i], err, out)
 		}
 		if got := at(); got != path[i] {
@@ -134,7 +134,7 @@ func TestAdvanceWalksEveryStepForwardAndBack(t *testing.T) {
 		}
 	}
 	for i := len(path) - 2; i >= 0; i-- {
-		if out, err := runCarousel(t, "advance", file, "--to", path[i].String(), "--pr-body", filepath.Join(dir, "body.md")); err != nil {
+		if out, err := runCarousel(t, "advance", "--no-cluster", file, "--to", path[i].String(), "--pr-body", filepath.Join(dir, "body.md")); err != nil {
 			t.Fatalf("roll back to %s: %v\n%s", path[i], err, out)
 		}
 		if got := at(); got != path[i] {
@@ -146,13 +146,13 @@ func TestAdvanceWalksEveryStepForwardAndBack(t *testing.T) {
 func TestAdvanceRollsBackOneStepAndRefusesSkips(t *testing.T) {
 	dir := examplePackage(t, phases.SignNew)
 	file := filepath.Join(dir, "carousel.yaml")
-	if out, err := runCarousel(t, "advance", file, "--to", "cleanup"); err == nil || !strings.Contains(out, "skips distrust-old") {
+	if out, err := runCarousel(t, "advance", "--no-cluster", file, "--to", "cleanup"); err == nil || !strings.Contains(out, "skips distrust-old") {
 		t.Fatalf("a skip must be refused naming the skipped phase: %v %s", err, out)
 	}
 	if b, _ := os.ReadFile(file); !bytes.Contains(b, []byte("phase: sign-new")) {
 		t.Fatal("a refused advance changed the file")
 	}
-	out, err := runCarousel(t, "advance", file, "--to", "trust-new", "--pr-body", filepath.Join(dir, "body.md"))
+	out, err := runCarousel(t, "advance", "--no-cluster", file, "--to", "trust-new", "--pr-body", filepath.Join(dir, "body.md"))
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
@@ -197,7 +197,7 @@ func TestAdvanceRefusesWhenALaterPhaseLacksMaterial(t *testing.T) {
 		t.Fatal(err)
 	}
 	before, _ := os.ReadFile(file)
-	out, err := runCarousel(t, "advance", file)
+	out, err := runCarousel(t, "advance", "--no-cluster", file)
 	if err == nil {
 		t.Fatalf("advance moved to trust-new although sign-new lacks every new leaf:\n%s", out)
 	}
@@ -216,7 +216,7 @@ func TestAdvanceRefusesWhenALaterPhaseLacksMaterial(t *testing.T) {
 	}
 	// Rolling back is never blocked by missing material ahead.
 	testkit.SetPhase(t, dir, phases.TrustNew)
-	if out, err := runCarousel(t, "advance", file, "--to", "steady"); err != nil {
+	if out, err := runCarousel(t, "advance", "--no-cluster", file, "--to", "steady"); err != nil {
 		t.Fatalf("a rollback was refused: %v\n%s", err, out)
 	}
 }

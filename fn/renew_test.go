@@ -53,8 +53,8 @@ func TestRenewStartsOnlyWhatIsDue(t *testing.T) {
 		dir, _ := renewPackage(t, "87600h", "8760h")
 		before, _ := os.ReadDir(filepath.Join(dir, "material"))
 		out, code := renew(t, dir, now, "--before", "720h", "--plaintext-keys")
-		if code != 3 || !strings.Contains(out, "nothing in cluster-ca expires within 720h") {
-			t.Fatalf("want exit 3, got %d: %s", code, out)
+		if code != 4 || !strings.Contains(out, "nothing in cluster-ca expires within 720h") {
+			t.Fatalf("want exit 4, got %d: %s", code, out)
 		}
 		after, _ := os.ReadDir(filepath.Join(dir, "material"))
 		if len(after) != len(before) {

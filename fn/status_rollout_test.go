@@ -186,8 +186,8 @@ func TestTheLiveGateNeverSwapsCertificatesDuringARollingUpdate(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			done := tt.midway(t)
 			r := carouselStatus(t, s, file)
-			if r.code != 2 || r.report.Verdict != status.Progressing || !reasonsContain(r.report, tt.workload+": ") || !reasonsContain(r.report, tt.detail) {
-				t.Errorf("mid-rollout: want progressing (exit 2) naming %s (%q), got exit %d: %s", tt.workload, tt.detail, r.code, r.raw)
+			if r.code != 3 || r.report.Verdict != status.Progressing || !reasonsContain(r.report, tt.workload+": ") || !reasonsContain(r.report, tt.detail) {
+				t.Errorf("mid-rollout: want progressing (exit 3) naming %s (%q), got exit %d: %s", tt.workload, tt.detail, r.code, r.raw)
 			}
 			if tt.terminating != "" && !slices.ContainsFunc(r.report.Workloads, func(w status.WorkloadStatus) bool {
 				return slices.Contains(w.TerminatingPods, tt.terminating)
@@ -220,7 +220,7 @@ func TestTheLiveGateNeverSwapsCertificatesDuringARollingUpdate(t *testing.T) {
 	}
 	applyRendered(t, s, dir)
 	r := carouselStatus(t, s, file)
-	if r.code != 2 || r.report.Phase != "reissue" {
+	if r.code != 3 || r.report.Phase != "reissue" {
 		t.Fatalf("reissue applied, not rolled out: want progressing: %d %s", r.code, r.raw)
 	}
 	var rolling []string

@@ -180,8 +180,8 @@ func TestStatusFollowsThePhaseToConvergence(t *testing.T) {
 	s.Kubectl(t, "cordon", apiserver.Node)
 	applyRendered(t, s, dir, noWebhookServer)
 	r := carouselStatus(t, s, file)
-	if r.code != 2 || r.report.Verdict != status.Progressing || !reasonsContain(r.report, "Deployment shop/storefront") {
-		t.Fatalf("applied but not rolled out must be progressing (exit 2), storefront among the reasons: %d %s", r.code, r.raw)
+	if r.code != 3 || r.report.Verdict != status.Progressing || !reasonsContain(r.report, "Deployment shop/storefront") {
+		t.Fatalf("applied but not rolled out must be progressing (exit 3), storefront among the reasons: %d %s", r.code, r.raw)
 	}
 	s.Kubectl(t, "uncordon", apiserver.Node)
 	r = statusUntil(t, s, file, "steady rolls out and converges", func(r statusRun) bool { return r.code == 0 })
@@ -201,8 +201,8 @@ func TestStatusFollowsThePhaseToConvergence(t *testing.T) {
 			t.Errorf("trust-new merged, steady applied: want a reason about %q, got %s", want, r.raw)
 		}
 	}
-	if r.code != 2 {
-		t.Fatalf("want exit 2, got %d", r.code)
+	if r.code != 3 {
+		t.Fatalf("want exit 3, got %d", r.code)
 	}
 	// advance refuses to move on while the phase has not converged.
 	out, err := runCarouselEnv(t, []string{"KUBECONFIG=" + s.Kubeconfig}, "advance", file)
@@ -217,8 +217,8 @@ func TestStatusFollowsThePhaseToConvergence(t *testing.T) {
 		return workload(r.report, "Deployment", "shop", "storefront").State == status.Blocked
 	})
 	sf := workload(r.report, "Deployment", "shop", "storefront")
-	if r.code != 3 || r.report.Verdict != status.Blocked || !strings.Contains(sf.Detail, "progress deadline") || len(sf.StalePods) != 3 {
-		t.Fatalf("a rollout stuck past its deadline must block (exit 3) and list the 3 pods still on the steady template: %d %s", r.code, r.raw)
+	if r.code != 2 || r.report.Verdict != status.Blocked || !strings.Contains(sf.Detail, "progress deadline") || len(sf.StalePods) != 3 {
+		t.Fatalf("a rollout stuck past its deadline must block (exit 2) and list the 3 pods still on the steady template: %d %s", r.code, r.raw)
 	}
 	for _, p := range sf.StalePods {
 		if !strings.HasPrefix(p, "storefront-") {
@@ -277,8 +277,8 @@ func TestStatusFollowsThePhaseToConvergence(t *testing.T) {
 	}
 	cm := "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cluster-ca-bundle, namespace: shop}\ndata:\n  ca.crt: |\n    " + strings.ReplaceAll(strings.TrimSpace(foreign), "\n", "\n    ") + "\n"
 	s.KubectlIn(t, []byte(cm), "apply", "--server-side", "--force-conflicts", "--field-manager=intruder", "-f", "-")
-	if r = carouselStatus(t, s, file); r.code != 3 || r.report.Verdict != status.Blocked || !reasonsContain(r.report, "not this rotation's") {
-		t.Fatalf("a foreign CA in a managed bundle must block (exit 3): %d %s", r.code, r.raw)
+	if r = carouselStatus(t, s, file); r.code != 2 || r.report.Verdict != status.Blocked || !reasonsContain(r.report, "not this rotation's") {
+		t.Fatalf("a foreign CA in a managed bundle must block (exit 2): %d %s", r.code, r.raw)
 	}
 }
 

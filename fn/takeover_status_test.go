@@ -54,8 +54,8 @@ func TestStatusVerifiesATakenOverChartConfigMapLikeARenderedBundle(t *testing.T)
 	// trust-new merged, not applied: the trusted set is missing the new anchor.
 	testkit.SetPhase(t, dir, phases.TrustNew)
 	r = carouselStatus(t, s, file)
-	if r.code != 2 || objectState(r.report, "ConfigMap", "linkerd", cm) != status.Progressing || !reasonsContain(r.report, "ConfigMap linkerd/"+cm) {
-		t.Fatalf("trust-new merged, steady applied: the ConfigMap must hold the gate (exit 2): %d %s", r.code, r.raw)
+	if r.code != 3 || objectState(r.report, "ConfigMap", "linkerd", cm) != status.Progressing || !reasonsContain(r.report, "ConfigMap linkerd/"+cm) {
+		t.Fatalf("trust-new merged, steady applied: the ConfigMap must hold the gate (exit 3): %d %s", r.code, r.raw)
 	}
 	applyRendered(t, s, dir)
 	statusUntil(t, s, file, "trust-new applied rolls out and converges", func(r statusRun) bool { return r.code == 0 })

@@ -398,8 +398,8 @@ func (w *world) statusWhileCertManagerPaused() {
 	w.gitopsWaitsForReissue()
 	out, err := w.carouselErr("status", filepath.Join(w.dir, "carousel.yaml"))
 	var ee *exec.ExitError
-	if err == nil || !asExit(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(out, "has not re-issued") {
-		w.t.Fatalf("status before cert-manager re-issued: want progressing (exit 2) naming the issuer not re-issued, got %v:\n%s", err, out)
+	if err == nil || !asExit(err, &ee) || ee.ExitCode() != 3 || !strings.Contains(out, "has not re-issued") {
+		w.t.Fatalf("status before cert-manager re-issued: want progressing (exit 3) naming the issuer not re-issued, got %v:\n%s", err, out)
 	}
 	w.rolledOut(issuerNS, "linkerd-identity")
 	resume()
@@ -462,7 +462,7 @@ func (w *world) blockedUntilRestarted(what string, deployments []string) {
 	w.c.Eventually(w.t, "status blocked on pods started before the controller wrote", func() (bool, string) {
 		out, err := w.carouselErr("status", file)
 		var ee *exec.ExitError
-		if err == nil || !asExit(err, &ee) || ee.ExitCode() != 3 || !strings.Contains(out, what) {
+		if err == nil || !asExit(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(out, what) {
 			return false, out
 		}
 		for _, d := range deployments {

@@ -125,3 +125,18 @@ func New(rotation string, n int, cert *x509.Certificate) (*yaml.RNode, error) {
 	node.Field("certificate").Value.YNode().Style = yaml.LiteralStyle
 	return node, nil
 }
+
+// PulledCerts returns the CA certificates of a rotation's CACertificates
+// among items, by generation. A CACertificate that does not parse is left
+// out: the render reports it with its field, and refuses the phase.
+func PulledCerts(items []*yaml.RNode, rotation string) map[int]*x509.Certificate {
+	out := map[int]*x509.Certificate{}
+	for _, n := range items {
+		if IsCACertificate(n) && RotationOf(n) == rotation {
+			if p, prob := Parse(n); prob == nil {
+				out[p.Generation] = p.Cert
+			}
+		}
+	}
+	return out
+}

@@ -6,6 +6,7 @@ package check
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -35,13 +36,14 @@ type Refusal struct {
 
 // Rules, in the order they are checked.
 const (
-	RuleMove     = "one-step"
-	RuleShape    = "shape-in-flight"
-	RuleMaterial = "material"
-	RuleRender   = "renders"
-	RuleKeys     = "keys"
-	RuleStale    = "rendered-output"
-	RulePublish  = "published-state"
+	RuleMove      = "one-step"
+	RuleShape     = "shape-in-flight"
+	RuleMaterial  = "material"
+	RuleRender    = "renders"
+	RuleKeys      = "keys"
+	RulePlaintext = "plaintext-key"
+	RuleStale     = "rendered-output"
+	RulePublish   = "published-state"
 )
 
 // Report is the outcome of a check: the refusals (none: it may merge) and
@@ -63,6 +65,13 @@ type Options struct {
 	// Kustomize is the kustomize binary for the Rendered check.
 	Kustomize string
 	Now       time.Time
+	// SkipKeys skips comparing encrypted keys with their certificates,
+	// and the report says so. Without it, a check that has no age
+	// identity is an error in CI (CI true) and a note elsewhere.
+	SkipKeys bool
+	// CI says the check runs in a pipeline (the CI=true convention of
+	// GitHub Actions, GitLab CI and others), where nobody reads a note.
+	CI bool
 }
 
 // Run checks the change and returns its refusals (none: it may merge).
@@ -112,6 +121,9 @@ func Run(o Options) (*Report, error) {
 		if err != nil {
 			return nil, err
 		}
+		if r := unpromoted(base, cur, changed); r != nil {
+			out = append(out, *r)
+		}
 		if len(changed) > 0 {
 			baseSet, err := materialAt(dir, o.Base, matDir, base.Metadata.Name)
 			if err != nil {
@@ -132,7 +144,9 @@ func Run(o Options) (*Report, error) {
 		rep.Refusals = append(out, Refusal{RuleRender, fmt.Sprintf("the package does not build: %v", err), "fix the kustomization (`kustomize build` fails the same way)"})
 		return rep, nil
 	}
-	keys, note, err := checkKeys(rotationPairs(items, cur.Metadata.Name))
+	pairs := rotationPairs(items, cur.Metadata.Name)
+	out = append(out, plaintextKeys(cur, pairs)...)
+	keys, note, err := checkKeys(pairs, o)
 	if err != nil {
 		return nil, err
 	}
@@ -183,35 +197,105 @@ func rotationPairs(items []*yaml.RNode, rotation string) []material.KeyPair {
 // checkKeys proves every encrypted private key belongs to its certificate.
 // The function cannot (it never decrypts), so a key swapped in from another
 // KeyPair would otherwise render and ship. It needs an age identity, which
-// CI has when it is given one (SOPS_AGE_KEY); without one the check is
-// skipped and the note says so. Plaintext keys are checked by the render.
-func checkKeys(pairs []material.KeyPair) ([]Refusal, string, error) {
-	encrypted := 0
+// CI has when it is given one (SOPS_AGE_KEY). It fails closed: without an
+// identity it is an error in CI, skipped only with SkipKeys (and the note
+// says so), and a note on a workstation; an identity variable naming a file
+// that does not exist is always an error. A value sops cannot decrypt for
+// its own reasons (a corrupted ciphertext or MAC) is refused as corrupted,
+// not blamed on the identity. Plaintext keys are checked by the render.
+func checkKeys(pairs []material.KeyPair, o Options) ([]Refusal, string, error) {
+	var encrypted []material.KeyPair
 	for _, k := range pairs {
 		if k.Encrypted() {
-			encrypted++
+			encrypted = append(encrypted, k)
 		}
 	}
-	if encrypted == 0 {
+	if len(encrypted) == 0 {
 		return nil, "", nil
 	}
+	if o.SkipKeys {
+		return nil, fmt.Sprintf("keys: not checked (--skip-keys): the %d encrypted private keys were not compared with their certificates", len(encrypted)), nil
+	}
+	if err := sops.IdentityMissing(); err != nil {
+		return nil, "", err
+	}
 	if sops.AgeIdentity() == "" {
-		return nil, fmt.Sprintf("keys: not checked: no age identity in the environment (SOPS_AGE_KEY, SOPS_AGE_KEY_FILE, or sops's keys.txt), so the %d encrypted private keys were not compared with their certificates", encrypted), nil
+		if o.CI {
+			return nil, "", fmt.Errorf("keys: no age identity in the environment (SOPS_AGE_KEY, SOPS_AGE_KEY_FILE, or sops's keys.txt) and CI=true: the %d encrypted private keys cannot be compared with their certificates; give the job the identity, or pass --skip-keys to merge without the check (the output then says so)", len(encrypted))
+		}
+		return nil, fmt.Sprintf("keys: not checked: no age identity in the environment (SOPS_AGE_KEY, SOPS_AGE_KEY_FILE, or sops's keys.txt), so the %d encrypted private keys were not compared with their certificates", len(encrypted)), nil
 	}
 	bin, err := sops.Binary()
 	if err != nil {
 		return nil, "", fmt.Errorf("checking the encrypted keys: %w", err)
 	}
-	ms, err := sops.CheckKeys(bin, pairs)
+	var out []Refusal
+	var readable []material.KeyPair
+	for _, k := range pairs {
+		if !k.Encrypted() {
+			readable = append(readable, k)
+			continue
+		}
+		_, err := sops.KeyPEM(bin, k)
+		var corrupt *sops.CorruptError
+		switch {
+		case errors.As(err, &corrupt):
+			out = append(out, Refusal{RuleKeys, fmt.Sprintf("KeyPair %s: its encrypted data.%s is corrupted: %v", k.Source.GetName(), k.KeyField, corrupt),
+				"restore the KeyPair file from git history (the value or its sops metadata was edited), or make new material with `carousel start` at steady"})
+		case err != nil:
+			return nil, "", fmt.Errorf("checking the encrypted keys with the identity of the environment (%s): %w", sops.AgeIdentity(), err)
+		default:
+			readable = append(readable, k)
+		}
+	}
+	ms, err := sops.CheckKeys(bin, readable)
 	if err != nil {
 		return nil, "", fmt.Errorf("checking the encrypted keys with the identity of the environment (%s): %w", sops.AgeIdentity(), err)
 	}
-	var out []Refusal
 	for _, m := range ms {
 		out = append(out, Refusal{RuleKeys, m.Error(),
 			"put each private key back in its own KeyPair (git history has them), or make new material with `carousel start` at steady"})
 	}
 	return out, "", nil
+}
+
+// plaintextKeys refuses private keys committed unencrypted, unless the
+// spec opts in (spec.plaintextKeys: a throwaway demo, a test fixture).
+func plaintextKeys(rot *spec.CARotation, pairs []material.KeyPair) []Refusal {
+	if rot.Spec.PlaintextKeys {
+		return nil
+	}
+	var out []Refusal
+	for _, k := range pairs {
+		if k.HasKey() && !k.Encrypted() {
+			out = append(out, Refusal{RulePlaintext, fmt.Sprintf("KeyPair %s holds its private key (data.%s) unencrypted: anyone who can clone the repository can read it", k.Source.GetName(), k.KeyField),
+				"encrypt it with sops (docs/secrets.md, \"Existing plaintext material\"), or, for a throwaway demo, say so with spec.plaintextKeys: true"})
+		}
+	}
+	return out
+}
+
+// unpromoted refuses a rotation that ends by an edit of spec.phase: from
+// the last phase back to the first without `carousel start` promoting the
+// finished rotation's new CA (or, with backend cert-manager, its new
+// generation) to the one in use. The first phase would then render the
+// old CA, already distrusted, as the only trusted and signing one: every
+// consumer rolls onto a CA no leaf in use chains to.
+func unpromoted(base, cur *spec.CARotation, materialChanged []string) *Refusal {
+	if !promotion(base, cur) {
+		return nil
+	}
+	fix := "undo the edit of spec.phase and run `carousel start` on the finished rotation: it promotes the new CA to the one in use and sets spec.phase itself"
+	if cm := base.Spec.CertManager; base.Spec.Backend == spec.BackendCertManager && cm != nil {
+		if cur.Spec.CertManager == nil || cm.Generations.New == 0 || cur.Spec.CertManager.Generations.Old != cm.Generations.New {
+			return &Refusal{RuleMove, fmt.Sprintf("spec.phase moved from %s to %s without finishing the rotation: spec.certManager.generations still names generation %d in use, which %s stopped trusting", base.Spec.Phase, cur.Spec.Phase, cm.Generations.Old, base.Spec.Phase), fix}
+		}
+		return nil
+	}
+	if len(materialChanged) == 0 {
+		return &Refusal{RuleMove, fmt.Sprintf("spec.phase moved from %s to %s by hand: nothing was promoted, so %s would render the old material, already distrusted, as the one in use", base.Spec.Phase, cur.Spec.Phase, cur.Spec.Phase), fix}
+	}
+	return nil // checkMaterial proves the promotion is the finished rotation's
 }
 
 // promotion reports a `carousel start` after a finished rotation: the last

@@ -82,16 +82,31 @@ func Render(file string, now time.Time) (*rotate.Package, []byte, error) {
 		return nil, nil, err
 	}
 	out := gen.Render(gen.Input{Rotation: p.Rotation, Config: p.Node, Items: items, Now: now})
+	b, err := Document(p.Rotation, out)
+	return p, b, err
+}
+
+// Document is the state document of a rendered phase of rot, refused
+// when the phase does not render or has no public state yet.
+func Document(rot *spec.CARotation, out gen.Output) ([]byte, error) {
 	if out.Failed() {
-		return nil, nil, fmt.Errorf("phase %s does not render: %v", p.Rotation.Spec.Phase, out.Results)
+		return nil, fmt.Errorf("phase %s does not render: %v", rot.Spec.Phase, out.Results)
 	}
 	if out.Published == nil {
 		// Backend cert-manager before the phase's trusted CAs are in
 		// git: refused rather than written half.
-		return nil, nil, fmt.Errorf("phase %s has no public state: the certificates of its trusted CA generations are not all in git yet; run `carousel pull` and commit the CACertificates it writes", p.Rotation.Spec.Phase)
+		return nil, fmt.Errorf("phase %s has no public state: the certificates of its trusted CA generations are not all in git yet; run `carousel pull` and commit the CACertificates it writes", rot.Spec.Phase)
 	}
-	b, err := Marshal(State(p.Rotation, out))
-	return p, b, err
+	return Marshal(State(rot, out))
+}
+
+// WriteState writes a state document to path, atomically, unless the file
+// already holds it, and reports whether it changed.
+func WriteState(path string, b []byte) (bool, error) {
+	if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, b) {
+		return false, nil
+	}
+	return true, atomicfile.WriteFile(path, b, 0o644)
 }
 
 // Path is where the owner publishes: spec.publish, from the directory of
@@ -116,10 +131,8 @@ func Publish(file, out string, now time.Time) (string, bool, error) {
 	if out == "" {
 		return "", false, fmt.Errorf("%s: set spec.publish (where the state goes, from this file's directory) or pass --out", file)
 	}
-	if old, err := os.ReadFile(out); err == nil && bytes.Equal(old, b) {
-		return out, false, nil
-	}
-	return out, true, atomicfile.WriteFile(out, b, 0o644)
+	changed, err := WriteState(out, b)
+	return out, changed, err
 }
 
 // Stale compares the published file with the state of a render of the

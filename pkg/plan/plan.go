@@ -221,6 +221,10 @@ func (p *Plan) Rendered(pos phases.Position) (gen.Output, bool) {
 	return out, ok
 }
 
+// Label names a position for people: the phase alone when it is one
+// step, else the phase and which of its steps.
+func (p *Plan) Label(pos phases.Position) string { return p.label(pos) }
+
 // label names a position for people: the phase alone when it is one step,
 // else the phase and which of its steps.
 func (p *Plan) label(pos phases.Position) string {

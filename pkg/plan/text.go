@@ -131,7 +131,10 @@ func (p *Plan) Mermaid(highlight phases.Position) string {
 }
 
 // PullRequest returns a title and Markdown body for merging step s.
-func (p *Plan) PullRequest(s *Step) (title, body string) {
+// unchecked lists the gates an explicit override let through: the body
+// says so first, so no reviewer mistakes an unchecked gate for a passed one.
+// The plan's warnings follow, where the reviewer reads.
+func (p *Plan) PullRequest(s *Step, unchecked []string) (title, body string) {
 	verb := "advance"
 	if s.Direction == phases.Back.String() {
 		verb = "roll back"
@@ -152,6 +155,20 @@ func (p *Plan) PullRequest(s *Step) (title, body string) {
 				fmt.Fprintf(&b, " Before it: %s.", st.Before)
 			}
 			b.WriteString("\n")
+		}
+		b.WriteString("\n")
+	}
+	if len(unchecked) > 0 {
+		b.WriteString("> [!WARNING]\n> **Not checked before this pull request was written:**\n")
+		for _, u := range unchecked {
+			fmt.Fprintf(&b, "> - %s\n", u)
+		}
+		b.WriteString("\n")
+	}
+	if len(p.Warnings) > 0 {
+		b.WriteString("### Warnings\n\n")
+		for _, w := range p.Warnings {
+			fmt.Fprintf(&b, "- %s\n", w)
 		}
 		b.WriteString("\n")
 	}

@@ -109,7 +109,7 @@ func TestPlanRollsTheControlPlaneBeforeTheDataPlane(t *testing.T) {
 	if !slices.Equal(names, want) {
 		t.Errorf("waves %q, want %q", names, want)
 	}
-	_, body := p.PullRequest(p.Next)
+	_, body := p.PullRequest(p.Next, nil)
 	last := -1
 	for _, w := range want {
 		i := strings.Index(body, "**"+w+"**")

@@ -169,6 +169,20 @@ func KeyPEM(bin string, k material.KeyPair) ([]byte, error) {
 	return keyPEM, nil
 }
 
+// IdentityMissing is an error when an identity variable names a file that
+// does not exist: the person who set it meant an identity to be used, so a
+// check that would otherwise go on without one must not.
+func IdentityMissing() error {
+	for _, v := range []string{"SOPS_AGE_KEY_FILE", "SOPS_AGE_SSH_PRIVATE_KEY_FILE"} {
+		if p := os.Getenv(v); p != "" {
+			if _, err := os.Stat(p); err != nil {
+				return fmt.Errorf("%s names %s, which cannot be read (%v): point it at the age identity, or unset it", v, p, err)
+			}
+		}
+	}
+	return nil
+}
+
 // AgeIdentity says where sops would find an age identity in the
 // environment, or "" when it would find none, so a check that needs one
 // can say it was skipped instead of failing on every machine without keys.

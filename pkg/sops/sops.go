@@ -116,11 +116,32 @@ func (e Encrypter) Encrypt(plain []byte, keyField, path string) ([]byte, error) 
 // (SOPS_AGE_KEY_FILE, ~/.config/sops/age/keys.txt, ...).
 func Decrypt(bin string, doc []byte) ([]byte, error) {
 	out, err := run(bin, "", doc, nil, "--decrypt", "--input-type", "yaml", "--output-type", "yaml", "/dev/stdin")
+	var exit *exec.ExitError
+	if errors.As(err, &exit) && corruptCodes[exit.ExitCode()] {
+		return nil, &CorruptError{err}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("decrypting: %w (is SOPS_AGE_KEY_FILE set to an identity of a recipient?)", err)
 	}
 	return out, nil
 }
+
+// corruptCodes are sops's exit codes for a document whose data key it
+// recovered but whose values or MAC do not decrypt or verify (sops's
+// cmd/sops/codes: ErrorDecryptingMac 24, ErrorDecryptingTree 25,
+// MacMismatch 51, MacNotFound 52). A missing or wrong identity is another
+// code (CouldNotRetrieveKey 128): the hint then is the identity, here it
+// is the file.
+var corruptCodes = map[int]bool{24: true, 25: true, 51: true, 52: true}
+
+// CorruptError is a document sops could open with the identity but not
+// decrypt: a value, or its MAC, was edited or truncated.
+type CorruptError struct{ err error }
+
+func (e *CorruptError) Error() string {
+	return fmt.Sprintf("the ciphertext does not decrypt (edited or truncated): %v", e.err)
+}
+func (e *CorruptError) Unwrap() error { return e.err }
 
 func run(bin, dir string, stdin []byte, env []string, args ...string) ([]byte, error) {
 	cmd := exec.Command(bin, args...)
@@ -130,7 +151,7 @@ func run(bin, dir string, stdin []byte, env []string, args ...string) ([]byte, e
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
-		return nil, fmt.Errorf("%s %s: %v: %s", filepath.Base(bin), args[0], err, strings.TrimSpace(stderr.String()))
+		return nil, fmt.Errorf("%s %s: %w: %s", filepath.Base(bin), args[0], err, strings.TrimSpace(stderr.String()))
 	}
 	return stdout.Bytes(), nil
 }

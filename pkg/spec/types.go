@@ -49,6 +49,11 @@ type Spec struct {
 	// MaterialDir is where `carousel init`/`start` write key pairs, relative
 	// to the directory of the file holding this CARotation. Default "material".
 	MaterialDir string `json:"materialDir,omitempty"`
+	// PlaintextKeys says the material may hold private keys unencrypted
+	// (throwaway demos, test fixtures): `carousel check` refuses a package
+	// whose KeyPairs hold a plaintext key unless it is set, since a key in
+	// git is readable by everyone who can clone the repository.
+	PlaintextKeys bool `json:"plaintextKeys,omitempty"`
 	// ExpiryWarning is how long before a certificate's expiry the function
 	// warns. Default 720h (30 days).
 	ExpiryWarning string `json:"expiryWarning,omitempty"`
@@ -96,7 +101,7 @@ type Spec struct {
 	Publish string `json:"publish,omitempty"`
 	// Consumers names the applications expected to consume the published
 	// state: an Argo CD Application's name, or a Flux Kustomization as
-	// <namespace>/<name>. `advance --live` refuses the next phase while one
+	// <namespace>/<name>. `advance` refuses the next phase while one
 	// of them has not reported the current phase, including one that never
 	// picked up the state at all.
 	Consumers []string `json:"consumers,omitempty"`

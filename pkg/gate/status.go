@@ -1,0 +1,117 @@
+package gate
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"k8s.io/client-go/dynamic"
+	"sigs.k8s.io/kustomize/kyaml/yaml"
+
+	"github.com/carousel-dev/carousel/pkg/certmanager"
+	"github.com/carousel-dev/carousel/pkg/fleet"
+	"github.com/carousel-dev/carousel/pkg/fninput"
+	"github.com/carousel-dev/carousel/pkg/gen"
+	"github.com/carousel-dev/carousel/pkg/rotate"
+	"github.com/carousel-dev/carousel/pkg/spec"
+	"github.com/carousel-dev/carousel/pkg/status"
+)
+
+// Phase is a package's current phase as the function renders it: what the
+// gate compares the cluster with.
+type Phase struct {
+	Package *rotate.Package
+	// Items is what kustomize hands the function (fninput.Build), not
+	// every file in the folder.
+	Items []*yaml.RNode
+	Out   gen.Output
+}
+
+// Load reads the package of a CARotation file and renders its current phase.
+func Load(file string, now time.Time) (*Phase, error) {
+	p, err := rotate.Load(file)
+	if err != nil {
+		return nil, err
+	}
+	items, err := fninput.Build(file)
+	if err != nil {
+		return nil, err
+	}
+	out := gen.Render(gen.Input{Rotation: p.Rotation, Config: p.Node, Items: items, Now: now})
+	return &Phase{Package: p, Items: items, Out: out}, nil
+}
+
+// Status is `carousel status`: the package's current phase compared with
+// the cluster, narrowed to the cluster's namespace. It fails (never passes)
+// when the cluster cannot be asked.
+func Status(ctx context.Context, file string, c Cluster, now time.Time) (*status.Report, error) {
+	ph, err := Load(file, now)
+	if err != nil {
+		return nil, err
+	}
+	var client dynamic.Interface
+	if !ph.Out.Failed() {
+		if client, err = c.Client(); err != nil {
+			return nil, err
+		}
+	}
+	r, err := Check(ctx, ph, client)
+	if err != nil {
+		return nil, err
+	}
+	r.Filter(c.Namespace)
+	return r, nil
+}
+
+// Check compares a rendered phase with the cluster: every managed object
+// holds the phase's certificates, every workload that consumes them rolled
+// onto them, and every consumer package of another application rendered
+// the phase. A phase that does not render is blocked without asking the
+// cluster (client may then be nil).
+func Check(ctx context.Context, ph *Phase, client dynamic.Interface) (*status.Report, error) {
+	rot := ph.Package.Rotation
+	if ph.Out.Failed() {
+		return &status.Report{Rotation: rot.Metadata.Name, Phase: string(rot.Spec.Phase), Verdict: status.Blocked,
+			Reasons: []string{fmt.Sprintf("the phase does not render: %v", ph.Out.Results)}, Objects: []status.ObjectStatus{}, Workloads: []status.WorkloadStatus{}}, nil
+	}
+	if rot.Spec.Backend == spec.BackendCertManager {
+		return status.EvaluateCertManager(ctx, client, rot, ph.Out, certmanager.PulledCerts(ph.Items, rot.Metadata.Name))
+	}
+	r, err := status.Evaluate(ctx, client, rot, ph.Out)
+	if err != nil {
+		return nil, err
+	}
+	if rot.Spec.Publish != "" || len(rot.Spec.Consumers) > 0 {
+		if err := consumers(ctx, client, rot, ph.Out, r); err != nil {
+			return nil, err
+		}
+	}
+	return r, nil
+}
+
+// consumers folds the consumer packages of other applications into the
+// report: one that has not rendered the phase keeps it from having
+// converged, and a workload no package renders blocks it.
+func consumers(ctx context.Context, client dynamic.Interface, rot *spec.CARotation, out gen.Output, r *status.Report) error {
+	owned := map[string]bool{}
+	for _, w := range out.Restarts {
+		owned[w.Kind+"/"+w.Namespace+"/"+w.Name] = true
+	}
+	scan, err := fleet.Consumers(ctx, client, rot.Metadata.Name, func(kind, ns, name string) bool { return owned[kind+"/"+ns+"/"+name] })
+	if err != nil {
+		return fmt.Errorf("listing the consumer packages of %s: %w", rot.Metadata.Name, err)
+	}
+	lag := fleet.Lagging(rot, scan.Consumers)
+	for _, l := range lag {
+		r.Reasons = append(r.Reasons, "consumer "+l.Reason)
+	}
+	if len(lag) > 0 && r.Verdict == status.Converged {
+		r.Verdict = status.Progressing
+	}
+	// Waiting will not roll these: no package renders them.
+	for _, u := range scan.Unmarked {
+		r.Reasons = append(r.Reasons, fmt.Sprintf("%s without %s: no consumer package renders it, so it never rolls onto a new trusted set; add it to one (docs/fleet.md)", u, gen.MarkerAnnotation(rot.Metadata.Name)))
+		r.Verdict = status.Blocked
+	}
+	return nil
+}
