@@ -70,7 +70,7 @@ func TestAdvanceFailsClosedWhenTheGateCannotLook(t *testing.T) {
 			before, _ := os.ReadFile(file)
 			body := filepath.Join(t.TempDir(), "pr.md")
 			for run := 1; run <= 2; run++ {
-				out, err := runCarousel(t, append([]string{"advance", file, "--pr-body", body}, tt.args...)...)
+				out, err := runCarousel(t, append([]string{"advance", file, "--out", body}, tt.args...)...)
 				if code := exitOf(t, err); code != 1 || !strings.Contains(out, tt.says) || !strings.Contains(out, "--no-cluster") {
 					t.Fatalf("run %d: want exit 1 saying %q and naming --no-cluster, got %d:\n%s", run, tt.says, code, out)
 				}
@@ -120,7 +120,7 @@ func TestAdvanceWritesNothingWhenThePullRequestBodyCannotBeWritten(t *testing.T)
 		t.Fatal(err)
 	}
 	bad := filepath.Join(blocker, "pr.md")
-	out, err := runCarousel(t, "advance", file, "--no-cluster", "--pr-body", bad)
+	out, err := runCarousel(t, "advance", file, "--no-cluster", "--out", bad)
 	if code := exitOf(t, err); code != 1 || !strings.Contains(out, "spec.phase is unchanged") {
 		t.Fatalf("want exit 1 saying spec.phase is unchanged, got %d:\n%s", code, out)
 	}
@@ -128,7 +128,7 @@ func TestAdvanceWritesNothingWhenThePullRequestBodyCannotBeWritten(t *testing.T)
 		t.Fatalf("advance changed the spec although the body was not written:\n%s", after)
 	}
 	good := filepath.Join(t.TempDir(), "pr.md")
-	if out, err := runCarousel(t, "advance", file, "--no-cluster", "--pr-body", good); err != nil {
+	if out, err := runCarousel(t, "advance", file, "--no-cluster", "--out", good); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
 	if after, _ := os.ReadFile(file); !bytes.Contains(after, []byte("  phase: trust-new\n  step: objects\n")) {

@@ -116,7 +116,7 @@ var examples = map[string]string{
   carousel advance carousel.yaml
 
   # Roll back one phase, the pull-request body to a file
-  carousel advance carousel.yaml --to trust-new --pr-body pr.md`,
+  carousel advance carousel.yaml --to trust-new --out pr.md`,
 	"check": `  # In CI on a pull request
   carousel check carousel.yaml --base origin/main
 
@@ -137,10 +137,10 @@ var examples = map[string]string{
   # Wait for it (exit 0 converged, 2 progressing, 3 blocked)
   carousel status carousel.yaml --wait --timeout 15m`,
 	"kubeconfig": `  # A user account's kubeconfig for the current phase, outside the repository
-  carousel kubeconfig carousel.yaml --leaf jane -o ~/.kube/jane.conf
+  carousel kubeconfig carousel.yaml --leaf jane --out ~/.kube/jane.conf
 
   # The same for the phase the pull request moves to
-  carousel kubeconfig carousel.yaml --leaf jane --phase sign-new -o ~/.kube/jane.conf`,
+  carousel kubeconfig carousel.yaml --leaf jane --phase sign-new --out ~/.kube/jane.conf`,
 	"pull": `  # Backend cert-manager: commit the public certificates of the CAs cert-manager issued
   carousel pull examples/linkerd-cert-manager/carousel.yaml --context prod
   git add examples/linkerd-cert-manager/material && git commit -m "linkerd: pull CA generation 2"`,
@@ -178,6 +178,19 @@ func (k *keyFlags) options(c *cobra.Command) rotate.Options {
 func lockPackage(file string) (unlock func(), err error) {
 	runtime.LockOSThread()
 	return rotate.Lock(file)
+}
+
+// openPackage is how a command that writes a package opens it: the lock
+// first (lockPackage), then the package as it is on disk under the lock.
+func openPackage(file string) (p *rotate.Package, unlock func(), err error) {
+	if unlock, err = lockPackage(file); err != nil {
+		return nil, nil, err
+	}
+	if p, err = rotate.Load(file); err != nil {
+		unlock()
+		return nil, nil, err
+	}
+	return p, unlock, nil
 }
 
 func report(c *cobra.Command, rep rotate.Report) {
@@ -283,15 +296,11 @@ func startCmd() *cobra.Command {
 		Short: "Make the next rotation's material: a new CA and every leaf for it (scope ca), or new leaves (scope leaf)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			unlock, err := lockPackage(args[0])
+			p, unlock, err := openPackage(args[0])
 			if err != nil {
 				return err
 			}
 			defer unlock()
-			p, err := rotate.Load(args[0])
-			if err != nil {
-				return err
-			}
 			if p.Rotation.Spec.Backend == spec.BackendCertManager {
 				// Keys never leave the cluster: starting announces the next
 				// CA generation (finishing at cleanup makes it the one in

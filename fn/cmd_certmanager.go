@@ -7,7 +7,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/carousel-dev/carousel/pkg/certmanager"
-	"github.com/carousel-dev/carousel/pkg/rotate"
 	"github.com/carousel-dev/carousel/pkg/spec"
 )
 
@@ -24,15 +23,11 @@ trust-new refuses to render until the new generation's certificate is there.
 A generation already in git must match the cluster exactly.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			unlock, err := lockPackage(args[0])
+			p, unlock, err := openPackage(args[0])
 			if err != nil {
 				return err
 			}
 			defer unlock()
-			p, err := rotate.Load(args[0])
-			if err != nil {
-				return err
-			}
 			if p.Rotation.Spec.Backend != spec.BackendCertManager {
 				return fmt.Errorf("%s uses backend %q: pull is for backend %s", p.Rotation.Metadata.Name, p.Rotation.Spec.Backend, spec.BackendCertManager)
 			}

@@ -1,9 +1,9 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 
@@ -13,7 +13,8 @@ import (
 )
 
 func checkCmd() *cobra.Command {
-	var base, rendered, kustomize, output string
+	var base, rendered, kustomize string
+	var output outputFlag
 	var skipKeys bool
 	c := &cobra.Command{
 		Use:   "check CAROTATION_FILE --base REF",
@@ -46,6 +47,9 @@ Each refusal is printed with what to do instead.
 ` + exitHelp,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
+			if err := output.check(); err != nil {
+				return err
+			}
 			if base == "" {
 				return &exitErr{exitError, errors.New("--base REF is required (the branch the pull request merges into)")}
 			}
@@ -59,29 +63,28 @@ Each refusal is printed with what to do instead.
 				return &exitErr{exitError, err}
 			}
 			refusals := rep.Refusals
-			if output == "json" {
-				// The JSON stays the list of refusals; notes go to stderr.
-				for _, n := range rep.Notes {
-					fmt.Fprintf(c.ErrOrStderr(), "note: %s\n", n)
-				}
-				enc := json.NewEncoder(c.OutOrStdout())
-				enc.SetIndent("", "  ")
-				if refusals == nil {
-					refusals = []check.Refusal{}
-				}
-				if err := enc.Encode(refusals); err != nil {
-					return err
-				}
-			} else {
-				for _, n := range rep.Notes {
-					fmt.Fprintf(c.OutOrStdout(), "note: %s\n", n)
-				}
+			if refusals == nil {
+				refusals = []check.Refusal{}
+			}
+			// JSON and YAML stay the list of refusals; notes go to stderr.
+			notes := c.ErrOrStderr()
+			if output.format == "text" {
+				notes = c.OutOrStdout()
+			}
+			for _, n := range rep.Notes {
+				fmt.Fprintf(notes, "note: %s\n", n)
+			}
+			err = output.write(c.OutOrStdout(), refusals, func(w io.Writer) error {
 				for _, r := range refusals {
-					fmt.Fprintf(c.OutOrStdout(), "REFUSED [%s] %s\n  instead: %s\n", r.Rule, r.Message, r.Fix)
+					fmt.Fprintf(w, "REFUSED [%s] %s\n  instead: %s\n", r.Rule, r.Message, r.Fix)
 				}
 				if len(refusals) == 0 {
-					fmt.Fprintf(c.OutOrStdout(), "ok: %s may merge into %s\n", args[0], base)
+					fmt.Fprintf(w, "ok: %s may merge into %s\n", args[0], base)
 				}
+				return nil
+			})
+			if err != nil {
+				return err
 			}
 			if len(refusals) > 0 {
 				return &exitErr{exitRefused, fmt.Errorf("%d refusal(s)", len(refusals))}
@@ -92,7 +95,7 @@ Each refusal is printed with what to do instead.
 	c.Flags().StringVar(&base, "base", "", "the git ref the pull request merges into (e.g. origin/main)")
 	c.Flags().StringVar(&rendered, "rendered", "", "a committed kustomize build output of the package that must be up to date")
 	c.Flags().StringVar(&kustomize, "kustomize", "kustomize", "the kustomize binary for --rendered")
-	c.Flags().StringVarP(&output, "output", "o", "text", "text or json")
+	output.add(c)
 	c.Flags().BoolVar(&skipKeys, "skip-keys", false, "do not compare encrypted private keys with their certificates (no age identity at hand); the output says they were not checked")
 	return c
 }

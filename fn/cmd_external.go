@@ -25,15 +25,11 @@ request every leaf here.
 A request that is pending already is refused; --force replaces it.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			unlock, err := lockPackage(args[0])
+			p, unlock, err := openPackage(args[0])
 			if err != nil {
 				return err
 			}
 			defer unlock()
-			p, err := rotate.Load(args[0])
-			if err != nil {
-				return err
-			}
 			rep, err := rotate.CSR(p, kf.options(c), rotate.CSRRequest{CA: ca, Leaves: leaves, Force: force})
 			report(c, rep)
 			return err
@@ -61,15 +57,11 @@ Import the CA before its leaves; --chain appends the external root (PEM) to
 the CA's certificate.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			unlock, err := lockPackage(args[0])
+			p, unlock, err := openPackage(args[0])
 			if err != nil {
 				return err
 			}
 			defer unlock()
-			p, err := rotate.Load(args[0])
-			if err != nil {
-				return err
-			}
 			var pems [][]byte
 			for _, f := range certs {
 				b, err := os.ReadFile(f)

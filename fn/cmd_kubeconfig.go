@@ -17,7 +17,7 @@ func kubeconfigCmd() *cobra.Command {
 	var req rotate.KubeconfigRequest
 	var phase, out string
 	c := &cobra.Command{
-		Use:   "kubeconfig CAROTATION_FILE --leaf NAME -o FILE",
+		Use:   "kubeconfig CAROTATION_FILE --leaf NAME --out FILE",
 		Short: "Write a user account's kubeconfig (client-certificate-data, client-key-data, certificate-authority-data) for a phase, outside the repository",
 		Long: `kubeconfig writes the kubeconfig of a user account whose client certificate
 is a leaf of the rotation (usages: [client]; its commonName is the user name,
@@ -27,8 +27,8 @@ phase's trusted set, the bytes every rendered trust object carries. The key is
 decrypted with sops (SOPS_AGE_KEY_FILE) and checked against the certificate.
 
 The file is written atomically with mode 0600, and never inside the git work
-tree of the package: the repository holds keys only encrypted. "-o -" prints
-it. Write a new one for each phase whose leaf generation or trusted set
+tree of the package: the repository holds keys only encrypted. "--out -"
+prints it. Write a new one for each phase whose leaf generation or trusted set
 changes (carousel plan says when); a kubeconfig of a phase authenticates
 against API servers of that phase and of the phases next to it.`,
 		Args: cobra.ExactArgs(1),
@@ -37,7 +37,7 @@ against API servers of that phase and of the phases next to it.`,
 				return &usageError{fmt.Errorf("--leaf names the user account's client leaf")}
 			}
 			if out == "" {
-				return &usageError{fmt.Errorf("-o FILE says where the kubeconfig goes (outside the repository; \"-\" prints it)")}
+				return &usageError{fmt.Errorf("--out FILE says where the kubeconfig goes (outside the repository; \"-\" prints it)")}
 			}
 			p, err := rotate.Load(args[0])
 			if err != nil {
@@ -60,7 +60,7 @@ against API servers of that phase and of the phases next to it.`,
 		},
 	}
 	c.Flags().StringVar(&req.Leaf, "leaf", "", "the user account's client leaf (spec.leaves[].name)")
-	c.Flags().StringVarP(&out, "output", "o", "", "the kubeconfig file to write (mode 0600, outside the repository; \"-\": stdout)")
+	c.Flags().StringVar(&out, "out", "", "the kubeconfig file to write (mode 0600, outside the repository; \"-\": stdout)")
 	c.Flags().StringVar(&phase, "phase", "", "the phase whose leaf and trusted set it carries (default spec.phase)")
 	c.Flags().StringVar(&req.Server, "server", "", "the API server URL (default spec.clusterInfo.server)")
 	c.Flags().StringVar(&req.Cluster, "cluster", "", "the kubeconfig's cluster name (default the rotation's name)")

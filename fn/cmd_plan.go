@@ -2,9 +2,9 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 
 	"github.com/spf13/cobra"
 
@@ -13,7 +13,7 @@ import (
 )
 
 func planCmd() *cobra.Command {
-	var output string
+	var output outputFlag
 	c := &cobra.Command{
 		Use:   "plan CAROTATION_FILE",
 		Short: "Show the phase table, and what the next phase (and a rollback) changes, rolls, gates and needs on nodes",
@@ -25,8 +25,8 @@ and, with spec.runbook: kubernetes or kubernetes-front-proxy, the node-level
 steps in order, with exact commands.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			if output != "text" && output != "json" {
-				return &usageError{fmt.Errorf("--output must be text or json, not %q", output)}
+			if err := output.check(); err != nil {
+				return err
 			}
 			now, err := clock()
 			if err != nil {
@@ -36,16 +36,10 @@ steps in order, with exact commands.`,
 			if err != nil {
 				return err
 			}
-			if output == "json" {
-				enc := json.NewEncoder(c.OutOrStdout())
-				enc.SetIndent("", "  ")
-				return enc.Encode(pl)
-			}
-			pl.Text(c.OutOrStdout())
-			return nil
+			return output.write(c.OutOrStdout(), pl, func(w io.Writer) error { pl.Text(w); return nil })
 		},
 	}
-	c.Flags().StringVarP(&output, "output", "o", "text", "text or json")
+	output.add(c)
 	return c
 }
 
@@ -59,7 +53,7 @@ func advanceCmd() *cobra.Command {
 		Long: `advance edits spec.phase in place (comments and formatting kept), refuses any
 move but one step forward or back, and prints a pull-request title (first line)
 and Markdown body: the plan's summary, a Mermaid diagram of the phases, the gate
-as a checklist, the runbook and the rollback. With --pr-body FILE the body goes
+as a checklist, the runbook and the rollback. With --out FILE the body goes
 to FILE and only the title is printed.
 
 Moving forward, the live gate must pass first: the cluster (--kubeconfig,
@@ -90,7 +84,7 @@ spec is written last.
 			res, err := advance.Run(ctx, advance.Request{File: args[0], To: to, PRBody: prBody, Cluster: f.Cluster, Skip: skip, Now: now})
 			var refused *gate.Refusal
 			if errors.As(err, &refused) && refused.Report != nil {
-				_ = printStatus(c.ErrOrStderr(), refused.Report, "text")
+				_ = printStatus(c.ErrOrStderr(), refused.Report)
 			}
 			if err != nil {
 				return err
@@ -107,7 +101,9 @@ spec is written last.
 		},
 	}
 	c.Flags().StringVar(&to, "to", "", "the phase (or phase/step) to move to (default: the next step)")
-	c.Flags().StringVar(&prBody, "pr-body", "", "write the pull-request body to this file")
+	c.Flags().StringVar(&prBody, "out", "", "write the pull-request body to this file (the title goes to stdout)")
+	c.Flags().StringVar(&prBody, "pr-body", "", "the same as --out")
+	_ = c.Flags().MarkDeprecated("pr-body", "use --out FILE")
 	c.Flags().BoolVar(&skip.Force, "force", false, "advance although the live gate says the current phase has not converged (the PR body says so)")
 	c.Flags().BoolVar(&skip.NoCluster, "no-cluster", false, "write the pull request without asking any cluster: the live gate is not checked, and the PR body says so")
 	f.add(c)

@@ -27,15 +27,11 @@ A rotation in flight is an error (exit 1). CAROUSEL_NOW (RFC 3339) fixes "now".
 ` + exitHelp,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			unlock, err := lockPackage(args[0])
+			p, unlock, err := openPackage(args[0])
 			if err != nil {
 				return err
 			}
 			defer unlock()
-			p, err := rotate.Load(args[0])
-			if err != nil {
-				return err
-			}
 			now, err := clock()
 			if err != nil {
 				return err

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"time"
@@ -24,12 +23,8 @@ func (f *clusterFlags) add(c *cobra.Command) {
 
 func (f *clusterFlags) client() (dynamic.Interface, error) { return f.Client() }
 
-func printStatus(w io.Writer, r *status.Report, output string) error {
-	if output == "json" {
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(r)
-	}
+// printStatus writes a report for people.
+func printStatus(w io.Writer, r *status.Report) error {
 	fmt.Fprintf(w, "%s at %s: %s\n", r.Rotation, r.Phase, r.Verdict)
 	for _, reason := range r.Reasons {
 		fmt.Fprintf(w, "  - %s\n", reason)
@@ -48,7 +43,7 @@ func printStatus(w io.Writer, r *status.Report, output string) error {
 
 func statusCmd() *cobra.Command {
 	var f clusterFlags
-	var output string
+	var output outputFlag
 	var wait bool
 	var timeout time.Duration
 	c := &cobra.Command{
@@ -69,11 +64,11 @@ will not help: the phase does not render, a rollout exceeded its deadline, or
 another tool writes certificates into a managed object); 1 the check could not
 run (no cluster configured, or it does not answer: the gate never passes
 unchecked). --wait polls until converged or blocked, up to --timeout (then
-exit 3). JSON output (-o json): docs/status.md.`,
+exit 3). JSON and YAML output (-o json, -o yaml): docs/status.md.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			if output != "text" && output != "json" {
-				return &usageError{fmt.Errorf("--output must be text or json, not %q", output)}
+			if err := output.check(); err != nil {
+				return err
 			}
 			ctx := c.Context()
 			if ctx == nil {
@@ -91,7 +86,7 @@ exit 3). JSON output (-o json): docs/status.md.`,
 					return &exitErr{exitError, err}
 				}
 				if !wait || r.Verdict != status.Progressing || time.Now().Add(delay).After(deadline) {
-					if err := printStatus(c.OutOrStdout(), r, output); err != nil {
+					if err := output.write(c.OutOrStdout(), r, func(w io.Writer) error { return printStatus(w, r) }); err != nil {
 						return err
 					}
 					switch r.Verdict {
@@ -108,7 +103,7 @@ exit 3). JSON output (-o json): docs/status.md.`,
 		},
 	}
 	f.add(c)
-	c.Flags().StringVarP(&output, "output", "o", "text", "text or json")
+	output.add(c)
 	c.Flags().BoolVar(&wait, "wait", false, "poll until converged or blocked")
 	c.Flags().DurationVar(&timeout, "timeout", 10*time.Minute, "how long --wait waits")
 	return c

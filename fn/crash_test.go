@@ -638,7 +638,7 @@ func crashCases() []crashCase {
 			mustRun(t, dir, "start", "carousel.yaml", "--plaintext-keys")
 		},
 		args: func(scratch string) []string {
-			return []string{"advance", "carousel.yaml", "--no-cluster", "--to", "trust-new", "--pr-body", filepath.Join(scratch, "pr.md")}
+			return []string{"advance", "carousel.yaml", "--no-cluster", "--to", "trust-new", "--out", filepath.Join(scratch, "pr.md")}
 		},
 		done: "already at trust-new",
 		check: func(t *testing.T, dir, _ string) {

@@ -92,7 +92,7 @@ func phaseServer(t *testing.T, p *rotate.Package, ph phases.Phase, dir string) (
 func whoami(t *testing.T, kubeconfig, url string) (string, error) {
 	t.Helper()
 	cmd := exec.Command(testkit.Tool(t, "kubectl"), "--kubeconfig", kubeconfig, "--server", url, "--request-timeout=30s",
-		"auth", "whoami", "-o", `jsonpath={.status.userInfo.username} {.status.userInfo.groups}`)
+		"auth", "whoami", "--out", `jsonpath={.status.userInfo.username} {.status.userInfo.groups}`)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := cmd.Run(); err != nil {
@@ -132,7 +132,7 @@ func TestAUserKubeconfigAuthenticatesInItsPhaseAndTheNextOnes(t *testing.T) {
 	started := map[string]string{} // API servers by their material: one per distinct configuration
 	for _, ph := range seq {
 		kc := filepath.Join(home, ".kube", string(ph)+".conf")
-		mustCarousel(t, dir, "kubeconfig", "carousel.yaml", "--leaf", "jane", "--phase", string(ph), "-o", kc)
+		mustCarousel(t, dir, "kubeconfig", "carousel.yaml", "--leaf", "jane", "--phase", string(ph), "--out", kc)
 		kubeconfigs[ph] = kc
 		info, err := os.Stat(kc)
 		if err != nil {
@@ -276,11 +276,11 @@ func TestAKubeconfigIsNeverWrittenIntoTheRepository(t *testing.T) {
 		args []string
 		says string
 	}{
-		{"the package directory, outside git", false, []string{"--leaf", "jane", "--server", "https://127.0.0.1:6443", "-o", filepath.Join(dir, "jane.conf")}, "inside the package directory"},
-		{"a directory of the git work tree above the package", true, []string{"--leaf", "jane", "--server", "https://127.0.0.1:6443", "-o", filepath.Join(repo, "kube", "jane.conf")}, "inside the git work tree of the package"},
-		{"a server leaf", false, []string{"--leaf", "apiserver", "--server", "https://127.0.0.1:6443", "-o", outside}, `leaf "apiserver" has usages [server]: a kubeconfig needs a client certificate`},
-		{"an unknown leaf", false, []string{"--leaf", "john", "--server", "https://127.0.0.1:6443", "-o", outside}, `leaf "john" is not in spec.leaves; its client leaves are: jane`},
-		{"no server", false, []string{"--leaf", "jane", "-o", outside}, "no API server URL: pass --server"},
+		{"the package directory, outside git", false, []string{"--leaf", "jane", "--server", "https://127.0.0.1:6443", "--out", filepath.Join(dir, "jane.conf")}, "inside the package directory"},
+		{"a directory of the git work tree above the package", true, []string{"--leaf", "jane", "--server", "https://127.0.0.1:6443", "--out", filepath.Join(repo, "kube", "jane.conf")}, "inside the git work tree of the package"},
+		{"a server leaf", false, []string{"--leaf", "apiserver", "--server", "https://127.0.0.1:6443", "--out", outside}, `leaf "apiserver" has usages [server]: a kubeconfig needs a client certificate`},
+		{"an unknown leaf", false, []string{"--leaf", "john", "--server", "https://127.0.0.1:6443", "--out", outside}, `leaf "john" is not in spec.leaves; its client leaves are: jane`},
+		{"no server", false, []string{"--leaf", "jane", "--out", outside}, "no API server URL: pass --server"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.git {
@@ -303,7 +303,7 @@ func TestAKubeconfigIsNeverWrittenIntoTheRepository(t *testing.T) {
 }
 
 // TestAKubeconfigGoesToStdoutWithADash: `-o -` prints the kubeconfig (as
-// `kubeadm kubeconfig user` does) and writes no file; without -o the
+// `kubeadm kubeconfig user` does) and writes no file; without --out the
 // command says where the kubeconfig may go.
 func TestAKubeconfigGoesToStdoutWithADash(t *testing.T) {
 	dir := t.TempDir()
@@ -315,7 +315,7 @@ func TestAKubeconfigGoesToStdoutWithADash(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := carouselAs(t, dir, "kubeconfig", "carousel.yaml", "--leaf", "jane", "-o", "-")
+	out, err := carouselAs(t, dir, "kubeconfig", "carousel.yaml", "--leaf", "jane", "--out", "-")
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
@@ -330,7 +330,7 @@ func TestAKubeconfigGoesToStdoutWithADash(t *testing.T) {
 	if len(after) != len(before) {
 		t.Errorf("the package directory changed: %d entries, had %d", len(after), len(before))
 	}
-	if out, err := carouselAs(t, dir, "kubeconfig", "carousel.yaml", "--leaf", "jane"); err == nil || !strings.Contains(out, "-o FILE says where the kubeconfig goes") {
+	if out, err := carouselAs(t, dir, "kubeconfig", "carousel.yaml", "--leaf", "jane"); err == nil || !strings.Contains(out, "--out FILE says where the kubeconfig goes") {
 		t.Errorf("without -o: %v\n%s", err, out)
 	}
 }

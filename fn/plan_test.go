@@ -126,7 +126,7 @@ func TestAdvanceWalksEveryStepForwardAndBack(t *testing.T) {
 		return r
 	}
 	for i := 1; i < len(path); i++ {
-		if out, err := runCarousel(t, "advance", "--no-cluster", file, "--pr-body", filepath.Join(dir, "body.md")); err != nil {
+		if out, err := runCarousel(t, "advance", "--no-cluster", file, "--out", filepath.Join(dir, "body.md")); err != nil {
 			t.Fatalf("advance to %s: %v\n%s", path[i], err, out)
 		}
 		if got := at(); got != path[i] {
@@ -134,7 +134,7 @@ func TestAdvanceWalksEveryStepForwardAndBack(t *testing.T) {
 		}
 	}
 	for i := len(path) - 2; i >= 0; i-- {
-		if out, err := runCarousel(t, "advance", "--no-cluster", file, "--to", path[i].String(), "--pr-body", filepath.Join(dir, "body.md")); err != nil {
+		if out, err := runCarousel(t, "advance", "--no-cluster", file, "--to", path[i].String(), "--out", filepath.Join(dir, "body.md")); err != nil {
 			t.Fatalf("roll back to %s: %v\n%s", path[i], err, out)
 		}
 		if got := at(); got != path[i] {
@@ -152,7 +152,7 @@ func TestAdvanceRollsBackOneStepAndRefusesSkips(t *testing.T) {
 	if b, _ := os.ReadFile(file); !bytes.Contains(b, []byte("phase: sign-new")) {
 		t.Fatal("a refused advance changed the file")
 	}
-	out, err := runCarousel(t, "advance", "--no-cluster", file, "--to", "trust-new", "--pr-body", filepath.Join(dir, "body.md"))
+	out, err := runCarousel(t, "advance", "--no-cluster", file, "--to", "trust-new", "--out", filepath.Join(dir, "body.md"))
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}

@@ -215,7 +215,7 @@ func TestTheLiveGateNeverSwapsCertificatesDuringARollingUpdate(t *testing.T) {
 
 	// Every holder rolled out: advance swaps the certificate, the reissue
 	// phase rolls exactly the holders, and converges once they rolled.
-	if out, err := runCarouselEnv(t, kubeconfig, "advance", file, "--pr-body", filepath.Join(t.TempDir(), "pr.md")); err != nil {
+	if out, err := runCarouselEnv(t, kubeconfig, "advance", file, "--out", filepath.Join(t.TempDir(), "pr.md")); err != nil {
 		t.Fatalf("advance with every holder rolled out: %v %s", err, out)
 	}
 	applyRendered(t, s, dir)

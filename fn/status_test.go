@@ -257,11 +257,11 @@ func TestStatusFollowsThePhaseToConvergence(t *testing.T) {
 		s.KubectlIn(t, []byte(cm.MustString()), "apply", "--server-side", "--field-manager=kube-controller-manager", "-f", "-")
 	}
 	kubeRootCA("old")
-	if out, err := runCarouselEnv(t, []string{"KUBECONFIG=" + s.Kubeconfig}, "advance", file, "--pr-body", filepath.Join(dir, "pr.md")); err == nil || !strings.Contains(out, "kube-root-ca.crt holds") {
+	if out, err := runCarouselEnv(t, []string{"KUBECONFIG=" + s.Kubeconfig}, "advance", file, "--out", filepath.Join(dir, "pr.md")); err == nil || !strings.Contains(out, "kube-root-ca.crt holds") {
 		t.Fatalf("advance into in-cluster-config before the node steps published both CAs must be refused naming kube-root-ca.crt: %v %s", err, out)
 	}
 	kubeRootCA("old", "new")
-	if out, err := runCarouselEnv(t, []string{"KUBECONFIG=" + s.Kubeconfig}, "advance", file, "--pr-body", filepath.Join(dir, "pr.md")); err != nil {
+	if out, err := runCarouselEnv(t, []string{"KUBECONFIG=" + s.Kubeconfig}, "advance", file, "--out", filepath.Join(dir, "pr.md")); err != nil {
 		t.Fatalf("advance after convergence: %v %s", err, out)
 	}
 	testkit.SetPhase(t, dir, phases.TrustNew)
