@@ -29,9 +29,15 @@ type statusRun struct {
 
 func carouselStatus(t *testing.T, s *apiserver.Server, file string, extra ...string) statusRun {
 	t.Helper()
+	return carouselStatusAt(t, s, file, "2027-01-01T00:00:00Z", extra...)
+}
+
+// carouselStatusAt is carouselStatus with the clock at now (RFC 3339).
+func carouselStatusAt(t *testing.T, s *apiserver.Server, file, now string, extra ...string) statusRun {
+	t.Helper()
 	args := append([]string{"status", file, "--kubeconfig", s.Kubeconfig, "-o", "json"}, extra...)
 	cmd := exec.Command(testkit.Carousel(t), args...)
-	cmd.Env = append(os.Environ(), NowEnv+"=2027-01-01T00:00:00Z")
+	cmd.Env = append(os.Environ(), NowEnv+"="+now)
 	out, err := cmd.Output()
 	code := 0
 	var exit *exec.ExitError

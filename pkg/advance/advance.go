@@ -101,7 +101,7 @@ func Run(ctx context.Context, r Request) (*Result, error) {
 	if dir == phases.Forward {
 		// A rollback is always safe and never gated: it returns to the
 		// phase whose pods are still running beside this one's.
-		if unchecked, err = gates(ctx, r, &gate.Phase{Package: p, Items: items}, pl, step, target); err != nil {
+		if unchecked, err = gates(ctx, r, &gate.Phase{Package: p, Items: items, Now: r.Now}, pl, step, target); err != nil {
 			return nil, err
 		}
 	}

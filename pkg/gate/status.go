@@ -25,6 +25,9 @@ type Phase struct {
 	// every file in the folder.
 	Items []*yaml.RNode
 	Out   gen.Output
+	// Now is the render's clock, and the gate's: rules that wait out a
+	// lifetime (spec.workloadCertificates) count from it.
+	Now time.Time
 }
 
 // Load reads the package of a CARotation file and renders its current phase.
@@ -38,7 +41,7 @@ func Load(file string, now time.Time) (*Phase, error) {
 		return nil, err
 	}
 	out := gen.Render(gen.Input{Rotation: p.Rotation, Config: p.Node, Items: items, Now: now})
-	return &Phase{Package: p, Items: items, Out: out}, nil
+	return &Phase{Package: p, Items: items, Out: out, Now: now}, nil
 }
 
 // Status is `carousel status`: the package's current phase compared with
@@ -75,9 +78,9 @@ func Check(ctx context.Context, ph *Phase, client dynamic.Interface) (*status.Re
 			Reasons: []string{fmt.Sprintf("the phase does not render: %v", ph.Out.Results)}, Objects: []status.ObjectStatus{}, Workloads: []status.WorkloadStatus{}}, nil
 	}
 	if rot.Spec.Backend == spec.BackendCertManager {
-		return status.EvaluateCertManager(ctx, client, rot, ph.Out, certmanager.PulledCerts(ph.Items, rot.Metadata.Name))
+		return status.EvaluateCertManager(ctx, client, rot, ph.Out, certmanager.PulledCerts(ph.Items, rot.Metadata.Name), ph.Now)
 	}
-	r, err := status.Evaluate(ctx, client, rot, ph.Out)
+	r, err := status.Evaluate(ctx, client, rot, ph.Out, ph.Now)
 	if err != nil {
 		return nil, err
 	}

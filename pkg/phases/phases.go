@@ -251,6 +251,21 @@ func Neighbours(scope Scope, phase Phase) (prev, next Phase, err error) {
 	return prev, next, nil
 }
 
+// Distrusts reports whether phase to stops trusting a generation phase
+// from trusts: the move after which a certificate the dropped generation
+// signed is refused everywhere.
+func Distrusts(scope Scope, from, to Phase) bool {
+	a, err := Lookup(scope, from)
+	if err != nil {
+		return false
+	}
+	b, err := Lookup(scope, to)
+	if err != nil {
+		return false
+	}
+	return slices.ContainsFunc(a.Trusted, func(g Generation) bool { return !b.Trusts(g) })
+}
+
 // Move describes a change of phase.
 type Move struct {
 	Scope    Scope

@@ -345,6 +345,9 @@ func (p *Plan) buildStep(rot *spec.CARotation, items []*yaml.RNode, from, to pha
 		_, _, _, nodeSteps = phases.NodeMove(rot.Spec.Scope, pf, from, f)
 	}
 	s.Gate = gate(rot, p.label(from), dir, rolledInto, nodeSteps)
+	if g := workloadCertificatesGate(rot, from.Phase, to.Phase, dir); g != "" {
+		s.Gate = append(s.Gate, g)
+	}
 	if dir == phases.Forward {
 		if b := p.stepInfo(to).Before; b != "" && len(p.steps[to.Phase]) > 1 {
 			s.Gate = append(s.Gate, "Before this step: "+b+".")
@@ -470,4 +473,20 @@ func gate(rot *spec.CARotation, from string, dir phases.Direction, rolledInto []
 		g = append(g, fmt.Sprintf("The node-level steps of %s are done on every node, and no component logs TLS errors.", from))
 	}
 	return g
+}
+
+// workloadCertificatesGate is the gate of a move forward that distrusts a
+// generation, for a mesh whose control plane issues workload certificates
+// from one of the rotation's leaves (spec.workloadCertificates): every
+// proxy must hold one from the new signer first, which rollouts alone do
+// not show. `carousel status` checks it (pkg/status, mesh.go).
+func workloadCertificatesGate(rot *spec.CARotation, from, to phases.Phase, dir phases.Direction) string {
+	wc := rot.Spec.WorkloadCertificates
+	if wc == nil || dir != phases.Forward {
+		return ""
+	}
+	if !phases.Distrusts(rot.Spec.Scope, from, to) {
+		return ""
+	}
+	return fmt.Sprintf("Every workload's pods started after the holders of leaf %s rolled onto the new signer in %s, or %s (spec.workloadCertificates.lifetime) passed since: until then a proxy may present a workload certificate of the old signer, which %s makes every peer reject. `carousel status` checks it and names the pods to restart.", wc.Issuer, from, wc.Lifetime, to)
 }

@@ -94,6 +94,16 @@ type Spec struct {
 	// secretRef naming the generation's CA Secret (spec.ca.secret, required).
 	MeshRootCertificates *MeshRootCertificates `json:"meshRootCertificates,omitempty"`
 
+	// WorkloadCertificates says a mesh's control plane issues short-lived
+	// certificates to its workloads from one of the rotation's leaves
+	// (Linkerd's identity issuer, Istio's plug-in CA). Proxies hold them in
+	// memory for their whole lifetime, so before a phase that distrusts the
+	// old CA every workload must hold one from the new signer: the live gate
+	// of the phase before it requires every other workload's pods to have
+	// started after the issuer's holders rolled onto it, or the lifetime to
+	// have passed since.
+	WorkloadCertificates *WorkloadCertificates `json:"workloadCertificates,omitempty"`
+
 	// Publish is where `carousel publish` writes the rotation's public
 	// state (a CARotationState), relative to the directory of this file:
 	// consumer packages in other applications or repositories render from
@@ -425,4 +435,15 @@ const (
 // NamespaceConditions reports whether the rule reads the workload's Namespace.
 func (r Restart) NamespaceConditions() bool {
 	return r.NamespaceSelector != nil || len(r.NamespaceAnnotations) > 0
+}
+
+// WorkloadCertificates are the certificates a mesh issues to workloads
+// from a leaf of the rotation (spec.workloadCertificates).
+type WorkloadCertificates struct {
+	// Issuer is the leaf (spec.leaves[].name) that signs them.
+	Issuer string `json:"issuer"`
+	// Lifetime is how long one lives (Linkerd's
+	// identity.issuer.issuanceLifetime and Istio's
+	// DEFAULT_WORKLOAD_CERT_TTL are 24h). Default 24h.
+	Lifetime string `json:"lifetime,omitempty"`
 }

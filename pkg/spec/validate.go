@@ -41,12 +41,15 @@ func (es *FieldErrors) add(path, format string, args ...any) {
 const (
 	DefaultMaterialDir   = "material"
 	DefaultExpiryWarning = 720 * time.Hour
-	DefaultCAValidity    = 87600 * time.Hour
-	DefaultLeafValidity  = 8760 * time.Hour
-	DefaultKeyAlgorithm  = "ecdsa-p256"
-	DefaultSecretType    = "kubernetes.io/tls"
-	DefaultBundleKey     = "ca.crt"
-	DefaultKubeconfigKey = "value"
+	// DefaultWorkloadCertificateLifetime is Linkerd's and Istio's default
+	// lifetime of a workload certificate.
+	DefaultWorkloadCertificateLifetime = 24 * time.Hour
+	DefaultCAValidity                  = 87600 * time.Hour
+	DefaultLeafValidity                = 8760 * time.Hour
+	DefaultKeyAlgorithm                = "ecdsa-p256"
+	DefaultSecretType                  = "kubernetes.io/tls"
+	DefaultBundleKey                   = "ca.crt"
+	DefaultKubeconfigKey               = "value"
 	// OmitKey as a SecretKeys value leaves that key out of the Secret.
 	OmitKey = "-"
 	// Trust is the restart consumption of the trusted set.
@@ -89,6 +92,9 @@ func (r *CARotation) Default() error {
 	}
 	if s.ExpiryWarning == "" {
 		s.ExpiryWarning = DefaultExpiryWarning.String()
+	}
+	if w := s.WorkloadCertificates; w != nil && w.Lifetime == "" {
+		w.Lifetime = DefaultWorkloadCertificateLifetime.String()
 	}
 	if s.CA.CommonName == "" {
 		s.CA.CommonName = r.Metadata.Name
@@ -203,6 +209,12 @@ func (r *CARotation) Validate() error {
 		errs.add("spec.materialDir", "%q must be a relative path inside the package", s.MaterialDir)
 	}
 	checkDuration(&errs, "spec.expiryWarning", s.ExpiryWarning)
+	if w := s.WorkloadCertificates; w != nil {
+		if l, ok := s.LeafByName(w.Issuer); !ok || !l.IsCA {
+			errs.add("spec.workloadCertificates.issuer", "%q must name a leaf with isCA: true (the intermediate that signs the workloads' certificates)", w.Issuer)
+		}
+		checkDuration(&errs, "spec.workloadCertificates.lifetime", w.Lifetime)
+	}
 	if s.Publish != "" && (strings.HasPrefix(s.Publish, "/") || !strings.HasSuffix(s.Publish, ".yaml")) {
 		errs.add("spec.publish", "%q must be a relative path of a .yaml file (from the directory of this file)", s.Publish)
 	}

@@ -173,7 +173,7 @@ func TestBenchStatusOnALargeCluster(t *testing.T) {
 		}
 	}()
 	t0 := time.Now()
-	report, err := Evaluate(ctx, Clients{Interface: measured, Metadata: meta}, rot, out)
+	report, err := Evaluate(ctx, Clients{Interface: measured, Metadata: meta}, rot, out, time.Now())
 	wall := time.Since(t0)
 	close(stop)
 	<-sampled

@@ -22,8 +22,8 @@ import (
 // cause (as Evaluate checks them for the material backend), the
 // controllers' side as certmanager.Check reads it against the certificates
 // in git (pulled), and the order of the two (rolledAfterWrites).
-func EvaluateCertManager(ctx context.Context, client dynamic.Interface, rot *spec.CARotation, out gen.Output, pulled map[int]*x509.Certificate) (*Report, error) {
-	r, live, err := evaluate(ctx, client, rot, out)
+func EvaluateCertManager(ctx context.Context, client dynamic.Interface, rot *spec.CARotation, out gen.Output, pulled map[int]*x509.Certificate, now time.Time) (*Report, error) {
+	r, live, err := evaluate(ctx, client, rot, out, now)
 	if err != nil {
 		return nil, err
 	}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/dynamic"
@@ -125,7 +126,7 @@ func TestStatusListsTheClusterInsteadOfGettingEachObject(t *testing.T) {
 			t.Fatal(err)
 		}
 		// As the CLI runs it: pods listed as metadata only.
-		if _, err := Evaluate(context.Background(), Clients{Interface: client, Metadata: meta}, rot, out); err != nil {
+		if _, err := Evaluate(context.Background(), Clients{Interface: client, Metadata: meta}, rot, out, time.Now()); err != nil {
 			t.Fatal(err)
 		}
 		return log

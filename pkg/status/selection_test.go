@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/tools/clientcmd"
@@ -78,7 +79,7 @@ spec:
 	s.Kubectl(t, "label", "namespace", "shop", "istio-injection=enabled")
 	report := func() map[string]WorkloadStatus {
 		t.Helper()
-		r, err := Evaluate(context.Background(), client, rot, out)
+		r, err := Evaluate(context.Background(), client, rot, out, time.Now())
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
@@ -62,14 +63,15 @@ type WorkloadStatus struct {
 	TerminatingPods []string `json:"terminatingPods,omitempty"`
 }
 
-// Evaluate compares the rendered phase with the live cluster.
-func Evaluate(ctx context.Context, client dynamic.Interface, rot *spec.CARotation, out gen.Output) (*Report, error) {
-	r, _, err := evaluate(ctx, client, rot, out)
+// Evaluate compares the rendered phase with the live cluster at now (the
+// clock of rules that wait out a lifetime: spec.workloadCertificates).
+func Evaluate(ctx context.Context, client dynamic.Interface, rot *spec.CARotation, out gen.Output, now time.Time) (*Report, error) {
+	r, _, err := evaluate(ctx, client, rot, out, now)
 	return r, err
 }
 
 // evaluate is Evaluate, also returning what it read of the cluster.
-func evaluate(ctx context.Context, client dynamic.Interface, rot *spec.CARotation, out gen.Output) (*Report, *snapshot, error) {
+func evaluate(ctx context.Context, client dynamic.Interface, rot *spec.CARotation, out gen.Output, now time.Time) (*Report, *snapshot, error) {
 	// A step other than the phase's first is named with it (phase/step).
 	phase := string(rot.Spec.Phase)
 	if pos, err := phases.Resolve(rot.Spec.Scope, rot.Position(), rot.Features()); err == nil && rot.Spec.Step != "" {
@@ -124,6 +126,7 @@ func evaluate(ctx context.Context, client dynamic.Interface, rot *spec.CARotatio
 	for _, w := range r.Workloads {
 		r.fold(w.State, fmt.Sprintf("%s %s: %s", w.Kind, nsName(w.Namespace, w.Name), w.Detail))
 	}
+	workloadCertificates(r, live, rot, out, now)
 	if r.Reasons == nil {
 		r.Reasons = []string{}
 	}
