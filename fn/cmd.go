@@ -28,7 +28,7 @@ func buildCmd() *cobra.Command {
 	// Same contract as command.Build's RunE, but the output is streamed item
 	// by item (pkg/krmio): byte-identical, a fraction of the time and memory.
 	root.RunE = func(c *cobra.Command, _ []string) error {
-		err := krmio.Execute(processor, c.InOrStdin(), c.OutOrStdout())
+		err := krmio.ExecuteWarn(processor, c.InOrStdin(), c.OutOrStdout(), c.ErrOrStderr())
 		if err != nil {
 			fmt.Fprintf(c.ErrOrStderr(), "%v\n", err)
 		}

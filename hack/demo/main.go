@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -33,16 +34,17 @@ func main() {
 		fmt.Fprintln(os.Stderr, "usage: demo [-kustomize PATH] [-carousel PATH] EXAMPLE_DIR")
 		os.Exit(2)
 	}
-	if err := run(flag.Arg(0), *kustomize, *carousel); err != nil {
+	if err := run(os.Stdout, flag.Arg(0), *kustomize, *carousel); err != nil {
 		fmt.Fprintln(os.Stderr, "demo:", err)
 		os.Exit(1)
 	}
 }
 
-var phaseLine = regexp.MustCompile(`(?m)^(\s*phase:\s*)\S+`)
+var phaseLine = regexp.MustCompile(`(?m)^(([ \t]*)phase:[ \t]*)\S+`)
+var stepLine = regexp.MustCompile(`(?m)^[ \t]*step:[ \t]*\S+[^\n]*\n`)
 var execPath = regexp.MustCompile(`(?m)^(\s*path:\s*)\S*carousel(\s*#.*)?$`)
 
-func run(dir, kustomize, carousel string) error {
+func run(w io.Writer, dir, kustomize, carousel string) error {
 	kustomize, _ = filepath.Abs(kustomize)
 	carousel, _ = filepath.Abs(carousel)
 	pkg, err := rotate.Load(filepath.Join(dir, "carousel.yaml"))
@@ -62,13 +64,38 @@ func run(dir, kustomize, carousel string) error {
 		}
 		return fmt.Sprintf("%s %q sha256:%s", g, k.Cert().Subject.CommonName, pki.Fingerprint(k.Cert())[:12])
 	}
-	fmt.Printf("carousel demo: rotation %q (scope %s) in %s, rendered with %s\n", rot.Metadata.Name, rot.Spec.Scope, dir, kustomize)
+	fmt.Fprintf(w, "carousel demo: rotation %q (scope %s) in %s, rendered with %s\n", rot.Metadata.Name, rot.Spec.Scope, dir, kustomize)
+	// Every commit of the rotation: a phase of several steps
+	// (docs/phases.md, "Steps within a phase") is one render per step.
+	type commit struct {
+		pos          phases.Position
+		short, label string
+		what         string
+	}
+	var commits []commit
+	for _, phase := range seq {
+		st, _ := phases.Lookup(rot.Spec.Scope, phase)
+		steps, err := phases.Steps(rot.Spec.Scope, phase, rot.Features())
+		if err != nil {
+			return err
+		}
+		for j, s := range steps {
+			c := commit{phases.Position{Phase: phase, Step: s.Name}, string(phase), string(phase), st.Summary}
+			if len(steps) > 1 {
+				c.short = c.pos.String()
+				c.label = fmt.Sprintf("%s, step %d of %d (%s)", phase, j+1, len(steps), s.Name)
+				c.what = st.Summary + "; this step: " + s.Summary
+			}
+			commits = append(commits, c)
+		}
+	}
 	var prev []string
 	var prevHashes map[string]string
-	for i, phase := range seq {
-		out, err := build(dir, phase, kustomize, carousel)
+	for i, c := range commits {
+		phase := c.pos.Phase
+		out, err := build(dir, c.pos, kustomize, carousel)
 		if err != nil {
-			return fmt.Errorf("phase %s: %w", phase, err)
+			return fmt.Errorf("%s: %w", c.label, err)
 		}
 		st, _ := phases.Lookup(rot.Spec.Scope, phase)
 		nodes, err := (&kio.ByteReader{Reader: bytes.NewReader(out), OmitReaderAnnotations: true}).Read()
@@ -88,39 +115,40 @@ func run(dir, kustomize, carousel string) error {
 		for _, g := range st.Trusted {
 			trusted = append(trusted, name(g))
 		}
-		fmt.Printf("\n== %d. %s: %s\n", i+1, phase, st.Summary)
-		fmt.Printf("   trusted: %s\n", strings.Join(trusted, ", "))
-		fmt.Printf("   signs:   %s (leaves of the %s generation)\n", name(st.Signer), st.Leaves)
+		fmt.Fprintf(w, "\n== %d. %s: %s\n", i+1, c.label, c.what)
+		fmt.Fprintf(w, "   trusted: %s\n", strings.Join(trusted, ", "))
+		fmt.Fprintf(w, "   signs:   %s (leaves of the %s generation)\n", name(st.Signer), st.Leaves)
 		lines := strings.Split(string(out), "\n")
 		if prevHashes == nil {
-			fmt.Printf("   output:  %d objects, %d lines (the starting point)\n", len(nodes), len(lines))
+			fmt.Fprintf(w, "   output:  %d objects, %d lines (the starting point)\n", len(nodes), len(lines))
 		} else {
 			var rolls []string
-			for w, h := range hashes {
-				if prevHashes[w] != h {
-					rolls = append(rolls, w)
+			for wl, h := range hashes {
+				if prevHashes[wl] != h {
+					rolls = append(rolls, wl)
 				}
 			}
 			slices.Sort(rolls)
 			added, removed := diffSize(prev, lines)
-			fmt.Printf("   diff from %s: +%d -%d lines\n", seq[i-1], added, removed)
+			fmt.Fprintf(w, "   diff from %s: +%d -%d lines\n", commits[i-1].short, added, removed)
 			if len(rolls) == 0 {
-				fmt.Printf("   rolls:   nothing\n")
+				fmt.Fprintf(w, "   rolls:   nothing\n")
 			} else {
-				fmt.Printf("   rolls:   %d workloads\n", len(rolls))
-				for _, w := range rolls {
-					fmt.Printf("            - %s\n", w)
+				fmt.Fprintf(w, "   rolls:   %d workloads\n", len(rolls))
+				for _, r := range rolls {
+					fmt.Fprintf(w, "            - %s\n", r)
 				}
 			}
 		}
 		prev, prevHashes = lines, hashes
 	}
-	fmt.Println("\nEvery phase rendered; each move above is one reviewed commit changing spec.phase.")
+	fmt.Fprintln(w, "\nEvery phase rendered; each move above is one reviewed commit changing spec.phase (and spec.step).")
 	return nil
 }
 
-// build renders one phase from a temporary copy of the package.
-func build(dir string, phase phases.Phase, kustomize, carousel string) ([]byte, error) {
+// build renders one position (phase and step) from a temporary copy of
+// the package.
+func build(dir string, pos phases.Position, kustomize, carousel string) ([]byte, error) {
 	tmp, err := os.MkdirTemp("", "carousel-demo-")
 	if err != nil {
 		return nil, err
@@ -134,7 +162,8 @@ func build(dir string, phase phases.Phase, kustomize, carousel string) ([]byte, 
 	if err != nil {
 		return nil, err
 	}
-	b = phaseLine.ReplaceAll(b, []byte("${1}"+string(phase)))
+	b = stepLine.ReplaceAll(b, nil)
+	b = phaseLine.ReplaceAll(b, []byte("${1}"+string(pos.Phase)+"\n${2}step: "+string(pos.Step)))
 	b = execPath.ReplaceAll(b, []byte("${1}"+carousel))
 	if err := os.WriteFile(cfg, b, 0o644); err != nil {
 		return nil, err

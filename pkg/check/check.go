@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"sigs.k8s.io/kustomize/kyaml/fn/framework"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
 	"github.com/carousel-dev/carousel/pkg/fleet"
@@ -155,6 +156,12 @@ func Run(o Options) (*Report, error) {
 	}
 	out = append(out, keys...)
 	r := gen.Render(gen.Input{Rotation: cur, Config: head.Node, Items: items, Now: o.Now})
+	// The render's warnings are the reviewer's to read: they do not refuse.
+	for _, res := range r.Results {
+		if res.Severity == framework.Warning {
+			rep.Notes = append(rep.Notes, "warning: "+res.Message)
+		}
+	}
 	if r.Failed() {
 		out = append(out, Refusal{RuleRender, fmt.Sprintf("phase %s does not render: %v", cur.Spec.Phase, r.Results), "fix the errors above (`kustomize build` shows the same results)"})
 	} else {

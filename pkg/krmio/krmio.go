@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"sigs.k8s.io/kustomize/kyaml/fn/framework"
 	"sigs.k8s.io/kustomize/kyaml/kio"
@@ -29,6 +30,19 @@ import (
 // Like framework.Execute, it writes the output (with results) even when the
 // processor fails, and returns the processor's error.
 func Execute(p framework.ResourceListProcessor, r io.Reader, w io.Writer) error {
+	return ExecuteWarn(p, r, w, nil)
+}
+
+// ExecuteWarn is Execute that also writes each warning result to warn, one
+// line each, as people read them. Orchestrators keep the results in the
+// output, where nobody looks: kustomize never prints them, while it passes
+// an exec function's stderr through, and so do kpt and Argo CD's
+// repo-server log. A nil warn writes nothing.
+func ExecuteWarn(p framework.ResourceListProcessor, r io.Reader, w, warn io.Writer) error {
+	return run(p, r, w, warn)
+}
+
+func run(p framework.ResourceListProcessor, r io.Reader, w, warn io.Writer) error {
 	rw := &kio.ByteReadWriter{Reader: r, KeepReaderAnnotations: true}
 	rl := framework.ResourceList{}
 	var err error
@@ -58,6 +72,9 @@ func Execute(p framework.ResourceListProcessor, r io.Reader, w io.Writer) error 
 		if err := kio.ReconcileInternalAnnotations(rl.Items, nodeAnnos); err != nil {
 			return err
 		}
+	}
+	if warn != nil {
+		writeWarnings(warn, rl.Results)
 	}
 	results, err := resultsNode(rl.Results)
 	if err != nil {
@@ -161,4 +178,30 @@ func Write(w io.Writer, apiVersion, kind string, items []*yaml.RNode, functionCo
 		}
 	}
 	return nil
+}
+
+// writeWarnings writes the warning results as "warning: <resource> <field>:
+// <message>" lines.
+func writeWarnings(w io.Writer, rs framework.Results) {
+	for _, r := range rs {
+		if r == nil || r.Severity != framework.Warning {
+			continue
+		}
+		var where []string
+		if ref := r.ResourceRef; ref != nil {
+			id := ref.Kind + " " + ref.Name
+			if ref.Namespace != "" {
+				id = ref.Kind + " " + ref.Namespace + "/" + ref.Name
+			}
+			where = append(where, id)
+		}
+		if r.Field != nil && r.Field.Path != "" {
+			where = append(where, r.Field.Path)
+		}
+		prefix := "warning: "
+		if len(where) > 0 {
+			prefix += strings.Join(where, " ") + ": "
+		}
+		fmt.Fprintf(w, "%s%s\n", prefix, r.Message)
+	}
 }
