@@ -96,6 +96,18 @@ func TestBadSpecsFailWithTheirFieldPath(t *testing.T) {
 		{"a generation that skips a number is refused", "  backend: cert-manager\n  certManager: {generations: {old: 1, new: 3}}\n", "spec.certManager.generations.new", "old+1"},
 		{"a phase past steady without a new generation is refused", "  phase: trust-new\n  backend: cert-manager\n  certManager: {generations: {old: 1}}\n", "spec.certManager.generations.new", "carousel start"},
 		{"a leaf re-issue is refused with backend cert-manager", "  scope: leaf\n  backend: cert-manager\n  certManager: {generations: {old: 1}}\n", "spec.scope", "rotates CAs only"},
+		{"an IP address among dnsNames is refused", "  - {name: web, secret: {name: web, namespace: mesh}, dnsNames: ['10.0.0.1']}\n", "spec.leaves[1].dnsNames[0]", "list it under ipAddresses"},
+		{"an email address among dnsNames is refused", "  - {name: web, secret: {name: web, namespace: mesh}, dnsNames: [ops@example.dev]}\n", "spec.leaves[1].dnsNames[0]", "email address"},
+		{"an empty DNS name is refused", "  - {name: web, secret: {name: web, namespace: mesh}, dnsNames: ['']}\n", "spec.leaves[1].dnsNames[0]", "is empty"},
+		{"a DNS name with an empty label is refused", "  - {name: web, secret: {name: web, namespace: mesh}, dnsNames: [a..b]}\n", "spec.leaves[1].dnsNames[0]", "empty label"},
+		{"a wildcard of a name with a space is refused", "  - {name: web, secret: {name: web, namespace: mesh}, dnsNames: ['*.bad name']}\n", "spec.leaves[1].dnsNames[0]", `label "bad name" may hold only`},
+		{"a wildcard inside a name is refused", "  - {name: web, secret: {name: web, namespace: mesh}, dnsNames: ['a.*.example.dev']}\n", "spec.leaves[1].dnsNames[0]", "whole leftmost label"},
+		{"a name IDNA cannot convert is refused with the reason", "  - {name: web, secret: {name: web, namespace: mesh}, dnsNames: ['xn--.example']}\n", "spec.leaves[1].dnsNames[0]", "label"},
+		{"a Secret name of 254 characters is refused", "  - {name: web, secret: {name: " + strings.Repeat("a", 254) + ", namespace: mesh}}\n", "spec.leaves[1].secret.name", "at most 253 characters"},
+		{"a namespace of 64 characters is refused", "  - {name: web, secret: {name: web, namespace: " + strings.Repeat("n", 64) + "}}\n", "spec.leaves[1].secret.namespace", "at most 63 characters"},
+		{"a CA Secret name that leaves no room for the generation is refused", "  ca: {secret: {name: " + strings.Repeat("c", 250) + ", namespace: mesh}}\n", "spec.ca.secret.name", "<name>-<CA ID>"},
+		{"workload certificates of a leaf that is not listed are refused", "  workloadCertificates: {issuer: nope}\n", "spec.workloadCertificates.issuer", "isCA: true"},
+		{"workload certificates with a bad lifetime are refused", "  workloadCertificates: {issuer: issuer, lifetime: 1d}\n", "spec.workloadCertificates.lifetime", "not a duration"},
 		{"a CA Secret is refused with backend cert-manager", "  ca: {secret: {name: ca, namespace: x}}\n  backend: cert-manager\n  certManager: {generations: {old: 1}}\n", "spec.ca.secret", "renders no CA Secret"},
 	}
 	for _, tt := range tests {
@@ -326,5 +338,19 @@ func TestALeafSecretCannotTakeACAGenerationSecretsName(t *testing.T) {
 				t.Fatalf("refused: %v, want %v (%v)", got, tt.refused, err)
 			}
 		})
+	}
+}
+
+// TestAnInternationalisedNameIsIssuedAsItsALabels: a certificate's dNSName
+// is ASCII (RFC 5280), and cfssl panicked on a U-label; the loaded spec
+// holds the A-labels every later step issues, requests and compares.
+func TestAnInternationalisedNameIsIssuedAsItsALabels(t *testing.T) {
+	r, err := load(t, base+"  - {name: web, secret: {name: web, namespace: mesh}, dnsNames: ['bücher.example', '*.münchen.example', 'plain.example']}\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"xn--bcher-kva.example", "*.xn--mnchen-3ya.example", "plain.example"}
+	if got := r.Spec.Leaves[1].DNSNames; strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("dnsNames %v, want %v", got, want)
 	}
 }

@@ -2,6 +2,7 @@ package spec
 
 import (
 	"fmt"
+	"golang.org/x/net/idna"
 	"net"
 	"net/url"
 	"regexp"
@@ -111,6 +112,14 @@ func (r *CARotation) Default() error {
 	for i := range s.Leaves {
 		l := &s.Leaves[i]
 		l.Secret.defaults()
+		// Certificates carry A-labels: an internationalised name is
+		// issued, requested and compared in its ASCII form. One IDNA
+		// cannot convert stays, and Validate refuses it with its reason.
+		for j, d := range l.DNSNames {
+			if a, err := DNSNameToASCII(d); err == nil {
+				l.DNSNames[j] = a
+			}
+		}
 		if l.CommonName == "" {
 			l.CommonName = l.Name
 		}
@@ -168,8 +177,11 @@ func (t *SecretTarget) defaults() {
 }
 
 var (
-	dnsLabel     = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
-	dnsSubdomain = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`)
+	// The API server's name rules (apimachinery's IsDNS1123Label and
+	// IsDNS1123Subdomain): a name it would refuse is refused here, with its
+	// field, instead of at every apply.
+	dnsLabel     = nameRule{regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`), 63}
+	dnsSubdomain = nameRule{regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`), 253}
 	dataKey      = regexp.MustCompile(`^[-._a-zA-Z0-9]+$`)
 )
 
@@ -180,7 +192,7 @@ func (r *CARotation) Validate() error {
 	if r.APIVersion != APIVersion || r.Kind != Kind {
 		errs.add("apiVersion", "want %s %s, got %s %s", APIVersion, Kind, r.APIVersion, r.Kind)
 	}
-	if !dnsLabel.MatchString(r.Metadata.Name) || len(r.Metadata.Name) > 63 {
+	if !dnsLabel.MatchString(r.Metadata.Name) {
 		errs.add("metadata.name", "%q must be a DNS label of at most 63 characters: it names material and the restart annotation", r.Metadata.Name)
 	}
 	s := &r.Spec
@@ -199,10 +211,12 @@ func (r *CARotation) Validate() error {
 			errs.add("spec.meshRootCertificates", "each MeshRootCertificate's secretRef names its generation's CA Secret: set spec.ca.secret")
 		}
 		if !dnsSubdomain.MatchString(m.Name) {
-			errs.add("spec.meshRootCertificates.name", "%q must be a DNS subdomain", m.Name)
+			errs.add("spec.meshRootCertificates.name", "%q must be a DNS subdomain (a-z, 0-9, \"-\" and \".\", at most 253 characters)", m.Name)
+		} else if len(m.Name)+generationSuffix > dnsSubdomain.max {
+			errs.add("spec.meshRootCertificates.name", "%q is too long: each generation's MeshRootCertificate is named <name>-<CA ID> (up to %d more characters)", m.Name, generationSuffix)
 		}
 		if !dnsLabel.MatchString(m.Namespace) {
-			errs.add("spec.meshRootCertificates.namespace", "%q must be a namespace name", m.Namespace)
+			errs.add("spec.meshRootCertificates.namespace", "%q must be a namespace name (a DNS label: a-z, 0-9 and \"-\", at most 63 characters)", m.Namespace)
 		}
 	}
 	if strings.HasPrefix(s.MaterialDir, "/") || slices.Contains(strings.Split(s.MaterialDir, "/"), "..") {
@@ -243,6 +257,9 @@ func (r *CARotation) Validate() error {
 	}
 	if s.CA.Secret != nil {
 		checkSecret(&errs, "spec.ca.secret", *s.CA.Secret)
+		if n := s.CA.Secret.Name; len(n)+generationSuffix > dnsSubdomain.max {
+			errs.add("spec.ca.secret.name", "%q is too long: each CA generation's Secret is named <name>-<CA ID> (up to %d more characters), and a name may have at most %d", n, generationSuffix, dnsSubdomain.max)
+		}
 		claim("spec.ca.secret", s.CA.Secret.Namespace, s.CA.Secret.Name)
 		// The generation Secrets are <name>-<CA ID>: g1, g2, ... and, for
 		// material from before IDs were recorded, old and new. The IDs are
@@ -263,7 +280,7 @@ func (r *CARotation) Validate() error {
 	for i, l := range s.Leaves {
 		p := fmt.Sprintf("spec.leaves[%d]", i)
 		if !dnsLabel.MatchString(l.Name) {
-			errs.add(p+".name", "%q must be a DNS label", l.Name)
+			errs.add(p+".name", "%q must be a DNS label (a-z, 0-9 and \"-\", at most 63 characters)", l.Name)
 		} else if leafNames[l.Name] {
 			errs.add(p+".name", "leaf %q is listed twice", l.Name)
 		}
@@ -276,6 +293,9 @@ func (r *CARotation) Validate() error {
 			if u != "server" && u != "client" {
 				errs.add(fmt.Sprintf("%s.usages[%d]", p, j), "%q is not a usage (want server or client)", u)
 			}
+		}
+		for j, d := range l.DNSNames {
+			checkDNSName(&errs, fmt.Sprintf("%s.dnsNames[%d]", p, j), d)
 		}
 		for j, ip := range l.IPAddresses {
 			if net.ParseIP(ip) == nil {
@@ -296,7 +316,7 @@ func (r *CARotation) Validate() error {
 		}
 		p := fmt.Sprintf("spec.leaves[%d].group", i)
 		if !dnsLabel.MatchString(l.Group) {
-			errs.add(p, "%q must be a DNS label", l.Group)
+			errs.add(p, "%q must be a DNS label (a-z, 0-9 and \"-\", at most 63 characters)", l.Group)
 		} else if other, ok := s.LeafByName(l.Group); ok && other.Group != l.Group {
 			errs.add(p, "%q is also the name of leaf %q, which is not in group %q: name the group differently (or put that leaf in it)", l.Group, other.Name, l.Group)
 		}
@@ -305,7 +325,7 @@ func (r *CARotation) Validate() error {
 	for i, b := range s.Bundles {
 		p := fmt.Sprintf("spec.bundles[%d]", i)
 		if !dnsSubdomain.MatchString(b.Name) {
-			errs.add(p+".name", "%q must be a DNS subdomain", b.Name)
+			errs.add(p+".name", "%q must be a DNS subdomain (a-z, 0-9, \"-\" and \".\", at most 253 characters)", b.Name)
 		}
 		if b.Kind != "ConfigMap" && b.Kind != "Secret" {
 			errs.add(p+".kind", "%q must be ConfigMap or Secret", b.Kind)
@@ -318,7 +338,7 @@ func (r *CARotation) Validate() error {
 		}
 		for j, ns := range b.Namespaces {
 			if !dnsLabel.MatchString(ns) {
-				errs.add(fmt.Sprintf("%s.namespaces[%d]", p, j), "%q is not a namespace name", ns)
+				errs.add(fmt.Sprintf("%s.namespaces[%d]", p, j), "%q is not a namespace name (a DNS label: a-z, 0-9 and \"-\", at most 63 characters)", ns)
 			}
 			k := b.Kind + "/" + ns + "/" + b.Name
 			if prev, ok := bundles[k]; ok {
@@ -427,7 +447,7 @@ func (r *CARotation) validateCertManager(errs *FieldErrors) {
 		return
 	}
 	if cm.Namespace != "" && !dnsLabel.MatchString(cm.Namespace) {
-		errs.add("spec.certManager.namespace", "%q is not a namespace name", cm.Namespace)
+		errs.add("spec.certManager.namespace", "%q is not a namespace name (a DNS label: a-z, 0-9 and \"-\", at most 63 characters)", cm.Namespace)
 	}
 	if cm.Generations.Old < 1 {
 		errs.add("spec.certManager.generations.old", "must be at least 1")
@@ -507,10 +527,10 @@ func checkLabelSelector(errs *FieldErrors, p string, sel *LabelSelector) {
 
 func checkSecret(errs *FieldErrors, p string, t SecretTarget) {
 	if !dnsSubdomain.MatchString(t.Name) {
-		errs.add(p+".name", "%q must be a DNS subdomain", t.Name)
+		errs.add(p+".name", "%q must be a DNS subdomain (a-z, 0-9, \"-\" and \".\", at most 253 characters)", t.Name)
 	}
 	if !dnsLabel.MatchString(t.Namespace) {
-		errs.add(p+".namespace", "%q must be a namespace name", t.Namespace)
+		errs.add(p+".namespace", "%q must be a namespace name (a DNS label: a-z, 0-9 and \"-\", at most 63 characters)", t.Namespace)
 	}
 	for _, k := range []struct{ f, v string }{{"cert", t.Keys.Cert}, {"key", t.Keys.Key}, {"ca", t.Keys.CA}, {"chain", t.Keys.Chain}} {
 		if k.v != "" && k.v != OmitKey && !dataKey.MatchString(k.v) {
@@ -585,4 +605,85 @@ func (s *Spec) LeafByName(name string) (Leaf, bool) {
 		}
 	}
 	return Leaf{}, false
+}
+
+// nameRule is a name syntax with the API server's length limit.
+type nameRule struct {
+	re  *regexp.Regexp
+	max int
+}
+
+func (n nameRule) MatchString(v string) bool { return len(v) <= n.max && n.re.MatchString(v) }
+
+// generationSuffix is the longest suffix carousel appends to a name it
+// renders once per CA generation (<name>-<CA ID>, up to -g9999).
+const generationSuffix = len("-g9999")
+
+// hostLabel is one label of a DNS name in a certificate: letters, digits,
+// hyphens (not at either end) and, as Go's and OpenSSL's verifiers accept,
+// underscores.
+var hostLabel = regexp.MustCompile(`^[A-Za-z0-9_]([-A-Za-z0-9_]*[A-Za-z0-9_])?$`)
+
+// DNSNameToASCII returns a leaf's DNS name as a certificate carries it:
+// an internationalised name's labels as A-labels (xn--...), as IDNA 2008
+// (UTS #46) maps them; an ASCII name as it is. A wildcard's "*." is kept.
+func DNSNameToASCII(d string) (string, error) {
+	wild, rest := "", d
+	if strings.HasPrefix(d, "*.") {
+		wild, rest = "*.", d[2:]
+	}
+	for _, r := range rest {
+		if r >= 0x80 {
+			a, err := idna.Lookup.ToASCII(rest)
+			if err != nil {
+				return "", err
+			}
+			return wild + a, nil
+		}
+	}
+	return d, nil
+}
+
+// checkDNSName refuses a subject alternative name no TLS stack matches: an
+// empty name or label, a wildcard anywhere but a whole leftmost label, an
+// IP address or an email address (each has its own kind of name), a name
+// over 253 characters or with a label over 63.
+func checkDNSName(errs *FieldErrors, p, d string) {
+	switch {
+	case d == "":
+		errs.add(p, "is empty")
+		return
+	case net.ParseIP(d) != nil:
+		errs.add(p, "%q is an IP address: list it under ipAddresses", d)
+		return
+	case strings.Contains(d, "@"):
+		errs.add(p, "%q is an email address, not a DNS name: carousel issues no email names", d)
+		return
+	}
+	a, err := DNSNameToASCII(d)
+	if err != nil {
+		errs.add(p, "%q is not a DNS name IDNA can convert to ASCII: %v", d, err)
+		return
+	}
+	name := strings.TrimPrefix(a, "*.")
+	if len(a) > 253 {
+		errs.add(p, "%q is longer than 253 characters", d)
+		return
+	}
+	for _, l := range strings.Split(name, ".") {
+		switch {
+		case l == "":
+			errs.add(p, "%q has an empty label", d)
+			return
+		case strings.Contains(l, "*"):
+			errs.add(p, "%q: a wildcard must be the whole leftmost label (*.example.com)", d)
+			return
+		case len(l) > 63:
+			errs.add(p, "%q has a label longer than 63 characters", d)
+			return
+		case !hostLabel.MatchString(l):
+			errs.add(p, "%q: label %q may hold only letters, digits, hyphens (not at either end) and underscores", d, l)
+			return
+		}
+	}
 }
