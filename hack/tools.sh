@@ -27,6 +27,7 @@ TOOLS=(
   "flux v2.9.5 flux"
   "kpt v1.0.0-beta.49 kpt"
   "argocd-crds v3.2.12 application-crd.yaml applicationset-crd.yaml appproject-crd.yaml"
+  "argo-rollouts-crds v1.8.3 rollout-crd.yaml"
   "actionlint v1.7.12 actionlint"
   "mermaid-parser 2.0.1 mermaid-parse"
   "istio-cacerts v0.0.0-20260827124520-eed52ebb66ad istio-cacerts"
@@ -121,6 +122,15 @@ build() {
       for f in application-crd.yaml applicationset-crd.yaml appproject-crd.yaml; do
         cp "$adir/manifests/crds/$f" "$out/$f" && chmod +x "$out/$f"
       done ;;
+    argo-rollouts-crds)
+      # Argo Rollouts' Rollout CRD from its module source at the pinned
+      # release: the registry's Rollout kind is checked against it on the
+      # real API server, and status tests write Rollouts through it.
+      local rdir
+      rdir=$(GOFLAGS=-mod=mod go mod download -json "github.com/argoproj/argo-rollouts@$version" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+      [ -n "$rdir" ] || die "argo-rollouts-crds $version: module source not found"
+      mkdir -p "$out"
+      cp "$rdir/manifests/crds/rollout-crd.yaml" "$out/rollout-crd.yaml" && chmod +x "$out/rollout-crd.yaml" ;;
     kpt)
       # kpt builds only inside its own module source (its go.mod replaces
       # apply there); the sum database does not know this version.

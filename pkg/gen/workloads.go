@@ -45,7 +45,11 @@ func (r *renderer) rollWorkloads(managed map[objID]Managed, base *baseline) []Re
 	sel := r.newSelector()
 	for _, n := range r.items {
 		kind, ok := targets.Of(n)
-		if !ok || kind.Workload == nil {
+		if !ok {
+			r.warnUnknownWorkload(n, managed)
+			continue
+		}
+		if kind.Workload == nil {
 			continue
 		}
 		w := kind.Workload
@@ -259,4 +263,32 @@ func PodReads(podSpec *yaml.RNode) []string {
 		out = append(out, r.kind+"/"+r.name)
 	}
 	return out
+}
+
+// podTemplatePaths are where custom workload kinds keep a pod template:
+// most copy a Deployment's spec.template (OpenKruise's CloneSet, Argo
+// Rollouts), job-like ones a CronJob's spec.jobTemplate.
+var podTemplatePaths = [][]string{{"spec", "template"}, {"spec", "jobTemplate", "spec", "template"}}
+
+// warnUnknownWorkload warns of an object of a kind carousel does not know
+// (a custom resource, or a known kind of another API group) whose pod
+// template reads material the rotation renders: carousel cannot roll it,
+// so its pods keep the old material until something else replaces them.
+func (r *renderer) warnUnknownWorkload(n *yaml.RNode, managed map[objID]Managed) {
+	for _, path := range podTemplatePaths {
+		podSpec, _ := n.Pipe(yaml.Lookup(append(slices.Clone(path), "spec")...))
+		if podSpec == nil {
+			continue
+		}
+		if c, _ := podSpec.Pipe(yaml.Lookup("containers")); c == nil {
+			continue
+		}
+		for _, ref := range podRefs(podSpec) {
+			if _, ok := managed[objID{ref.kind, n.GetNamespace(), ref.name}]; ok {
+				r.warnAt(n, strings.Join(path, "."), "%s %s/%s (%s) reads %s %s of rotation %q, but carousel does not know kind %s and cannot roll it: its pods keep the old material until they are replaced; roll it by hand in each phase that changes what it reads (carousel plan), or run it as a kind carousel rolls (%s)",
+					n.GetKind(), n.GetNamespace(), n.GetName(), n.GetApiVersion(), ref.kind, ref.name, r.rot.Metadata.Name, n.GetKind(), strings.Join(targets.RolledKinds(), ", "))
+				return
+			}
+		}
+	}
 }

@@ -74,7 +74,7 @@ func TestBadSpecsFailWithTheirFieldPath(t *testing.T) {
 		{"service-account tokens on the front-proxy CA's rotation are refused", "  runbook: kubernetes-front-proxy\n  serviceAccountTokens: true\n", "spec.serviceAccountTokens", "not the front-proxy CA"},
 		{"a caBundle on an unsupported kind is refused", "  caBundles:\n  - {kind: Service, name: s}\n", "spec.caBundles[0].kind", "should be one of"},
 		{"webhooks of a kind without webhooks are refused", "  caBundles:\n  - {kind: APIService, name: v1.metrics.k8s.io, webhooks: [a]}\n", "spec.caBundles[0].webhooks", "only webhook configurations"},
-		{"a restart rule of a kind carousel cannot roll is refused", "  restarts:\n  - {kind: Job, consumes: [trust]}\n", "spec.restarts[0].kind", "want one of Deployment, DaemonSet, StatefulSet, ReplicaSet, CronJob"},
+		{"a restart rule of a kind carousel cannot roll is refused", "  restarts:\n  - {kind: Job, consumes: [trust]}\n", "spec.restarts[0].kind", "want one of Deployment, DaemonSet, StatefulSet, ReplicaSet, Rollout, CronJob"},
 		{"an empty restart rule is refused", "  restarts:\n  - consumes: [trust]\n", "spec.restarts[0]", "would roll everything"},
 		{"a restart of an unknown leaf is refused", "  restarts:\n  - {name: x, consumes: ['leaf:nope']}\n", "spec.restarts[0].consumes[0]", "followed by a leaf"},
 		{"an In expression without values is refused", "  restarts:\n  - podSelector: {matchExpressions: [{key: a, operator: In}]}\n", "spec.restarts[0].podSelector.matchExpressions[0].values", "In needs values"},

@@ -22,6 +22,8 @@ import (
 func TestRolloutReadsEveryCounterOfAMidwayRollout(t *testing.T) {
 	const deployment = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: neuvector-scanner-pod, namespace: neuvector, generation: 2}\nspec: {replicas: 3}\nstatus: "
 	const daemonset = "apiVersion: apps/v1\nkind: DaemonSet\nmetadata: {name: neuvector-enforcer-pod, namespace: neuvector, generation: 2}\nstatus: "
+	// Argo Rollouts writes observedGeneration as a string.
+	const argoRollout = "apiVersion: argoproj.io/v1alpha1\nkind: Rollout\nmetadata: {name: storefront, namespace: shop, generation: 2}\nspec: {replicas: 3}\nstatus: "
 	tests := []struct {
 		name   string
 		kind   string
@@ -45,6 +47,16 @@ func TestRolloutReadsEveryCounterOfAMidwayRollout(t *testing.T) {
 			daemonset + `{observedGeneration: 2, desiredNumberScheduled: 3, currentNumberScheduled: 3, updatedNumberScheduled: 1, numberAvailable: 2, numberReady: 2, numberUnavailable: 1, numberMisscheduled: 0}`, Progressing, "1/3 updated, 2 available"},
 		{"the enforcer counts a node without an available pod though the other counters are done", "DaemonSet",
 			daemonset + `{observedGeneration: 2, desiredNumberScheduled: 3, currentNumberScheduled: 3, updatedNumberScheduled: 3, numberAvailable: 3, numberReady: 3, numberUnavailable: 1, numberMisscheduled: 0}`, Progressing, "numberUnavailable"},
+		{"a Rollout whose new template is stable and available has rolled out", "Rollout",
+			argoRollout + `{observedGeneration: "2", phase: Healthy, currentPodHash: 7c9d, stableRS: 7c9d, replicas: 3, updatedReplicas: 3, availableReplicas: 3, readyReplicas: 3}`, Converged, ""},
+		{"a Rollout whose controller has not observed the new template", "Rollout",
+			argoRollout + `{observedGeneration: "1", phase: Healthy, currentPodHash: 5f6b, stableRS: 5f6b, replicas: 3, updatedReplicas: 3, availableReplicas: 3}`, Progressing, "has not observed generation 2"},
+		{"a canary paused at its 20% step runs two templates", "Rollout",
+			argoRollout + `{observedGeneration: "2", phase: Paused, currentPodHash: 7c9d, stableRS: 5f6b, replicas: 4, updatedReplicas: 1, availableReplicas: 4}`, Progressing, "paused at a step"},
+		{"a canary past its steps whose new ReplicaSet is not stable yet", "Rollout",
+			argoRollout + `{observedGeneration: "2", phase: Progressing, currentPodHash: 7c9d, stableRS: 5f6b, replicas: 3, updatedReplicas: 3, availableReplicas: 3}`, Progressing, `stable ReplicaSet "5f6b" of current "7c9d"`},
+		{"an aborted Rollout is blocked: waiting will not finish it", "Rollout",
+			argoRollout + `{observedGeneration: "2", phase: Degraded, currentPodHash: 7c9d, stableRS: 5f6b, replicas: 3, updatedReplicas: 0, availableReplicas: 3}`, Blocked, "Degraded"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -396,6 +396,24 @@ func rollout(kind string, live *yaml.RNode) (Verdict, string) {
 		if u, rd := num("status", "updatedReplicas"), num("status", "readyReplicas"); u < want || rd < want || cur != upd {
 			return Progressing, fmt.Sprintf("%d/%d updated, %d ready, revision %s of %s", u, want, rd, cur, upd)
 		}
+	case "Rollout":
+		// Argo Rollouts' own health rules (its Argo CD health check): a
+		// canary paused at a step or a blue-green preview not yet promoted
+		// runs two templates, and is not done until the new one is stable.
+		want := num("spec", "replicas")
+		phase := yaml.GetValue(lookup(live, "status", "phase"))
+		cur, stable := yaml.GetValue(lookup(live, "status", "currentPodHash")), yaml.GetValue(lookup(live, "status", "stableRS"))
+		u, a := num("status", "updatedReplicas"), num("status", "availableReplicas")
+		switch {
+		case phase == "Degraded":
+			return Blocked, "the rollout is Degraded (aborted, or its analysis failed): fix it, or roll back"
+		case phase == "Paused":
+			return Progressing, "the rollout is paused at a step: promote it (kubectl argo rollouts promote) or abort it"
+		case phase != "Healthy" || cur == "" || cur != stable:
+			return Progressing, fmt.Sprintf("phase %q, stable ReplicaSet %q of current %q", phase, stable, cur)
+		case u < want || a < want:
+			return Progressing, fmt.Sprintf("%d/%d updated, %d available", u, want, a)
+		}
 	case "DaemonSet":
 		want := num("status", "desiredNumberScheduled")
 		u, a, cur := num("status", "updatedNumberScheduled"), num("status", "numberAvailable"), num("status", "currentNumberScheduled")

@@ -111,6 +111,12 @@ var kinds = []Kind{
 	// not replace running ones: status lists those as stale until deleted.
 	{Name: "ReplicaSet", Resource: gvr("apps", "replicasets"),
 		Workload: &Workload{Template: []string{"spec", "template"}, Roll: Rolled}},
+	// Argo Rollouts' Rollout: a Deployment's pod template under a
+	// controller that replaces pods by canary or blue-green steps. A
+	// Rollout that names a Deployment's template (spec.workloadRef) has
+	// none of its own: the Deployment is the consumer carousel rolls.
+	{Name: "Rollout", Resource: schema.GroupVersionResource{Group: "argoproj.io", Version: "v1alpha1", Resource: "rollouts"},
+		Workload: &Workload{Template: []string{"spec", "template"}, Roll: Rolled}},
 	{Name: "CronJob", Resource: gvr("batch", "cronjobs"),
 		Workload: &Workload{Template: []string{"spec", "jobTemplate", "spec", "template"}, Roll: NextRun}},
 	{Name: "Job", Resource: gvr("batch", "jobs"),

@@ -14,6 +14,7 @@ import (
 	k8syaml "sigs.k8s.io/yaml"
 
 	"github.com/carousel-dev/carousel/internal/apiserver"
+	"github.com/carousel-dev/carousel/internal/testkit"
 	"github.com/carousel-dev/carousel/pkg/spec"
 	"github.com/carousel-dev/carousel/pkg/targets"
 )
@@ -59,6 +60,8 @@ func TestTheRegistrySaysWhereEachKindKeepsWhatCarouselTouches(t *testing.T) {
 			want{resource: apps("statefulsets"), podSpec: tmpl, annotations: tmplAnn, roll: targets.Rolled}},
 		{"a ReplicaSet rolls through spec.template", "ReplicaSet",
 			want{resource: apps("replicasets"), podSpec: tmpl, annotations: tmplAnn, roll: targets.Rolled}},
+		{"an Argo Rollouts Rollout rolls through spec.template and is served by argoproj.io v1alpha1 rollouts", "Rollout",
+			want{resource: schema.GroupVersionResource{Group: "argoproj.io", Version: "v1alpha1", Resource: "rollouts"}, podSpec: tmpl, annotations: tmplAnn, roll: targets.Rolled}},
 		{"a CronJob rolls on its next run through spec.jobTemplate.spec.template", "CronJob",
 			want{resource: schema.GroupVersionResource{Group: "batch", Version: "v1", Resource: "cronjobs"},
 				podSpec:     []string{"spec", "jobTemplate", "spec", "template", "spec"},
@@ -233,9 +236,13 @@ func TestEveryRegisteredResourceIsServedByTheAPIServer(t *testing.T) {
 	s := apiserver.Start(t)
 	// Kinds of custom resources are served once their CRD is installed, as
 	// in a cluster running the system.
-	crd := filepath.Join("..", "..", "examples", "osm-mrc", "crds", "meshrootcertificates.yaml")
-	s.Kubectl(t, "apply", "--server-side", "-f", crd)
-	s.Kubectl(t, "wait", "--for=condition=Established", "-f", crd, "--timeout=60s")
+	for _, crd := range []string{
+		filepath.Join("..", "..", "examples", "osm-mrc", "crds", "meshrootcertificates.yaml"),
+		testkit.Tool(t, "rollout-crd.yaml"), // Argo Rollouts' own, from its pinned module
+	} {
+		s.Kubectl(t, "apply", "--server-side", "-f", crd)
+		s.Kubectl(t, "wait", "--for=condition=Established", "-f", crd, "--timeout=60s")
+	}
 	lists := map[string]map[string]string{} // group/version -> resource -> kind
 	for _, k := range targets.All() {
 		gv := k.Resource.GroupVersion()
