@@ -1,6 +1,7 @@
 package gen
 
 import (
+	"encoding/base64"
 	"fmt"
 	"slices"
 	"strings"
@@ -108,6 +109,12 @@ func (r *renderer) takeOver(in, fresh *yaml.RNode) bool {
 	managed := dataKeys(fresh)
 	if !r.claimedByAnother(in, managed, what) {
 		return false
+	}
+	if v, _ := in.Pipe(yaml.Lookup("immutable")); v != nil && yaml.GetValue(v) == "true" {
+		if changed := changedKeys(in, fresh, managed); len(changed) > 0 {
+			r.errorAt(in, "immutable", fmt.Errorf("%s in the input is immutable (immutable: true), and phase %s of rotation %q changes its %s: the API server refuses any change to an immutable object's data; remove immutable: true from the input's manifest (carousel changes the object only in the phases that change these keys), or leave the object out of the input so the rotation renders it", what, r.rot.Spec.Phase, name, strings.Join(changed, ", ")))
+			return false
+		}
 	}
 
 	if r.before == nil {
@@ -222,4 +229,24 @@ func stringField(n *yaml.RNode, field string) string {
 		return yaml.GetValue(f.Value)
 	}
 	return ""
+}
+
+// changedKeys lists the keys of managed whose value in fresh is not the one
+// the input object holds (in data, or in stringData as the API server would
+// merge it).
+func changedKeys(in, fresh *yaml.RNode, managed []string) []string {
+	var out []string
+	for _, k := range managed {
+		want := yaml.GetValue(fresh.Field("data").Value.Field(k).Value)
+		had := ""
+		if v, _ := in.Pipe(yaml.Lookup("data", k)); v != nil {
+			had = yaml.GetValue(v)
+		} else if v, _ := in.Pipe(yaml.Lookup("stringData", k)); v != nil && in.GetKind() == "Secret" {
+			had = base64.StdEncoding.EncodeToString([]byte(yaml.GetValue(v)))
+		}
+		if had != want {
+			out = append(out, k)
+		}
+	}
+	return out
 }

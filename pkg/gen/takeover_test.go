@@ -279,6 +279,12 @@ func TestATakeoverCarouselCannotDoIsRefused(t *testing.T) {
 			msg:   []string{"Secret policy/policy-webhook-tls in the input is SOPS-encrypted", "two encryptions cannot share one object"},
 		},
 		{
+			name:  "an immutable bundle ConfigMap whose trusted set the phase changes",
+			input: "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cluster-ca-bundle, namespace: policy}\nimmutable: true\ndata: {ca.crt: stale}\n",
+			field: "immutable",
+			msg:   []string{"ConfigMap policy/cluster-ca-bundle in the input is immutable", "changes its ca.crt", "remove immutable: true"},
+		},
+		{
 			name:  "a SOPS-encrypted bundle ConfigMap, whose MAC a new trusted set would break",
 			input: "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cluster-ca-bundle, namespace: policy}\ndata: {ca.crt: stale}\nsops: {mac: 'ENC[AES256_GCM,data:x]', version: 3.9.0}\n",
 			field: "sops",
@@ -457,5 +463,28 @@ func TestATakenOverSecretRollsItsConsumersExactlyAsARenderedOne(t *testing.T) {
 				t.Errorf("restarts differ from the render without the input Secret:\n%v\n%v", restartHashes(taken), restartHashes(plain))
 			}
 		})
+	}
+}
+
+// TestAnImmutableObjectIsTakenOverOnlyWhileThePhaseLeavesItsKeys: an
+// immutable ConfigMap holding exactly the phase's trusted set is what the
+// API server would keep; the render goes on, and the move that changes it
+// is refused with the fix.
+func TestAnImmutableObjectIsTakenOverOnlyWhileThePhaseLeavesItsKeys(t *testing.T) {
+	steady := render(t, phases.Steady, testkit.Now)
+	bundle := testkit.Find(steady.Items, "ConfigMap", "policy", "cluster-ca-bundle")
+	if bundle == nil {
+		t.Fatal("steady renders no bundle in namespace policy")
+	}
+	set, _ := dataValue(t, bundle, "data", "ca.crt")
+	in := yaml.MustParse("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cluster-ca-bundle, namespace: policy}\nimmutable: true\ndata: {}\n")
+	if err := in.PipeE(yaml.Lookup("data"), yaml.SetField("ca.crt", yaml.NewStringRNode(set))); err != nil {
+		t.Fatal(err)
+	}
+	if out := render(t, phases.Steady, testkit.Now, in.MustString()); out.Failed() {
+		t.Fatalf("an immutable object already holding the phase's keys must render: %v", out.Results)
+	}
+	if out := render(t, phases.TrustNew, testkit.Now, in.MustString()); !out.Failed() {
+		t.Fatal("trust-new changes the immutable bundle's ca.crt: the render must refuse")
 	}
 }

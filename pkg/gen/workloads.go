@@ -67,6 +67,9 @@ func (r *renderer) rollWorkloads(managed map[objID]Managed, base *baseline) []Re
 					}
 					continue
 				}
+				if _, ok := managed[id]; !ok {
+					r.refuseMovedNamespace(n, ref, managed)
+				}
 				if m, ok := managed[id]; ok {
 					key := m.Carries + " " + id.String()
 					lines[key] = r.readDigest(m)
@@ -291,4 +294,31 @@ func (r *renderer) warnUnknownWorkload(n *yaml.RNode, managed map[objID]Managed)
 			}
 		}
 	}
+}
+
+// previousNamespacesAnnotation is where kustomize records, on each object
+// its namespace transformer (a kustomization's namespace:) moved, the
+// namespaces it was in, first the original. Exec functions see it.
+const previousNamespacesAnnotation = "internal.config.kubernetes.io/previousNamespaces"
+
+// refuseMovedNamespace refuses a workload that kustomize's namespace:
+// moved, before carousel ran, away from a Secret or ConfigMap the rotation
+// renders in its old namespace: kustomize applies namespace: to a
+// kustomization's resources before its transformers, so the workload now
+// reads an object of that name in a namespace where nothing renders it,
+// and never rolls. An overlay's namespace: moves the rendered objects too.
+func (r *renderer) refuseMovedNamespace(n *yaml.RNode, ref ref, managed map[objID]Managed) {
+	prev, ok := n.GetAnnotations()[previousNamespacesAnnotation]
+	if !ok {
+		return
+	}
+	was, _, _ := strings.Cut(prev, ",")
+	if was == n.GetNamespace() {
+		return
+	}
+	if _, ok := managed[objID{ref.kind, was, ref.name}]; !ok {
+		return
+	}
+	r.errorAt(n, "metadata.namespace", fmt.Errorf("%s %s was moved from namespace %s to %s by kustomize's namespace: before rotation %q ran, but the rotation renders the %s %s it reads in %s: in %s it would read an object nothing renders, and never roll. Move namespace: to an overlay that lists this package as a base (the overlay moves the rendered objects with the workloads), or name namespace %s in the spec",
+		n.GetKind(), n.GetName(), was, n.GetNamespace(), r.rot.Metadata.Name, ref.kind, ref.name, was, n.GetNamespace(), n.GetNamespace()))
 }
