@@ -50,6 +50,14 @@
 //     the pending files; a rerun with the same certificates redoes it.
 //   - advance rewrites carousel.yaml in one atomic write.
 //
+// Every command validates, then writes: keys, certificates, encryption and
+// every in-place edit of the CARotation file (spec.phase, spec.scope, the
+// function annotation) are made in memory before the first write, so a
+// refusal leaves the package byte for byte as it was. The spec editor
+// (specedit.go) edits block and flow mappings in place and parses its
+// result again; what it cannot edit in place it refuses, naming the edit
+// to make by hand.
+//
 // Writers also take the package lock (Lock) before reading, so a
 // concurrent writer is refused instead of interleaving.
 package rotate

@@ -24,6 +24,11 @@ import (
 // finds the committed CA and only completes the package.
 func Init(p *Package, o Options) (Report, error) {
 	var rep Report
+	// The function annotation is added last, so it is checked first: a
+	// file carousel cannot annotate in place is refused with nothing written.
+	if err := p.checkFunctionAnnotation(); err != nil {
+		return rep, err
+	}
 	st, err := p.materialState()
 	if err != nil {
 		return rep, err
