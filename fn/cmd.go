@@ -231,20 +231,17 @@ different file), then init goes on as for any CARotation file;
 				return err
 			}
 			defer unlock()
+			var pending []byte // the preset, which Init writes with the package
 			if preset != "" {
 				pre, err := presets.Get(preset)
 				if err != nil {
 					return err
 				}
-				wrote, err := presets.Write(args[0], pre, name)
-				if err != nil {
+				if pending, err = presets.Pending(args[0], pre, name); err != nil {
 					return err
 				}
-				if wrote {
-					fmt.Fprintf(c.OutOrStdout(), "wrote %s\n", args[0])
-				}
 			}
-			p, err := rotate.Load(args[0])
+			p, err := rotate.LoadPending(args[0], pending)
 			if err != nil {
 				return err
 			}

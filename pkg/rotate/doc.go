@@ -20,9 +20,12 @@
 //     then rewrites the kustomization to list them, then removes what is no
 //     longer listed. A file that is not listed is a leftover of an
 //     interrupted run: the rerun overwrites or removes it.
-//   - init --preset (fn, pkg/presets) first writes the CARotation file from
-//     the preset in one atomic write, under the same lock; a file with other
-//     bytes is refused, the same bytes are a rerun and init goes on.
+//   - init --preset (fn, pkg/presets) makes the CARotation file from the
+//     preset in memory (LoadPending) and init writes it, annotated, where it
+//     writes the function annotation: after the material, before the
+//     package's kustomization. A refused init --preset writes nothing. A file
+//     with other bytes is refused; the preset's bytes (annotated or not) are
+//     a rerun and init goes on.
 //   - init writes the material, then its kustomization, then the function
 //     annotation, and the package's kustomization.yaml last: until that
 //     exists the package does not build at all, as before; a rerun that

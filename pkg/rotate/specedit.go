@@ -49,7 +49,7 @@ type specField struct{ key, value string }
 
 // editedSpec is the CARotation file with the fields set, made in memory.
 func (p *Package) editedSpec(fields ...specField) (before, after []byte, err error) {
-	b, err := os.ReadFile(p.File)
+	b, err := p.specBytes()
 	if err != nil {
 		return nil, nil, err
 	}
@@ -76,7 +76,7 @@ func (p *Package) checkSpecEdits(fields ...specField) error {
 // checkFunctionAnnotation is checkSpecEdits for the function annotation
 // init adds.
 func (p *Package) checkFunctionAnnotation() error {
-	b, err := os.ReadFile(p.File)
+	b, err := p.specBytes()
 	if err != nil {
 		return err
 	}
