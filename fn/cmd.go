@@ -207,8 +207,9 @@ init says what it lacks.
 is recorded, no leaf is issued, and carousel csr / carousel import bring its
 leaves (the CA signs their CSRs).
 
---preset NAME first writes CAROTATION_FILE from a preset (never over a
-different file), then init goes on as for any CARotation file;
+--preset NAME makes CAROTATION_FILE from a preset (never over a different
+file) and init goes on as for any CARotation file, writing it with the
+package (a refused init writes nothing);
 --preset list names the presets.`,
 		Args: func(c *cobra.Command, args []string) error {
 			if preset == presets.ListName {
