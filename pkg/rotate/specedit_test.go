@@ -148,3 +148,31 @@ func TestAnEditCarouselCannotMakeInPlaceIsRefused(t *testing.T) {
 		t.Fatalf("null annotations edited:\n%s", got)
 	}
 }
+
+// FuzzSpecEdit: no CARotation file makes the in-place editor panic, and
+// every edit it makes is the input with exactly the field set (checkEdit)
+// that a second pass leaves alone.
+func FuzzSpecEdit(f *testing.F) {
+	for _, s := range []string{rotation, strings.Replace(rotation, "metadata:\n  name: mesh\n", "metadata: {name: mesh}\n", 1),
+		"apiVersion: carousel.dev/v1alpha1\nkind: CARotation\nmetadata: {name: x}\nspec: {phase: cleanup, ca: {}}\n",
+		`{"apiVersion": "carousel.dev/v1alpha1", "kind": "CARotation", "metadata": {}, "spec": {}}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		for _, e := range []specField{{"phase", "trust-new"}, {"scope", "leaf"}} {
+			out, err := setSpecScalar(b, e.key, e.value)
+			if err != nil {
+				continue
+			}
+			again, err := setSpecScalar(out, e.key, e.value)
+			if err != nil || string(again) != string(out) {
+				t.Fatalf("setting spec.%s twice: %v\n%s\n---\n%s", e.key, err, out, again)
+			}
+		}
+		if out, changed, err := addFunctionAnnotation(b); err == nil && changed {
+			if again, changed, err := addFunctionAnnotation(out); err != nil || changed || string(again) != string(out) {
+				t.Fatalf("annotating twice: %v %v\n%s", changed, err, out)
+			}
+		}
+	})
+}
