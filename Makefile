@@ -42,15 +42,16 @@ vet:
 test: build tools vet
 	go test -timeout 40m $(TESTFLAGS) ./...
 
-# Go fuzz targets: the function's whole input, the spec loader, its DNS names (issued through cfssl), the consumer
-# and state loaders, the KeyPair parser. Each runs for FUZZTIME; a crash is written under the package's
+# Go fuzz targets: the function's whole input, the spec loader, its DNS names
+# (issued through cfssl), the consumer and state loaders, the KeyPair parser,
+# the in-place spec editor. Each runs for FUZZTIME; a crash is written under the package's
 # testdata/fuzz/<target>/, where `go test` replays it from then on: commit it
 # with the fix. FUZZPARALLEL bounds the workers (default: GOMAXPROCS). New
 # inputs are minimized for at most FUZZMINIMIZE (Go's default, 60s, would
 # spend a short run minimizing the large example inputs instead of fuzzing).
 FUZZTIME ?= 30s
 FUZZMINIMIZE ?= 5s
-FUZZ_TARGETS := ./fn:FuzzFunction ./pkg/spec:FuzzLoad ./pkg/spec:FuzzLoadFleet ./pkg/spec:FuzzDNSName ./pkg/material:FuzzParse
+FUZZ_TARGETS := ./fn:FuzzFunction ./pkg/spec:FuzzLoad ./pkg/spec:FuzzLoadFleet ./pkg/spec:FuzzDNSName ./pkg/material:FuzzParse ./pkg/rotate:FuzzSpecEdit
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \
 		echo "fuzz $${t#*:} ($${t%%:*}) for $(FUZZTIME)"; \

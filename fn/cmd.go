@@ -219,8 +219,9 @@ init says what it lacks.
 is recorded, no leaf is issued, and carousel csr / carousel import bring its
 leaves (the CA signs their CSRs).
 
---preset NAME first writes CAROTATION_FILE from a preset (never over a
-different file), then init goes on as for any CARotation file;
+--preset NAME makes CAROTATION_FILE from a preset (never over a different
+file) and init goes on as for any CARotation file, writing it with the
+package (a refused init writes nothing);
 --preset list names the presets.`,
 		Args: func(c *cobra.Command, args []string) error {
 			if preset == presets.ListName {
@@ -243,20 +244,17 @@ different file), then init goes on as for any CARotation file;
 				return err
 			}
 			defer unlock()
+			var pending []byte // the preset, which Init writes with the package
 			if preset != "" {
 				pre, err := presets.Get(preset)
 				if err != nil {
 					return err
 				}
-				wrote, err := presets.Write(args[0], pre, name)
-				if err != nil {
+				if pending, err = presets.Pending(args[0], pre, name); err != nil {
 					return err
 				}
-				if wrote {
-					fmt.Fprintf(c.OutOrStdout(), "wrote %s\n", args[0])
-				}
 			}
-			p, err := rotate.Load(args[0])
+			p, err := rotate.LoadPending(args[0], pending)
 			if err != nil {
 				return err
 			}

@@ -84,6 +84,10 @@ type crashCase struct {
 	atKill func(t *testing.T, dir string)
 	// check proves the completed package holds what the command makes.
 	check func(t *testing.T, dir, snapshot string)
+	// fails, when set, is a command refused before it writes
+	// (refusedCases): run whole it fails saying this, and killed anywhere
+	// or not, it leaves the package byte for byte as before.
+	fails string
 }
 
 func TestAKillAtAnyFileSyscallLeavesThePackageAsBeforeOrAfterAndARerunCompletes(t *testing.T) {
@@ -113,6 +117,10 @@ func TestAKillAtAnyFileSyscallLeavesThePackageAsBeforeOrAfterAndARerunCompletes(
 				}
 			}
 			args := c.args(scratch)
+			if c.fails != "" {
+				refusedUnderKills(t, c, st, bin, dir, args, reset)
+				return
+			}
 			before := build(t, dir)
 			var after buildResult
 			if !c.random {
@@ -132,7 +140,7 @@ func TestAKillAtAnyFileSyscallLeavesThePackageAsBeforeOrAfterAndARerunCompletes(
 						t.Fatalf("%s: still killed at call %d", sc, n)
 					}
 					reset()
-					killed, out := runKilled(t, st, bin, dir, sc, n, args)
+					killed, out := runKilled(t, st, bin, dir, sc, n, args, "")
 					if !killed {
 						break
 					}
@@ -197,7 +205,46 @@ func rerun(t *testing.T, c crashCase, bin, dir string, args []string, at string)
 	}
 }
 
-func runKilled(t *testing.T, st, bin, dir, sc string, n int, args []string) (bool, string) {
+// refusedUnderKills runs a refused command (crashCase.fails) whole, then
+// killed at every file syscall: the package must stay as it was.
+func refusedUnderKills(t *testing.T, c crashCase, st, bin, dir string, args []string, reset func()) {
+	t.Helper()
+	reset() // the copy is the package every run starts from (modes as os.CopyFS makes them)
+	before := stateHash(t, dir)
+	out, err := runIn(bin, dir, args...)
+	if err == nil || !strings.Contains(out, c.fails) {
+		t.Fatalf("%v must be refused saying %q: %v\n%s", args, c.fails, err, out)
+	}
+	if stateHash(t, dir) != before {
+		t.Fatalf("the refused %v changed the package:\n%s", args, out)
+	}
+	kills := 0
+	for _, sc := range crashSyscalls {
+		for n := 1; ; n++ {
+			if n > 1000 {
+				t.Fatalf("%s: still killed at call %d", sc, n)
+			}
+			reset()
+			killed, out := runKilled(t, st, bin, dir, sc, n, args, c.fails)
+			if !killed {
+				break
+			}
+			kills++
+			if stateHash(t, dir) != before {
+				t.Fatalf("killed at %s #%d, the refused %v had changed the package:\n%s", sc, n, args, out)
+			}
+		}
+	}
+	if kills == 0 {
+		t.Fatal("the command was never killed: strace injected nothing")
+	}
+	t.Logf("%d kills, the package as before at each", kills)
+}
+
+// runKilled runs the command under strace, killed at the nth call of sc.
+// It reports whether the kill came; a run that ends otherwise must
+// succeed, or fail saying fails when that is set.
+func runKilled(t *testing.T, st, bin, dir, sc string, n int, args []string, fails string) (bool, string) {
 	t.Helper()
 	cmd := exec.Command(st, append([]string{"-f", "-qq", "-o", "/dev/null", "-e", "trace=" + sc,
 		"-e", fmt.Sprintf("inject=%s:signal=KILL:when=%d", sc, n), bin}, args...)...)
@@ -205,13 +252,16 @@ func runKilled(t *testing.T, st, bin, dir, sc string, n int, args []string) (boo
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err := cmd.Run()
-	if err == nil {
+	if err == nil && fails == "" {
 		return false, out.String()
 	}
 	var exit *exec.ExitError
 	if errors.As(err, &exit) {
 		if ws, ok := exit.Sys().(syscall.WaitStatus); ok && (ws.Signaled() && ws.Signal() == syscall.SIGKILL || ws.ExitStatus() == 128+int(syscall.SIGKILL)) {
 			return true, out.String()
+		}
+		if fails != "" && strings.Contains(out.String(), fails) {
+			return false, out.String()
 		}
 	}
 	t.Fatalf("%v under strace (%s #%d) failed without being killed: %v\n%s", args, sc, n, err, out.String())
@@ -393,6 +443,14 @@ func setPhaseText(t *testing.T, dir string, phase phases.Phase) {
 }
 
 func crashCases() []crashCase {
+	cases := successCases()
+	for _, r := range refusedCases() {
+		cases = append(cases, crashCase{name: "refused: " + r.name, setup: r.setup, args: r.args, fails: r.fails})
+	}
+	return cases
+}
+
+func successCases() []crashCase {
 	initialised := func(t *testing.T, dir, _ string) {
 		crashPackage(t, dir)
 		mustRun(t, dir, "init", "carousel.yaml", "--plaintext-keys")
@@ -419,10 +477,11 @@ func crashCases() []crashCase {
 			}
 		},
 	}, {
-		name: "init --preset writes the CARotation, the material and then the package",
-		// An empty directory: the CARotation file is init's first write.
-		// A rerun after any kill finds the preset it wrote (annotated or
-		// not) and completes the package.
+		name: "init --preset writes the material, then the CARotation and the package",
+		// An empty directory: the CARotation file is made in memory and
+		// written, annotated, after the material. A rerun after any kill
+		// makes it again, or finds the preset it wrote, and completes the
+		// package.
 		setup:  func(t *testing.T, dir, _ string) {},
 		args:   plain("init", "--preset", "osm", "carousel.yaml"),
 		random: true,
@@ -632,6 +691,40 @@ func crashCases() []crashCase {
 			}
 		},
 	}, {
+		name: "init annotates a CARotation whose metadata is in flow style",
+		// metadata: {name: many}, as hack/bench.sh writes it.
+		setup: func(t *testing.T, dir, _ string) {
+			if err := os.WriteFile(filepath.Join(dir, "carousel.yaml"), []byte(flowRotation), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		},
+		args:   plain("init", "carousel.yaml"),
+		random: true,
+		done:   "already holds the current CA",
+		check: func(t *testing.T, dir, _ string) {
+			_, fps := loadMaterial(t, dir)
+			if fps["ca-old"] == "" || fps["ca-new"] != "" {
+				t.Fatalf("init must leave the current CA only: %v", fps)
+			}
+		},
+	}, {
+		name: "start --scope leaf writes the scope into a spec in flow style",
+		setup: func(t *testing.T, dir, _ string) {
+			if err := os.WriteFile(filepath.Join(dir, "carousel.yaml"), []byte(flowRotation), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			mustRun(t, dir, "init", "carousel.yaml", "--plaintext-keys")
+		},
+		args: plain("start", "carousel.yaml", "--scope", "leaf"),
+		done: "already holds new material",
+		check: func(t *testing.T, dir, snapshot string) {
+			p, fps := loadMaterial(t, dir)
+			_, was := loadMaterial(t, snapshot)
+			if p.Rotation.Spec.Scope != phases.ScopeLeaf || fps["ca-old"] != was["ca-old"] || fps["ca-new"] != "" || fps["webhook-new"] == "" {
+				t.Fatalf("a leaf re-issue: scope %s, material %v", p.Rotation.Spec.Scope, fps)
+			}
+		},
+	}, {
 		name: "advance moves the phase",
 		setup: func(t *testing.T, dir, scratch string) {
 			initialised(t, dir, scratch)
@@ -649,6 +742,14 @@ func crashCases() []crashCase {
 		},
 	}}
 }
+
+// flowRotation is bareRotation with metadata and spec in flow style.
+const flowRotation = `apiVersion: carousel.dev/v1alpha1
+kind: CARotation
+metadata: {name: mesh} # as hack/bench.sh writes it
+spec: {ca: {commonName: root.mesh}, leaves: [{name: issuer, secret: {name: issuer, namespace: mesh}, isCA: true, usages: [server, client]},
+    {name: webhook, secret: {name: webhook-tls, namespace: mesh}, dnsNames: [webhook.mesh.svc], usages: [server]}]}
+`
 
 // signExternally plays the external CA: the real openssl signs the CSR as
 // an intermediate under a root it makes, into scratch/int.pem and root.pem.

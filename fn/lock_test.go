@@ -2,11 +2,15 @@ package main
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/carousel-dev/carousel/internal/testkit"
@@ -69,5 +73,56 @@ func TestConcurrentStartsOneWinsAndTheMaterialIsNeverMixed(t *testing.T) {
 			}
 			t.Fatalf("round %d: the material directory holds %v", round, names)
 		}
+	}
+}
+
+// A lock file another user left, and holds, where locks used to live (the
+// shared temporary directory, mode 0600) does not block this user's
+// command, and the command leaves no lock file behind.
+func TestAnotherUsersLockFileDoesNotBlockAndNoLockIsLeft(t *testing.T) {
+	bin := testkit.Carousel(t)
+	dir := filepath.Join(t.TempDir(), "pkg")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	crashPackage(t, dir)
+	tmp := t.TempDir()
+	if err := os.Chmod(tmp, 0o777|os.ModeSticky); err != nil {
+		t.Fatal(err)
+	}
+	real, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256([]byte(real))
+	theirs := filepath.Join(tmp, "carousel-"+hex.EncodeToString(sum[:])+".lock")
+	f, err := os.OpenFile(theirs, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		t.Fatal(err)
+	}
+	if os.Geteuid() == 0 {
+		if err := os.Chown(theirs, 65534, 65534); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, args := range [][]string{{"init", "carousel.yaml", "--plaintext-keys"}, {"start", "carousel.yaml", "--plaintext-keys"}} {
+		cmd := exec.Command(bin, args...)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "TMPDIR="+tmp, "XDG_RUNTIME_DIR=")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("%v with another user's lock file in %s: %v\n%s", args, tmp, err, out)
+		}
+	}
+	mine := filepath.Join(tmp, "carousel-"+strconv.Itoa(os.Geteuid()))
+	entries, err := os.ReadDir(mine)
+	if err != nil {
+		t.Fatalf("the user's lock directory: %v", err)
+	}
+	if len(entries) != 0 {
+		t.Fatalf("lock files left in %s: %v", mine, entries)
 	}
 }

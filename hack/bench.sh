@@ -106,7 +106,7 @@ rm -rf "$leaves"; mkdir -p "$leaves"
 } > "$leaves/carousel.yaml"
 bin/carousel init "$leaves/carousel.yaml" --plaintext-keys >/dev/null 2>&1
 cp "$leaves/carousel.yaml" "$leaves/template.yaml"
-"$work/run" -n 1 -label "carousel start, 1,000 leaves" -- bin/carousel start "$leaves/carousel.yaml" --plaintext-keys | while IFS=$'\t' read -r label wall rss; do echo "| 1,000 leaves | $label | $wall | $rss |"; done
+"$work/run" -n 1 -label "carousel start, 1,000 leaves" -- bin/carousel start "$leaves/carousel.yaml" --plaintext-keys | while IFS=$'\t' read -r label wall rss _; do echo "| 1,000 leaves | $label | $wall | $rss |"; done
 
 echo
 echo "## status against a real API server (pkg/status/bench_test.go)"

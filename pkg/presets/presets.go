@@ -108,28 +108,40 @@ func Render(p Preset, name string) ([]byte, error) {
 	return out, nil
 }
 
-// Write writes the preset as the CARotation file path, atomically. It
-// never overwrites: a file with the same bytes, or the same bytes with the
-// function annotation init adds, is left as it is (the rerun of an init
-// interrupted after this write), a different one is refused.
+// Pending returns the preset as the CARotation file path is to hold, or
+// nil when path holds it already (the same bytes, or the same bytes with
+// the function annotation init adds: the rerun of an interrupted init). A
+// different file is refused: it is never overwritten. Nothing is written:
+// init writes the file (rotate.LoadPending) once everything it makes is
+// made, so a refused init leaves nothing behind.
 // The caller holds the package lock (rotate.Lock), so no other carousel
 // command writes the file between the check and the write.
-func Write(path string, p Preset, name string) (written bool, err error) {
+func Pending(path string, p Preset, name string) ([]byte, error) {
 	out, err := Render(p, name)
 	if err != nil {
-		return false, err
+		return nil, err
 	}
 	annotated, err := rotate.WithFunctionAnnotation(out)
 	if err != nil {
-		return false, fmt.Errorf("preset %s: %w", p.Name, err)
+		return nil, fmt.Errorf("preset %s: %w", p.Name, err)
 	}
 	existing, err := os.ReadFile(path)
 	switch {
 	case err == nil && (bytes.Equal(existing, out) || bytes.Equal(existing, annotated)):
-		return false, nil
+		return nil, nil
 	case err == nil:
-		return false, fmt.Errorf("%s exists and is not the preset %s: it is left as it is, not overwritten (choose another file, or run `carousel init %s` to complete a package that init --preset began)", path, p.Name, path)
+		return nil, fmt.Errorf("%s exists and is not the preset %s: it is left as it is, not overwritten (choose another file, or run `carousel init %s` to complete a package that init --preset began)", path, p.Name, path)
 	case !errors.Is(err, os.ErrNotExist):
+		return nil, err
+	}
+	return out, nil
+}
+
+// Write writes the preset as the CARotation file path, atomically, unless
+// it holds it already (Pending).
+func Write(path string, p Preset, name string) (written bool, err error) {
+	out, err := Pending(path, p, name)
+	if err != nil || out == nil {
 		return false, err
 	}
 	if err := atomicfile.WriteFile(path, out, 0o644); err != nil {

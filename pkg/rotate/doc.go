@@ -20,9 +20,12 @@
 //     then rewrites the kustomization to list them, then removes what is no
 //     longer listed. A file that is not listed is a leftover of an
 //     interrupted run: the rerun overwrites or removes it.
-//   - init --preset (fn, pkg/presets) first writes the CARotation file from
-//     the preset in one atomic write, under the same lock; a file with other
-//     bytes is refused, the same bytes are a rerun and init goes on.
+//   - init --preset (fn, pkg/presets) makes the CARotation file from the
+//     preset in memory (LoadPending) and init writes it, annotated, where it
+//     writes the function annotation: after the material, before the
+//     package's kustomization. A refused init --preset writes nothing. A file
+//     with other bytes is refused; the preset's bytes (annotated or not) are
+//     a rerun and init goes on.
 //   - init writes the material, then its kustomization, then the function
 //     annotation, and the package's kustomization.yaml last: until that
 //     exists the package does not build at all, as before; a rerun that
@@ -49,6 +52,14 @@
 //   - import writes the KeyPairs, commits the kustomization, then removes
 //     the pending files; a rerun with the same certificates redoes it.
 //   - advance rewrites carousel.yaml in one atomic write.
+//
+// Every command validates, then writes: keys, certificates, encryption and
+// every in-place edit of the CARotation file (spec.phase, spec.scope, the
+// function annotation) are made in memory before the first write, so a
+// refusal leaves the package byte for byte as it was. The spec editor
+// (specedit.go) edits block and flow mappings in place and parses its
+// result again; what it cannot edit in place it refuses, naming the edit
+// to make by hand.
 //
 // Writers also take the package lock (Lock) before reading, so a
 // concurrent writer is refused instead of interleaving.

@@ -24,6 +24,11 @@ import (
 // finds the committed CA and only completes the package.
 func Init(p *Package, o Options) (Report, error) {
 	var rep Report
+	// The function annotation is added last, so it is checked first: a
+	// file carousel cannot annotate in place is refused with nothing written.
+	if err := p.checkFunctionAnnotation(); err != nil {
+		return rep, err
+	}
 	st, err := p.materialState()
 	if err != nil {
 		return rep, err
@@ -129,7 +134,7 @@ var kustomizationNames = []string{"kustomization.yaml", "kustomization.yml", "Ku
 // material and the CARotation as a transformer. An existing kustomization
 // is never rewritten: what it lacks is printed instead.
 func (p *Package) completePackage(rep *Report, o Options) error {
-	b, err := os.ReadFile(p.File)
+	b, err := p.specBytes()
 	if err != nil {
 		return err
 	}
@@ -137,7 +142,7 @@ func (p *Package) completePackage(rep *Report, o Options) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", p.File, err)
 	}
-	if changed {
+	if changed || p.unwritten != nil { // init --preset: the file is written here
 		perm := os.FileMode(0o644)
 		if fi, err := os.Stat(p.File); err == nil {
 			perm = fi.Mode().Perm()
@@ -145,6 +150,7 @@ func (p *Package) completePackage(rep *Report, o Options) error {
 		if err := atomicfile.WriteFile(p.File, out, perm); err != nil {
 			return err
 		}
+		p.unwritten = nil
 		addOnce(&rep.Written, p.File)
 	}
 	dir := filepath.Dir(p.File)

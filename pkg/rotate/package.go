@@ -25,6 +25,9 @@ type Package struct {
 	File     string
 	Node     *yaml.RNode
 	Rotation *spec.CARotation
+	// unwritten holds the CARotation file's bytes while the file does not
+	// exist yet (init --preset): init writes it with the package.
+	unwritten []byte
 }
 
 // MaterialDir is the absolute material directory.
@@ -38,6 +41,33 @@ func Load(file string) (*Package, error) {
 	if err != nil {
 		return nil, err
 	}
+	return load(file, b)
+}
+
+// LoadPending validates the CARotation file b, which file is to hold and
+// does not yet (init --preset): Init writes it, after everything it makes
+// is made, so a refused init writes nothing. A nil b is Load.
+func LoadPending(file string, b []byte) (*Package, error) {
+	if b == nil {
+		return Load(file)
+	}
+	p, err := load(file, b)
+	if err != nil {
+		return nil, err
+	}
+	p.unwritten = b
+	return p, nil
+}
+
+// specBytes is the CARotation file's content.
+func (p *Package) specBytes() ([]byte, error) {
+	if p.unwritten != nil {
+		return p.unwritten, nil
+	}
+	return os.ReadFile(p.File)
+}
+
+func load(file string, b []byte) (*Package, error) {
 	nodes, err := (&kio.ByteReader{Reader: bytes.NewReader(b), OmitReaderAnnotations: true}).Read()
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", file, err)

@@ -213,6 +213,9 @@ func (p *Package) Promote() (Report, error) {
 	if err != nil {
 		return rep, err
 	}
+	if err := p.checkSpecEdits(specField{"phase", string(phases.Steady)}); err != nil { // step 4, before step 1
+		return rep, err
+	}
 	if err := p.cleanTemps(&rep); err != nil {
 		return rep, err
 	}

@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"reflect"
+	"regexp"
+	"strconv"
 	"strings"
 
 	goyaml "go.yaml.in/yaml/v3"
@@ -44,17 +47,50 @@ func (p *Package) SetScope(scope phases.Scope) error {
 
 type specField struct{ key, value string }
 
-// editSpec sets the fields in one atomic rewrite of the CARotation file.
-func (p *Package) editSpec(fields ...specField) error {
-	b, err := os.ReadFile(p.File)
+// editedSpec is the CARotation file with the fields set, made in memory.
+func (p *Package) editedSpec(fields ...specField) (before, after []byte, err error) {
+	b, err := p.specBytes()
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	out := b
 	for _, f := range fields {
 		if out, err = setSpecScalar(out, f.key, f.value); err != nil {
-			return fmt.Errorf("%s: %w", p.File, err)
+			return nil, nil, fmt.Errorf("%s: %w", p.File, err)
 		}
+	}
+	return b, out, nil
+}
+
+// checkSpecEdits makes the edits a command will write in memory, so an
+// edit carousel cannot make in place is refused before the command's first
+// write, not after its material is written.
+func (p *Package) checkSpecEdits(fields ...specField) error {
+	if len(fields) == 0 {
+		return nil
+	}
+	_, _, err := p.editedSpec(fields...)
+	return err
+}
+
+// checkFunctionAnnotation is checkSpecEdits for the function annotation
+// init adds.
+func (p *Package) checkFunctionAnnotation() error {
+	b, err := p.specBytes()
+	if err != nil {
+		return err
+	}
+	if _, _, err := addFunctionAnnotation(b); err != nil {
+		return fmt.Errorf("%s: %w", p.File, err)
+	}
+	return nil
+}
+
+// editSpec sets the fields in one atomic rewrite of the CARotation file.
+func (p *Package) editSpec(fields ...specField) error {
+	b, out, err := p.editedSpec(fields...)
+	if err != nil {
+		return err
 	}
 	if bytes.Equal(out, b) {
 		return nil
@@ -106,8 +142,23 @@ func carouselRoot(b []byte) (*goyaml.Node, error) {
 
 // setSpecScalar replaces spec.<key> at its source position, or inserts it:
 // spec.phase as the first field of spec, other keys on the line after
-// spec.phase (or first, when phase is absent too).
+// spec.phase (or first, when phase is absent too). A spec in flow style
+// (`spec: {...}`) gets the entry inside its braces, in the same places.
+// The result is parsed again and must be the input with exactly that
+// field set: an edit carousel cannot make in place is refused, never
+// written half-right.
 func setSpecScalar(b []byte, key, value string) ([]byte, error) {
+	out, err := setSpecScalarText(b, key, value)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkEdit(b, out, []string{"spec", key}, value); err != nil {
+		return nil, fmt.Errorf("spec.%s: %w: set it to `%s` by hand", key, err, value)
+	}
+	return out, nil
+}
+
+func setSpecScalarText(b []byte, key, value string) ([]byte, error) {
 	root, err := carouselRoot(b)
 	if err != nil {
 		return nil, err
@@ -119,8 +170,20 @@ func setSpecScalar(b []byte, key, value string) ([]byte, error) {
 	lines := bytes.SplitAfter(b, []byte("\n"))
 	v := field(specNode, key)
 	if v == nil {
-		if specNode.Style&goyaml.FlowStyle != 0 || len(specNode.Content) == 0 {
-			return nil, fmt.Errorf("spec.%s is missing and spec is not a block mapping carousel can edit: add `%s: %s` under spec", key, key, value)
+		if specNode.Style&goyaml.FlowStyle != 0 {
+			// Inside the braces: first for the phase, else after it.
+			var before *goyaml.Node
+			if key != "phase" {
+				for i := 0; i+3 < len(specNode.Content); i += 2 {
+					if specNode.Content[i].Value == "phase" {
+						before = specNode.Content[i+2]
+					}
+				}
+			}
+			return insertFlow(lines, specNode, before, flowEntry(specNode, key, value))
+		}
+		if len(specNode.Content) == 0 {
+			return nil, fmt.Errorf("spec.%s is missing and spec is not a mapping carousel can edit: add `%s: %s` under spec", key, key, value)
 		}
 		at := specNode.Content[0] // insert before the first field
 		after := false
@@ -145,45 +208,183 @@ func setSpecScalar(b []byte, key, value string) ([]byte, error) {
 		return bytes.Join(lines, nil), nil
 	}
 	if v.Kind != goyaml.ScalarNode {
-		return nil, fmt.Errorf("spec.%s is not a scalar: set it to `%s`", key, value)
+		return nil, fmt.Errorf("spec.%s is not a scalar carousel can edit in place: set it to `%s` by hand", key, value)
+	}
+	if v.Line-1 >= len(lines) {
+		return nil, fmt.Errorf("spec.%s at line %d is not a scalar carousel can edit in place", key, v.Line)
 	}
 	line := lines[v.Line-1]
 	col := v.Column - 1
+	if v.Style&goyaml.TaggedStyle != 0 || v.Anchor != "" {
+		// `!!str steady`, `&p steady`: the position is the tag's or the
+		// anchor's; the scalar follows them.
+		for range 2 {
+			if col < len(line) && (line[col] == '!' || line[col] == '&') {
+				for col < len(line) && line[col] != ' ' && line[col] != '\t' {
+					col++
+				}
+				for col < len(line) && (line[col] == ' ' || line[col] == '\t') {
+					col++
+				}
+			}
+		}
+	}
 	width := len(v.Value)
 	if v.Style&(goyaml.DoubleQuotedStyle|goyaml.SingleQuotedStyle) != 0 {
 		col++ // keep the quotes
 	}
 	if col+width > len(line) || string(line[col:col+width]) != v.Value {
-		return nil, fmt.Errorf("spec.%s at line %d is not a scalar carousel can edit in place", key, v.Line)
+		return nil, fmt.Errorf("spec.%s at line %d is not a scalar carousel can edit in place: set it to `%s` by hand", key, v.Line, value)
 	}
 	edited := append(append(append([]byte{}, line[:col]...), value...), line[col+width:]...)
 	lines[v.Line-1] = edited
 	return bytes.Join(lines, nil), nil
 }
 
+// plainValue matches the values carousel writes (phase, step and scope
+// names) that need no quotes, in a block or a flow mapping.
+var plainValue = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]*$`)
+
+// flowEntry is `key: value` for a flow mapping, quoted like its first key
+// (a JSON-style file gets "key": "value").
+func flowEntry(m *goyaml.Node, key, value string) string {
+	quote := len(m.Content) > 0 && m.Content[0].Style&goyaml.DoubleQuotedStyle != 0
+	if quote || !plainValue.MatchString(value) {
+		value = strconv.Quote(value)
+	}
+	if quote {
+		key = strconv.Quote(key)
+	}
+	return key + ": " + value
+}
+
+// insertFlow inserts entry into the flow mapping m: before the key node
+// before (or m's first key when nil), or between the braces of an empty
+// mapping. Only the inserted characters change.
+func insertFlow(lines [][]byte, m, before *goyaml.Node, entry string) ([]byte, error) {
+	at, text := before, entry+", "
+	if at == nil && len(m.Content) > 0 {
+		at = m.Content[0]
+	}
+	if at == nil {
+		// `{}`: the position of the mapping is its opening brace.
+		at, text = m, entry
+	}
+	i, col := at.Line-1, at.Column-1
+	if at == m {
+		col++
+	}
+	if i < 0 || i >= len(lines) || col <= 0 || col > len(lines[i]) || (at == m && lines[i][col-1] != '{') {
+		return nil, errors.New("cannot find where to insert it in the flow mapping")
+	}
+	line := lines[i]
+	lines[i] = append(append(append([]byte{}, line[:col]...), text...), line[col:]...)
+	return bytes.Join(lines, nil), nil
+}
+
+// checkEdit parses the CARotation of before and after and fails unless
+// after is before with the string at path set to value and nothing else
+// changed: the guard of every in-place edit.
+func checkEdit(before, after []byte, path []string, value string) error {
+	decode := func(b []byte) (map[string]any, error) {
+		root, err := carouselRoot(b)
+		if err != nil {
+			return nil, err
+		}
+		var m map[string]any
+		if err := root.Decode(&m); err != nil {
+			return nil, err
+		}
+		return m, nil
+	}
+	want, err := decode(before)
+	if err != nil {
+		return err
+	}
+	got, err := decode(after)
+	if err != nil {
+		return fmt.Errorf("the edited file does not parse (%v)", err)
+	}
+	m := want
+	for _, k := range path[:len(path)-1] {
+		next, ok := m[k].(map[string]any)
+		if !ok {
+			if m[k] != nil {
+				return errors.New("not a mapping carousel can edit in place")
+			}
+			next = map[string]any{}
+			m[k] = next
+		}
+		m = next
+	}
+	m[path[len(path)-1]] = value
+	if !reflect.DeepEqual(want, got) {
+		return errors.New("not a place carousel can edit in place (the edit would change more than the field)")
+	}
+	return nil
+}
+
 // functionAnnotation is the annotation that makes kustomize run the
 // CARotation as an exec KRM function (examples/cluster-ca).
 const functionAnnotation = "config.kubernetes.io/function"
 
+// functionExec is the value of the function annotation init adds.
+const functionExec = "exec:\n  path: carousel\n"
+
 // addFunctionAnnotation adds metadata.annotations[config.kubernetes.io/function]
 // = {exec: {path: carousel}} in place, unless a function annotation is set.
-// It reports whether it changed anything.
+// It reports whether it changed anything. Block mappings get the literal
+// block the examples use; a metadata or annotations mapping in flow style
+// (`metadata: {name: x}`) gets the same value as a quoted flow entry. The
+// result is parsed again and must be the input with exactly the annotation
+// added.
 func addFunctionAnnotation(b []byte) ([]byte, bool, error) {
+	const what = "add under metadata:\n  annotations:\n    config.kubernetes.io/function: |\n      exec:\n        path: carousel"
+	out, changed, err := addFunctionAnnotationText(b)
+	if err != nil {
+		return nil, false, fmt.Errorf("%w: %s", err, what)
+	}
+	if !changed {
+		return b, false, nil
+	}
+	if err := checkEdit(b, out, []string{"metadata", "annotations", functionAnnotation}, functionExec); err != nil {
+		return nil, false, fmt.Errorf("metadata.annotations is %w: %s", err, what)
+	}
+	return out, true, nil
+}
+
+func addFunctionAnnotationText(b []byte) ([]byte, bool, error) {
 	root, err := carouselRoot(b)
 	if err != nil {
 		return nil, false, err
 	}
 	meta := field(root, "metadata")
 	metaKey := fieldKey(root, "metadata")
-	const what = "add under metadata:\n  annotations:\n    config.kubernetes.io/function: |\n      exec:\n        path: carousel"
-	if meta == nil || meta.Kind != goyaml.MappingNode || meta.Style&goyaml.FlowStyle != 0 || len(meta.Content) == 0 {
-		return nil, false, fmt.Errorf("metadata is not a block mapping carousel can edit: %s", what)
+	if meta == nil || meta.Kind != goyaml.MappingNode || (meta.Style&goyaml.FlowStyle == 0 && len(meta.Content) == 0) {
+		return nil, false, errors.New("metadata is not a mapping carousel can edit")
 	}
 	anns := field(meta, "annotations")
 	if anns != nil && field(anns, functionAnnotation) != nil {
 		return b, false, nil
 	}
 	lines := bytes.SplitAfter(b, []byte("\n"))
+	flowValue := strconv.Quote(functionExec)
+	switch {
+	case anns == nil && meta.Style&goyaml.FlowStyle != 0:
+		k, fn := "annotations", functionAnnotation
+		if len(meta.Content) > 0 && meta.Content[0].Style&goyaml.DoubleQuotedStyle != 0 {
+			k, fn = strconv.Quote(k), strconv.Quote(fn)
+		}
+		out, err := insertFlow(lines, meta, nil, k+": {"+fn+": "+flowValue+"}")
+		return out, err == nil, err
+	case anns != nil && anns.Kind == goyaml.MappingNode && anns.Style&goyaml.FlowStyle != 0:
+		fn := functionAnnotation
+		if len(anns.Content) > 0 && anns.Content[0].Style&goyaml.DoubleQuotedStyle != 0 {
+			fn = strconv.Quote(fn)
+		}
+		out, err := insertFlow(lines, anns, nil, fn+": "+flowValue)
+		return out, err == nil, err
+	}
 	body := func(indent string) string {
 		return indent + functionAnnotation + ": |\n" + indent + "  exec:\n" + indent + "    path: carousel\n"
 	}
@@ -196,12 +397,15 @@ func addFunctionAnnotation(b []byte) ([]byte, bool, error) {
 		step := strings.Repeat(" ", first.Column-metaKey.Column)
 		ins = ind + "annotations:\n" + body(ind+step)
 		at = first.Line - 1
-	case anns.Kind == goyaml.MappingNode && anns.Style&goyaml.FlowStyle == 0 && len(anns.Content) > 0:
+	case anns.Kind == goyaml.MappingNode && len(anns.Content) > 0:
 		first := anns.Content[0]
 		ins = body(strings.Repeat(" ", first.Column-1))
 		at = first.Line - 1
 	default:
-		return nil, false, fmt.Errorf("metadata.annotations is not a block mapping carousel can edit: %s", what)
+		return nil, false, errors.New("metadata.annotations is not a mapping carousel can edit")
+	}
+	if at < 0 || at > len(lines) {
+		return nil, false, errors.New("metadata: cannot find where to insert the annotation")
 	}
 	lines = append(lines[:at], append([][]byte{[]byte(ins)}, lines[at:]...)...)
 	return bytes.Join(lines, nil), true, nil

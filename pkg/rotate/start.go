@@ -189,6 +189,19 @@ func Start(p *Package, o Options, req StartRequest) (Report, error) {
 		}
 	}
 
+	// The spec edits are made in memory too: one carousel cannot make in
+	// place is refused here, before the promotion's first write.
+	var edits []specField
+	if prom != nil && !prom.finished {
+		edits = append(edits, specField{"phase", string(phases.Steady)})
+	}
+	if (prom != nil && !prom.finished) || scope != rot.Spec.Scope {
+		edits = append(edits, specField{"scope", string(scope)})
+	}
+	if err := p.checkSpecEdits(edits...); err != nil {
+		return rep, err
+	}
+
 	// Everything is made: the writes begin.
 	if err := p.cleanTemps(&rep); err != nil {
 		return rep, err
