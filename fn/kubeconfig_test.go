@@ -92,7 +92,7 @@ func phaseServer(t *testing.T, p *rotate.Package, ph phases.Phase, dir string) (
 func whoami(t *testing.T, kubeconfig, url string) (string, error) {
 	t.Helper()
 	cmd := exec.Command(testkit.Tool(t, "kubectl"), "--kubeconfig", kubeconfig, "--server", url, "--request-timeout=30s",
-		"auth", "whoami", "--out", `jsonpath={.status.userInfo.username} {.status.userInfo.groups}`)
+		"auth", "whoami", "-o", `jsonpath={.status.userInfo.username} {.status.userInfo.groups}`)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := cmd.Run(); err != nil {

@@ -24,6 +24,10 @@ import (
 // issuer (and not vote-bot, which opts out, nor identity itself), and
 // advance to distrust-old refuses; with the clock past the lifetime it
 // converges, and so it does at once when those workloads are restarted.
+//
+// It starts the real controllers on the package's shared API server, and so
+// must run after the tests that play the controllers by hand
+// (status_rollout_test.go): its file name sorts after theirs.
 func TestTheMeshGateWaitsForWorkloadCertificatesOfTheNewSigner(t *testing.T) {
 	s := apiserver.Start(t)
 	s.StartControllers(t)
@@ -50,6 +54,11 @@ apiVersion: v1
 kind: ServiceAccount
 metadata: {name: voting, namespace: emojivoto}
 `), "apply", "-f", "-")
+	// Other tests of the package's shared server ran Linkerd's control
+	// plane from other manifests (other selectors): start from none.
+	for _, ns := range []string{"linkerd", "emojivoto", "reports"} {
+		s.Kubectl(t, "-n", ns, "delete", "deployments,cronjobs", "--all", "--ignore-not-found", "--wait=true")
+	}
 	wall := func() string { return time.Now().UTC().Format(time.RFC3339) }
 	until := func(what string, done func(statusRun) bool) statusRun {
 		t.Helper()
@@ -106,5 +115,13 @@ metadata: {name: voting, namespace: emojivoto}
 		ns, dep, _ := strings.Cut(name, "/")
 		s.Kubectl(t, "-n", ns, "rollout", "restart", strings.ToLower(kind)+"/"+dep)
 	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			// What a stale pod's owner and timestamps say, to tell a slow
+			// controller from a wrong gate.
+			t.Logf("pods:\n%s", s.Kubectl(t, "get", "pods", "-A", "-o", "custom-columns=NS:.metadata.namespace,NAME:.metadata.name,CREATED:.metadata.creationTimestamp,DEL:.metadata.deletionTimestamp,OWNER:.metadata.ownerReferences[0].name,PHASE:.status.phase"))
+			t.Logf("rs:\n%s", s.Kubectl(t, "get", "rs", "-A"))
+		}
+	})
 	until("the restarted meshed workloads converge", func(r statusRun) bool { return r.code == 0 })
 }
