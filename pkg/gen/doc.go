@@ -7,12 +7,22 @@
 // set is sorted, so the same package renders byte-identical every time and
 // GitOps tools see no drift.
 //
-// One file per output family: casecrets.go, leafsecrets.go, bundles.go,
-// clusterinfo.go, cabundles.go and kubeconfigs.go each render (or edit) one
-// family and return what they manage; takeover.go takes over an input
-// object the rotation renders (a chart's trust-roots ConfigMap), so only
-// the keys it manages change; workloads.go rolls the workloads that read
-// managed objects; render.go composes them (and says in which order, and
-// why). Which kinds run pods and where objects keep a caBundle comes from
-// pkg/targets.
+// One file per output family, each rendering (or editing) one family and
+// returning what it manages: casecrets.go (the CA generation Secrets),
+// leafsecrets.go, bundles.go, clusterinfo.go (kube-public/cluster-info),
+// cabundles.go (webhooks, APIServices, CRDs), kubeconfigs.go,
+// satokens.go (service-account token Secrets' ca.crt) and
+// meshrootcerts.go (OSM's MeshRootCertificates). Around them:
+// material.go takes the rotation's KeyPairs out of the input and checks
+// them; objects.go holds the trusted set and object IDs; takeover.go takes
+// over an input object the rotation renders (a chart's trust-roots
+// ConfigMap), so only the keys it manages change; workloads.go rolls the
+// workloads that read managed objects, with the restart rules of
+// pkg/consumers; baseline.go is what they read before the rotation began
+// (adoption rolls nothing); digests.go the per-consumption digests a
+// published state carries; consumer.go renders a consumer package from a
+// published state; certmanager.go renders backend cert-manager's objects
+// (pkg/certmanager decides them); render.go composes them all (and says in
+// which order, and why). Which kinds run pods and where objects keep a
+// caBundle comes from pkg/targets.
 package gen
