@@ -33,6 +33,11 @@ type Metadata struct {
 	Annotations map[string]string `json:"annotations,omitempty"`
 }
 
+// Spec is a rotation: where it stands (phase, step, scope), the CA and
+// the leaves it makes, where their certificates go (Secrets, bundles,
+// cluster-info, caBundles, kubeconfigs) and which workloads consume them.
+// docs/spec.md documents each field with its default; `carousel schema`
+// prints it as a CRD.
 type Spec struct {
 	// Scope is what the rotation replaces: "ca" (the CA and every leaf) or
 	// "leaf" (leaves re-issued under the same CA). Default "ca".
