@@ -37,12 +37,6 @@ type RunbookStep struct {
 	Verify []string `json:"verify,omitempty"`
 }
 
-// The spec.runbook values with node-level steps.
-const (
-	RunbookKubernetes = "kubernetes"
-	RunbookFrontProxy = "kubernetes-front-proxy"
-)
-
 // The kubeadm layout, as the node's processes see it.
 const (
 	kubeRoot      = "${KUBE_ROOT:-}"
@@ -141,9 +135,9 @@ func materialOf(rot *spec.CARotation, items []*yaml.RNode) map[string]map[phases
 func Runbook(rot *spec.CARotation, items []*yaml.RNode, from, to phases.Phase) ([]RunbookStep, error) {
 	var files caFiles
 	switch rot.Spec.Runbook {
-	case RunbookKubernetes:
+	case spec.RunbookKubernetes:
 		files = clusterCA
-	case RunbookFrontProxy:
+	case spec.RunbookFrontProxy:
 		files = frontProxyCA
 	default:
 		return nil, nil

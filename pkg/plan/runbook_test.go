@@ -1285,14 +1285,14 @@ func TestARollbackRunbookNamesTheCAItInstalls(t *testing.T) {
 func TestTheRunbookValueIsOneThatHasSteps(t *testing.T) {
 	pkg := testkit.Load(t, filepath.Join(testkit.Root(t), "examples", "front-proxy-ca"))
 	for _, tc := range []struct {
-		value string
+		value spec.Runbook
 		ok    bool
 	}{
-		{"none", true}, {RunbookKubernetes, true}, {RunbookFrontProxy, true},
+		{spec.RunbookNone, true}, {spec.RunbookKubernetes, true}, {spec.RunbookFrontProxy, true},
 		{"kubernetes-frontproxy", false}, {"Kubernetes", false},
 	} {
 		cfg := pkg.Config.Copy()
-		if err := cfg.PipeE(yaml.Lookup("spec"), yaml.SetField("runbook", yaml.NewStringRNode(tc.value))); err != nil {
+		if err := cfg.PipeE(yaml.Lookup("spec"), yaml.SetField("runbook", yaml.NewStringRNode(string(tc.value)))); err != nil {
 			t.Fatal(err)
 		}
 		_, err := spec.Load(cfg)
