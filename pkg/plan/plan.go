@@ -13,6 +13,7 @@ import (
 
 	"github.com/carousel-dev/carousel/pkg/gen"
 	"github.com/carousel-dev/carousel/pkg/phases"
+	"github.com/carousel-dev/carousel/pkg/runbook"
 	"github.com/carousel-dev/carousel/pkg/spec"
 	"github.com/carousel-dev/carousel/pkg/targets"
 )
@@ -65,8 +66,8 @@ type Step struct {
 	Changes []Change `json:"changes"`
 	Waves   []Wave   `json:"waves"`
 	// Gate must hold before this step is merged.
-	Gate    []string      `json:"gate"`
-	Runbook []RunbookStep `json:"runbook,omitempty"`
+	Gate    []string       `json:"gate"`
+	Runbook []runbook.Step `json:"runbook,omitempty"`
 	// RunbookBefore: the runbook runs before this commit is merged (it
 	// publishes what the commit's rolls read), not after its objects are
 	// applied.
@@ -354,7 +355,7 @@ func (p *Plan) buildStep(rot *spec.CARotation, items []*yaml.RNode, from, to pha
 		}
 	}
 	if na, nb, runBefore, ok := phases.NodeMove(rot.Spec.Scope, from, to, f); ok {
-		rb, err := Runbook(rot, items, na, nb)
+		rb, err := runbook.Steps(rot, items, na, nb)
 		if err != nil {
 			return nil, err
 		}

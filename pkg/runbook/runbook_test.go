@@ -1,4 +1,4 @@
-package plan
+package runbook_test
 
 import (
 	"bytes"
@@ -23,7 +23,9 @@ import (
 	"github.com/carousel-dev/carousel/internal/testkit"
 	"github.com/carousel-dev/carousel/pkg/material"
 	"github.com/carousel-dev/carousel/pkg/phases"
+	"github.com/carousel-dev/carousel/pkg/plan"
 	"github.com/carousel-dev/carousel/pkg/rotate"
+	"github.com/carousel-dev/carousel/pkg/runbook"
 	"github.com/carousel-dev/carousel/pkg/spec"
 )
 
@@ -66,12 +68,12 @@ type rehearsal struct {
 }
 
 func pemCerts(certs ...*x509.Certificate) []byte {
-	return []byte(pemOf(certs...))
+	return []byte(runbook.PEMOf(certs...))
 }
 
 func loadPairs(t *testing.T, pkg *testkit.Package) (ca, leaf map[phases.Generation]pair) {
 	ca, leaves := loadAll(t, pkg)
-	return ca, leaves[frontProxyClient]
+	return ca, leaves[runbook.FrontProxyClient]
 }
 
 // loadAll reads a package's CA generations and every leaf's, by leaf name.
@@ -423,7 +425,7 @@ func (r *rehearsal) hashes() map[string]string {
 // With steps (docs/phases.md), the node steps of the phase move from -> to
 // belong to one move between positions (phases.NodeMove): the step that
 // rolls in-cluster-config consumers, when the phase has it.
-func (r *rehearsal) step(from, to phases.Phase) *Step {
+func (r *rehearsal) step(from, to phases.Phase) *plan.Step {
 	r.t.Helper()
 	rot0 := r.pkg.Rotation(r.t)
 	f := rot0.Features()
@@ -442,11 +444,11 @@ func (r *rehearsal) step(from, to phases.Phase) *Step {
 			if err != nil {
 				r.t.Fatal(err)
 			}
-			p, err := Build(rot, cfg, r.pkg.CopyItems(), testkit.Now)
+			p, err := plan.Build(rot, cfg, r.pkg.CopyItems(), testkit.Now)
 			if err != nil {
 				r.t.Fatal(err)
 			}
-			for _, s := range []*Step{p.Next, p.Rollback} {
+			for _, s := range []*plan.Step{p.Next, p.Rollback} {
 				if s != nil && s.ToPosition() == path[j] {
 					return s
 				}
@@ -778,7 +780,7 @@ func (r *rehearsal) checkCluster(ph phases.Phase) {
 	for _, c := range []string{"kubelet.conf", "admin.conf", "super-admin.conf", "controller-manager.conf", "scheduler.conf"} {
 		r.kubeconfigCA(c, trusted)
 	}
-	bundle := usesBundle(st)
+	bundle := runbook.UsesBundle(st)
 	if r.exists("etc/kubernetes/pki/ca-bundle.crt") != bundle {
 		r.t.Errorf("in %s ca-bundle.crt exists: %v, want %v", ph, !bundle, bundle)
 	}
@@ -846,7 +848,7 @@ func (r *rehearsal) checkFrontProxy(ph phases.Phase) {
 	if err := leaf.CheckSignatureFrom(signer); err != nil {
 		r.t.Errorf("in %s the installed front-proxy-client is not signed by the signer: %v", ph, err)
 	}
-	bundle := usesBundle(st)
+	bundle := runbook.UsesBundle(st)
 	if r.exists("etc/kubernetes/pki/front-proxy-ca-bundle.crt") != bundle {
 		r.t.Errorf("in %s front-proxy-ca-bundle.crt exists: %v, want %v", ph, !bundle, bundle)
 	}
@@ -1238,7 +1240,7 @@ func TestTheCloudControllerManagerStepIsSkippedWhereItDoesNotRun(t *testing.T) {
 				out := r.moveOutput(from, to)
 				a, _ := phases.Lookup(phases.ScopeCA, from)
 				b, _ := phases.Lookup(phases.ScopeCA, to)
-				if trustChanged := !slices.Equal(a.Trusted, b.Trusted) || usesBundle(a) != usesBundle(b); trustChanged && !strings.Contains(out, tc.says) {
+				if trustChanged := !slices.Equal(a.Trusted, b.Trusted) || runbook.UsesBundle(a) != runbook.UsesBundle(b); trustChanged && !strings.Contains(out, tc.says) {
 					t.Errorf("%s -> %s does not say %q:\n%s", from, to, tc.says, out)
 				}
 				r.checkCluster(to)
@@ -1325,10 +1327,10 @@ func TestARunbookRefusesASignerWhoseKeyIsHeldExternally(t *testing.T) {
 		}
 		items = append(items, n)
 	}
-	if _, err := Runbook(rot, items, phases.Steady, phases.TrustNew); err == nil || !strings.Contains(err.Error(), "the old CA is held externally") {
+	if _, err := runbook.Steps(rot, items, phases.Steady, phases.TrustNew); err == nil || !strings.Contains(err.Error(), "the old CA is held externally") {
 		t.Fatalf("want a refusal naming the externally held old CA, got %v", err)
 	}
-	if _, err := Runbook(rot, pkg.CopyItems(), phases.Steady, phases.TrustNew); err != nil {
+	if _, err := runbook.Steps(rot, pkg.CopyItems(), phases.Steady, phases.TrustNew); err != nil {
 		t.Fatalf("with its key the runbook builds: %v", err)
 	}
 }
