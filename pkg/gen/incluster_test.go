@@ -38,12 +38,12 @@ spec:
 func TestAPodMountingKubeRootCARollsAfterTheNodeStep(t *testing.T) {
 	for _, tt := range []struct {
 		name    string
-		runbook string
+		runbook spec.Runbook
 		rolls   []string
 	}{
-		{"with the kubernetes runbook it rolls in the in-cluster-config steps", "kubernetes",
+		{"with the kubernetes runbook it rolls in the in-cluster-config steps", spec.RunbookKubernetes,
 			[]string{"trust-new/in-cluster-config", "distrust-old/in-cluster-config"}},
-		{"without a runbook it never rolls", "none", nil},
+		{"without a runbook it never rolls", spec.RunbookNone, nil},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			r0 := example(t).Rotation(t)
@@ -54,7 +54,7 @@ func TestAPodMountingKubeRootCARollsAfterTheNodeStep(t *testing.T) {
 			for i, p := range path {
 				out := renderTokens(t, p.Phase, func(r *spec.CARotation) {
 					r.Spec.Runbook, r.Spec.Step = tt.runbook, p.Step
-					if tt.runbook != "kubernetes" {
+					if tt.runbook != spec.RunbookKubernetes {
 						r.Spec.Restarts = nil // in-cluster-config rules need the runbook
 						r.Spec.ServiceAccountTokens = false
 					}

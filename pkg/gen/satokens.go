@@ -47,7 +47,7 @@ func (r *renderer) updateServiceAccountTokens() part {
 			continue
 		}
 		if !r.rot.Spec.ServiceAccountTokens {
-			if r.rot.Spec.Runbook == "kubernetes" {
+			if r.rot.Spec.Runbook == spec.RunbookKubernetes {
 				r.warnAt(n, "data."+serviceAccountTokenCAKey,
 					"Secret %s/%s is a service-account token: its ca.crt is the cluster CA that rotation %q replaces, and nothing updates it, so pods reading it stop trusting the API server once it serves a certificate of the new CA; set spec.serviceAccountTokens: true to keep it the trusted set",
 					n.GetNamespace(), n.GetName(), r.rot.Metadata.Name)

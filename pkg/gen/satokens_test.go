@@ -202,12 +202,12 @@ func TestServiceAccountTokensLeftAloneAreWarnedAboutOnlyWhenTheRotationIsTheClus
 	tests := []struct {
 		name    string
 		on      bool
-		runbook string
+		runbook spec.Runbook
 		warns   bool
 	}{
-		{"off, with the kubernetes runbook: a warning names the Secret and the field", false, "kubernetes", true},
-		{"off, without a runbook (another CA's rotation): no warning", false, "none", false},
-		{"on: updated, no warning", true, "kubernetes", false},
+		{"off, with the kubernetes runbook: a warning names the Secret and the field", false, spec.RunbookKubernetes, true},
+		{"off, without a runbook (another CA's rotation): no warning", false, spec.RunbookNone, false},
+		{"on: updated, no warning", true, spec.RunbookKubernetes, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

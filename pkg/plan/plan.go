@@ -13,6 +13,7 @@ import (
 
 	"github.com/carousel-dev/carousel/pkg/gen"
 	"github.com/carousel-dev/carousel/pkg/phases"
+	"github.com/carousel-dev/carousel/pkg/runbook"
 	"github.com/carousel-dev/carousel/pkg/spec"
 	"github.com/carousel-dev/carousel/pkg/targets"
 )
@@ -65,8 +66,8 @@ type Step struct {
 	Changes []Change `json:"changes"`
 	Waves   []Wave   `json:"waves"`
 	// Gate must hold before this step is merged.
-	Gate    []string      `json:"gate"`
-	Runbook []RunbookStep `json:"runbook,omitempty"`
+	Gate    []string       `json:"gate"`
+	Runbook []runbook.Step `json:"runbook,omitempty"`
 	// RunbookBefore: the runbook runs before this commit is merged (it
 	// publishes what the commit's rolls read), not after its objects are
 	// applied.
@@ -354,7 +355,7 @@ func (p *Plan) buildStep(rot *spec.CARotation, items []*yaml.RNode, from, to pha
 		}
 	}
 	if na, nb, runBefore, ok := phases.NodeMove(rot.Spec.Scope, from, to, f); ok {
-		rb, err := Runbook(rot, items, na, nb)
+		rb, err := runbook.Steps(rot, items, na, nb)
 		if err != nil {
 			return nil, err
 		}
@@ -366,7 +367,7 @@ func (p *Plan) buildStep(rot *spec.CARotation, items []*yaml.RNode, from, to pha
 			if dir == phases.Back {
 				s.Gate = append(s.Gate, fmt.Sprintf("Before this step: the node steps below (%s -> %s) have run: this step rolls in-cluster-config pods back onto the set they publish.", na, nb))
 			}
-			if rot.Spec.Runbook == RunbookKubernetes {
+			if rot.Spec.Runbook == spec.RunbookKubernetes {
 				nst, _ := phases.LookupAt(rot.Spec.Scope, to, f)
 				s.Gate = append(s.Gate, fmt.Sprintf("kube-root-ca.crt holds the set of %s (%s) in every namespace:", p.label(to), gens(nst.Published)),
 					"  kubectl get configmap kube-root-ca.crt -n kube-system -o jsonpath='{.data.ca\\.crt}' | openssl crl2pkcs7 -nocrl -certfile /dev/stdin | openssl pkcs7 -print_certs -noout")
@@ -469,7 +470,7 @@ func gate(rot *spec.CARotation, from string, dir phases.Direction, rolledInto []
 			g = append(g, "  "+c)
 		}
 	}
-	if nodeSteps && (rot.Spec.Runbook == RunbookKubernetes || rot.Spec.Runbook == RunbookFrontProxy) {
+	if nodeSteps && (rot.Spec.Runbook == spec.RunbookKubernetes || rot.Spec.Runbook == spec.RunbookFrontProxy) {
 		g = append(g, fmt.Sprintf("The node-level steps of %s are done on every node, and no component logs TLS errors.", from))
 	}
 	return g

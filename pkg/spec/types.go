@@ -63,11 +63,9 @@ type Spec struct {
 	// warns. Default 720h (30 days).
 	ExpiryWarning string `json:"expiryWarning,omitempty"`
 	// Runbook names the node-level steps `carousel plan` lists for each
-	// phase: "kubernetes" for the cluster CA (API server, controller-manager,
-	// scheduler and kubelet files and flags), "kubernetes-front-proxy" for the
-	// front-proxy CA (front-proxy-ca.*, --requestheader-client-ca-file,
-	// front-proxy-client), "none" (default) otherwise.
-	Runbook string `json:"runbook,omitempty"`
+	// phase: RunbookKubernetes for the cluster CA, RunbookFrontProxy for the
+	// front-proxy CA, RunbookNone (default) otherwise.
+	Runbook Runbook `json:"runbook,omitempty"`
 
 	// RenderedAnnotations are set on every object the rotation renders
 	// (CA, leaf and bundle Secrets and ConfigMaps, cluster-info), e.g.
@@ -156,7 +154,7 @@ const InClusterConfig = "in-cluster-config"
 // Features are the parts of the spec that give phases steps (pkg/phases).
 func (r *CARotation) Features() phases.Features {
 	return phases.Features{
-		NodeTrust:      r.Spec.Runbook == "kubernetes",
+		NodeTrust:      r.Spec.Runbook == RunbookKubernetes,
 		SigningOverlap: r.Spec.MeshRootCertificates != nil,
 	}
 }

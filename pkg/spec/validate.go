@@ -67,12 +67,6 @@ const (
 // consumerName is an Argo CD Application or a Flux Kustomization (namespace/name).
 var consumerName = regexp.MustCompile(`^([a-z0-9]([-a-z0-9]*[a-z0-9])?/)?[a-z0-9]([-.a-z0-9]*[a-z0-9])?$`)
 
-// Runbooks are the spec.runbook values: the node-level steps of a kubeadm
-// cluster CA ("kubernetes") and of its front-proxy CA
-// ("kubernetes-front-proxy"), which live in different files and flags, so
-// each CA gets the steps for its own files and never another CA's.
-var Runbooks = []string{"none", "kubernetes", "kubernetes-front-proxy"}
-
 // KeyAlgorithms carousel can make keys for.
 var KeyAlgorithms = []string{"ecdsa-p256", "ecdsa-p384", "ed25519", "rsa-2048", "rsa-3072", "rsa-4096"}
 
@@ -89,7 +83,7 @@ func (r *CARotation) Default() error {
 		s.MaterialDir = DefaultMaterialDir
 	}
 	if s.Runbook == "" {
-		s.Runbook = "none"
+		s.Runbook = RunbookNone
 	}
 	if s.ExpiryWarning == "" {
 		s.ExpiryWarning = DefaultExpiryWarning.String()
@@ -238,7 +232,7 @@ func (r *CARotation) Validate() error {
 		}
 	}
 	if !slices.Contains(Runbooks, s.Runbook) {
-		errs.add("spec.runbook", "%q is not a runbook (want one of %s)", s.Runbook, strings.Join(Runbooks, ", "))
+		errs.add("spec.runbook", "%q is not a runbook (want one of %s)", s.Runbook, runbookList())
 	}
 	checkDuration(&errs, "spec.ca.validity", s.CA.Validity)
 	checkKey(&errs, "spec.ca.key", s.CA.Key)
@@ -356,7 +350,7 @@ func (r *CARotation) Validate() error {
 			errs.add("spec.clusterInfo.server", "%q must be an https:// URL of the API server", ci.Server)
 		}
 	}
-	if s.ServiceAccountTokens && s.Runbook == "kubernetes-front-proxy" {
+	if s.ServiceAccountTokens && s.Runbook == RunbookFrontProxy {
 		errs.add("spec.serviceAccountTokens", "a service-account token's ca.crt is the cluster CA (kube-controller-manager --root-ca-file), not the front-proxy CA: set it on the cluster CA's rotation (runbook: kubernetes)")
 	}
 	for i, t := range s.CABundles {
@@ -399,7 +393,7 @@ func (r *CARotation) Validate() error {
 			switch {
 			case c == Trust, c == SigningCA:
 			case c == InClusterConfig:
-				if s.Runbook != "kubernetes" {
+				if s.Runbook != RunbookKubernetes {
 					errs.add(fmt.Sprintf("%s.consumes[%d]", p, j), "%q is the set kube-controller-manager publishes from --root-ca-file, which only the cluster CA's node steps change: it needs runbook: kubernetes (use %q for a bundle the rotation renders)", c, Trust)
 				}
 			case strings.HasPrefix(c, LeafPrefix) && leafNames[strings.TrimPrefix(c, LeafPrefix)]:
@@ -490,7 +484,7 @@ func (r *CARotation) validateCertManager(errs *FieldErrors) {
 	}{
 		{len(s.Kubeconfigs) > 0, "spec.kubeconfigs"},
 		{s.ServiceAccountTokens, "spec.serviceAccountTokens"},
-		{s.Runbook != "none" && s.Runbook != "", "spec.runbook"},
+		{s.Runbook != RunbookNone && s.Runbook != "", "spec.runbook"},
 	} {
 		if f.set {
 			errs.add(f.path, "not rendered by backend %s yet: use the material backend for it", BackendCertManager)

@@ -1,9 +1,6 @@
-package plan
+package runbook
 
 import (
-	"bytes"
-	"crypto/x509"
-	"encoding/pem"
 	"fmt"
 	"path"
 	"slices"
@@ -13,11 +10,10 @@ import (
 
 	"github.com/carousel-dev/carousel/pkg/material"
 	"github.com/carousel-dev/carousel/pkg/phases"
-	"github.com/carousel-dev/carousel/pkg/pki"
 	"github.com/carousel-dev/carousel/pkg/spec"
 )
 
-// RunbookStep is a step that is not a Kubernetes object: files and flags on
+// Step is a step that is not a Kubernetes object: files and flags on
 // nodes, done by a person (or a node agent) with the commands given.
 //
 // Every command is self-contained (it can be pasted into a plain shell, no
@@ -27,7 +23,7 @@ import (
 // Commands edit files under ${KUBE_ROOT:-} (the node's root by default), so
 // they can be rehearsed on a copy of a node's tree; flag values are the paths
 // the node's processes see.
-type RunbookStep struct {
+type Step struct {
 	Title    string   `json:"title"`
 	Why      string   `json:"why"`
 	Commands []string `json:"commands,omitempty"`
@@ -37,115 +33,12 @@ type RunbookStep struct {
 	Verify []string `json:"verify,omitempty"`
 }
 
-// The spec.runbook values with node-level steps.
-const (
-	RunbookKubernetes = "kubernetes"
-	RunbookFrontProxy = "kubernetes-front-proxy"
-)
-
-// The kubeadm layout, as the node's processes see it.
-const (
-	kubeRoot      = "${KUBE_ROOT:-}"
-	pkiDir        = "/etc/kubernetes/pki"
-	manifestDir   = "/etc/kubernetes/manifests"
-	kubeconfigDir = "/etc/kubernetes"
-	kubeletConfig = "/var/lib/kubelet/config.yaml"
-	apiserver     = manifestDir + "/kube-apiserver.yaml"
-	controllerMgr = manifestDir + "/kube-controller-manager.yaml"
-	scheduler     = manifestDir + "/kube-scheduler.yaml"
-	// cloudCtrlMgr is the cloud-controller-manager's static pod, where a
-	// cluster runs one on its control-plane nodes (kubeadm does not make it).
-	cloudCtrlMgr = manifestDir + "/cloud-controller-manager.yaml"
-)
-
-// caFiles are one CA's files on a node. Trust flags point at crt while the
-// CA is alone (steady, cleanup: the kubeadm layout) and at bundle while two
-// generations are around, so crt always holds exactly one CA: the signer.
-type caFiles struct {
-	what        string // for titles
-	where       string // the nodes that hold the CA's trust files
-	crt, key    string
-	bundle      string
-	copyCrt     string // cluster CA only: kube-controller-manager's copy of the new CA
-	copyKey     string
-	renewConfig bool // the kubeconfigs' client certificates are signed by this CA
-	// certs are the certificates this CA signs for the API server, by
-	// kubeadm's name: a leaf of spec.leaves with that name is installed as
-	// its files (carousel issued and checked it against the phase's CA);
-	// kubeadm re-issues the others (`kubeadm certs renew NAME`).
-	certs []string
-}
-
-// certFiles are where kubeadm keeps one of the API server's certificates.
-func certFiles(name string) (crt, key string) {
-	return pkiDir + "/" + name + ".crt", pkiDir + "/" + name + ".key"
-}
-
-var (
-	clusterCA = caFiles{
-		what: "cluster CA", where: "every node", crt: pkiDir + "/ca.crt", key: pkiDir + "/ca.key", bundle: pkiDir + "/ca-bundle.crt",
-		copyCrt: pkiDir + "/ca-new.crt", copyKey: pkiDir + "/ca-new.key",
-		certs:       []string{"apiserver", "apiserver-kubelet-client"},
-		renewConfig: true,
-	}
-	frontProxyCA = caFiles{
-		what: "front-proxy CA", where: "every control-plane node", crt: pkiDir + "/front-proxy-ca.crt", key: pkiDir + "/front-proxy-ca.key", bundle: pkiDir + "/front-proxy-ca-bundle.crt",
-		certs: []string{"front-proxy-client"},
-	}
-)
-
-// pairRef is what a runbook needs of one KeyPair (a CA or leaf generation): its certificate
-// (public, written into commands as PEM) and where its encrypted key is.
-type pairRef struct {
-	cert     *x509.Certificate
-	file     string // relative to the package directory
-	keyField string
-}
-
-// frontProxyClient is the leaf name whose pair the front-proxy runbook
-// installs as front-proxy-client.crt/.key (kubeadm re-issues it otherwise).
-const frontProxyClient = "front-proxy-client"
-
-// installed is one of the API server's certificates the rotation issues.
-type installed struct {
-	name string
-	pair pairRef
-}
-
-// materialOf collects the rotation's certificates from the input, by
-// KeyPair ID ("ca", "leaf/<name>") and generation. The trusted set a
-// runbook writes comes from here, the same certificates the rendered objects
-// carry, so nodes never copy a set from an object the rotation does not
-// manage.
-func materialOf(rot *spec.CARotation, items []*yaml.RNode) map[string]map[phases.Generation]pairRef {
-	out := map[string]map[phases.Generation]pairRef{}
-	for _, n := range items {
-		if !material.IsKeyPair(n) || material.RotationOf(n) != rot.Metadata.Name {
-			continue
-		}
-		k, err := material.Parse(n)
-		if err != nil {
-			continue // gen reports unreadable material
-		}
-		if out[k.ID()] == nil {
-			out[k.ID()] = map[phases.Generation]pairRef{}
-		}
-		out[k.ID()][k.Generation] = pairRef{cert: k.Cert(), file: path.Join(rot.Spec.MaterialDir, k.FileName()), keyField: k.KeyField}
-	}
-	return out
-}
-
-// Runbook lists the node-level steps of the move from -> to for the runbook
+// Steps lists the node-level steps of the move from -> to for the runbook
 // the rotation names (nil for none). It fails when the material of a
 // generation the target phase needs is missing.
-func Runbook(rot *spec.CARotation, items []*yaml.RNode, from, to phases.Phase) ([]RunbookStep, error) {
-	var files caFiles
-	switch rot.Spec.Runbook {
-	case RunbookKubernetes:
-		files = clusterCA
-	case RunbookFrontProxy:
-		files = frontProxyCA
-	default:
+func Steps(rot *spec.CARotation, items []*yaml.RNode, from, to phases.Phase) ([]Step, error) {
+	files, ok := filesOf(rot.Spec.Runbook)
+	if !ok {
 		return nil, nil
 	}
 	a, err := phases.Lookup(rot.Spec.Scope, from)
@@ -215,13 +108,13 @@ func (r runbook) trustFile(s phases.State) string {
 	return r.files.crt
 }
 
-func (r runbook) steps() []RunbookStep {
+func (r runbook) steps() []Step {
 	a, b, f := r.a, r.b, r.files
 	trustChanged := !slices.Equal(a.Trusted, b.Trusted) || usesBundle(a) != usesBundle(b)
 	signerChanged := a.Signer != b.Signer
-	var steps []RunbookStep
+	var steps []Step
 	if usesBundle(b) && trustChanged {
-		steps = append(steps, RunbookStep{
+		steps = append(steps, Step{
 			Title: fmt.Sprintf("Write the trusted set of %s (%s) to %s (%s)", b.Phase, gens(b.Trusted), f.bundle, f.where),
 			Why: fmt.Sprintf("every %s trust flag below reads this one file; its certificates are the rotation's own material, the same the rendered objects carry. "+
 				"%s keeps exactly one CA, the signer", f.what, f.crt),
@@ -244,7 +137,7 @@ func (r runbook) steps() []RunbookStep {
 		steps = append(steps, r.installLeaves(false))
 	}
 	if usesBundle(a) && !usesBundle(b) {
-		steps = append(steps, RunbookStep{
+		steps = append(steps, Step{
 			Title:    fmt.Sprintf("Remove %s (%s, once every step above is done on all of them)", f.bundle, f.where),
 			Why:      fmt.Sprintf("no flag reads it any more: they are back on %s, the kubeadm layout, which `kubeadm upgrade` expects", f.crt),
 			Commands: []string{"rm -f " + onNode(f.bundle)},
@@ -256,7 +149,7 @@ func (r runbook) steps() []RunbookStep {
 // trustSteps point every trust flag and file of the CA at the phase's trust
 // file. Kubeconfigs go before the static pods, so the restart a manifest
 // edit causes also picks up the kubeconfig.
-func (r runbook) trustSteps() []RunbookStep {
+func (r runbook) trustSteps() []Step {
 	b, f := r.b, r.files
 	tf := r.trustFile(b)
 	set := gens(b.Trusted)
@@ -264,7 +157,7 @@ func (r runbook) trustSteps() []RunbookStep {
 		return fmt.Sprintf("crictl ps --name %s -q | xargs -r crictl stop   # the kubelet starts it again, reading the new file", name)
 	}
 	if f.copyCrt == "" { // the front-proxy CA
-		return []RunbookStep{
+		return []Step{
 			{
 				Title: "kube-apiserver: --requestheader-client-ca-file (one control-plane node at a time)",
 				Why: "the API server verifies front-proxy clients with this set and publishes it as requestheader-client-ca-file in kube-system/extension-apiserver-authentication, " +
@@ -284,7 +177,7 @@ func (r runbook) trustSteps() []RunbookStep {
 		confs = append(confs, setKubeconfigCA(kubeconfigDir+"/"+c, tf, false))
 	}
 	confs = append(confs, setKubeconfigCA(kubeconfigDir+"/super-admin.conf", tf, true))
-	return []RunbookStep{
+	return []Step{
 		{
 			Title:    "Control-plane kubeconfigs: certificate-authority-data (every control-plane node)",
 			Why:      "the controller-manager, the scheduler and admins verify the API server with " + set + "; the static pods restart below and read them then. Users' kubeconfigs need the same data: `carousel kubeconfig --leaf NAME --phase " + string(b.Phase) + "` writes them for user accounts that are client leaves of the rotation",
@@ -331,9 +224,9 @@ func (r runbook) trustSteps() []RunbookStep {
 // point at a separate copy of the new CA. Moving them in one manifest edit
 // switches its signing certificate and key together, and leaves ca.crt and
 // ca.key free to be replaced with no running component reading them.
-func (r runbook) copyIn() RunbookStep {
+func (r runbook) copyIn() Step {
 	f := r.files
-	return RunbookStep{
+	return Step{
 		Title: fmt.Sprintf("kube-controller-manager: sign with a copy of the new CA, %s (every control-plane node)", f.copyCrt),
 		Why: "--client-ca-file and --cluster-signing-cert-file cannot be CA bundles (kubeadm issue 1350): as the Kubernetes page says, they point at a separate copy of the new CA, " +
 			"switched with the signing key in one manifest edit; kubelet client CSRs are signed by the new CA from here on",
@@ -350,9 +243,9 @@ func (r runbook) copyIn() RunbookStep {
 // copyOut points kube-controller-manager back at ca.crt/ca.key (which hold
 // the signer by now) and deletes the copy, as the page says once ca.crt is a
 // single CA again.
-func (r runbook) copyOut() RunbookStep {
+func (r runbook) copyOut() Step {
 	f := r.files
-	return RunbookStep{
+	return Step{
 		Title: fmt.Sprintf("kube-controller-manager: sign with %s again and remove the copy (every control-plane node)", path.Base(f.crt)),
 		Why:   fmt.Sprintf("%s holds the %s CA, the signer of %s: the copy is no longer needed", f.crt, r.b.Signer, r.b.Phase),
 		Commands: []string{
@@ -365,10 +258,10 @@ func (r runbook) copyOut() RunbookStep {
 // signerSteps install the target phase's signer as the CA files and
 // re-issue what the CA signs on the control plane. They name the generation
 // being installed, so a rollback reads as one.
-func (r runbook) signerSteps() []RunbookStep {
+func (r runbook) signerSteps() []Step {
 	b, f := r.b, r.files
 	g := b.Signer
-	steps := []RunbookStep{{
+	steps := []Step{{
 		Title: fmt.Sprintf("Install the %s CA as %s and %s (every control-plane node)", g, path.Base(f.crt), path.Base(f.key)),
 		Why: fmt.Sprintf("they hold the signing CA from now on (`kubeadm certs renew` signs with them); no running component reads them now (trust flags read %s). "+
 			"Run from the package directory, with the SOPS key of the material", path.Base(f.bundle)),
@@ -393,12 +286,12 @@ func (r runbook) signerSteps() []RunbookStep {
 		"crictl ps --name kube-scheduler -q | xargs -r crictl stop",
 	)
 	steps = append(steps,
-		RunbookStep{
+		Step{
 			Title:    fmt.Sprintf("Control-plane kubeconfigs: client certificates of the %s CA, then restart kube-controller-manager and kube-scheduler (every control-plane node)", g),
 			Why:      "their client certificates must be signed by the CA that stays trusted; users' kubeconfigs need the same (client-certificate-data and client-key-data): `carousel kubeconfig --leaf NAME --phase " + string(r.b.Phase) + "` writes them for user accounts that are client leaves of the rotation",
 			Commands: confs,
 		},
-		RunbookStep{
+		Step{
 			Title: fmt.Sprintf("kubelet client certificates of the %s CA (every node, before the %s CA is distrusted)", g, other(g)),
 			Why: "kube-controller-manager signs kubelet CSRs with the signer; rotateCertificates renews only near expiry, so re-issue " +
 				"/var/lib/kubelet/pki/kubelet-client-current.pem where the check fails",
@@ -414,7 +307,7 @@ func (r runbook) signerSteps() []RunbookStep {
 // changed and the CA files hold it), and restarts the API server: the
 // certificates it presents are the ones carousel issued and checked against
 // the phase's CA.
-func (r runbook) installLeaves(withRenew bool) RunbookStep {
+func (r runbook) installLeaves(withRenew bool) Step {
 	b := r.b
 	var cmds, names []string
 	for _, l := range r.leaves {
@@ -451,7 +344,7 @@ func (r runbook) installLeaves(withRenew bool) RunbookStep {
 		crt, _ := certFiles(n)
 		verify = append(verify, "openssl verify -CAfile "+onNode(r.files.crt)+" "+onNode(crt))
 	}
-	return RunbookStep{Title: title, Why: why, Commands: cmds, Verify: verify}
+	return Step{Title: title, Why: why, Commands: cmds, Verify: verify}
 }
 
 func plural(names []string, one, many string) string {
@@ -470,111 +363,11 @@ func other(g phases.Generation) phases.Generation {
 	return phases.New
 }
 
-// pem is the PEM of the CA generations as a trusted set: the bytes pkg/gen
-// renders into every trust object (pki.Bundle, sorted by fingerprint), not
-// the generations' order. kube-controller-manager's token controller
-// compares a service-account token Secret's ca.crt with --root-ca-file byte
-// for byte and rewrites it when they differ, so the same set in another
-// order would have it and the GitOps controller overwrite each other.
-func (r runbook) pem(gs ...phases.Generation) string {
-	var certs []*x509.Certificate
-	for _, g := range gs {
-		certs = append(certs, r.m[g].cert)
+// gens names a set of generations as the plan's text does ("old + new").
+func gens(g []phases.Generation) string {
+	s := make([]string, len(g))
+	for i, x := range g {
+		s[i] = string(x)
 	}
-	return string(pki.Bundle(certs...))
-}
-
-func pemOf(certs ...*x509.Certificate) string {
-	var b bytes.Buffer
-	for _, c := range certs {
-		_ = pem.Encode(&b, &pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})
-	}
-	return b.String()
-}
-
-// writeKey decrypts a CA key from the package's material onto the node,
-// readable by root only, through a temporary file so a failed decryption
-// never leaves an empty key in place.
-func (r runbook) writeKey(dst string, g phases.Generation) string { return writeKeyOf(r.m[g], dst) }
-
-func writeKeyOf(m pairRef, dst string) string {
-	return fmt.Sprintf(`(umask 077 && key=$(sops -d --extract '["data"]["%s"]' %s) && printf '%%s' "$key" | base64 -d > %s) && mv %s %s`,
-		m.keyField, m.file, onNode(dst+".tmp"), onNode(dst+".tmp"), onNode(dst))
-}
-
-func onNode(p string) string { return `"` + kubeRoot + p + `"` }
-
-// writeFile writes content through a temporary file: components that
-// reload a file on change never read half of it.
-func writeFile(dst, content string) string {
-	return fmt.Sprintf("cat > %s <<'EOF' && mv %s %s\n%sEOF", onNode(dst+".tmp"), onNode(dst+".tmp"), onNode(dst), content)
-}
-
-type flag struct{ name, value string }
-
-const (
-	required = false
-	optional = true
-)
-
-// setFlags sets static-pod flags in one edit (one restart). A required flag
-// that is missing fails the command and changes nothing; an optional one
-// says it is not set.
-func setFlags(manifest string, opt bool, flags ...flag) string {
-	checks, edits, list := flagEdits(flags)
-	if opt {
-		return fmt.Sprintf(`f=%s; if [ ! -f "$f" ]; then echo "carousel: $f is missing" >&2; false; elif %s; then sed -i %s "$f"; else echo "carousel: $f does not set %s: nothing to change"; fi`,
-			onNode(manifest), checks, edits, list)
-	}
-	return fmt.Sprintf(`f=%s; %s && sed -i %s "$f" || { echo "carousel: $f does not set %s: not changed" >&2; false; }`,
-		onNode(manifest), checks, edits, list)
-}
-
-// setFlagsIfPresent is setFlags for an optional component: a node without
-// its manifest, or a manifest without the flag, is said and left alone
-// (exit 0), so the step can run on every node of every cluster.
-func setFlagsIfPresent(manifest, absent string, flags ...flag) string {
-	checks, edits, list := flagEdits(flags)
-	return fmt.Sprintf(`f=%s; if [ ! -f "$f" ]; then echo "carousel: $f is not there (%s on this node): nothing to change"; elif %s; then sed -i %s "$f"; else echo "carousel: $f does not set %s: nothing to change"; fi`,
-		onNode(manifest), absent, checks, edits, list)
-}
-
-// flagEdits are the grep conditions, sed expressions and names of flags.
-func flagEdits(flags []flag) (checks, edits, list string) {
-	var c, e, names []string
-	for _, fl := range flags {
-		pat := `^ *- --` + fl.name + `=`
-		c = append(c, fmt.Sprintf(`grep -q -e '%s' "$f"`, pat))
-		e = append(e, fmt.Sprintf(`-e 's#^\( *- --%s=\).*#\1%s#'`, fl.name, fl.value))
-		names = append(names, "--"+fl.name)
-	}
-	return strings.Join(c, " && "), strings.Join(e, " "), strings.Join(names, " and ")
-}
-
-// requireFlags only checks that a static pod sets the flags.
-func requireFlags(manifest string, names ...string) string {
-	var checks, list []string
-	for _, n := range names {
-		checks = append(checks, fmt.Sprintf(`grep -q -e '^ *- --%s=' "$f"`, n))
-		list = append(list, "--"+n)
-	}
-	return fmt.Sprintf(`f=%s; %s || { echo "carousel: $f does not set %s: stop here" >&2; false; }`, onNode(manifest), strings.Join(checks, " && "), strings.Join(list, " and "))
-}
-
-// setYAMLKey sets a top-level-or-nested scalar key of a YAML file that must
-// be there.
-func setYAMLKey(file, key, value string) string {
-	return fmt.Sprintf(`f=%s; grep -q -e '^ *%s:' "$f" && sed -i -e 's#^\( *%s:\).*#\1 %s#' "$f" || { echo "carousel: $f has no %s: not changed" >&2; false; }`,
-		onNode(file), key, key, value, key)
-}
-
-// setKubeconfigCA embeds the trust file as the certificate-authority-data of
-// the cluster the kubeconfig's current context uses (never a new cluster
-// entry: `kubectl config set-cluster` would create one and exit 0).
-func setKubeconfigCA(file, trust string, opt bool) string {
-	set := fmt.Sprintf(`c=$(kubectl config view --kubeconfig "$f" --minify -o jsonpath='{.clusters[0].name}') && [ -n "$c" ] && kubectl config set-cluster "$c" --kubeconfig "$f" --embed-certs --certificate-authority %s >/dev/null`, onNode(trust))
-	if opt {
-		return fmt.Sprintf(`f=%s; if [ ! -f "$f" ]; then echo "carousel: no $f on this node: nothing to change"; else %s || { echo "carousel: $f has no current cluster: not changed" >&2; false; }; fi`, onNode(file), set)
-	}
-	return fmt.Sprintf(`f=%s; %s || { echo "carousel: $f is missing or has no current cluster: not changed" >&2; false; }`, onNode(file), set)
+	return strings.Join(s, " + ")
 }
