@@ -90,6 +90,9 @@ func TestEveryPresetSpecIsItsExamplesSpec(t *testing.T) {
 			want.CA.Validity = got.CA.Validity
 			if p.Name == "kubernetes" {
 				want.Leaves, want.CABundles, want.Kubeconfigs, want.RenderedAnnotations = nil, nil, nil, nil
+				// The example opts in to an in-cluster CA Secret, which the
+				// preset leaves out (the key stays off the cluster).
+				want.CA.Secret, want.CA.TrustedAnnotations = nil, nil
 			}
 			normalize(&want)
 			normalize(&got)
@@ -229,5 +232,19 @@ func TestWriteGoesOnOverThePresetInitAnnotated(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(path); string(b) != string(annotated) {
 		t.Fatal("the file changed")
+	}
+}
+
+// TestTheKubernetesPresetKeepsTheCAKeyOutOfTheCluster: a Secret holding the
+// cluster CA's key lets anyone who can read it sign a system:masters client
+// certificate. The preset renders none; an in-cluster CA Secret is an
+// explicit opt-in (spec.ca.secret).
+func TestTheKubernetesPresetKeepsTheCAKeyOutOfTheCluster(t *testing.T) {
+	p, err := Get("kubernetes")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := load(t, p.YAML).Spec.CA.Secret; s != nil {
+		t.Fatalf("the kubernetes preset renders the CA key into Secret %s/%s", s.Namespace, s.Name)
 	}
 }
