@@ -35,6 +35,7 @@ import (
 
 	"github.com/carousel-dev/carousel/internal/apiserver"
 	"github.com/carousel-dev/carousel/internal/certmanager"
+	"github.com/carousel-dev/carousel/internal/proc"
 	"github.com/carousel-dev/carousel/internal/testkit"
 	cm "github.com/carousel-dev/carousel/pkg/certmanager"
 	"github.com/carousel-dev/carousel/pkg/gen"
@@ -437,7 +438,7 @@ func (w *world) trustWhileTrustManagerPaused() {
 }
 
 // pause stops a controller (SIGSTOP); the returned func resumes it, once.
-func (w *world) pause(p *apiserver.Process) (resume func()) {
+func (w *world) pause(p *proc.Process) (resume func()) {
 	w.t.Helper()
 	if err := p.Signal(syscall.SIGSTOP); err != nil {
 		w.t.Fatal(err)

@@ -19,13 +19,12 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"github.com/carousel-dev/carousel/internal/proc"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -41,7 +40,7 @@ type Server struct {
 	Dir        string // certificates, etcd data and logs
 
 	kubectl string
-	procs   []*proc
+	procs   []*proc.Process
 	// What a sibling API server needs to join the same etcd.
 	apiserverBin, etcdURL, saPub, saKey string
 	siblings                            int
@@ -49,19 +48,6 @@ type Server struct {
 	controllers    bool  // StartControllers ran
 	controllersErr error // and failed so
 }
-
-type proc struct {
-	name string
-	cmd  *exec.Cmd
-	log  string
-	done chan struct{}
-	err  error
-}
-
-// readyTimeout bounds the wait for etcd and the API server. It is generous
-// because the machines running the suite are small and shared; a start that
-// takes longer is broken, and the error carries the server's log tail.
-const readyTimeout = 2 * time.Minute
 
 // kubectlTimeout bounds a single kubectl call, so a wedged server fails the
 // test instead of hanging it.
@@ -213,7 +199,7 @@ func (s *Server) run(bins map[string]string) error {
 	if err != nil {
 		return fmt.Errorf("making certificates: %w", err)
 	}
-	ports, err := freePorts(3)
+	ports, err := proc.FreePorts(3)
 	if err != nil {
 		return fmt.Errorf("finding free ports: %w", err)
 	}
@@ -237,7 +223,7 @@ func (s *Server) run(bins map[string]string) error {
 	if err != nil {
 		return err
 	}
-	if err := waitFor(etcd, func() bool { return httpOK(http.DefaultClient, etcdURL+"/health") }); err != nil {
+	if err := etcd.WaitUntil(func() bool { return httpOK(http.DefaultClient, etcdURL+"/health") }); err != nil {
 		return err
 	}
 
@@ -265,7 +251,7 @@ func (s *Server) run(bins map[string]string) error {
 	if err != nil {
 		return err
 	}
-	if err := waitFor(apiserver, func() bool { return httpOK(client, s.URL+"/readyz") }); err != nil {
+	if err := apiserver.WaitUntil(func() bool { return httpOK(client, s.URL+"/readyz") }); err != nil {
 		return err
 	}
 	s.Kubeconfig = filepath.Join(s.Dir, "admin.kubeconfig")
@@ -282,7 +268,7 @@ func (s *Server) run(bins map[string]string) error {
 // when the test ends; its URL is returned.
 func (s *Server) Sibling(t testing.TB, clientCA, certFile, keyFile string, roots *x509.CertPool) string {
 	t.Helper()
-	ports, err := freePorts(1)
+	ports, err := proc.FreePorts(1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -311,13 +297,7 @@ func (s *Server) Sibling(t testing.TB, clientCA, certFile, keyFile string, roots
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		_ = p.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-p.done:
-		case <-time.After(10 * time.Second):
-			_ = p.cmd.Process.Kill()
-			<-p.done
-		}
+		p.Stop(10 * time.Second)
 		mu.Lock()
 		defer mu.Unlock()
 		for i, q := range s.procs {
@@ -329,78 +309,21 @@ func (s *Server) Sibling(t testing.TB, clientCA, certFile, keyFile string, roots
 	})
 	url := "https://127.0.0.1:" + strconv.Itoa(ports[0])
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}
-	if err := waitFor(p, func() bool { return httpOK(client, url+"/readyz") }); err != nil {
+	if err := p.WaitUntil(func() bool { return httpOK(client, url+"/readyz") }); err != nil {
 		t.Fatal(err)
 	}
 	return url
 }
 
-// spawn starts a process whose output goes to DIR/NAME.log.
-func (s *Server) spawn(name, bin string, args ...string) (*proc, error) {
-	logPath := filepath.Join(s.Dir, name+".log")
-	log, err := os.Create(logPath)
+// spawn starts a process whose output goes to DIR/NAME.log, stopped with
+// the server.
+func (s *Server) spawn(name, bin string, args ...string) (*proc.Process, error) {
+	p, err := proc.Start(s.Dir, name, bin, args...)
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = log, log
-	cmd.Dir = s.Dir
-	cmd.SysProcAttr = &syscall.SysProcAttr{}
-	dieWithParent(cmd.SysProcAttr)
-	if err := startOnFixedThread(cmd); err != nil {
-		log.Close()
-		return nil, fmt.Errorf("starting %s: %w", name, err)
-	}
-	p := &proc{name: name, cmd: cmd, log: logPath, done: make(chan struct{})}
-	go func() {
-		p.err = cmd.Wait()
-		log.Close()
-		close(p.done)
-	}()
 	s.procs = append(s.procs, p)
 	return p, nil
-}
-
-var spawnThread = sync.OnceValue(func() chan func() {
-	ch := make(chan func())
-	go func() {
-		// Locked and never unlocked: this OS thread lives as long as the
-		// process does.
-		runtime.LockOSThread()
-		for f := range ch {
-			f()
-		}
-	}()
-	return ch
-})
-
-// startOnFixedThread starts cmd from one OS thread that lives as long as
-// the test binary: Linux sends the parent-death signal when the thread that
-// forked the child exits, not the process, and a thread does exit when a
-// goroutine locked to it ends without unlocking.
-func startOnFixedThread(cmd *exec.Cmd) error {
-	done := make(chan error)
-	spawnThread() <- func() { done <- cmd.Start() }
-	return <-done
-}
-
-// waitFor polls ready until it holds, the process exits or readyTimeout
-// passes; the error carries the tail of the process's log.
-func waitFor(p *proc, ready func() bool) error {
-	deadline := time.Now().Add(readyTimeout)
-	for {
-		if ready() {
-			return nil
-		}
-		select {
-		case <-p.done:
-			return fmt.Errorf("%s exited before it was ready (%v); last lines of %s:\n%s", p.name, p.err, p.log, tail(p.log, 30))
-		case <-time.After(200 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s was not ready after %s; last lines of %s:\n%s", p.name, readyTimeout, p.log, tail(p.log, 30))
-		}
-	}
 }
 
 func httpOK(c *http.Client, url string) bool {
@@ -419,52 +342,11 @@ func httpOK(c *http.Client, url string) bool {
 	return resp.StatusCode == http.StatusOK
 }
 
-func tail(path string, n int) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return err.Error()
-	}
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
-}
-
-// freePorts asks the kernel for n free loopback ports. They are released
-// before the servers bind them; on a shared machine another process may take
-// one in between, which shows as a clear bind error in the log tail.
-func freePorts(n int) ([]int, error) {
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
-	var ports []int
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
-}
-
 // stop terminates the API server before etcd (the reverse start order),
 // waits briefly for each, and removes the directory.
 func (s *Server) stop() {
 	for i := len(s.procs) - 1; i >= 0; i-- {
-		p := s.procs[i]
-		_ = p.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-p.done:
-		case <-time.After(10 * time.Second):
-			_ = p.cmd.Process.Kill()
-			<-p.done
-		}
+		s.procs[i].Stop(10 * time.Second)
 	}
 	s.procs = nil
 	if s.Dir != "" {
@@ -494,43 +376,12 @@ func (c *certs) adminClient() (*http.Client, error) {
 	}}}, nil
 }
 
-// Process is a program the tests run next to the server, such as a
-// controller running out of cluster against it.
-type Process struct{ p *proc }
-
-// Spawn starts bin with args next to the server; its output goes to
-// DIR/NAME.log. It stops with the server (before the API server and etcd, in
-// reverse start order) and dies with the test binary, like the server.
-func (s *Server) Spawn(name, bin string, args ...string) (*Process, error) {
+// Spawn starts bin with args next to the server, such as a controller
+// running out of cluster against it; its output goes to DIR/NAME.log. It
+// stops with the server (before the API server and etcd, in reverse start
+// order) and dies with the test binary, like the server.
+func (s *Server) Spawn(name, bin string, args ...string) (*proc.Process, error) {
 	mu.Lock()
 	defer mu.Unlock()
-	p, err := s.spawn(name, bin, args...)
-	if err != nil {
-		return nil, err
-	}
-	return &Process{p}, nil
+	return s.spawn(name, bin, args...)
 }
-
-// WaitUntil polls ready until it holds, the process exits or the readiness
-// timeout passes; the error carries the tail of the process's log.
-func (p *Process) WaitUntil(ready func() bool) error { return waitFor(p.p, ready) }
-
-// Exited reports whether the process has exited, and with what error.
-func (p *Process) Exited() (bool, error) {
-	select {
-	case <-p.p.done:
-		return true, p.p.err
-	default:
-		return false, nil
-	}
-}
-
-// Tail returns the last n lines of the process's log.
-func (p *Process) Tail(n int) string { return tail(p.p.log, n) }
-
-// FreePorts returns n free loopback ports (see freePorts for the caveat).
-func FreePorts(n int) ([]int, error) { return freePorts(n) }
-
-// Signal sends sig to the process: SIGSTOP and SIGCONT pause a controller,
-// so a test can look at the cluster before the controller has acted.
-func (p *Process) Signal(sig syscall.Signal) error { return p.p.cmd.Process.Signal(sig) }

@@ -97,7 +97,7 @@ func (s *Server) runControllers() error {
 	}
 	// Ready when kwok has made the node Ready and the controller-manager
 	// has created the default ServiceAccount (its informers are running).
-	if err := waitFor(kwok, func() bool {
+	if err := kwok.WaitUntil(func() bool {
 		out, _, err := s.kubectlRun(nil, "get", "node", Node, "-o", `jsonpath={.status.conditions[?(@.type=="Ready")].status}`)
 		return err == nil && strings.TrimSpace(string(out)) == "True"
 	}); err != nil {
@@ -110,7 +110,7 @@ func (s *Server) runControllers() error {
 	if _, stderr, err := s.kubectlRun(nil, "taint", "node", Node, "node.kubernetes.io/not-ready:NoSchedule-"); err != nil && !strings.Contains(string(stderr), "not found") {
 		return fmt.Errorf("lifting the not-ready taint of the simulated node: %v\n%s", err, stderr)
 	}
-	return waitFor(kcm, func() bool {
+	return kcm.WaitUntil(func() bool {
 		_, _, err := s.kubectlRun(nil, "-n", "default", "get", "serviceaccount", "default")
 		return err == nil
 	})
@@ -130,8 +130,8 @@ func (s *Server) Poll(t testing.TB, what string, cond func() (done bool, detail 
 		if time.Now().After(deadline) {
 			var logs strings.Builder
 			for _, p := range s.procs {
-				if p.name == "kube-controller-manager" || p.name == "kwok" || p.name == "kube-scheduler" {
-					fmt.Fprintf(&logs, "\n--- last lines of %s:\n%s", p.log, tail(p.log, 15))
+				if p.Name == "kube-controller-manager" || p.Name == "kwok" || p.Name == "kube-scheduler" {
+					fmt.Fprintf(&logs, "\n--- last lines of %s:\n%s", p.Log, p.Tail(15))
 				}
 			}
 			t.Fatalf("%s: not after %s; last seen: %s%s", what, pollTimeout, detail, logs.String())

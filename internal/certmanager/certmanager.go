@@ -36,6 +36,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
 	"github.com/carousel-dev/carousel/internal/apiserver"
+	"github.com/carousel-dev/carousel/internal/proc"
 	"github.com/carousel-dev/carousel/internal/testkit"
 )
 
@@ -59,7 +60,7 @@ var CRDs = []string{
 // Cluster is the API server with both controllers running against it.
 type Cluster struct {
 	*apiserver.Server
-	CertManager, TrustManager *apiserver.Process
+	CertManager, TrustManager *proc.Process
 }
 
 var (
@@ -133,7 +134,7 @@ func start(t testing.TB, s *apiserver.Server) (*Cluster, error) {
 	if err := writeServingCert(certDir); err != nil {
 		return nil, err
 	}
-	ports, err := apiserver.FreePorts(3)
+	ports, err := proc.FreePorts(3)
 	if err != nil {
 		return nil, err
 	}
@@ -260,7 +261,7 @@ func (c *Cluster) Eventually(t testing.TB, what string, cond func() (bool, strin
 		if ok {
 			return
 		}
-		for _, p := range []*apiserver.Process{c.CertManager, c.TrustManager} {
+		for _, p := range []*proc.Process{c.CertManager, c.TrustManager} {
 			if exited, err := p.Exited(); exited {
 				t.Fatalf("%s: a controller exited (%v):\n%s", what, err, p.Tail(40))
 			}
