@@ -74,16 +74,22 @@ func AdoptCA(c *x509.Certificate, issuesIntermediates bool) Adoption {
 	return a
 }
 
-// CheckValidAt refuses a CA to adopt that is not valid at now: every leaf
-// it signed, and every one carousel would issue with it, would be refused
-// by every client. The message names the way out.
+// ClockSkew is how far in the future a CA to adopt may begin: a CA made a
+// moment ago on a machine whose clock runs a little ahead is valid by the
+// time anything rolls out.
+const ClockSkew = 5 * time.Minute
+
+// CheckValidAt refuses a CA to adopt that is not valid at now (give or
+// take ClockSkew for its start): every leaf it signed, and every one
+// carousel would issue with it, would be refused by every client. The
+// message names the way out.
 func CheckValidAt(c *x509.Certificate, now time.Time) error {
 	day := func(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 	switch {
 	case now.After(c.NotAfter):
 		return fmt.Errorf("the CA %q expired on %s: no client accepts a certificate it signs, so carousel cannot adopt it for a rotation that overlaps trust. Either renew it with its own key first (the subject and key stay, so leaves it signs verify again): %s, and adopt ca-renewed.crt; or make a new CA (`carousel init` without --ca-cert) and replace the cluster's trust at once, as the CA's expiry already broke it (docs/rotations.md, \"Adopting a CA\")",
 			c.Subject.CommonName, day(c.NotAfter), "openssl x509 -in ca.crt -signkey ca.key -days 3650 -out ca-renewed.crt")
-	case now.Before(c.NotBefore):
+	case now.Add(ClockSkew).Before(c.NotBefore):
 		return fmt.Errorf("the CA %q is not valid until %s (now %s): every client would refuse the leaves it signs until then. Check this machine's clock (and the clock of the machine that made the CA); adopt it once it is valid, or re-sign it with its own key from now: %s, and adopt ca-renewed.crt (docs/rotations.md, \"Adopting a CA\")",
 			c.Subject.CommonName, day(c.NotBefore), day(now), "openssl x509 -in ca.crt -signkey ca.key -days 3650 -out ca-renewed.crt")
 	}

@@ -327,3 +327,33 @@ func TestInitRefusesWhatNoTLSStackAcceptsAndWritesNothing(t *testing.T) {
 		})
 	}
 }
+
+// TestInitAdoptsACAAMomentAheadAndWarnsOfOneAboutToExpire: a CA whose start
+// is within pki.ClockSkew (made a moment ago on a machine whose clock runs
+// ahead) is adopted; one that expires within spec.expiryWarning is adopted
+// with a warning that says to start the rotation now.
+func TestInitAdoptsACAAMomentAheadAndWarnsOfOneAboutToExpire(t *testing.T) {
+	now := time.Now()
+	for _, c := range []struct {
+		name       string
+		from, till time.Time
+		warn       string
+	}{
+		{"starts in a minute", now.Add(time.Minute), now.AddDate(5, 0, 0), ""},
+		{"expires in ten days", now.AddDate(-1, 0, 0), now.AddDate(0, 0, 10), "within spec.expiryWarning (720h0m0s)"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ca := selfSignedCA(t, &x509.Certificate{IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+				NotBefore: c.from, NotAfter: c.till}, rsaKey(t), pkcs1)
+			p := adoptPackage(t, adoptRotation)
+			var stderr bytes.Buffer
+			if _, err := Init(p, Options{Plaintext: true, Stderr: &stderr, CACertPEM: ca.cert, CAKeyPEM: ca.key}); err != nil {
+				t.Fatalf("init refused it: %v", err)
+			}
+			warned := strings.Contains(stderr.String(), "warning: the adopted CA")
+			if c.warn == "" && warned || c.warn != "" && !strings.Contains(stderr.String(), c.warn) {
+				t.Errorf("stderr: %s\nwant a warning with %q", stderr.String(), c.warn)
+			}
+		})
+	}
+}
