@@ -215,6 +215,13 @@ directory has none, a kustomization.yaml listing the material and the
 CARotation as a transformer. An existing kustomization is never rewritten;
 init says what it lacks.
 
+An adopted CA (kubeadm's, RKE's, openssl's, cfssl's, cert-manager's) keeps
+its key's algorithm and encoding: spec.ca.key is for the CAs carousel makes.
+init refuses, before it writes anything and with the fix, a CA no TLS stack
+accepts (no CA:TRUE, key usages without keyCertSign) and one that has expired
+or is not valid yet; it warns where OpenSSL's strict mode would refuse it (no
+keyUsage, no subject key identifier). docs/rotations.md, "Adopting a CA".
+
 --ca-cert without --ca-key adopts a CA held externally: only its certificate
 is recorded, no leaf is issued, and carousel csr / carousel import bring its
 leaves (the CA signs their CSRs).

@@ -36,6 +36,7 @@ TOOLS=(
   "cert-manager-runner v1.21.2 cert-manager-runner cert-manager.io_certificates.yaml cert-manager.io_certificaterequests.yaml cert-manager.io_issuers.yaml cert-manager.io_clusterissuers.yaml"
   "flux-health v0.110.3 flux-health"
   "argocd-health v3.2.12 argocd-health"
+  "kubeadm-ca v1.36.3 kubeadm-ca"
 )
 
 # Tools built from a module of this repository (hack/systems/...): their
@@ -48,6 +49,7 @@ declare -A LOCAL_SRC=(
   [cert-manager-runner]=hack/systems/cert-manager
   [flux-health]=hack/systems/flux-health
   [argocd-health]=hack/systems/argocd-health
+  [kubeadm-ca]=hack/systems/kubeadm
 )
 
 die() { echo "tools: $*" >&2; exit 1; }
@@ -210,6 +212,18 @@ build() {
       grep -q "github.com/argoproj/argo-cd/v3 $version\$" "$REPO/hack/systems/argocd-health/go.mod" || die "hack/systems/argocd-health/go.mod does not require github.com/argoproj/argo-cd/v3 $version"
       cd "$REPO/hack/systems/argocd-health"
       CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$out/argocd-health" . ;;
+    kubeadm-ca)
+      # carousel's own small main over kubeadm's certificate code
+      # (cmd/kubeadm/app/util/pkiutil: NewCertificateAuthority,
+      # WriteCertAndKey, TryLoadCertAndKeyFromDisk) at the kube tool's
+      # version, with its wrapper module's staging replaces and build flags
+      # (-trimpath, CGO off), so the packages it shares with kube-apiserver
+      # come from the warm Go build cache.
+      grep -q "k8s.io/kubernetes $version\$" "$REPO/hack/systems/kubeadm/go.mod" || die "hack/systems/kubeadm/go.mod does not require k8s.io/kubernetes $version"
+      local ld
+      ld="-s -w -X k8s.io/component-base/version.gitVersion=$version -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$(echo "$version" | cut -d. -f2)"
+      cd "$REPO/hack/systems/kubeadm"
+      CGO_ENABLED=0 go build -trimpath -ldflags "$ld" -o "$out/kubeadm-ca" . ;;
     actionlint) GOBIN=$out CGO_ENABLED=0 go install "github.com/rhysd/actionlint/cmd/actionlint@$version" ;;
     mermaid-parser)
       # The npm @mermaid-js/parser, with a small CLI: reads a Markdown or

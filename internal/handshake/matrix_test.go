@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"sigs.k8s.io/kustomize/kyaml/yaml"
+
 	"github.com/carousel-dev/carousel/internal/testkit"
 	"github.com/carousel-dev/carousel/pkg/phases"
 	"github.com/carousel-dev/carousel/pkg/spec"
@@ -37,7 +39,12 @@ func pool(certs []*x509.Certificate) *x509.CertPool {
 
 func buildPhase(t *testing.T, rot *spec.CARotation, pkg *testkit.Package, phase phases.Phase) phaseTLS {
 	t.Helper()
-	items := pkg.Render(t, phase).Items
+	return phaseFrom(t, rot, pkg.Render(t, phase).Items, phase)
+}
+
+// phaseFrom is what pods of a phase run, from the phase's rendered items.
+func phaseFrom(t *testing.T, rot *spec.CARotation, items []*yaml.RNode, phase phases.Phase) phaseTLS {
+	t.Helper()
 	leaves := testkit.Leaves(t, rot, items, true)
 	var out phaseTLS
 	var clientLeaves []testkit.Leaf
@@ -180,44 +187,51 @@ func TestNoHandshakeFailsWhilePhasesRunSideBySide(t *testing.T) {
 		for _, p := range seq {
 			built[p] = buildPhase(t, rot, pkg, p)
 		}
-		name := filepath.Base(dir)
-		for i, a := range seq {
-			for j, b := range seq {
-				if i == j {
-					continue
-				}
-				adjacent := j == i+1 || j == i-1
-				direction := "forward"
-				if j < i {
-					direction = "rollback"
-				}
-				t.Run(fmt.Sprintf("%s/%s %s->%s", name, direction, a, b), func(t *testing.T) {
-					var all []string
-					total := 0
-					// Old and new pods side by side: every server of either
-					// phase, every client of either phase.
-					for _, sp := range []phases.Phase{a, b} {
-						for _, cp := range []phases.Phase{a, b} {
-							n, f := mix(built[sp], built[cp])
-							total += n
-							for _, msg := range f {
-								all = append(all, fmt.Sprintf("servers of %s, clients of %s: %s", sp, cp, msg))
-							}
+		checkMatrix(t, filepath.Base(dir), rot.Spec.Scope, seq, built)
+	}
+}
+
+// checkMatrix handshakes every pair of phases of seq: adjacent pairs must
+// all succeed, and every other pair must break exactly where the phase
+// model says.
+func checkMatrix(t *testing.T, name string, scope phases.Scope, seq []phases.Phase, built map[phases.Phase]phaseTLS) {
+	t.Helper()
+	for i, a := range seq {
+		for j, b := range seq {
+			if i == j {
+				continue
+			}
+			adjacent := j == i+1 || j == i-1
+			direction := "forward"
+			if j < i {
+				direction = "rollback"
+			}
+			t.Run(fmt.Sprintf("%s/%s %s->%s", name, direction, a, b), func(t *testing.T) {
+				var all []string
+				total := 0
+				// Old and new pods side by side: every server of either
+				// phase, every client of either phase.
+				for _, sp := range []phases.Phase{a, b} {
+					for _, cp := range []phases.Phase{a, b} {
+						n, f := mix(built[sp], built[cp])
+						total += n
+						for _, msg := range f {
+							all = append(all, fmt.Sprintf("servers of %s, clients of %s: %s", sp, cp, msg))
 						}
 					}
-					switch {
-					case adjacent && len(all) > 0:
-						t.Fatalf("%d of %d handshakes failed between adjacent phases:\n%s", len(all), total, all[0])
-					case !adjacent && !modelCompatible(rot.Spec.Scope, a, b) && len(all) == 0:
-						t.Fatalf("all %d handshakes succeeded between %s and %s, which the model says break: the harness cannot see a break", total, a, b)
-					case !adjacent && modelCompatible(rot.Spec.Scope, a, b) && len(all) > 0:
-						t.Fatalf("the model says %s and %s interoperate (the skip is refused by the phase rule, not by TLS), but %d handshakes failed:\n%s", a, b, len(all), all[0])
-					}
-					if total == 0 {
-						t.Fatal(ErrNoPairs)
-					}
-				})
-			}
+				}
+				switch {
+				case adjacent && len(all) > 0:
+					t.Fatalf("%d of %d handshakes failed between adjacent phases:\n%s", len(all), total, all[0])
+				case !adjacent && !modelCompatible(scope, a, b) && len(all) == 0:
+					t.Fatalf("all %d handshakes succeeded between %s and %s, which the model says break: the harness cannot see a break", total, a, b)
+				case !adjacent && modelCompatible(scope, a, b) && len(all) > 0:
+					t.Fatalf("the model says %s and %s interoperate (the skip is refused by the phase rule, not by TLS), but %d handshakes failed:\n%s", a, b, len(all), all[0])
+				}
+				if total == 0 {
+					t.Fatal(ErrNoPairs)
+				}
+			})
 		}
 	}
 }

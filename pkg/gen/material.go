@@ -93,6 +93,20 @@ func (r *renderer) checkMaterial() {
 		if !ok {
 			continue
 		}
+		if k.Adopted {
+			// A CA another tool made (init --ca-cert): held to what TLS
+			// stacks need, exactly as init held it, not to the spec's
+			// key and path length, which describe the CAs carousel makes.
+			a := pki.AdoptCA(k.Cert(), r.issuesIntermediates())
+			for _, err := range a.Refusals {
+				r.errorAt(k.Source, "certificate", fmt.Errorf("%s CA (adopted): %w", g, err))
+			}
+			for _, w := range a.Warnings {
+				r.warnAt(k.Source, "certificate", "%s CA (adopted): %s", g, w)
+			}
+			r.checkKey(k, "", spec.Key{})
+			continue
+		}
 		for _, err := range pki.CAPolicy(k.Cert(), r.rot.Spec.CA.PathLength) {
 			r.errorAt(k.Source, "certificate", fmt.Errorf("%s CA: %w", g, err))
 		}
@@ -149,6 +163,11 @@ func (r *renderer) checkMaterial() {
 			}
 		}
 	}
+}
+
+// issuesIntermediates reports whether a leaf of the rotation is a CA.
+func (r *renderer) issuesIntermediates() bool {
+	return slices.ContainsFunc(r.rot.Spec.Leaves, func(l spec.Leaf) bool { return l.IsCA })
 }
 
 func missingHint(g phases.Generation) string {

@@ -56,6 +56,8 @@ type KeyPair struct {
 	// CAID is a CA pair's ID (AnnotationCAID): what its generation's
 	// objects are named after, fixed for the CA's life. Empty for a leaf.
 	CAID string
+	// Adopted is a CA that `init --ca-cert` adopted (AnnotationAdopted).
+	Adopted bool
 	// Certs is the certificate followed by any chain committed with it.
 	Certs []*x509.Certificate
 	// KeyField is the data key holding the private key.
@@ -189,6 +191,7 @@ func Parse(n *yaml.RNode) (KeyPair, error) {
 		Generation: phases.Generation(anns[AnnotationGeneration]),
 		Source:     n,
 	}
+	k.Adopted = k.Role == RoleCA && anns[AnnotationAdopted] == "true"
 	if k.Rotation == "" {
 		return fail("metadata.labels."+LabelRotation, "is required")
 	}
@@ -275,6 +278,9 @@ func New(k KeyPair, keyPEM []byte) (*yaml.RNode, error) {
 			return nil, fmt.Errorf("%s: a new CA pair needs its ID (%s)", k.Name(), AnnotationCAID)
 		}
 		anns[AnnotationCAID] = k.CAID
+		if k.Adopted {
+			anns[AnnotationAdopted] = "true"
+		}
 	}
 	if err := n.SetAnnotations(anns); err != nil {
 		return nil, err

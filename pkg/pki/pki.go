@@ -159,7 +159,7 @@ func SignCSR(ca Pair, csrPEM []byte, r LeafRequest) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading CA certificate: %w", err)
 	}
-	caKey, err := helpers.ParsePrivateKeyPEM(ca.KeyPEM)
+	caKey, err := ParseKey(ca.KeyPEM)
 	if err != nil {
 		return nil, fmt.Errorf("reading CA key: %w", err)
 	}
@@ -255,9 +255,15 @@ func ParseCerts(b []byte) ([]*x509.Certificate, error) {
 }
 
 // ParseKey reads a PEM private key (PKCS#1, PKCS#8 or SEC 1), by its block
-// type, so a key in any encoding carousel writes reads back.
+// type, so a key in any encoding carousel writes reads back. An "EC
+// PARAMETERS" block before the key (what `openssl ecparam -genkey` writes
+// by default) is skipped, as Go's tls.X509KeyPair and OpenSSL skip it.
 func ParseKey(b []byte) (crypto.Signer, error) {
-	block, _ := pem.Decode(b)
+	block, rest := pem.Decode(b)
+	for block != nil && block.Type == "EC PARAMETERS" {
+		b = rest
+		block, rest = pem.Decode(rest)
+	}
 	if block == nil {
 		return nil, errors.New("parsing private key: no PEM block")
 	}

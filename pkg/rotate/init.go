@@ -46,6 +46,14 @@ func Init(p *Package, o Options) (Report, error) {
 		return rep, p.cleanLeftovers(&rep)
 	}
 	caPair := material.KeyPair{Rotation: p.Rotation.Metadata.Name, Role: material.RoleCA, Generation: phases.Old, CAID: material.FirstCAID}
+	if o.CACertPEM != nil {
+		// An adopted CA is checked whole before anything is made or
+		// written: what init accepts, every later render accepts.
+		if err := p.checkAdoption(o); err != nil {
+			return rep, fmt.Errorf("adopting the CA: %w", err)
+		}
+		caPair.Adopted = true
+	}
 	var files []staged
 	if o.CACertPEM != nil && o.CAKeyPEM == nil {
 		// A CA held externally: its certificate only. Carousel cannot issue
@@ -106,15 +114,50 @@ func (p *Package) externalCAFile(k material.KeyPair, certPEM []byte) (staged, er
 	if err != nil {
 		return staged{}, err
 	}
-	if err := pki.CheckCA(certs[0]); err != nil {
-		return staged{}, err
-	}
 	k.Certs = certs
 	n, err := material.New(k, nil)
 	if err != nil {
 		return staged{}, err
 	}
 	return nodeFile(filepath.Join(p.MaterialDir(), k.FileName()), n, true), nil
+}
+
+// checkAdoption holds a CA made by another tool to what TLS stacks need
+// (pki.AdoptCA) and to the clock: an expired or not yet valid CA is refused
+// with the way out. The key, when given, must be the certificate's; it
+// keeps its own algorithm and encoding (spec.ca.key is for the CAs
+// carousel makes). Warnings go to stderr.
+func (p *Package) checkAdoption(o Options) error {
+	certs, err := pki.ParseCerts(o.CACertPEM)
+	if err != nil {
+		return fmt.Errorf("--ca-cert: %w", err)
+	}
+	c := certs[0]
+	if o.CAKeyPEM != nil {
+		key, err := pki.ParseKey(o.CAKeyPEM)
+		if err != nil {
+			return fmt.Errorf("--ca-key: %w", err)
+		}
+		if !pki.KeyMatches(c, key) {
+			return fmt.Errorf("--ca-key is not the private key of --ca-cert %q (sha256 %s)", c.Subject.CommonName, pki.Fingerprint(c)[:16])
+		}
+	}
+	intermediates := false
+	for _, l := range p.Rotation.Spec.Leaves {
+		intermediates = intermediates || l.IsCA
+	}
+	a := pki.AdoptCA(c, intermediates)
+	if err := errors.Join(append(a.Refusals, pki.CheckValidAt(c, o.now()))...); err != nil {
+		return fmt.Errorf("%q (sha256 %s): %w", c.Subject.CommonName, pki.Fingerprint(c)[:16], err)
+	}
+	if window := spec.MustDuration(p.Rotation.Spec.ExpiryWarning); c.NotAfter.Before(o.now().Add(window)) {
+		a.Warnings = append(a.Warnings, fmt.Sprintf("it expires on %s, within spec.expiryWarning (%s), and the leaves init issues with it expire with it: start the rotation to a new CA now (`carousel start %s`, then one phase per pull request)",
+			c.NotAfter.UTC().Format("2006-01-02"), window, p.File))
+	}
+	for _, w := range a.Warnings {
+		fmt.Fprintf(o.stderr(), "carousel: warning: the adopted CA %q: %s\n", c.Subject.CommonName, w)
+	}
+	return nil
 }
 
 func baseNames(files []staged) []string {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"time"
 
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
@@ -29,6 +30,16 @@ type Options struct {
 	Age []string
 	// SopsBinary overrides the sops binary (default: sops.Binary()).
 	SopsBinary string
+	// Now is the clock an adopted CA's validity is checked against
+	// (default: time.Now).
+	Now func() time.Time
+}
+
+func (o Options) now() time.Time {
+	if o.Now != nil {
+		return o.Now()
+	}
+	return time.Now()
 }
 
 // Report says what a command wrote.
