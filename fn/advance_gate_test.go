@@ -135,3 +135,26 @@ func TestAdvanceWritesNothingWhenThePullRequestBodyCannotBeWritten(t *testing.T)
 		t.Fatalf("the rerun must move exactly one step, to trust-new/objects:\n%s", after)
 	}
 }
+
+// TestThePullRequestBodyCarriesThePlansWarnings: a warning only in the
+// function's results reaches nobody; the body a reviewer reads lists it.
+func TestThePullRequestBodyCarriesThePlansWarnings(t *testing.T) {
+	dir := examplePackage(t, phases.Steady)
+	file := filepath.Join(dir, "carousel.yaml")
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Every certificate in use is within a window of 200,000 hours.
+	if err := os.WriteFile(file, bytes.Replace(b, []byte("spec:\n"), []byte("spec:\n  expiryWarning: 200000h\n"), 1), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := runCarousel(t, "advance", file, "--no-cluster")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	warnings, _, _ := strings.Cut(out, "### Gate")
+	if _, w, ok := strings.Cut(warnings, "### Warnings\n"); !ok || !strings.Contains(w, `the old CA "kubernetes" expires`) {
+		t.Fatalf("the body must list the expiry warning under Warnings, before the gate:\n%s", out)
+	}
+}
