@@ -32,7 +32,12 @@ func gates(ctx context.Context, r Request, ph *gate.Phase, pl *plan.Plan, step *
 	if err != nil {
 		return nil, fmt.Errorf("the live gate could not be checked: %w; fix the cluster configuration, or pass --no-cluster", err)
 	}
-	ph.Out, _ = pl.Rendered(current)
+	var ok bool
+	if ph.Out, ok = pl.Rendered(current); !ok {
+		// The plan renders the current position or fails: never compare
+		// the cluster with an empty render, which nothing could fail.
+		return nil, fmt.Errorf("the live gate has no render of %s to compare the cluster with", pl.Label(current))
+	}
 	rep, err := gate.Check(ctx, ph, client)
 	if err != nil {
 		return nil, fmt.Errorf("the live gate could not be checked: %w; fix the cluster configuration, or pass --no-cluster", err)
