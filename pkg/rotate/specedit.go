@@ -121,6 +121,11 @@ func setPhaseText(b []byte, phase string) ([]byte, error) {
 
 // carouselRoot returns the root mapping of the CARotation document in b.
 func carouselRoot(b []byte) (*goyaml.Node, error) {
+	// YAML reads a lone carriage return as a line break; the in-place
+	// edits count lines by "\n" and would land on the wrong line.
+	if bytes.Contains(bytes.ReplaceAll(b, []byte("\r\n"), nil), []byte("\r")) {
+		return nil, errors.New("the file breaks lines with lone carriage returns, which carousel cannot edit in place: convert it to \\n (or \\r\\n) line endings")
+	}
 	dec := goyaml.NewDecoder(bytes.NewReader(b))
 	for {
 		var doc goyaml.Node
