@@ -110,6 +110,10 @@ metadata: {name: voting, namespace: emojivoto}
 	}
 
 	// Or the meshed workloads restart now: their new proxies ask the new issuer.
+	// Creation times are whole seconds, and the gate holds a pod of the same
+	// second as the switch (it may have asked the old issuer): on a fast
+	// machine the restart can land in that second, so start it in the next.
+	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second + 50*time.Millisecond)))
 	for _, w := range meshed {
 		kind, name, _ := strings.Cut(w, " ")
 		ns, dep, _ := strings.Cut(name, "/")
