@@ -224,7 +224,7 @@ func (r *renderer) caCerts(gens []phases.Generation) []*x509.Certificate {
 // only still trusted breaks nothing the phase adds, so it is a warning that
 // names the way out: the phase that stops trusting it, or a new CA.
 func (r *renderer) warnExpiry() {
-	window := mustWindow(r.rot.Spec.ExpiryWarning)
+	window := r.rot.Spec.ExpiryWarning.Value()
 	now := r.in.Now
 	deadline := now.Add(window)
 	day := func(k material.KeyPair) string { return k.Cert().NotAfter.UTC().Format("2006-01-02") }

@@ -9,13 +9,11 @@ import (
 	"maps"
 	"slices"
 	"strings"
-	"time"
 
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
 	"github.com/carousel-dev/carousel/pkg/material"
 	"github.com/carousel-dev/carousel/pkg/pki"
-	"github.com/carousel-dev/carousel/pkg/spec"
 )
 
 // trustSet is the trusted set of a phase, written once.
@@ -43,8 +41,6 @@ func hashLines(lines ...string) string {
 	h := sha256.Sum256([]byte(strings.Join(lines, "\n")))
 	return hex.EncodeToString(h[:])
 }
-
-func mustWindow(s string) time.Duration { return spec.MustDuration(s) }
 
 // objID identifies an object by kind, namespace and name.
 type objID struct{ kind, namespace, name string }

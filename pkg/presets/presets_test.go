@@ -53,7 +53,7 @@ func normalize(s *spec.Spec) {
 	for i := range s.Leaves {
 		enc(&s.Leaves[i].Key)
 	}
-	s.ExpiryWarning = spec.MustDuration(s.ExpiryWarning).String()
+	s.ExpiryWarning = spec.DurationOf(s.ExpiryWarning.Value())
 }
 
 func specJSON(t *testing.T, s spec.Spec) string {

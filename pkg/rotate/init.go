@@ -150,7 +150,7 @@ func (p *Package) checkAdoption(o Options) error {
 	if err := errors.Join(append(a.Refusals, pki.CheckValidAt(c, o.now()))...); err != nil {
 		return fmt.Errorf("%q (sha256 %s): %w", c.Subject.CommonName, pki.Fingerprint(c)[:16], err)
 	}
-	if window := spec.MustDuration(p.Rotation.Spec.ExpiryWarning); c.NotAfter.Before(o.now().Add(window)) {
+	if window := p.Rotation.Spec.ExpiryWarning.Value(); c.NotAfter.Before(o.now().Add(window)) {
 		a.Warnings = append(a.Warnings, fmt.Sprintf("it expires on %s, within spec.expiryWarning (%s), and the leaves init issues with it expire with it: start the rotation to a new CA now (`carousel start %s`, then one phase per pull request)",
 			c.NotAfter.UTC().Format("2006-01-02"), window, p.File))
 	}

@@ -188,7 +188,7 @@ func newCA(r *spec.CARotation) (pki.Pair, error) {
 	return pki.NewCA(pki.CARequest{
 		CommonName:   r.Spec.CA.CommonName,
 		Organization: r.Spec.CA.Organization,
-		Validity:     spec.MustDuration(r.Spec.CA.Validity),
+		Validity:     r.Spec.CA.Validity.Value(),
 		Algorithm:    r.Spec.CA.Key.Algorithm,
 		Encoding:     r.Spec.CA.Key.Encoding,
 		PathLength:   r.Spec.CA.PathLength,
@@ -204,7 +204,7 @@ func (p *Package) issue(w keyEncoder, ca pki.Pair, l spec.Leaf, g phases.Generat
 		IPAddresses:  l.IPAddresses,
 		Usages:       l.Usages,
 		IsCA:         l.IsCA,
-		Validity:     spec.MustDuration(l.Validity),
+		Validity:     l.Validity.Value(),
 		Algorithm:    l.Key.Algorithm,
 		Encoding:     l.Key.Encoding,
 	})

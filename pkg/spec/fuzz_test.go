@@ -14,7 +14,7 @@ import (
 
 // FuzzLoad feeds arbitrary YAML to the spec loader: it must never panic,
 // and a spec it accepts must be complete (defaulted) and valid, so the
-// renderer's MustDuration and friends can never fail on it.
+// renderer's durations (Duration.Value) are never zero or negative.
 //
 // The committed corpus (testdata/fuzz/FuzzLoad) holds the inputs that once
 // crashed it; `go test` replays them, `make fuzz` searches for more.
@@ -55,11 +55,15 @@ func FuzzLoad(f *testing.F) {
 		if err := again.Default(); err != nil || again.Spec.ExpiryWarning != r.Spec.ExpiryWarning {
 			t.Fatalf("an accepted spec was not fully defaulted")
 		}
-		for _, d := range []string{r.Spec.ExpiryWarning, r.Spec.CA.Validity} {
-			MustDuration(d)
+		for _, d := range []Duration{r.Spec.ExpiryWarning, r.Spec.CA.Validity} {
+			if d.Value() <= 0 {
+				t.Fatalf("an accepted spec holds a duration %q that is not positive", d)
+			}
 		}
 		for _, l := range r.Spec.Leaves {
-			MustDuration(l.Validity)
+			if l.Validity.Value() <= 0 {
+				t.Fatalf("an accepted leaf validity %q is not positive", l.Validity)
+			}
 		}
 	})
 }

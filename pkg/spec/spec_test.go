@@ -38,7 +38,7 @@ func TestDefaultsFillEveryOptionalField(t *testing.T) {
 		{"scope", string(s.Scope), "ca"},
 		{"phase", string(s.Phase), "steady"},
 		{"materialDir", s.MaterialDir, "material"},
-		{"expiryWarning", s.ExpiryWarning, "720h0m0s"},
+		{"expiryWarning", s.ExpiryWarning.String(), "720h0m0s"},
 		{"CA commonName", s.CA.CommonName, "mesh"},
 		{"CA key", s.CA.Key.Algorithm, "ecdsa-p256"},
 		{"leaf commonName", l.CommonName, "issuer"},
@@ -255,7 +255,7 @@ func TestTheCAIsOptionalEveryFieldHasADefault(t *testing.T) {
 	if err != nil {
 		t.Fatalf("a spec without ca must load: %v", err)
 	}
-	if r.Spec.CA.CommonName != "mesh" || r.Spec.CA.Key.Algorithm != DefaultKeyAlgorithm || r.Spec.CA.Validity != DefaultCAValidity.String() {
+	if r.Spec.CA.CommonName != "mesh" || r.Spec.CA.Key.Algorithm != DefaultKeyAlgorithm || r.Spec.CA.Validity.String() != DefaultCAValidity.String() {
 		t.Fatalf("the CA was not defaulted: %+v", r.Spec.CA)
 	}
 }

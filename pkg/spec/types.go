@@ -61,7 +61,7 @@ type Spec struct {
 	PlaintextKeys bool `json:"plaintextKeys,omitempty"`
 	// ExpiryWarning is how long before a certificate's expiry the function
 	// warns. Default 720h (30 days).
-	ExpiryWarning string `json:"expiryWarning,omitempty"`
+	ExpiryWarning Duration `json:"expiryWarning,omitzero"`
 	// Runbook names the node-level steps `carousel plan` lists for each
 	// phase: RunbookKubernetes for the cluster CA, RunbookFrontProxy for the
 	// front-proxy CA, RunbookNone (default) otherwise.
@@ -244,8 +244,8 @@ const (
 type CA struct {
 	Subject `json:",inline"`
 	// Validity of a CA made by `start`, a Go duration. Default 87600h (10 years).
-	Validity string `json:"validity,omitempty"`
-	Key      Key    `json:"key,omitempty"`
+	Validity Duration `json:"validity,omitzero"`
+	Key      Key      `json:"key,omitempty"`
 	// PathLength limits the depth of CAs below this one (nil: no limit).
 	PathLength *int `json:"pathLength,omitempty"`
 	// Secret, when set, renders the signing CA of each phase into a Secret
@@ -307,8 +307,8 @@ type Leaf struct {
 	// Istio's plug-in cacerts).
 	IsCA bool `json:"isCA,omitempty"`
 	// Validity, a Go duration. Default 8760h (1 year), capped at the issuer's.
-	Validity string `json:"validity,omitempty"`
-	Key      Key    `json:"key,omitempty"`
+	Validity Duration `json:"validity,omitzero"`
+	Key      Key      `json:"key,omitempty"`
 }
 
 // Bundle is a ConfigMap (or Secret) holding the trusted set as PEM, rendered
@@ -448,5 +448,5 @@ type WorkloadCertificates struct {
 	// Lifetime is how long one lives (Linkerd's
 	// identity.issuer.issuanceLifetime and Istio's
 	// DEFAULT_WORKLOAD_CERT_TTL are 24h). Default 24h.
-	Lifetime string `json:"lifetime,omitempty"`
+	Lifetime Duration `json:"lifetime,omitzero"`
 }

@@ -85,17 +85,17 @@ func (r *CARotation) Default() error {
 	if s.Runbook == "" {
 		s.Runbook = RunbookNone
 	}
-	if s.ExpiryWarning == "" {
-		s.ExpiryWarning = DefaultExpiryWarning.String()
+	if s.ExpiryWarning.IsZero() {
+		s.ExpiryWarning = DurationOf(DefaultExpiryWarning)
 	}
-	if w := s.WorkloadCertificates; w != nil && w.Lifetime == "" {
-		w.Lifetime = DefaultWorkloadCertificateLifetime.String()
+	if w := s.WorkloadCertificates; w != nil && w.Lifetime.IsZero() {
+		w.Lifetime = DurationOf(DefaultWorkloadCertificateLifetime)
 	}
 	if s.CA.CommonName == "" {
 		s.CA.CommonName = r.Metadata.Name
 	}
-	if s.CA.Validity == "" {
-		s.CA.Validity = DefaultCAValidity.String()
+	if s.CA.Validity.IsZero() {
+		s.CA.Validity = DurationOf(DefaultCAValidity)
 	}
 	if s.CA.Key.Algorithm == "" {
 		s.CA.Key.Algorithm = DefaultKeyAlgorithm
@@ -120,8 +120,8 @@ func (r *CARotation) Default() error {
 		if len(l.Usages) == 0 {
 			l.Usages = []string{"server"}
 		}
-		if l.Validity == "" {
-			l.Validity = DefaultLeafValidity.String()
+		if l.Validity.IsZero() {
+			l.Validity = DurationOf(DefaultLeafValidity)
 		}
 		if l.Key.Algorithm == "" {
 			l.Key.Algorithm = DefaultKeyAlgorithm
@@ -216,12 +216,12 @@ func (r *CARotation) Validate() error {
 	if strings.HasPrefix(s.MaterialDir, "/") || slices.Contains(strings.Split(s.MaterialDir, "/"), "..") {
 		errs.add("spec.materialDir", "%q must be a relative path inside the package", s.MaterialDir)
 	}
-	checkDuration(&errs, "spec.expiryWarning", s.ExpiryWarning)
+	s.ExpiryWarning.check(&errs, "spec.expiryWarning")
 	if w := s.WorkloadCertificates; w != nil {
 		if l, ok := s.LeafByName(w.Issuer); !ok || !l.IsCA {
 			errs.add("spec.workloadCertificates.issuer", "%q must name a leaf with isCA: true (the intermediate that signs the workloads' certificates)", w.Issuer)
 		}
-		checkDuration(&errs, "spec.workloadCertificates.lifetime", w.Lifetime)
+		w.Lifetime.check(&errs, "spec.workloadCertificates.lifetime")
 	}
 	if s.Publish != "" && (strings.HasPrefix(s.Publish, "/") || !strings.HasSuffix(s.Publish, ".yaml")) {
 		errs.add("spec.publish", "%q must be a relative path of a .yaml file (from the directory of this file)", s.Publish)
@@ -234,7 +234,7 @@ func (r *CARotation) Validate() error {
 	if !slices.Contains(Runbooks, s.Runbook) {
 		errs.add("spec.runbook", "%q is not a runbook (want one of %s)", s.Runbook, runbookList())
 	}
-	checkDuration(&errs, "spec.ca.validity", s.CA.Validity)
+	s.CA.Validity.check(&errs, "spec.ca.validity")
 	checkKey(&errs, "spec.ca.key", s.CA.Key)
 	if s.CA.PathLength != nil && *s.CA.PathLength < 0 {
 		errs.add("spec.ca.pathLength", "must not be negative")
@@ -281,7 +281,7 @@ func (r *CARotation) Validate() error {
 		leafNames[l.Name] = true
 		checkSecret(&errs, p+".secret", l.Secret)
 		claim(p+".secret", l.Secret.Namespace, l.Secret.Name)
-		checkDuration(&errs, p+".validity", l.Validity)
+		l.Validity.check(&errs, p+".validity")
 		checkKey(&errs, p+".key", l.Key)
 		for j, u := range l.Usages {
 			if u != "server" && u != "client" {
@@ -539,15 +539,6 @@ func checkSecret(errs *FieldErrors, p string, t SecretTarget) {
 	}
 }
 
-func checkDuration(errs *FieldErrors, p, v string) {
-	d, err := time.ParseDuration(v)
-	if err != nil {
-		errs.add(p, "%q is not a duration (use Go units, e.g. 8760h)", v)
-	} else if d <= 0 {
-		errs.add(p, "must be positive")
-	}
-}
-
 // checkKey checks a key's algorithm and that its encoding can hold it: PKCS#1
 // is RSA's own format and SEC 1 elliptic curves', so either on another
 // algorithm is a spec error, not a surprise at `start`.
@@ -568,15 +559,6 @@ func checkKey(errs *FieldErrors, p string, k Key) {
 	default:
 		errs.add(p+".encoding", "%q is not a key encoding (want pkcs8, pkcs1 or sec1)", k.Encoding)
 	}
-}
-
-// MustDuration parses a duration Validate already accepted.
-func MustDuration(s string) time.Duration {
-	d, err := time.ParseDuration(s)
-	if err != nil {
-		panic(fmt.Sprintf("duration %q was not validated: %v", s, err))
-	}
-	return d
 }
 
 // LeavesNamed returns the leaves a name selects: the leaf of that name and

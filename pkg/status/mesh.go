@@ -41,7 +41,7 @@ func workloadCertificates(r *Report, s *snapshot, rot *spec.CARotation, out gen.
 	if wc == nil || !distrustsNext(rot) {
 		return
 	}
-	lifetime := spec.MustDuration(wc.Lifetime)
+	lifetime := wc.Lifetime.Value()
 	consumes := "leaf:" + wc.Issuer
 	rolls := func(w gen.Restart) bool {
 		k, ok := targets.Lookup(w.Kind)
