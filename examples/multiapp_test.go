@@ -139,7 +139,7 @@ func (m *multiApp) placed(t *testing.T, app string) []*yaml.RNode {
 
 // restartOf is a workload's restart annotation ("" without one).
 func meshRestart(n *yaml.RNode) string {
-	k, ok := targets.Of(n)
+	k, ok := targets.Builtin().Of(n)
 	if !ok || k.Workload == nil {
 		return ""
 	}
@@ -163,7 +163,7 @@ func TestConsumersRollExactlyAsInTheOwnersPackage(t *testing.T) {
 			want := m.placed(t, app)
 			appItems := testkit.Parse(t, mustReadFile(t, filepath.Join(m.dir, app, "app.yaml")))
 			for _, in := range appItems {
-				if k, ok := targets.Of(in); !ok || k.Workload == nil {
+				if k, ok := targets.Builtin().Of(in); !ok || k.Workload == nil {
 					continue
 				}
 				g := testkit.Find(got, in.GetKind(), in.GetNamespace(), in.GetName())
@@ -186,7 +186,7 @@ func TestConsumersRollExactlyAsInTheOwnersPackage(t *testing.T) {
 				if g.GetAnnotations()["phase.carousel.dev/mesh-ca"] != string(phase) {
 					t.Errorf("%s at %s: %s %s/%s reports phase %s", app, phase, g.GetKind(), g.GetNamespace(), g.GetName(), g.GetAnnotations()["phase.carousel.dev/mesh-ca"])
 				}
-				if k, ok := targets.Of(g); ok && k.Workload != nil {
+				if k, ok := targets.Builtin().Of(g); ok && k.Workload != nil {
 					continue
 				}
 				w := testkit.Find(want, g.GetKind(), g.GetNamespace(), g.GetName())
@@ -215,7 +215,7 @@ func payload(t *testing.T, n *yaml.RNode) string {
 	if d, _ := n.Pipe(yaml.Lookup("data")); d != nil {
 		out = append(out, d.MustString())
 	}
-	if k, ok := targets.Lookup(n.GetKind()); ok && k.CABundle != nil {
+	if k, ok := targets.Builtin().Lookup(n.GetKind()); ok && k.CABundle != nil {
 		for _, p := range k.CABundle.Paths(n, nil) {
 			v, _ := n.Pipe(yaml.Lookup(append(p, "caBundle")...))
 			b, err := base64.StdEncoding.DecodeString(yaml.GetValue(v))

@@ -28,6 +28,7 @@ TOOLS=(
   "kpt v1.0.0-beta.49 kpt"
   "argocd-crds v3.2.12 application-crd.yaml applicationset-crd.yaml appproject-crd.yaml"
   "argo-rollouts-crds v1.8.3 rollout-crd.yaml"
+  "kruise-crds v1.8.2 apps.kruise.io_clonesets.yaml"
   "actionlint v1.7.12 actionlint"
   "mermaid-parser 2.0.1 mermaid-parse"
   "istio-cacerts v0.0.0-20260827124520-eed52ebb66ad istio-cacerts"
@@ -133,6 +134,15 @@ build() {
       [ -n "$rdir" ] || die "argo-rollouts-crds $version: module source not found"
       mkdir -p "$out"
       cp "$rdir/manifests/crds/rollout-crd.yaml" "$out/rollout-crd.yaml" && chmod +x "$out/rollout-crd.yaml" ;;
+    kruise-crds)
+      # OpenKruise's CloneSet CRD from its module source at the pinned
+      # release: a workload kind a spec declares (spec.workloadKinds) is
+      # rolled and gated through it on the real API server.
+      local kdir
+      kdir=$(GOFLAGS=-mod=mod go mod download -json "github.com/openkruise/kruise@$version" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+      [ -n "$kdir" ] || die "kruise-crds $version: module source not found"
+      mkdir -p "$out"
+      cp "$kdir/config/crd/bases/apps.kruise.io_clonesets.yaml" "$out/apps.kruise.io_clonesets.yaml" && chmod +x "$out/apps.kruise.io_clonesets.yaml" ;;
     kpt)
       # kpt builds only inside its own module source (its go.mod replaces
       # apply there); the sum database does not know this version.

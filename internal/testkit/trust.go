@@ -88,8 +88,8 @@ func TrustObjects(t testing.TB, rot *spec.CARotation, items []*yaml.RNode) []Tru
 			if v, _ := n.Pipe(yaml.Lookup("data", "ca.crt")); v != nil {
 				out = append(out, trustOf(t, where, decode(t, yaml.GetValue(v))))
 			}
-		case slices.Contains(targets.CABundleKinds(), n.GetKind()):
-			k, _ := targets.Lookup(n.GetKind())
+		case slices.Contains(targets.Builtin().CABundleKinds(), n.GetKind()):
+			k, _ := targets.Builtin().Lookup(n.GetKind())
 			for _, path := range k.CABundle.Paths(n, nil) {
 				if v, _ := n.Pipe(yaml.Lookup(append(path, "caBundle")...)); v != nil {
 					out = append(out, trustOf(t, where, decode(t, yaml.GetValue(v))))

@@ -181,10 +181,10 @@ func anyMatches(want, got map[string]string) bool {
 	return false
 }
 
-// WorkloadOf reads a workload from an object of a workload kind; ok is
-// false for any other object.
-func WorkloadOf(n *yaml.RNode) (Workload, bool) {
-	kind, ok := targets.Of(n)
+// WorkloadOf reads a workload from an object of a workload kind of kinds
+// (the rotation's registry); ok is false for any other object.
+func WorkloadOf(kinds targets.Registry, n *yaml.RNode) (Workload, bool) {
+	kind, ok := kinds.Of(n)
 	if !ok || kind.Workload == nil {
 		return Workload{}, false
 	}

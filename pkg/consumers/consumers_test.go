@@ -9,6 +9,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
 	"github.com/carousel-dev/carousel/pkg/spec"
+	"github.com/carousel-dev/carousel/pkg/targets"
 )
 
 // rulesOf loads a documented rule set (testdata/<mesh>.yaml) through the
@@ -199,11 +200,11 @@ spec:
           labels: {sidecar.istio.io/inject: "true"}
           annotations: {linkerd.io/inject: enabled}
 `)
-	w, ok := WorkloadOf(cj)
+	w, ok := WorkloadOf(targets.Builtin(), cj)
 	if !ok || w.PodLabels["sidecar.istio.io/inject"] != "true" || w.PodAnnotations["linkerd.io/inject"] != "enabled" || w.Labels["team"] != "a" {
 		t.Errorf("WorkloadOf(CronJob) = %+v, %v", w, ok)
 	}
-	if _, ok := WorkloadOf(yaml.MustParse("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n")); ok {
+	if _, ok := WorkloadOf(targets.Builtin(), yaml.MustParse("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n")); ok {
 		t.Error("a ConfigMap is not a workload")
 	}
 }

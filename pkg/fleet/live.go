@@ -65,7 +65,7 @@ type Lag struct {
 // listed whole (the marker is an annotation, which no selector reads);
 // bundles carry the rotation label and are listed by it.
 func markerResources() (all, labelled []schema.GroupVersionResource) {
-	for _, k := range targets.All() {
+	for _, k := range targets.Builtin().All() {
 		switch {
 		case k.Workload != nil && k.Workload.Roll != targets.NotRolled, k.CABundle != nil:
 			all = append(all, k.Resource)
@@ -129,7 +129,7 @@ func Consumers(ctx context.Context, client dynamic.Interface, rotation string, o
 			if mark(u) {
 				return
 			}
-			k, ok := targets.Lookup(u.GetKind())
+			k, ok := targets.Builtin().Lookup(u.GetKind())
 			if !ok || k.Workload == nil || (owned != nil && owned(u.GetKind(), u.GetNamespace(), u.GetName())) {
 				return
 			}

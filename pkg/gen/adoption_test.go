@@ -21,7 +21,7 @@ import (
 func templates(items []*yaml.RNode) map[string]string {
 	out := map[string]string{}
 	for _, n := range items {
-		if k, ok := targets.Of(n); ok && k.Workload != nil {
+		if k, ok := targets.Builtin().Of(n); ok && k.Workload != nil {
 			out[n.GetKind()+"/"+n.GetNamespace()+"/"+n.GetName()] = n.MustString()
 		}
 	}

@@ -40,7 +40,7 @@ func (r *renderer) renderBundles() part {
 func (r *renderer) inputNamespaces() []string {
 	seen := map[string]bool{}
 	for _, n := range r.items {
-		if k, ok := targets.Of(n); ok && k.Name == targets.Namespace {
+		if k, ok := r.kinds().Of(n); ok && k.Name == targets.Namespace {
 			seen[n.GetName()] = true
 		} else if ns := n.GetNamespace(); ns != "" {
 			seen[ns] = true

@@ -47,7 +47,7 @@ func (r *renderer) injectCABundles() part {
 // caBundlePaths returns the paths of the maps of n holding caBundle: none
 // for a kind without one.
 func caBundlePaths(n *yaml.RNode, only []string) [][]string {
-	k, ok := targets.Lookup(n.GetKind())
+	k, ok := targets.Builtin().Lookup(n.GetKind())
 	if !ok || k.CABundle == nil {
 		return nil
 	}

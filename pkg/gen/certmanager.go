@@ -285,7 +285,7 @@ func (r *renderer) warnCACrtReaders() {
 		leaves[l.Secret.Namespace][l.Secret.Name] = true
 	}
 	for _, n := range r.items {
-		kind, ok := targets.Of(n)
+		kind, ok := r.kinds().Of(n)
 		if !ok || kind.Workload == nil || leaves[n.GetNamespace()] == nil {
 			continue
 		}

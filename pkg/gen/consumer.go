@@ -13,7 +13,6 @@ import (
 	"github.com/carousel-dev/carousel/pkg/phases"
 	"github.com/carousel-dev/carousel/pkg/pki"
 	"github.com/carousel-dev/carousel/pkg/spec"
-	"github.com/carousel-dev/carousel/pkg/targets"
 )
 
 // MarkerAnnotation is set, in a consumer package, on every workload that
@@ -168,7 +167,7 @@ func (r *renderer) mark(o Output, restarts []Restart) {
 func (r *renderer) baselineItems() []*yaml.RNode {
 	items := make([]*yaml.RNode, len(r.items))
 	for i, n := range r.items {
-		if k, ok := targets.Of(n); ok && k.Workload != nil {
+		if k, ok := r.kinds().Of(n); ok && k.Workload != nil {
 			items[i] = n
 		} else if orig, ok := r.before[n]; ok {
 			items[i] = orig.Copy()

@@ -23,17 +23,7 @@ func example(t testing.TB) *testkit.Package {
 // render renders the example with extra input items and an optional clock.
 func render(t *testing.T, phase phases.Phase, now time.Time, extra ...string) gen.Output {
 	t.Helper()
-	pkg := example(t)
-	cfg := pkg.WithPhase(t, phase)
-	rot, err := spec.Load(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	items := pkg.CopyItems()
-	for _, e := range extra {
-		items = append(items, yaml.MustParse(e))
-	}
-	return gen.Render(gen.Input{Rotation: rot, Config: cfg, Items: items, Now: now})
+	return renderWith(t, phase, now, func(*yaml.RNode) {}, extra...)
 }
 
 func trustedFingerprints(t *testing.T, b64 string) []string {
@@ -61,4 +51,21 @@ func warnings(out gen.Output) []string {
 		}
 	}
 	return w
+}
+
+// renderWith renders like render, with the CARotation edited by edit first.
+func renderWith(t *testing.T, phase phases.Phase, now time.Time, edit func(cfg *yaml.RNode), extra ...string) gen.Output {
+	t.Helper()
+	pkg := example(t)
+	cfg := pkg.WithPhase(t, phase)
+	edit(cfg)
+	rot, err := spec.Load(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	items := pkg.CopyItems()
+	for _, e := range extra {
+		items = append(items, yaml.MustParse(e))
+	}
+	return gen.Render(gen.Input{Rotation: rot, Config: cfg, Items: items, Now: now})
 }

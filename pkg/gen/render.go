@@ -15,6 +15,7 @@ import (
 	"github.com/carousel-dev/carousel/pkg/phases"
 	"github.com/carousel-dev/carousel/pkg/pki"
 	"github.com/carousel-dev/carousel/pkg/spec"
+	"github.com/carousel-dev/carousel/pkg/targets"
 )
 
 // Input is everything a render reads.
@@ -106,6 +107,15 @@ func (o Output) Failed() bool {
 // phase, its material and trusted set, and the input items (KeyPairs
 // aside). Steps report problems into results; what they render or manage
 // they return to Render.
+// kinds is the rotation's registry of kinds: the built-in ones and those
+// spec.workloadKinds declares.
+func (r *renderer) kinds() targets.Registry {
+	if r.rot == nil {
+		return targets.Builtin()
+	}
+	return r.rot.Spec.Kinds()
+}
+
 type renderer struct {
 	in    Input
 	rot   *spec.CARotation

@@ -110,7 +110,7 @@ func TestWorkloadsRollExactlyWhenTheModelSays(t *testing.T) {
 			out := pkg.RenderAt(t, p)
 			s := snapshot{template: map[string]string{}, restarts: map[string]gen.Restart{}}
 			for _, n := range out.Items {
-				if slices.Contains(targets.RolledKinds(), n.GetKind()) {
+				if slices.Contains(targets.Builtin().RolledKinds(), n.GetKind()) {
 					s.template[n.GetKind()+"/"+n.GetNamespace()+"/"+n.GetName()] = n.MustString()
 				}
 			}
@@ -121,7 +121,7 @@ func TestWorkloadsRollExactlyWhenTheModelSays(t *testing.T) {
 		}
 		inputs := map[string]string{}
 		for _, n := range pkg.Items {
-			if slices.Contains(targets.RolledKinds(), n.GetKind()) {
+			if slices.Contains(targets.Builtin().RolledKinds(), n.GetKind()) {
 				inputs[n.GetKind()+"/"+n.GetNamespace()+"/"+n.GetName()] = n.MustString()
 			}
 		}

@@ -44,7 +44,7 @@ func (r *renderer) rollWorkloads(managed map[objID]Managed, base *baseline) []Re
 	var restarts []Restart
 	sel := r.newSelector()
 	for _, n := range r.items {
-		kind, ok := targets.Of(n)
+		kind, ok := r.kinds().Of(n)
 		if !ok {
 			r.warnUnknownWorkload(n, managed)
 			continue
@@ -151,7 +151,7 @@ func (r *renderer) newSelector() *selector {
 // Namespace selects nothing there: carousel cannot see the labels a mesh
 // injects by, so it warns once per rule and namespace rather than guess.
 func (s *selector) selection(n *yaml.RNode) consumers.Selection {
-	w, ok := consumers.WorkloadOf(n)
+	w, ok := consumers.WorkloadOf(s.r.kinds(), n)
 	if !ok {
 		return consumers.Selection{}
 	}
@@ -288,8 +288,8 @@ func (r *renderer) warnUnknownWorkload(n *yaml.RNode, managed map[objID]Managed)
 		}
 		for _, ref := range podRefs(podSpec) {
 			if _, ok := managed[objID{ref.kind, n.GetNamespace(), ref.name}]; ok {
-				r.warnAt(n, strings.Join(path, "."), "%s %s/%s (%s) reads %s %s of rotation %q, but carousel does not know kind %s and cannot roll it: its pods keep the old material until they are replaced; roll it by hand in each phase that changes what it reads (carousel plan), or run it as a kind carousel rolls (%s)",
-					n.GetKind(), n.GetNamespace(), n.GetName(), n.GetApiVersion(), ref.kind, ref.name, r.rot.Metadata.Name, n.GetKind(), strings.Join(targets.RolledKinds(), ", "))
+				r.warnAt(n, strings.Join(path, "."), "%s %s/%s (%s) reads %s %s of rotation %q, but carousel does not know kind %s and cannot roll it: its pods keep the old material until they are replaced; declare its kind in spec.workloadKinds (kind: %s, apiVersion: %s, resource: <its plural>, template: <path of its pod template>) so carousel rolls and gates on it, or roll it by hand in each phase that changes what it reads (carousel plan)",
+					n.GetKind(), n.GetNamespace(), n.GetName(), n.GetApiVersion(), ref.kind, ref.name, r.rot.Metadata.Name, n.GetKind(), n.GetKind(), n.GetApiVersion())
 				return
 			}
 		}

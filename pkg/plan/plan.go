@@ -338,7 +338,7 @@ func (p *Plan) buildStep(rot *spec.CARotation, items []*yaml.RNode, from, to pha
 			s.Changes = append(s.Changes, Change{"delete", n.GetKind(), n.GetNamespace(), n.GetName()})
 		}
 	}
-	s.Waves = waves(s.Changes, rollingWorkloads(a, b))
+	s.Waves = waves(rot.Spec.Kinds(), s.Changes, rollingWorkloads(a, b))
 	// Whether node steps came with the move into `from` (they moved to the
 	// in-cluster-config step when the phase has one).
 	nodeSteps := false
@@ -401,10 +401,10 @@ func rollingWorkloads(a, b gen.Output) []gen.Restart {
 // and API access, so they go first and alone), then everything else. A
 // plan whose workloads are all in one wave names its waves as before waves
 // existed.
-func waves(changes []Change, rolls []gen.Restart) []Wave {
+func waves(kinds targets.Registry, changes []Change, rolls []gen.Restart) []Wave {
 	var material []string
 	for _, c := range changes {
-		if !targets.IsWorkload(c.Kind) {
+		if !kinds.IsWorkload(c.Kind) {
 			material = append(material, c.Action+" "+c.String())
 		}
 	}
@@ -459,7 +459,7 @@ func gate(rot *spec.CARotation, from string, dir phases.Direction, rolledInto []
 	g := []string{fmt.Sprintf("Phase %s is applied: the GitOps tool reports the last commit synced and healthy.", from)}
 	var checks []string
 	for _, r := range rolledInto {
-		if k, _ := targets.Lookup(r.Kind); k.Workload != nil && k.Workload.Roll == targets.NextRun {
+		if k, _ := rot.Spec.Kinds().Lookup(r.Kind); k.Workload != nil && k.Workload.Roll == targets.NextRun {
 			continue // its next run starts pods of the new template: no rollout to wait for
 		}
 		checks = append(checks, fmt.Sprintf("kubectl -n %s rollout status %s/%s --timeout=10m", r.Namespace, strings.ToLower(r.Kind), r.Name))

@@ -75,6 +75,12 @@ func TestBadSpecsFailWithTheirFieldPath(t *testing.T) {
 		{"a caBundle on an unsupported kind is refused", "  caBundles:\n  - {kind: Service, name: s}\n", "spec.caBundles[0].kind", "should be one of"},
 		{"webhooks of a kind without webhooks are refused", "  caBundles:\n  - {kind: APIService, name: v1.metrics.k8s.io, webhooks: [a]}\n", "spec.caBundles[0].webhooks", "only webhook configurations"},
 		{"a restart rule of a kind carousel cannot roll is refused", "  restarts:\n  - {kind: Job, consumes: [trust]}\n", "spec.restarts[0].kind", "want one of Deployment, DaemonSet, StatefulSet, ReplicaSet, Rollout, CronJob"},
+		{"a declared workload kind that shadows a built-in one is refused", "  workloadKinds:\n  - {kind: Rollout, apiVersion: argoproj.io/v1alpha1, resource: rollouts}\n", "spec.workloadKinds[0].kind", "is built in"},
+		{"a declared workload kind of the core group is refused", "  workloadKinds:\n  - {kind: Thing, apiVersion: v1, resource: things}\n", "spec.workloadKinds[0].apiVersion", "custom resource"},
+		{"a declared workload kind needs its plural resource", "  workloadKinds:\n  - {kind: CloneSet, apiVersion: apps.kruise.io/v1alpha1, resource: CloneSets}\n", "spec.workloadKinds[0].resource", "plural resource name"},
+		{"a declared workload kind's template is a dotted path", "  workloadKinds:\n  - {kind: CloneSet, apiVersion: apps.kruise.io/v1alpha1, resource: clonesets, template: 'spec.[0]'}\n", "spec.workloadKinds[0].template", "dot-separated path"},
+		{"a workload kind declared twice is refused", "  workloadKinds:\n  - {kind: CloneSet, apiVersion: apps.kruise.io/v1alpha1, resource: clonesets}\n  - {kind: CloneSet, apiVersion: apps.kruise.io/v1beta1, resource: clonesets}\n", "spec.workloadKinds[1].kind", "declared twice"},
+		{"a restart rule of an undeclared custom kind says how to declare it", "  restarts:\n  - {kind: CloneSet, consumes: [trust]}\n", "spec.restarts[0].kind", "declare it in spec.workloadKinds"},
 		{"an empty restart rule is refused", "  restarts:\n  - consumes: [trust]\n", "spec.restarts[0]", "would roll everything"},
 		{"a restart of an unknown leaf is refused", "  restarts:\n  - {name: x, consumes: ['leaf:nope']}\n", "spec.restarts[0].consumes[0]", "followed by a leaf"},
 		{"an In expression without values is refused", "  restarts:\n  - podSelector: {matchExpressions: [{key: a, operator: In}]}\n", "spec.restarts[0].podSelector.matchExpressions[0].values", "In needs values"},
@@ -131,18 +137,31 @@ func TestBadSpecsFailWithTheirFieldPath(t *testing.T) {
 	}
 }
 
+// A declared workload kind may be named by a restart rule, as a built-in
+// one may.
+func TestARestartRuleMayNameADeclaredWorkloadKind(t *testing.T) {
+	r, err := load(t, base+"  workloadKinds:\n  - {kind: CloneSet, apiVersion: apps.kruise.io/v1alpha1, resource: clonesets}\n  restarts:\n  - {kind: CloneSet, namespace: shop, consumes: [trust]}\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, ok := r.Spec.Kinds().Lookup("CloneSet")
+	if !ok || k.Resource.String() != "apps.kruise.io/v1alpha1, Resource=clonesets" || strings.Join(k.Workload.PodSpec(), ".") != "spec.template.spec" {
+		t.Fatalf("the declared kind is not in the rotation's registry as declared: %+v", k)
+	}
+}
+
 // The kinds a spec may name come from the registry: every kind carousel
 // rolls may be named by a restart rule, every kind with a caBundle by
 // spec.caBundles.
 func TestTheSpecAcceptsEveryRegisteredKind(t *testing.T) {
-	for _, kind := range targets.RolledKinds() {
+	for _, kind := range targets.Builtin().RolledKinds() {
 		t.Run("a restart rule may name a "+kind, func(t *testing.T) {
 			if _, err := load(t, base+"  restarts:\n  - {kind: "+kind+", consumes: [trust]}\n"); err != nil {
 				t.Fatal(err)
 			}
 		})
 	}
-	for _, kind := range targets.CABundleKinds() {
+	for _, kind := range targets.Builtin().CABundleKinds() {
 		t.Run("spec.caBundles may name a "+kind, func(t *testing.T) {
 			if _, err := load(t, base+"  caBundles:\n  - {kind: "+kind+", name: x}\n"); err != nil {
 				t.Fatal(err)

@@ -80,6 +80,12 @@ type Spec struct {
 	CABundles   []CABundleTarget `json:"caBundles,omitempty"`
 	Kubeconfigs []Kubeconfig     `json:"kubeconfigs,omitempty"`
 	Restarts    []Restart        `json:"restarts,omitempty"`
+	// WorkloadKinds teaches carousel workload kinds its registry does not
+	// know (a custom resource with a pod template: OpenKruise's CloneSet, a
+	// platform's own App kind): it then annotates their pod templates, rolls
+	// them and gates on them as on a Deployment. Argo Rollouts' Rollout is
+	// built in.
+	WorkloadKinds []WorkloadKind `json:"workloadKinds,omitempty"`
 	// Probes are TLS endpoints `carousel status` dials to check the leaf
 	// they serve is the phase's (optional).
 	Probes []Probe `json:"probes,omitempty"`
@@ -449,4 +455,22 @@ type WorkloadCertificates struct {
 	// identity.issuer.issuanceLifetime and Istio's
 	// DEFAULT_WORKLOAD_CERT_TTL are 24h). Default 24h.
 	Lifetime Duration `json:"lifetime,omitzero"`
+}
+
+// WorkloadKind declares a workload kind (spec.workloadKinds): where the API
+// serves it and where it keeps its pod template. carousel rolls it by
+// changing the template, as it rolls a Deployment, and status reads its
+// rollout by the conventions most controllers follow (targets.DeclaredRollout),
+// failing closed when its status says nothing it can read.
+type WorkloadKind struct {
+	// Kind is the kind, as in its objects' kind field (CloneSet).
+	Kind string `json:"kind"`
+	// APIVersion is its group and version (apps.kruise.io/v1alpha1).
+	APIVersion string `json:"apiVersion"`
+	// Resource is the plural name the API serves it under (clonesets),
+	// for status to read live objects.
+	Resource string `json:"resource"`
+	// Template is the dot-separated path of its pod template (whose spec is
+	// the pod spec). Default spec.template.
+	Template string `json:"template,omitempty"`
 }

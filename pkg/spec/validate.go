@@ -22,6 +22,7 @@ func (r *CARotation) Validate() error {
 	leafNames := s.validateLeaves(&errs, claims)
 	s.validateBundles(&errs, claims)
 	s.validateTargets(&errs)
+	s.validateWorkloadKinds(&errs)
 	s.validateRestarts(&errs, leafNames)
 	r.validateCertManager(&errs)
 	s.validateProbes(&errs, leafNames)

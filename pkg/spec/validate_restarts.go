@@ -5,17 +5,16 @@ import (
 	"net"
 	"slices"
 	"strings"
-
-	"github.com/carousel-dev/carousel/pkg/targets"
 )
 
 // validateRestarts checks the restart rules: each selects something, and
 // consumes what the rotation changes.
 func (s *Spec) validateRestarts(errs *FieldErrors, leafNames map[string]bool) {
+	rolled := s.Kinds().RolledKinds()
 	for i, rs := range s.Restarts {
 		p := fmt.Sprintf("spec.restarts[%d]", i)
-		if rs.Kind != "" && !slices.Contains(targets.RolledKinds(), rs.Kind) {
-			errs.add(p+".kind", "%q is not a workload kind (want one of %s)", rs.Kind, strings.Join(targets.RolledKinds(), ", "))
+		if rs.Kind != "" && !slices.Contains(rolled, rs.Kind) {
+			errs.add(p+".kind", "%q is not a workload kind (want one of %s, or declare it in spec.workloadKinds)", rs.Kind, strings.Join(rolled, ", "))
 		}
 		if rs.Name == "" && len(rs.Selector) == 0 && rs.Namespace == "" && rs.Kind == "" &&
 			rs.PodSelector == nil && len(rs.PodAnnotations) == 0 && !rs.NamespaceConditions() {

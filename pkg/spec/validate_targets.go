@@ -56,9 +56,9 @@ func (s *Spec) validateTargets(errs *FieldErrors) {
 	}
 	for i, t := range s.CABundles {
 		p := fmt.Sprintf("spec.caBundles[%d]", i)
-		k, _ := targets.Lookup(t.Kind)
+		k, _ := targets.Builtin().Lookup(t.Kind)
 		if k.CABundle == nil {
-			errs.add(p+".kind", "%q cannot carry a caBundle (want one of %s)", t.Kind, strings.Join(targets.CABundleKinds(), ", "))
+			errs.add(p+".kind", "%q cannot carry a caBundle (want one of %s)", t.Kind, strings.Join(targets.Builtin().CABundleKinds(), ", "))
 		}
 		if t.Name == "" {
 			errs.add(p+".name", "is required")

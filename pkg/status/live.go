@@ -64,7 +64,7 @@ func (id objectID) key() string { return id.kind + "/" + id.namespace + "/" + id
 // then lists the pods of podNamespaces, keeping for each its name, labels
 // and the restart annotation podKey. compared holds the keys of the objects
 // whose content status compares (the managed ones): they are kept whole.
-func read(ctx context.Context, client dynamic.Interface, wanted []objectID, compared map[string]bool, podNamespaces []string, podKey string) (*snapshot, error) {
+func read(ctx context.Context, client dynamic.Interface, kinds targets.Registry, wanted []objectID, compared map[string]bool, podNamespaces []string, podKey string) (*snapshot, error) {
 	s := &snapshot{objects: map[string]*yaml.RNode{}, pods: map[string][]podRecord{}, podIndex: map[string]map[string][]int{}}
 	byKind := map[string]map[string]bool{} // kind -> namespaces ("" for cluster-scoped)
 	want := map[string]bool{}
@@ -76,7 +76,7 @@ func read(ctx context.Context, client dynamic.Interface, wanted []objectID, comp
 		want[id.key()] = true
 	}
 	for _, kind := range sortedKeys(byKind) {
-		k, ok := targets.Lookup(kind)
+		k, ok := kinds.Lookup(kind)
 		if !ok {
 			return nil, fmt.Errorf("status does not know the kind %s: add it to pkg/targets", kind)
 		}
@@ -319,6 +319,23 @@ func sortedKeys[V any](m map[string]V) []string {
 // matchLabelsOf returns a live workload's spec.selector.matchLabels.
 func matchLabelsOf(live *yaml.RNode) map[string]string {
 	sel, _ := live.Pipe(yaml.Lookup("spec", "selector", "matchLabels"))
+	return stringMap(sel)
+}
+
+// podLabelsOf is the labels that select a workload's pods: its selector's
+// matchLabels, as every apps kind (and Argo Rollouts', OpenKruise's) has;
+// for a declared kind without one, the labels of its pod template, which
+// every pod it runs carries. Nil (no pod is selected) when it has neither:
+// status then finds no stale pod, and the kind's rollout rule decides.
+func podLabelsOf(live *yaml.RNode, kind targets.Kind) map[string]string {
+	if m := matchLabelsOf(live); len(m) > 0 || kind.Workload == nil || len(kind.Workload.Template) == 0 {
+		return m
+	}
+	tl, _ := live.Pipe(yaml.Lookup(append(slices.Clone(kind.Workload.Template), "metadata", "labels")...))
+	return stringMap(tl)
+}
+
+func stringMap(sel *yaml.RNode) map[string]string {
 	if sel == nil {
 		return nil
 	}

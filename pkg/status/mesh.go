@@ -44,7 +44,7 @@ func workloadCertificates(r *Report, s *snapshot, rot *spec.CARotation, out gen.
 	lifetime := wc.Lifetime.Value()
 	consumes := "leaf:" + wc.Issuer
 	rolls := func(w gen.Restart) bool {
-		k, ok := targets.Lookup(w.Kind)
+		k, ok := rot.Spec.Kinds().Lookup(w.Kind)
 		return ok && k.Workload != nil && k.Workload.Roll != targets.NextRun
 	}
 	var switched time.Time // when the last of the issuer's holders' pods started

@@ -68,7 +68,7 @@ func subjects(cs []*x509.Certificate) string {
 // get reads one object: CheckPublished reads a single ConfigMap, so a GET
 // (status itself reads everything else in paginated lists, pkg/status/live.go).
 func get(ctx context.Context, client dynamic.Interface, kind, ns, name string) (*yaml.RNode, error) {
-	k, ok := targets.Lookup(kind)
+	k, ok := targets.Builtin().Lookup(kind)
 	if !ok {
 		return nil, fmt.Errorf("status does not know the kind %s: add it to pkg/targets", kind)
 	}

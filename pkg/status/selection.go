@@ -64,8 +64,8 @@ func liveSelection(get func(kind, ns, name string) (consumers.Namespace, bool, e
 	}
 	var findings []selectionFinding
 	for _, n := range out.Items {
-		w, ok := consumers.WorkloadOf(n)
-		if !ok || !slices.Contains(targets.RolledKinds(), w.Kind) {
+		w, ok := consumers.WorkloadOf(rot.Spec.Kinds(), n)
+		if !ok || !slices.Contains(rot.Spec.Kinds().RolledKinds(), w.Kind) {
 			continue
 		}
 		pkg := consumers.Select(rot.Spec.Restarts, w, inPackage)
@@ -111,7 +111,7 @@ func orNothing(consumes []string) string {
 // user with rights on some namespaces only). ok is false when a Namespace
 // does not exist.
 func liveNamespace(ctx context.Context, client dynamic.Interface) func(kind, ns, name string) (consumers.Namespace, bool, error) {
-	nsKind, _ := targets.Lookup(targets.Namespace)
+	nsKind, _ := targets.Builtin().Lookup(targets.Namespace)
 	var all map[string]consumers.Namespace
 	listed := false
 	return func(kind, ns, name string) (consumers.Namespace, bool, error) {

@@ -166,11 +166,11 @@ func readLive(ctx context.Context, client dynamic.Interface, rot *spec.CARotatio
 	podNS := map[string]bool{}
 	for _, w := range out.Restarts {
 		wanted = append(wanted, objectID{w.Kind, w.Namespace, w.Name})
-		if k, ok := targets.Lookup(w.Kind); ok && k.Workload != nil && k.Workload.Roll != targets.NextRun {
+		if k, ok := rot.Spec.Kinds().Lookup(w.Kind); ok && k.Workload != nil && k.Workload.Roll != targets.NextRun {
 			podNS[w.Namespace] = true
 		}
 	}
-	return read(ctx, client, wanted, compared, sortedKeys(podNS), gen.RestartAnnotation(rot.Metadata.Name))
+	return read(ctx, client, rot.Spec.Kinds(), wanted, compared, sortedKeys(podNS), gen.RestartAnnotation(rot.Metadata.Name))
 }
 
 // certSets maps each field path of an object to the SHA-256 fingerprints of
@@ -318,7 +318,7 @@ func workloadStatus(s *snapshot, rot *spec.CARotation, w gen.Restart) (WorkloadS
 		return st, nil
 	}
 	key := gen.RestartAnnotation(rot.Metadata.Name)
-	kind, ok := targets.Lookup(w.Kind)
+	kind, ok := rot.Spec.Kinds().Lookup(w.Kind)
 	if !ok || kind.Workload == nil {
 		return st, fmt.Errorf("status does not know the workload kind %s: add it to pkg/targets", w.Kind)
 	}
@@ -331,12 +331,17 @@ func workloadStatus(s *snapshot, rot *spec.CARotation, w gen.Restart) (WorkloadS
 	if kind.Workload.Roll == targets.NextRun {
 		return st, nil // its next run starts pods of the new template: no rollout to wait for
 	}
-	if verdict, detail := rollout(w.Kind, live); verdict != Converged {
-		st.State, st.Detail = verdict, detail
+	// The kind's rollout rule (pkg/targets/rollout.go): kubectl rollout
+	// status's rules and the counters they leave out.
+	switch state, detail := kind.Workload.Rollout(live); state {
+	case targets.RolloutProgressing:
+		st.State, st.Detail = Progressing, detail
+	case targets.RolloutStuck:
+		st.State, st.Detail = Blocked, detail
 	}
 	// A stuck rollout still lists its pods: the stale ones are those
 	// running the old template while it is stuck.
-	pods := workloadPods(s, live, w.Hash)
+	pods := workloadPods(s, live, kind, w.Hash)
 	st.StalePods, st.TerminatingPods = pods.stale, pods.terminating
 	if st.State != Converged {
 		return st, nil
@@ -350,86 +355,6 @@ func workloadStatus(s *snapshot, rot *spec.CARotation, w gen.Restart) (WorkloadS
 	return st, nil
 }
 
-// rollout says whether a workload's controller reports its rollout done, with
-// kubectl rollout status's rules (which NeuVector's certificate upgrader
-// waits on before it touches the internal certificate) and the counters they
-// leave out: a rollout is done when the controller observed the current
-// generation, every replica (every scheduled node) runs the current template
-// and is available, and no replica of an older template is left, surged,
-// unavailable, misscheduled or terminating. The seed's rule is "never swap
-// certificates during a rolling update": a workload that holds the
-// rotation's material mid-rollout, for the rotation's reason or any other (a
-// helm upgrade), holds the gate, so the next phase never lands on a mix of
-// templates. A missing counter reads 0, as the API omits zeros.
-func rollout(kind string, live *yaml.RNode) (Verdict, string) {
-	num := func(path ...string) int64 {
-		n, _ := live.Pipe(yaml.Lookup(path...))
-		var i int64
-		if n != nil {
-			fmt.Sscan(yaml.GetValue(n), &i)
-		}
-		return i
-	}
-	generation, observed := num("metadata", "generation"), num("status", "observedGeneration")
-	if observed < generation {
-		return Progressing, fmt.Sprintf("the controller has not observed generation %d yet (observed %d)", generation, observed)
-	}
-	switch kind {
-	case "Deployment":
-		if cond, _ := live.Pipe(yaml.Lookup("status", "conditions", "[type=Progressing]", "reason")); cond != nil && yaml.GetValue(cond) == "ProgressDeadlineExceeded" {
-			return Blocked, "the rollout exceeded its progress deadline: fix the workload, or roll back"
-		}
-		want := num("spec", "replicas")
-		u, a, total := num("status", "updatedReplicas"), num("status", "availableReplicas"), num("status", "replicas")
-		unavailable, terminating := num("status", "unavailableReplicas"), num("status", "terminatingReplicas")
-		switch {
-		case u < want || a < want || total > want || total > u || a < u:
-			return Progressing, fmt.Sprintf("%d/%d updated, %d available, %d total", u, want, a, total)
-		case unavailable > 0:
-			return Progressing, fmt.Sprintf("%d replica(s) unavailable", unavailable)
-		case terminating > 0:
-			return Progressing, fmt.Sprintf("%d replica(s) of an older template still terminating", terminating)
-		}
-	case "StatefulSet":
-		want := num("spec", "replicas")
-		cur, upd := yaml.GetValue(lookup(live, "status", "currentRevision")), yaml.GetValue(lookup(live, "status", "updateRevision"))
-		if u, rd := num("status", "updatedReplicas"), num("status", "readyReplicas"); u < want || rd < want || cur != upd {
-			return Progressing, fmt.Sprintf("%d/%d updated, %d ready, revision %s of %s", u, want, rd, cur, upd)
-		}
-	case "Rollout":
-		// Argo Rollouts' own health rules (its Argo CD health check): a
-		// canary paused at a step or a blue-green preview not yet promoted
-		// runs two templates, and is not done until the new one is stable.
-		want := num("spec", "replicas")
-		phase := yaml.GetValue(lookup(live, "status", "phase"))
-		cur, stable := yaml.GetValue(lookup(live, "status", "currentPodHash")), yaml.GetValue(lookup(live, "status", "stableRS"))
-		u, a := num("status", "updatedReplicas"), num("status", "availableReplicas")
-		switch {
-		case phase == "Degraded":
-			return Blocked, "the rollout is Degraded (aborted, or its analysis failed): fix it, or roll back"
-		case phase == "Paused":
-			return Progressing, "the rollout is paused at a step: promote it (kubectl argo rollouts promote) or abort it"
-		case phase != "Healthy" || cur == "" || cur != stable:
-			return Progressing, fmt.Sprintf("phase %q, stable ReplicaSet %q of current %q", phase, stable, cur)
-		case u < want || a < want:
-			return Progressing, fmt.Sprintf("%d/%d updated, %d available", u, want, a)
-		}
-	case "DaemonSet":
-		want := num("status", "desiredNumberScheduled")
-		u, a, cur := num("status", "updatedNumberScheduled"), num("status", "numberAvailable"), num("status", "currentNumberScheduled")
-		unavailable, mis := num("status", "numberUnavailable"), num("status", "numberMisscheduled")
-		switch {
-		case u < want || a < want || cur < want:
-			return Progressing, fmt.Sprintf("%d/%d updated, %d available, %d scheduled", u, want, a, cur)
-		case unavailable > 0:
-			return Progressing, fmt.Sprintf("%d node(s) without an available pod (numberUnavailable)", unavailable)
-		case mis > 0:
-			return Progressing, fmt.Sprintf("%d pod(s) on nodes that should not run it (numberMisscheduled)", mis)
-		}
-	}
-	return Converged, ""
-}
-
 func lookup(n *yaml.RNode, path ...string) *yaml.RNode {
 	v, _ := n.Pipe(yaml.Lookup(path...))
 	if v == nil {
@@ -440,7 +365,7 @@ func lookup(n *yaml.RNode, path ...string) *yaml.RNode {
 
 // podResource is where the API serves pods, for listing a workload's pods.
 var podResource = func() schema.GroupVersionResource {
-	k, _ := targets.Lookup(targets.Pod)
+	k, _ := targets.Builtin().Lookup(targets.Pod)
 	return k.Resource
 }()
 
@@ -458,10 +383,10 @@ type podSet struct {
 }
 
 // workloadPods sorts out, among the pods read that the workload selects
-// (its selector's matchLabels), the stale and the terminating ones.
-func workloadPods(s *snapshot, live *yaml.RNode, hash string) podSet {
+// (podLabelsOf), the stale and the terminating ones.
+func workloadPods(s *snapshot, live *yaml.RNode, kind targets.Kind, hash string) podSet {
 	var set podSet
-	for _, p := range s.podsMatching(live.GetNamespace(), matchLabelsOf(live)) {
+	for _, p := range s.podsMatching(live.GetNamespace(), podLabelsOf(live, kind)) {
 		if p.terminating {
 			set.terminating = append(set.terminating, p.name)
 		}

@@ -42,6 +42,10 @@ type Workload struct {
 	Template []string
 	// Roll says what changing the template does.
 	Roll Roll
+	// RolloutRule reads what the kind's controller reports of a rollout,
+	// after the generation check every kind shares (Workload.Rollout); nil:
+	// the generation check is all there is (a ReplicaSet).
+	RolloutRule RolloutRule
 }
 
 // Roll is what changing a workload's pod template does to its pods.
@@ -102,11 +106,11 @@ var kinds = []Kind{
 	{Name: "MeshRootCertificate", Resource: schema.GroupVersionResource{Group: "config.openservicemesh.io", Version: "v1alpha2", Resource: "meshrootcertificates"}},
 
 	{Name: "Deployment", Resource: gvr("apps", "deployments"),
-		Workload: &Workload{Template: []string{"spec", "template"}, Roll: Rolled}},
+		Workload: &Workload{Template: []string{"spec", "template"}, Roll: Rolled, RolloutRule: deploymentRollout}},
 	{Name: "DaemonSet", Resource: gvr("apps", "daemonsets"),
-		Workload: &Workload{Template: []string{"spec", "template"}, Roll: Rolled}},
+		Workload: &Workload{Template: []string{"spec", "template"}, Roll: Rolled, RolloutRule: daemonSetRollout}},
 	{Name: "StatefulSet", Resource: gvr("apps", "statefulsets"),
-		Workload: &Workload{Template: []string{"spec", "template"}, Roll: Rolled}},
+		Workload: &Workload{Template: []string{"spec", "template"}, Roll: Rolled, RolloutRule: statefulSetRollout}},
 	// A ReplicaSet's controller creates pods from a changed template but does
 	// not replace running ones: status lists those as stale until deleted.
 	{Name: "ReplicaSet", Resource: gvr("apps", "replicasets"),
@@ -116,7 +120,7 @@ var kinds = []Kind{
 	// Rollout that names a Deployment's template (spec.workloadRef) has
 	// none of its own: the Deployment is the consumer carousel rolls.
 	{Name: "Rollout", Resource: schema.GroupVersionResource{Group: "argoproj.io", Version: "v1alpha1", Resource: "rollouts"},
-		Workload: &Workload{Template: []string{"spec", "template"}, Roll: Rolled}},
+		Workload: &Workload{Template: []string{"spec", "template"}, Roll: Rolled, RolloutRule: argoRollout}},
 	{Name: "CronJob", Resource: gvr("batch", "cronjobs"),
 		Workload: &Workload{Template: []string{"spec", "jobTemplate", "spec", "template"}, Roll: NextRun}},
 	{Name: "Job", Resource: gvr("batch", "jobs"),
@@ -133,12 +137,31 @@ func gvr(group, resource string) schema.GroupVersionResource {
 	return schema.GroupVersionResource{Group: group, Version: "v1", Resource: resource}
 }
 
-// All returns every registered kind, in registry order.
-func All() []Kind { return slices.Clone(kinds) }
+// Registry is a set of kinds carousel knows: the built-in table, extended
+// by a rotation with the workload kinds its spec declares
+// (spec.workloadKinds). Everything that asks what a kind is asks the
+// rotation's registry, so a declared kind is rolled, gated and warned about
+// exactly as a built-in one.
+type Registry struct{ kinds []Kind }
 
-// Lookup returns the registered kind called name.
-func Lookup(name string) (Kind, bool) {
-	for _, k := range kinds {
+// Builtin is the registry of the kinds carousel knows without being told.
+func Builtin() Registry { return Registry{kinds: kinds} }
+
+// With returns the registry with more kinds after the built-in ones. The
+// caller (spec validation) refuses a kind whose name is already known.
+func (r Registry) With(extra ...Kind) Registry {
+	if len(extra) == 0 {
+		return r
+	}
+	return Registry{kinds: append(slices.Clip(r.kinds), extra...)}
+}
+
+// All returns every kind, in registry order.
+func (r Registry) All() []Kind { return slices.Clone(r.kinds) }
+
+// Lookup returns the kind called name.
+func (r Registry) Lookup(name string) (Kind, bool) {
+	for _, k := range r.kinds {
 		if k.Name == name {
 			return k, true
 		}
@@ -146,12 +169,12 @@ func Lookup(name string) (Kind, bool) {
 	return Kind{}, false
 }
 
-// Of returns the registered kind of an object: its kind must be registered
-// and its apiVersion in the kind's API group (any version), so an unrelated
-// custom resource that reuses a name (a Deployment of some other group) is
-// not mistaken for it.
-func Of(n *yaml.RNode) (Kind, bool) {
-	k, ok := Lookup(n.GetKind())
+// Of returns the kind of an object: its kind must be known and its
+// apiVersion in the kind's API group (any version), so an unrelated custom
+// resource that reuses a name (a Deployment of some other group) is not
+// mistaken for it.
+func (r Registry) Of(n *yaml.RNode) (Kind, bool) {
+	k, ok := r.Lookup(n.GetKind())
 	if !ok {
 		return Kind{}, false
 	}
@@ -166,25 +189,25 @@ func Of(n *yaml.RNode) (Kind, bool) {
 }
 
 // CABundleKinds names the kinds whose caBundle carousel can manage.
-func CABundleKinds() []string {
-	return names(func(k Kind) bool { return k.CABundle != nil })
+func (r Registry) CABundleKinds() []string {
+	return r.names(func(k Kind) bool { return k.CABundle != nil })
 }
 
 // RolledKinds names the workload kinds carousel rolls through their pod
 // template: the kinds a restart rule may name and status reports on.
-func RolledKinds() []string {
-	return names(func(k Kind) bool { return k.Workload != nil && k.Workload.Roll != NotRolled })
+func (r Registry) RolledKinds() []string {
+	return r.names(func(k Kind) bool { return k.Workload != nil && k.Workload.Roll != NotRolled })
 }
 
 // IsWorkload says whether kind runs pods (rolled by carousel or not).
-func IsWorkload(kind string) bool {
-	k, ok := Lookup(kind)
+func (r Registry) IsWorkload(kind string) bool {
+	k, ok := r.Lookup(kind)
 	return ok && k.Workload != nil
 }
 
-func names(keep func(Kind) bool) []string {
+func (r Registry) names(keep func(Kind) bool) []string {
 	var out []string
-	for _, k := range kinds {
+	for _, k := range r.kinds {
 		if keep(k) {
 			out = append(out, k.Name)
 		}

@@ -86,7 +86,7 @@ func TestTheRegistrySaysWhereEachKindKeepsWhatCarouselTouches(t *testing.T) {
 	var seen []string
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			k, ok := targets.Lookup(tc.kind)
+			k, ok := targets.Builtin().Lookup(tc.kind)
 			if !ok {
 				t.Fatalf("%s is not registered", tc.kind)
 			}
@@ -119,7 +119,7 @@ func TestTheRegistrySaysWhereEachKindKeepsWhatCarouselTouches(t *testing.T) {
 		})
 		seen = append(seen, tc.kind)
 	}
-	for _, k := range targets.All() {
+	for _, k := range targets.Builtin().All() {
 		if !slices.Contains(seen, k.Name) {
 			t.Errorf("%s is registered but this table does not say where it keeps anything: add a row", k.Name)
 		}
@@ -144,7 +144,7 @@ func TestAnObjectIsARegisteredKindOnlyInItsAPIGroup(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			n := yaml.MustParse(fmt.Sprintf("apiVersion: %s\nkind: %s\nmetadata: {name: x}\n", tc.apiVersion, tc.kind))
-			k, ok := targets.Of(n)
+			k, ok := targets.Builtin().Of(n)
 			if ok != tc.want || ok && k.Name != tc.kind {
 				t.Fatalf("Of(%s %s) = %v %v, want %v", tc.apiVersion, tc.kind, k.Name, ok, tc.want)
 			}
@@ -153,7 +153,7 @@ func TestAnObjectIsARegisteredKindOnlyInItsAPIGroup(t *testing.T) {
 }
 
 func TestWebhookCABundlePathsFollowTheNamesAsked(t *testing.T) {
-	k, _ := targets.Lookup("ValidatingWebhookConfiguration")
+	k, _ := targets.Builtin().Lookup("ValidatingWebhookConfiguration")
 	obj := yaml.MustParse("webhooks:\n- name: a.example.dev\n- clientConfig: {}\n- name: b.example.dev\n")
 	tests := []struct {
 		name string
@@ -205,8 +205,8 @@ func TestThePublishedSchemasListTheRegisteredKinds(t *testing.T) {
 	}
 	for _, v := range crd.Spec.Versions {
 		got := v.Schema.OpenAPIV3Schema.Properties["spec"].Properties["caBundles"].Items.Properties["kind"].Enum
-		if !slices.Equal(got, targets.CABundleKinds()) {
-			t.Errorf("pkg/spec/carousel.dev_carotations.yaml lists caBundles kinds %v, the registry %v", got, targets.CABundleKinds())
+		if !slices.Equal(got, targets.Builtin().CABundleKinds()) {
+			t.Errorf("pkg/spec/carousel.dev_carotations.yaml lists caBundles kinds %v, the registry %v", got, targets.Builtin().CABundleKinds())
 		}
 	}
 	b, err := os.ReadFile(filepath.Join("..", "..", "docs", "status.schema.json"))
@@ -217,7 +217,10 @@ func TestThePublishedSchemasListTheRegisteredKinds(t *testing.T) {
 		Properties map[string]struct {
 			Items struct {
 				Properties map[string]struct {
-					Enum []string `json:"enum"`
+					// The built-in kinds, or one spec.workloadKinds declares.
+					AnyOf []struct {
+						Enum []string `json:"enum"`
+					} `json:"anyOf"`
 				} `json:"properties"`
 			} `json:"items"`
 		} `json:"properties"`
@@ -225,8 +228,12 @@ func TestThePublishedSchemasListTheRegisteredKinds(t *testing.T) {
 	if err := json.Unmarshal(b, &st); err != nil {
 		t.Fatal(err)
 	}
-	if got := st.Properties["workloads"].Items.Properties["kind"].Enum; !slices.Equal(got, targets.RolledKinds()) {
-		t.Errorf("docs/status.schema.json lists workload kinds %v, the registry rolls %v", got, targets.RolledKinds())
+	kind := st.Properties["workloads"].Items.Properties["kind"]
+	if len(kind.AnyOf) == 0 {
+		t.Fatal("docs/status.schema.json: workloads[].kind has no anyOf")
+	}
+	if got := kind.AnyOf[0].Enum; !slices.Equal(got, targets.Builtin().RolledKinds()) {
+		t.Errorf("docs/status.schema.json lists workload kinds %v, the registry rolls %v", got, targets.Builtin().RolledKinds())
 	}
 }
 
@@ -244,7 +251,7 @@ func TestEveryRegisteredResourceIsServedByTheAPIServer(t *testing.T) {
 		s.Kubectl(t, "wait", "--for=condition=Established", "-f", crd, "--timeout=60s")
 	}
 	lists := map[string]map[string]string{} // group/version -> resource -> kind
-	for _, k := range targets.All() {
+	for _, k := range targets.Builtin().All() {
 		gv := k.Resource.GroupVersion()
 		path := "/apis/" + gv.String()
 		if gv.Group == "" {
@@ -276,17 +283,17 @@ func TestEveryRegisteredResourceIsServedByTheAPIServer(t *testing.T) {
 // Example shows how a consumer of the registry finds where an object keeps
 // what carousel touches.
 func Example() {
-	k, _ := targets.Lookup("CronJob")
+	k, _ := targets.Builtin().Lookup("CronJob")
 	fmt.Println(k.Resource.Group, k.Resource.Resource)
 	fmt.Println(strings.Join(k.Workload.PodSpec(), "."))
 	fmt.Println(k.Workload.Roll == targets.NextRun)
 
-	hook, _ := targets.Lookup("MutatingWebhookConfiguration")
+	hook, _ := targets.Builtin().Lookup("MutatingWebhookConfiguration")
 	obj := yaml.MustParse("webhooks:\n- name: inject.example.dev\n")
 	for _, p := range hook.CABundle.Paths(obj, nil) {
 		fmt.Println(strings.Join(p, "."))
 	}
-	fmt.Println(targets.CABundleKinds())
+	fmt.Println(targets.Builtin().CABundleKinds())
 	// Output:
 	// batch cronjobs
 	// spec.jobTemplate.spec.template.spec
