@@ -2,7 +2,6 @@ package status
 
 import (
 	"context"
-	"encoding/base64"
 	"fmt"
 	"slices"
 	"strings"
@@ -13,55 +12,10 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
 	"github.com/carousel-dev/carousel/pkg/gen"
-	"github.com/carousel-dev/carousel/pkg/material"
 	"github.com/carousel-dev/carousel/pkg/phases"
-	"github.com/carousel-dev/carousel/pkg/pki"
 	"github.com/carousel-dev/carousel/pkg/spec"
 	"github.com/carousel-dev/carousel/pkg/targets"
 )
-
-// Verdict of a status check.
-type Verdict string
-
-const (
-	Converged   Verdict = "converged"
-	Progressing Verdict = "progressing"
-	Blocked     Verdict = "blocked"
-)
-
-// Report is what `carousel status` prints (and its JSON; docs/status.md).
-type Report struct {
-	Rotation  string           `json:"rotation"`
-	Phase     string           `json:"phase"`
-	Verdict   Verdict          `json:"verdict"`
-	Reasons   []string         `json:"reasons"`
-	Objects   []ObjectStatus   `json:"objects"`
-	Workloads []WorkloadStatus `json:"workloads"`
-}
-
-// ObjectStatus is one managed object: present, holding the phase's certificates.
-type ObjectStatus struct {
-	Kind      string  `json:"kind"`
-	Namespace string  `json:"namespace,omitempty"`
-	Name      string  `json:"name"`
-	State     Verdict `json:"state"`
-	Detail    string  `json:"detail,omitempty"`
-}
-
-// WorkloadStatus is one workload the phase rolls.
-type WorkloadStatus struct {
-	Kind      string   `json:"kind"`
-	Namespace string   `json:"namespace"`
-	Name      string   `json:"name"`
-	State     Verdict  `json:"state"`
-	Detail    string   `json:"detail,omitempty"`
-	Want      string   `json:"wantHash"`
-	Live      string   `json:"liveHash,omitempty"`
-	StalePods []string `json:"stalePods,omitempty"`
-	// TerminatingPods are the workload's pods being deleted: a rollout is
-	// not over while they run.
-	TerminatingPods []string `json:"terminatingPods,omitempty"`
-}
 
 // Evaluate compares the rendered phase with the live cluster at now (the
 // clock of rules that wait out a lifetime: spec.workloadCertificates).
@@ -133,26 +87,6 @@ func evaluate(ctx context.Context, client dynamic.Interface, rot *spec.CARotatio
 	return r, live, nil
 }
 
-func (r *Report) fold(s Verdict, reason string) {
-	switch s {
-	case Blocked:
-		r.Verdict = Blocked
-		r.Reasons = append(r.Reasons, reason)
-	case Progressing:
-		if r.Verdict != Blocked {
-			r.Verdict = Progressing
-		}
-		r.Reasons = append(r.Reasons, reason)
-	}
-}
-
-func nsName(ns, name string) string {
-	if ns == "" {
-		return name
-	}
-	return ns + "/" + name
-}
-
 // readLive reads, in paginated lists, every object the phase manages,
 // every workload it rolls, and the pods of those workloads' namespaces.
 func readLive(ctx context.Context, client dynamic.Interface, rot *spec.CARotation, out gen.Output) (*snapshot, error) {
@@ -171,103 +105,6 @@ func readLive(ctx context.Context, client dynamic.Interface, rot *spec.CARotatio
 		}
 	}
 	return read(ctx, client, rot.Spec.Kinds(), wanted, compared, sortedKeys(podNS), gen.RestartAnnotation(rot.Metadata.Name))
-}
-
-// certSets maps each field path of an object to the SHA-256 fingerprints of
-// the certificates it holds (PEM, base64 PEM, or a kubeconfig's
-// certificate-authority-data), so the comparison never reads key material.
-func certSets(n *yaml.RNode) map[string][]string {
-	out := map[string][]string{}
-	var walk func(path string, node *yaml.RNode)
-	walk = func(path string, node *yaml.RNode) {
-		switch node.YNode().Kind {
-		case yaml.MappingNode:
-			_ = node.VisitFields(func(f *yaml.MapNode) error {
-				k := f.Key.YNode().Value
-				if path == "" && (k == "metadata" || k == material.SopsField || k == "status") {
-					return nil
-				}
-				walk(path+"."+k, f.Value)
-				return nil
-			})
-		case yaml.SequenceNode:
-			els, _ := node.Elements()
-			for i, e := range els {
-				key := fmt.Sprint(i)
-				if name := e.Field("name"); name != nil {
-					key = "[name=" + yaml.GetValue(name.Value) + "]"
-				}
-				walk(path+"."+key, e)
-			}
-		case yaml.ScalarNode:
-			if fps := fingerprints(node.YNode().Value); len(fps) > 0 {
-				out[strings.TrimPrefix(path, ".")] = fps
-			}
-		}
-	}
-	walk("", n)
-	return out
-}
-
-func fingerprints(v string) []string {
-	try := func(text string) []string {
-		if !strings.Contains(text, "-----BEGIN CERTIFICATE-----") {
-			return nil
-		}
-		var fps []string
-		for _, block := range strings.SplitAfter(text, "-----END CERTIFICATE-----") {
-			i := strings.Index(block, "-----BEGIN CERTIFICATE-----")
-			if i < 0 {
-				continue
-			}
-			if c, err := pki.ParseCert([]byte(block[i:])); err == nil {
-				fps = append(fps, pki.Fingerprint(c))
-			}
-		}
-		slices.Sort(fps)
-		return slices.Compact(fps)
-	}
-	if fps := try(v); len(fps) > 0 {
-		return fps
-	}
-	if b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(v)); err == nil {
-		if fps := try(string(b)); len(fps) > 0 {
-			return fps
-		}
-		v = string(b)
-	}
-	// A kubeconfig: its certificate-authority-data values.
-	var fps []string
-	for _, line := range strings.Split(v, "\n") {
-		if _, data, ok := strings.Cut(line, "certificate-authority-data:"); ok {
-			if b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(data)); err == nil {
-				fps = append(fps, try(string(b))...)
-			}
-		}
-	}
-	slices.Sort(fps)
-	return slices.Compact(fps)
-}
-
-// knownFingerprints are every certificate the rendered phase mentions and
-// every leaf generation of the material (out.KnownLeaves): a live object
-// holding anything else is managed by someone else too. The leaf
-// generations count because a leaf Secret one phase behind (at sign-new,
-// still trust-new's leaf of the old CA) is a phase not applied yet, which
-// the render of the current phase no longer mentions.
-func knownFingerprints(out gen.Output) map[string]bool {
-	known := map[string]bool{}
-	for fp := range out.KnownLeaves {
-		known[fp] = true
-	}
-	for _, n := range out.Items {
-		for _, fps := range certSets(n) {
-			for _, fp := range fps {
-				known[fp] = true
-			}
-		}
-	}
-	return known
 }
 
 func objectStatus(s *snapshot, want *yaml.RNode, known map[string]bool) ObjectStatus {
@@ -300,14 +137,6 @@ func objectStatus(s *snapshot, want *yaml.RNode, known map[string]bool) ObjectSt
 		return st
 	}
 	return st
-}
-
-func short(fps []string) string {
-	s := make([]string, len(fps))
-	for i, f := range fps {
-		s[i] = f[:12]
-	}
-	return "[" + strings.Join(s, " ") + "]"
 }
 
 func workloadStatus(s *snapshot, rot *spec.CARotation, w gen.Restart) (WorkloadStatus, error) {
@@ -355,14 +184,6 @@ func workloadStatus(s *snapshot, rot *spec.CARotation, w gen.Restart) (WorkloadS
 	return st, nil
 }
 
-func lookup(n *yaml.RNode, path ...string) *yaml.RNode {
-	v, _ := n.Pipe(yaml.Lookup(path...))
-	if v == nil {
-		return yaml.NewScalarRNode("")
-	}
-	return v
-}
-
 // podResource is where the API serves pods, for listing a workload's pods.
 var podResource = func() schema.GroupVersionResource {
 	k, _ := targets.Builtin().Lookup(targets.Pod)
@@ -399,37 +220,4 @@ func workloadPods(s *snapshot, live *yaml.RNode, kind targets.Kind, hash string)
 	slices.Sort(set.terminating)
 	set.stale, set.terminating = slices.Compact(set.stale), slices.Compact(set.terminating)
 	return set
-}
-
-// Filter keeps only the objects and workloads of one namespace (and
-// cluster-scoped objects), recomputing the verdict.
-func (r *Report) Filter(namespace string) {
-	if namespace == "" {
-		return
-	}
-	var objs []ObjectStatus
-	for _, o := range r.Objects {
-		if o.Namespace == "" || o.Namespace == namespace {
-			objs = append(objs, o)
-		}
-	}
-	var ws []WorkloadStatus
-	for _, w := range r.Workloads {
-		if w.Namespace == namespace {
-			ws = append(ws, w)
-		}
-	}
-	r.Objects, r.Workloads, r.Reasons, r.Verdict = objs, ws, []string{}, Converged
-	if r.Objects == nil {
-		r.Objects = []ObjectStatus{}
-	}
-	if r.Workloads == nil {
-		r.Workloads = []WorkloadStatus{}
-	}
-	for _, o := range r.Objects {
-		r.fold(o.State, fmt.Sprintf("%s %s: %s", o.Kind, nsName(o.Namespace, o.Name), o.Detail))
-	}
-	for _, w := range r.Workloads {
-		r.fold(w.State, fmt.Sprintf("%s %s: %s", w.Kind, nsName(w.Namespace, w.Name), w.Detail))
-	}
 }
