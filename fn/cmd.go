@@ -58,7 +58,7 @@ as a kustomize transformer (kustomize build --enable-alpha-plugins --enable-exec
 
 The subcommands make the rotation's key material, once, to be committed.`
 	root.Version = version
-	root.AddCommand(initCmd(), startCmd(), schemaCmd(), planCmd(), advanceCmd(), checkCmd(), renewCmd(), csrCmd(), importCmd(), statusCmd(), decryptCmd(), kubeconfigCmd(), publishCmd(), pullCmd())
+	root.AddCommand(initCmd(), startCmd(), schemaCmd(), planCmd(), advanceCmd(), checkCmd(), renewCmd(), csrCmd(), importCmd(), statusCmd(), decryptCmd(), kubeconfigCmd(), publishCmd(), pullCmd(), versionCmd())
 	root.Example = examples["carousel"]
 	for _, c := range root.Commands() {
 		if ex, ok := examples[c.Name()]; ok {
