@@ -6,7 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/carousel-dev/carousel/pkg/certmanager"
+	"github.com/carousel-dev/carousel/pkg/cmbackend"
 	"github.com/carousel-dev/carousel/pkg/spec"
 )
 
@@ -39,7 +39,7 @@ A generation already in git must match the cluster exactly.`,
 			if ctx == nil {
 				ctx = context.Background()
 			}
-			certs, err := certmanager.Pull(ctx, client, p.Rotation)
+			certs, err := cmbackend.Pull(ctx, client, p.Rotation)
 			if err != nil {
 				return err
 			}

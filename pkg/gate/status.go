@@ -8,7 +8,7 @@ import (
 	"k8s.io/client-go/dynamic"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
-	"github.com/carousel-dev/carousel/pkg/certmanager"
+	"github.com/carousel-dev/carousel/pkg/cmbackend"
 	"github.com/carousel-dev/carousel/pkg/fleet"
 	"github.com/carousel-dev/carousel/pkg/fninput"
 	"github.com/carousel-dev/carousel/pkg/gen"
@@ -78,7 +78,7 @@ func Check(ctx context.Context, ph *Phase, client dynamic.Interface) (*status.Re
 			Reasons: []string{fmt.Sprintf("the phase does not render: %v", ph.Out.Results)}, Objects: []status.ObjectStatus{}, Workloads: []status.WorkloadStatus{}}, nil
 	}
 	if rot.Spec.Backend == spec.BackendCertManager {
-		return status.EvaluateCertManager(ctx, client, rot, ph.Out, certmanager.PulledCerts(ph.Items, rot.Metadata.Name), ph.Now)
+		return status.EvaluateCertManager(ctx, client, rot, ph.Out, cmbackend.PulledCerts(ph.Items, rot.Metadata.Name), ph.Now)
 	}
 	r, err := status.Evaluate(ctx, client, rot, ph.Out, ph.Now)
 	if err != nil {
