@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 	"sigs.k8s.io/kustomize/kyaml/fn/framework/command"
 
+	"github.com/carousel-dev/carousel/pkg/backend"
 	"github.com/carousel-dev/carousel/pkg/krmio"
 	"github.com/carousel-dev/carousel/pkg/phases"
 	"github.com/carousel-dev/carousel/pkg/presets"
@@ -279,7 +280,7 @@ package (a refused init writes nothing);
 					return err
 				}
 			}
-			rep, err := rotate.Init(p, o)
+			rep, err := backend.For(p.Rotation).Init(p, o)
 			report(c, rep)
 			return err
 		},
@@ -306,21 +307,7 @@ func startCmd() *cobra.Command {
 				return err
 			}
 			defer unlock()
-			if p.Rotation.Spec.Backend == spec.BackendCertManager {
-				// Keys never leave the cluster: starting announces the next
-				// CA generation (finishing at cleanup makes it the one in
-				// use); cert-manager makes the CA and `carousel pull`
-				// commits its certificate.
-				if p.Rotation.Spec.Phase == phases.Cleanup {
-					return p.FinishCertManager()
-				}
-				return p.StartCertManager()
-			}
-			if scope != "" && phases.Scope(scope) != p.Rotation.Spec.Scope && p.Rotation.Spec.Phase != phases.Steady {
-				return fmt.Errorf("the scope can change only at steady (the rotation is at %s)", p.Rotation.Spec.Phase)
-			}
-			// Start writes the scope only once everything else is checked.
-			rep, err := rotate.Start(p, kf.options(c), rotate.StartRequest{Scope: phases.Scope(scope), Only: leaves})
+			rep, err := backend.For(p.Rotation).Start(p, kf.options(c), rotate.StartRequest{Scope: phases.Scope(scope), Only: leaves})
 			report(c, rep)
 			return err
 		},

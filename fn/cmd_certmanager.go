@@ -2,12 +2,10 @@ package main
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/spf13/cobra"
 
-	"github.com/carousel-dev/carousel/pkg/cmbackend"
-	"github.com/carousel-dev/carousel/pkg/spec"
+	"github.com/carousel-dev/carousel/pkg/backend"
 )
 
 func pullCmd() *cobra.Command {
@@ -28,28 +26,12 @@ A generation already in git must match the cluster exactly.`,
 				return err
 			}
 			defer unlock()
-			if p.Rotation.Spec.Backend != spec.BackendCertManager {
-				return fmt.Errorf("%s uses backend %q: pull is for backend %s", p.Rotation.Metadata.Name, p.Rotation.Spec.Backend, spec.BackendCertManager)
-			}
-			client, err := f.client()
-			if err != nil {
-				return err
-			}
 			ctx := c.Context()
 			if ctx == nil {
 				ctx = context.Background()
 			}
-			certs, err := cmbackend.Pull(ctx, client, p.Rotation)
-			if err != nil {
-				return err
-			}
-			if len(certs) == 0 {
-				return fmt.Errorf("cert-manager has issued no CA of %s yet: apply the phase and wait until its CA Certificates are Ready", p.Rotation.Metadata.Name)
-			}
-			rep, err := p.Pull(certs)
-			if rep != nil {
-				report(c, *rep)
-			}
+			rep, err := backend.For(p.Rotation).Pull(ctx, f.client, p)
+			report(c, rep)
 			return err
 		},
 	}

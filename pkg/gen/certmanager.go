@@ -41,7 +41,7 @@ func (r *renderer) renderCertManager() Output {
 			}
 			pulled[p.Generation] = p
 		case material.IsKeyPair(n) && material.RotationOf(n) == r.rot.Metadata.Name:
-			r.errorAt(n, "", fmt.Errorf("rotation %s uses backend %s: its keys never leave the cluster, so it takes no KeyPair (remove it from the package)", r.rot.Metadata.Name, spec.BackendCertManager))
+			r.errorAt(n, "", fmt.Errorf("rotation %s uses backend %s: its keys never leave the cluster, so it takes no KeyPair (remove it from the package)", r.rot.Metadata.Name, r.rot.Spec.Backend))
 		default:
 			r.items = append(r.items, n)
 		}

@@ -28,9 +28,10 @@ import (
 // the cluster holds: a name never changes meaning, so a different one is
 // refused (the CA behind the name was replaced, its trust never reviewed).
 // The files are written first and the kustomization last, atomically, so a
-// kill leaves the package as it was or complete.
+// kill leaves the package as it was or complete. It is the cert-manager
+// backend's (pkg/backend calls it for no other).
 func (p *Package) Pull(certs map[int]*x509.Certificate) (*Report, error) {
-	if p.Rotation.Spec.Backend != spec.BackendCertManager {
+	if !p.Rotation.Spec.Backend.KeysInCluster() {
 		return nil, fmt.Errorf("pull reads CA certificates cert-manager issued: %s uses backend %q, whose material is committed by carousel start", p.Rotation.Metadata.Name, p.Rotation.Spec.Backend)
 	}
 	st, err := p.materialState()
