@@ -8,7 +8,6 @@ import (
 
 	"github.com/carousel-dev/carousel/pkg/backend"
 	"github.com/carousel-dev/carousel/pkg/presets"
-	"github.com/carousel-dev/carousel/pkg/rotate"
 )
 
 func initCmd() *cobra.Command {
@@ -60,17 +59,7 @@ package (a refused init writes nothing);
 				return err
 			}
 			defer unlock()
-			var pending []byte // the preset, which Init writes with the package
-			if preset != "" {
-				pre, err := presets.Get(preset)
-				if err != nil {
-					return err
-				}
-				if pending, err = presets.Pending(args[0], pre, name); err != nil {
-					return err
-				}
-			}
-			p, err := rotate.LoadPending(args[0], pending)
+			p, err := presets.Load(args[0], preset, name)
 			if err != nil {
 				return err
 			}
