@@ -6,7 +6,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/carousel-dev/carousel/pkg/phases"
 	"github.com/carousel-dev/carousel/pkg/rotate"
 )
 
@@ -44,26 +43,16 @@ A rotation in flight is an error (exit 1). CAROUSEL_NOW (RFC 3339) fixes "now".
 				fmt.Fprintf(c.OutOrStdout(), "nothing in %s expires within %s\n", p.Rotation.Metadata.Name, before)
 				return &exitErr{exitNothingDue, fmt.Errorf("nothing due")}
 			}
-			var leaves []string
-			scope := phases.ScopeLeaf
 			for _, d := range due {
 				fmt.Fprintf(c.OutOrStdout(), "due: %s expires %s\n", d.What, d.NotAfter.UTC().Format(time.RFC3339))
-				if d.Leaf == "" {
-					scope = phases.ScopeCA
-				}
-				leaves = append(leaves, d.Leaf)
 			}
-			if scope == phases.ScopeCA {
-				leaves = nil // a CA rotation re-issues every leaf
-			}
-			// Start promotes a finished rotation under its own scope first,
-			// and writes the new scope only once everything is checked.
-			rep, err := rotate.Start(p, kf.options(c), rotate.StartRequest{Scope: scope, Only: leaves})
+			req := rotate.RenewRequest(due)
+			rep, err := rotate.Start(p, kf.options(c), req)
 			report(c, rep)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(c.OutOrStdout(), "started a %s rotation: commit the material, then advance one phase per pull request\n", scope)
+			fmt.Fprintf(c.OutOrStdout(), "started a %s rotation: commit the material, then advance one phase per pull request\n", req.Scope)
 			return nil
 		},
 	}
