@@ -84,7 +84,7 @@ spec is written last.
 			res, err := advance.Run(ctx, advance.Request{File: args[0], To: to, PRBody: prBody, Cluster: f.Cluster, Skip: skip, Now: now})
 			var refused *gate.Refusal
 			if errors.As(err, &refused) && refused.Report != nil {
-				_ = printStatus(c.ErrOrStderr(), refused.Report)
+				_ = refused.Report.Text(c.ErrOrStderr())
 			}
 			if err != nil {
 				return err

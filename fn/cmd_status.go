@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -22,24 +21,6 @@ func (f *clusterFlags) add(c *cobra.Command) {
 }
 
 func (f *clusterFlags) client() (dynamic.Interface, error) { return f.Client() }
-
-// printStatus writes a report for people.
-func printStatus(w io.Writer, r *status.Report) error {
-	fmt.Fprintf(w, "%s at %s: %s\n", r.Rotation, r.Phase, r.Verdict)
-	for _, reason := range r.Reasons {
-		fmt.Fprintf(w, "  - %s\n", reason)
-	}
-	for _, wl := range r.Workloads {
-		for _, p := range wl.StalePods {
-			fmt.Fprintf(w, "  stale pod: %s/%s (%s %s)\n", wl.Namespace, p, wl.Kind, wl.Name)
-		}
-		for _, p := range wl.TerminatingPods {
-			fmt.Fprintf(w, "  terminating pod: %s/%s (%s %s)\n", wl.Namespace, p, wl.Kind, wl.Name)
-		}
-	}
-	fmt.Fprintf(w, "%d objects, %d workloads checked\n", len(r.Objects), len(r.Workloads))
-	return nil
-}
 
 func statusCmd() *cobra.Command {
 	var f clusterFlags
@@ -74,32 +55,20 @@ exit 3). JSON and YAML output (-o json, -o yaml): docs/status.md.`,
 			if ctx == nil {
 				ctx = context.Background()
 			}
-			deadline := time.Now().Add(timeout)
-			delay := time.Second
-			for {
-				now, err := clock()
-				if err != nil {
-					return err
-				}
-				r, err := gate.Status(ctx, args[0], f.Cluster, now)
-				if err != nil {
-					return &exitErr{exitError, err}
-				}
-				if !wait || r.Verdict != status.Progressing || time.Now().Add(delay).After(deadline) {
-					if err := output.write(c.OutOrStdout(), r, func(w io.Writer) error { return printStatus(w, r) }); err != nil {
-						return err
-					}
-					switch r.Verdict {
-					case status.Progressing:
-						return &exitErr{exitWait, fmt.Errorf("progressing")}
-					case status.Blocked:
-						return &exitErr{exitRefused, fmt.Errorf("blocked")}
-					}
-					return nil
-				}
-				time.Sleep(delay)
-				delay = min(delay*2, 10*time.Second)
+			r, err := gate.Watch(ctx, args[0], f.Cluster, clock, wait, timeout)
+			if err != nil {
+				return &exitErr{exitError, err}
 			}
+			if err := output.write(c.OutOrStdout(), r, r.Text); err != nil {
+				return err
+			}
+			switch r.Verdict {
+			case status.Progressing:
+				return &exitErr{exitWait, fmt.Errorf("progressing")}
+			case status.Blocked:
+				return &exitErr{exitRefused, fmt.Errorf("blocked")}
+			}
+			return nil
 		},
 	}
 	f.add(c)
