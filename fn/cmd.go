@@ -55,6 +55,14 @@ as a kustomize transformer (kustomize build --enable-alpha-plugins --enable-exec
 
 The subcommands make the rotation's key material, once, to be committed.`
 	root.Version = version
+	// The commands by what they work on; decrypt, a KRM function like the
+	// root command, is listed apart from the verbs people type.
+	root.AddGroup(
+		&cobra.Group{ID: groupRotation, Title: "Rotation (one phase per pull request):"},
+		&cobra.Group{ID: groupMaterial, Title: "Material (keys and certificates, made once and committed):"},
+		&cobra.Group{ID: groupCluster, Title: "Cluster (what it runs, what cert-manager issued):"},
+		&cobra.Group{ID: groupKRM, Title: "KRM functions (run by kustomize, not by hand):"},
+	)
 	root.AddCommand(initCmd(), startCmd(), schemaCmd(), planCmd(), advanceCmd(), checkCmd(), renewCmd(), csrCmd(), importCmd(), statusCmd(), decryptCmd(), kubeconfigCmd(), publishCmd(), pullCmd())
 	root.Example = examples["carousel"]
 	for _, c := range root.Commands() {
@@ -64,6 +72,15 @@ The subcommands make the rotation's key material, once, to be committed.`
 	}
 	return root
 }
+
+// The --help groups of the commands (cobra.Group); schema, help and
+// completion are listed after them.
+const (
+	groupRotation = "rotation"
+	groupMaterial = "material"
+	groupCluster  = "cluster"
+	groupKRM      = "krm"
+)
 
 // usageError is a command line the binary does not understand.
 type usageError struct{ err error }

@@ -17,8 +17,9 @@ func checkCmd() *cobra.Command {
 	var output outputFlag
 	var skipKeys bool
 	c := &cobra.Command{
-		Use:   "check CAROTATION_FILE --base REF",
-		Short: "The pull-request check: refuse skipped phases, material or shape changes mid-flight, and stale rendered output",
+		Use:     "check CAROTATION_FILE --base REF",
+		GroupID: groupRotation,
+		Short:   "The pull-request check: refuse skipped phases, material or shape changes mid-flight, and stale rendered output",
 		Long: `check compares the CARotation at the base git ref with the working tree and
 refuses:
   one-step         a move of more than one phase (forward or back)

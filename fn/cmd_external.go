@@ -13,8 +13,9 @@ func csrCmd() *cobra.Command {
 	var ca, force bool
 	var leaves []string
 	c := &cobra.Command{
-		Use:   "csr CAROTATION_FILE [--ca] [--leaf NAME...]",
-		Short: "Write keys (encrypted) and CSRs for an external CA to sign: the next CA as an intermediate, and/or leaves",
+		Use:     "csr CAROTATION_FILE [--ca] [--leaf NAME...]",
+		GroupID: groupMaterial,
+		Short:   "Write keys (encrypted) and CSRs for an external CA to sign: the next CA as an intermediate, and/or leaves",
 		Long: `csr writes, under <materialDir>/pending/, a key for each request (SOPS-encrypted
 like every key) and its certificate signing request (.csr, PEM) to hand to an
 external CA (the RKE "rke cert generate-csr" flow). Sign them, then run
@@ -46,8 +47,9 @@ func importCmd() *cobra.Command {
 	var certs []string
 	var chain string
 	c := &cobra.Command{
-		Use:   "import CAROTATION_FILE --cert FILE...",
-		Short: "Complete pending material with certificates an external CA signed, checked against their keys and CSRs",
+		Use:     "import CAROTATION_FILE --cert FILE...",
+		GroupID: groupMaterial,
+		Short:   "Complete pending material with certificates an external CA signed, checked against their keys and CSRs",
 		Long: `import matches each certificate to a pending key by its public key (a
 certificate for another key is refused), checks it against its CSR (subject and
 names: a certificate for another request is refused) and the policy (a CA must

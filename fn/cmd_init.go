@@ -14,8 +14,9 @@ func initCmd() *cobra.Command {
 	var kf keyFlags
 	var caCert, caKey, preset, name string
 	c := &cobra.Command{
-		Use:   "init CAROTATION_FILE",
-		Short: "Record the current CA (made now, or adopted with --ca-cert/--ca-key) and issue every leaf with it",
+		Use:     "init CAROTATION_FILE",
+		GroupID: groupMaterial,
+		Short:   "Record the current CA (made now, or adopted with --ca-cert/--ca-key) and issue every leaf with it",
 		Long: `init records the current CA (made now, or adopted with --ca-cert/--ca-key)
 and issues every leaf with it, under the material directory. A CARotation file
 alone becomes a package: init adds the exec function annotation and, when the

@@ -15,8 +15,9 @@ import (
 func planCmd() *cobra.Command {
 	var output outputFlag
 	c := &cobra.Command{
-		Use:   "plan CAROTATION_FILE",
-		Short: "Show the phase table, and what the next phase (and a rollback) changes, rolls, gates and needs on nodes",
+		Use:     "plan CAROTATION_FILE",
+		GroupID: groupRotation,
+		Short:   "Show the phase table, and what the next phase (and a rollback) changes, rolls, gates and needs on nodes",
 		Long: `plan renders the current phase and both neighbours in-process (from what
 kustomize builds for the package, as the function would receive it) and
 compares them: the objects that change,
@@ -48,8 +49,9 @@ func advanceCmd() *cobra.Command {
 	var skip gate.Overrides
 	var f clusterFlags
 	c := &cobra.Command{
-		Use:   "advance CAROTATION_FILE",
-		Short: "Move spec.phase one step (forward by default, or --to the previous phase to roll back), keeping comments, and write the pull request",
+		Use:     "advance CAROTATION_FILE",
+		GroupID: groupRotation,
+		Short:   "Move spec.phase one step (forward by default, or --to the previous phase to roll back), keeping comments, and write the pull request",
 		Long: `advance edits spec.phase in place (comments and formatting kept), refuses any
 move but one step forward or back, and prints a pull-request title (first line)
 and Markdown body: the plan's summary, a Mermaid diagram of the phases, the gate

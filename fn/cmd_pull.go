@@ -11,8 +11,9 @@ import (
 func pullCmd() *cobra.Command {
 	var f clusterFlags
 	c := &cobra.Command{
-		Use:   "pull CAROTATION_FILE",
-		Short: "Commit the public certificates of the CAs cert-manager issued (backend cert-manager): never a key",
+		Use:     "pull CAROTATION_FILE",
+		GroupID: groupCluster,
+		Short:   "Commit the public certificates of the CAs cert-manager issued (backend cert-manager): never a key",
 		Long: `pull reads, for each CA generation of a rotation with backend cert-manager,
 the tls.crt of the Secret cert-manager wrote (spec.certManager.namespace/
 <rotation>-ca-<n>) and writes it as a CACertificate into the material

@@ -13,8 +13,9 @@ func renewCmd() *cobra.Command {
 	var kf keyFlags
 	var before time.Duration
 	c := &cobra.Command{
-		Use:   "renew CAROTATION_FILE --before 720h",
-		Short: "Start the rotation that material expiring within the window needs (exit 4 when nothing is due)",
+		Use:     "renew CAROTATION_FILE --before 720h",
+		GroupID: groupMaterial,
+		Short:   "Start the rotation that material expiring within the window needs (exit 4 when nothing is due)",
 		Long: `renew finds the CA and leaves in use that expire within --before of now.
 A CA that is due starts a CA rotation (scope ca: a new CA and every leaf);
 otherwise due leaves are re-issued under the same CA (scope leaf, only those

@@ -13,9 +13,10 @@ func startCmd() *cobra.Command {
 	var leaves []string
 	var scope string
 	c := &cobra.Command{
-		Use:   "start CAROTATION_FILE",
-		Short: "Make the next rotation's material: a new CA and every leaf for it (scope ca), or new leaves (scope leaf)",
-		Args:  cobra.ExactArgs(1),
+		Use:     "start CAROTATION_FILE",
+		GroupID: groupMaterial,
+		Short:   "Make the next rotation's material: a new CA and every leaf for it (scope ca), or new leaves (scope leaf)",
+		Args:    cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			p, unlock, err := openPackage(args[0])
 			if err != nil {

@@ -28,8 +28,9 @@ func statusCmd() *cobra.Command {
 	var wait bool
 	var timeout time.Duration
 	c := &cobra.Command{
-		Use:   "status CAROTATION_FILE",
-		Short: "The live gate: has the current phase converged in the cluster? (exit 0 converged, 3 progressing, 2 blocked)",
+		Use:     "status CAROTATION_FILE",
+		GroupID: groupCluster,
+		Short:   "The live gate: has the current phase converged in the cluster? (exit 0 converged, 3 progressing, 2 blocked)",
 		Long: `status renders the current phase and reads the live objects: every managed
 Secret, bundle, cluster-info, caBundle and kubeconfig Secret must hold exactly
 the phase's certificates (compared by SHA-256 fingerprint; key material is never
