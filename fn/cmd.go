@@ -125,6 +125,20 @@ func openPackage(file string) (p *rotate.Package, unlock func(), err error) {
 	return p, unlock, nil
 }
 
+// writePackage runs a command that writes the package: on the package as
+// it is on disk under its lock (openPackage), then it prints what run wrote
+// and removed, also when run failed part way.
+func writePackage(c *cobra.Command, file string, run func(p *rotate.Package) (rotate.Report, error)) error {
+	p, unlock, err := openPackage(file)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	rep, err := run(p)
+	report(c, rep)
+	return err
+}
+
 func report(c *cobra.Command, rep rotate.Report) {
 	for _, f := range rep.Removed {
 		fmt.Fprintf(c.OutOrStdout(), "removed %s\n", f)

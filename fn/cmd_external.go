@@ -26,14 +26,9 @@ request every leaf here.
 A request that is pending already is refused; --force replaces it.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			p, unlock, err := openPackage(args[0])
-			if err != nil {
-				return err
-			}
-			defer unlock()
-			rep, err := rotate.CSR(p, kf.options(c), rotate.CSRRequest{CA: ca, Leaves: leaves, Force: force})
-			report(c, rep)
-			return err
+			return writePackage(c, args[0], func(p *rotate.Package) (rotate.Report, error) {
+				return rotate.CSR(p, kf.options(c), rotate.CSRRequest{CA: ca, Leaves: leaves, Force: force})
+			})
 		},
 	}
 	kf.add(c)
@@ -59,28 +54,24 @@ Import the CA before its leaves; --chain appends the external root (PEM) to
 the CA's certificate.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			p, unlock, err := openPackage(args[0])
-			if err != nil {
-				return err
-			}
-			defer unlock()
-			var pems [][]byte
-			for _, f := range certs {
-				b, err := os.ReadFile(f)
-				if err != nil {
-					return err
+			return writePackage(c, args[0], func(p *rotate.Package) (rotate.Report, error) {
+				var pems [][]byte
+				for _, f := range certs {
+					b, err := os.ReadFile(f)
+					if err != nil {
+						return rotate.Report{}, err
+					}
+					pems = append(pems, b)
 				}
-				pems = append(pems, b)
-			}
-			var chainPEM []byte
-			if chain != "" {
-				if chainPEM, err = os.ReadFile(chain); err != nil {
-					return err
+				var chainPEM []byte
+				if chain != "" {
+					var err error
+					if chainPEM, err = os.ReadFile(chain); err != nil {
+						return rotate.Report{}, err
+					}
 				}
-			}
-			rep, err := rotate.Import(p, rotate.Options{Stderr: c.ErrOrStderr()}, pems, chainPEM)
-			report(c, rep)
-			return err
+				return rotate.Import(p, rotate.Options{Stderr: c.ErrOrStderr()}, pems, chainPEM)
+			})
 		},
 	}
 	c.Flags().StringSliceVar(&certs, "cert", nil, "a signed certificate (PEM); repeatable")

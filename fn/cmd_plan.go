@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -79,10 +78,7 @@ spec is written last.
 			if err != nil {
 				return err
 			}
-			ctx := c.Context()
-			if ctx == nil {
-				ctx = context.Background()
-			}
+			ctx := contextOf(c)
 			res, err := advance.Run(ctx, advance.Request{File: args[0], To: to, PRBody: prBody, Cluster: f.Cluster, Skip: skip, Now: now})
 			var refused *gate.Refusal
 			if errors.As(err, &refused) && refused.Report != nil {

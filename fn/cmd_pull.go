@@ -1,11 +1,10 @@
 package main
 
 import (
-	"context"
-
 	"github.com/spf13/cobra"
 
 	"github.com/carousel-dev/carousel/pkg/backend"
+	"github.com/carousel-dev/carousel/pkg/rotate"
 )
 
 func pullCmd() *cobra.Command {
@@ -22,18 +21,9 @@ trust-new refuses to render until the new generation's certificate is there.
 A generation already in git must match the cluster exactly.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			p, unlock, err := openPackage(args[0])
-			if err != nil {
-				return err
-			}
-			defer unlock()
-			ctx := c.Context()
-			if ctx == nil {
-				ctx = context.Background()
-			}
-			rep, err := backend.For(p.Rotation).Pull(ctx, f.client, p)
-			report(c, rep)
-			return err
+			return writePackage(c, args[0], func(p *rotate.Package) (rotate.Report, error) {
+				return backend.For(p.Rotation).Pull(contextOf(c), f.client, p)
+			})
 		},
 	}
 	f.add(c)

@@ -18,14 +18,9 @@ func startCmd() *cobra.Command {
 		Short:   "Make the next rotation's material: a new CA and every leaf for it (scope ca), or new leaves (scope leaf)",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			p, unlock, err := openPackage(args[0])
-			if err != nil {
-				return err
-			}
-			defer unlock()
-			rep, err := backend.For(p.Rotation).Start(p, kf.options(c), rotate.StartRequest{Scope: phases.Scope(scope), Only: leaves})
-			report(c, rep)
-			return err
+			return writePackage(c, args[0], func(p *rotate.Package) (rotate.Report, error) {
+				return backend.For(p.Rotation).Start(p, kf.options(c), rotate.StartRequest{Scope: phases.Scope(scope), Only: leaves})
+			})
 		},
 	}
 	kf.add(c)

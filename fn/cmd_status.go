@@ -22,6 +22,15 @@ func (f *clusterFlags) add(c *cobra.Command) {
 
 func (f *clusterFlags) client() (dynamic.Interface, error) { return f.Client() }
 
+// contextOf is the command's context, or the background one when the
+// command runs without (a test that calls RunE).
+func contextOf(c *cobra.Command) context.Context {
+	if ctx := c.Context(); ctx != nil {
+		return ctx
+	}
+	return context.Background()
+}
+
 func statusCmd() *cobra.Command {
 	var f clusterFlags
 	var output outputFlag
@@ -52,10 +61,7 @@ exit 3). JSON and YAML output (-o json, -o yaml): docs/status.md.`,
 			if err := output.check(); err != nil {
 				return err
 			}
-			ctx := c.Context()
-			if ctx == nil {
-				ctx = context.Background()
-			}
+			ctx := contextOf(c)
 			r, err := gate.Watch(ctx, args[0], f.Cluster, clock, wait, timeout)
 			if err != nil {
 				return &exitErr{exitError, err}
