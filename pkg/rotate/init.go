@@ -20,7 +20,8 @@ import (
 // when the directory has none, a kustomization.yaml. The package's
 // kustomization is written last, so until init has finished the package
 // does not build, as before it started. A rerun after an interrupted init
-// finds the committed CA and only completes the package.
+// finds the committed CA and only completes the package. It is the
+// material backend's init; pkg/backend chooses it or InitCertManager.
 func Init(p *Package, o Options) (Report, error) {
 	var rep Report
 	st, err := p.initState()
