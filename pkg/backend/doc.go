@@ -27,6 +27,9 @@
 // The render is not an operation here: pkg/gen sits below this floor and
 // is called by packages on it (pkg/plan, pkg/fleet), so the renderer asks
 // the spec type its one question instead (spec.Backend.KeysInCluster).
+// The only other caller of that method is a guard: rotate's Package.Pull,
+// which writes CA certificates into the package, refuses a package whose
+// keys carousel holds, whoever calls it.
 //
 // "finish" is part of Start: `carousel start` on a finished rotation
 // finishes it. The material backend promotes the finished rotation's new

@@ -21,5 +21,5 @@ const (
 // cluster (backend cert-manager). It is the one question asked of the
 // backend below pkg/backend: the renderer (pkg/gen) sits under it and
 // renders such a rotation from the certificates pulled into git rather
-// than from KeyPairs.
+// than from KeyPairs (and rotate's Package.Pull refuses any other).
 func (b Backend) KeysInCluster() bool { return b == BackendCertManager }
