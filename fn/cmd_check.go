@@ -17,8 +17,9 @@ func checkCmd() *cobra.Command {
 	var output outputFlag
 	var skipKeys bool
 	c := &cobra.Command{
-		Use:   "check CAROTATION_FILE --base REF",
-		Short: "The pull-request check: refuse skipped phases, material or shape changes mid-flight, and stale rendered output",
+		Use:     "check CAROTATION_FILE --base REF",
+		GroupID: groupRotation,
+		Short:   "The pull-request check: refuse skipped phases, material or shape changes mid-flight, and stale rendered output",
 		Long: `check compares the CARotation at the base git ref with the working tree and
 refuses:
   one-step         a move of more than one phase (forward or back)
@@ -62,10 +63,7 @@ Each refusal is printed with what to do instead.
 			if err != nil {
 				return &exitErr{exitError, err}
 			}
-			refusals := rep.Refusals
-			if refusals == nil {
-				refusals = []check.Refusal{}
-			}
+			refusals := rep.List()
 			// JSON and YAML stay the list of refusals; notes go to stderr.
 			notes := c.ErrOrStderr()
 			if output.format == "text" {
@@ -74,15 +72,7 @@ Each refusal is printed with what to do instead.
 			for _, n := range rep.Notes {
 				fmt.Fprintf(notes, "note: %s\n", n)
 			}
-			err = output.write(c.OutOrStdout(), refusals, func(w io.Writer) error {
-				for _, r := range refusals {
-					fmt.Fprintf(w, "REFUSED [%s] %s\n  instead: %s\n", r.Rule, r.Message, r.Fix)
-				}
-				if len(refusals) == 0 {
-					fmt.Fprintf(w, "ok: %s may merge into %s\n", args[0], base)
-				}
-				return nil
-			})
+			err = output.write(c.OutOrStdout(), refusals, func(w io.Writer) error { return rep.Text(w, args[0], base) })
 			if err != nil {
 				return err
 			}

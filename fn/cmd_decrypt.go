@@ -23,9 +23,10 @@ import (
 // non-zero; the error reaches stderr once, from main.
 func decryptCmd() *cobra.Command {
 	return &cobra.Command{
-		Use:   "decrypt",
-		Short: "A KRM function that decrypts SOPS-encrypted resources and checks each Secret's key against its certificate (for Argo CD's repo-server; never in a package reviewers render)",
-		Args:  cobra.NoArgs,
+		Use:     "decrypt",
+		GroupID: groupKRM,
+		Short:   "A KRM function that decrypts SOPS-encrypted resources and checks each Secret's key against its certificate (for Argo CD's repo-server; never in a package reviewers render)",
+		Args:    cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			bin, err := sops.Binary()
 			if err != nil {

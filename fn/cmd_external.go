@@ -13,8 +13,9 @@ func csrCmd() *cobra.Command {
 	var ca, force bool
 	var leaves []string
 	c := &cobra.Command{
-		Use:   "csr CAROTATION_FILE [--ca] [--leaf NAME...]",
-		Short: "Write keys (encrypted) and CSRs for an external CA to sign: the next CA as an intermediate, and/or leaves",
+		Use:     "csr CAROTATION_FILE [--ca] [--leaf NAME...]",
+		GroupID: groupMaterial,
+		Short:   "Write keys (encrypted) and CSRs for an external CA to sign: the next CA as an intermediate, and/or leaves",
 		Long: `csr writes, under <materialDir>/pending/, a key for each request (SOPS-encrypted
 like every key) and its certificate signing request (.csr, PEM) to hand to an
 external CA (the RKE "rke cert generate-csr" flow). Sign them, then run
@@ -25,14 +26,9 @@ request every leaf here.
 A request that is pending already is refused; --force replaces it.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			p, unlock, err := openPackage(args[0])
-			if err != nil {
-				return err
-			}
-			defer unlock()
-			rep, err := rotate.CSR(p, kf.options(c), rotate.CSRRequest{CA: ca, Leaves: leaves, Force: force})
-			report(c, rep)
-			return err
+			return writePackage(c, args[0], func(p *rotate.Package) (rotate.Report, error) {
+				return rotate.CSR(p, kf.options(c), rotate.CSRRequest{CA: ca, Leaves: leaves, Force: force})
+			})
 		},
 	}
 	kf.add(c)
@@ -46,8 +42,9 @@ func importCmd() *cobra.Command {
 	var certs []string
 	var chain string
 	c := &cobra.Command{
-		Use:   "import CAROTATION_FILE --cert FILE...",
-		Short: "Complete pending material with certificates an external CA signed, checked against their keys and CSRs",
+		Use:     "import CAROTATION_FILE --cert FILE...",
+		GroupID: groupMaterial,
+		Short:   "Complete pending material with certificates an external CA signed, checked against their keys and CSRs",
 		Long: `import matches each certificate to a pending key by its public key (a
 certificate for another key is refused), checks it against its CSR (subject and
 names: a certificate for another request is refused) and the policy (a CA must
@@ -57,28 +54,24 @@ Import the CA before its leaves; --chain appends the external root (PEM) to
 the CA's certificate.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			p, unlock, err := openPackage(args[0])
-			if err != nil {
-				return err
-			}
-			defer unlock()
-			var pems [][]byte
-			for _, f := range certs {
-				b, err := os.ReadFile(f)
-				if err != nil {
-					return err
+			return writePackage(c, args[0], func(p *rotate.Package) (rotate.Report, error) {
+				var pems [][]byte
+				for _, f := range certs {
+					b, err := os.ReadFile(f)
+					if err != nil {
+						return rotate.Report{}, err
+					}
+					pems = append(pems, b)
 				}
-				pems = append(pems, b)
-			}
-			var chainPEM []byte
-			if chain != "" {
-				if chainPEM, err = os.ReadFile(chain); err != nil {
-					return err
+				var chainPEM []byte
+				if chain != "" {
+					var err error
+					if chainPEM, err = os.ReadFile(chain); err != nil {
+						return rotate.Report{}, err
+					}
 				}
-			}
-			rep, err := rotate.Import(p, rotate.Options{Stderr: c.ErrOrStderr()}, pems, chainPEM)
-			report(c, rep)
-			return err
+				return rotate.Import(p, rotate.Options{Stderr: c.ErrOrStderr()}, pems, chainPEM)
+			})
 		},
 	}
 	c.Flags().StringSliceVar(&certs, "cert", nil, "a signed certificate (PEM); repeatable")

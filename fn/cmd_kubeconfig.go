@@ -17,8 +17,9 @@ func kubeconfigCmd() *cobra.Command {
 	var req rotate.KubeconfigRequest
 	var phase, out string
 	c := &cobra.Command{
-		Use:   "kubeconfig CAROTATION_FILE --leaf NAME --out FILE",
-		Short: "Write a user account's kubeconfig (client-certificate-data, client-key-data, certificate-authority-data) for a phase, outside the repository",
+		Use:     "kubeconfig CAROTATION_FILE --leaf NAME --out FILE",
+		GroupID: groupMaterial,
+		Short:   "Write a user account's kubeconfig (client-certificate-data, client-key-data, certificate-authority-data) for a phase, outside the repository",
 		Long: `kubeconfig writes the kubeconfig of a user account whose client certificate
 is a leaf of the rotation (usages: [client]; its commonName is the user name,
 its organization the groups): client-certificate-data and client-key-data of

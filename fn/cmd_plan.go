@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -15,8 +14,9 @@ import (
 func planCmd() *cobra.Command {
 	var output outputFlag
 	c := &cobra.Command{
-		Use:   "plan CAROTATION_FILE",
-		Short: "Show the phase table, and what the next phase (and a rollback) changes, rolls, gates and needs on nodes",
+		Use:     "plan CAROTATION_FILE",
+		GroupID: groupRotation,
+		Short:   "Show the phase table, and what the next phase (and a rollback) changes, rolls, gates and needs on nodes",
 		Long: `plan renders the current phase and both neighbours in-process (from what
 kustomize builds for the package, as the function would receive it) and
 compares them: the objects that change,
@@ -48,8 +48,9 @@ func advanceCmd() *cobra.Command {
 	var skip gate.Overrides
 	var f clusterFlags
 	c := &cobra.Command{
-		Use:   "advance CAROTATION_FILE",
-		Short: "Move spec.phase one step (forward by default, or --to the previous phase to roll back), keeping comments, and write the pull request",
+		Use:     "advance CAROTATION_FILE",
+		GroupID: groupRotation,
+		Short:   "Move spec.phase one step (forward by default, or --to the previous phase to roll back), keeping comments, and write the pull request",
 		Long: `advance edits spec.phase in place (comments and formatting kept), refuses any
 move but one step forward or back, and prints a pull-request title (first line)
 and Markdown body: the plan's summary, a Mermaid diagram of the phases, the gate
@@ -77,14 +78,11 @@ spec is written last.
 			if err != nil {
 				return err
 			}
-			ctx := c.Context()
-			if ctx == nil {
-				ctx = context.Background()
-			}
+			ctx := contextOf(c)
 			res, err := advance.Run(ctx, advance.Request{File: args[0], To: to, PRBody: prBody, Cluster: f.Cluster, Skip: skip, Now: now})
 			var refused *gate.Refusal
 			if errors.As(err, &refused) && refused.Report != nil {
-				_ = printStatus(c.ErrOrStderr(), refused.Report)
+				_ = refused.Report.Text(c.ErrOrStderr())
 			}
 			if err != nil {
 				return err

@@ -11,8 +11,9 @@ import (
 func publishCmd() *cobra.Command {
 	var out string
 	c := &cobra.Command{
-		Use:   "publish CAROTATION_FILE",
-		Short: "Write the rotation's public state (phase, trusted set, digests) for consumer packages in other applications or repositories",
+		Use:     "publish CAROTATION_FILE",
+		GroupID: groupRotation,
+		Short:   "Write the rotation's public state (phase, trusted set, digests) for consumer packages in other applications or repositories",
 		Long: `publish renders the package's current phase and writes its public state, a
 CARotationState, to spec.publish (or --out): the phase, the trusted set as PEM,
 the signer generation, the leaves' fingerprints and one digest per kind of

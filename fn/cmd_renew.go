@@ -6,7 +6,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/carousel-dev/carousel/pkg/phases"
 	"github.com/carousel-dev/carousel/pkg/rotate"
 )
 
@@ -14,8 +13,9 @@ func renewCmd() *cobra.Command {
 	var kf keyFlags
 	var before time.Duration
 	c := &cobra.Command{
-		Use:   "renew CAROTATION_FILE --before 720h",
-		Short: "Start the rotation that material expiring within the window needs (exit 4 when nothing is due)",
+		Use:     "renew CAROTATION_FILE --before 720h",
+		GroupID: groupMaterial,
+		Short:   "Start the rotation that material expiring within the window needs (exit 4 when nothing is due)",
 		Long: `renew finds the CA and leaves in use that expire within --before of now.
 A CA that is due starts a CA rotation (scope ca: a new CA and every leaf);
 otherwise due leaves are re-issued under the same CA (scope leaf, only those
@@ -44,26 +44,16 @@ A rotation in flight is an error (exit 1). CAROUSEL_NOW (RFC 3339) fixes "now".
 				fmt.Fprintf(c.OutOrStdout(), "nothing in %s expires within %s\n", p.Rotation.Metadata.Name, before)
 				return &exitErr{exitNothingDue, fmt.Errorf("nothing due")}
 			}
-			var leaves []string
-			scope := phases.ScopeLeaf
 			for _, d := range due {
 				fmt.Fprintf(c.OutOrStdout(), "due: %s expires %s\n", d.What, d.NotAfter.UTC().Format(time.RFC3339))
-				if d.Leaf == "" {
-					scope = phases.ScopeCA
-				}
-				leaves = append(leaves, d.Leaf)
 			}
-			if scope == phases.ScopeCA {
-				leaves = nil // a CA rotation re-issues every leaf
-			}
-			// Start promotes a finished rotation under its own scope first,
-			// and writes the new scope only once everything is checked.
-			rep, err := rotate.Start(p, kf.options(c), rotate.StartRequest{Scope: scope, Only: leaves})
+			req := rotate.RenewRequest(due)
+			rep, err := rotate.Start(p, kf.options(c), req)
 			report(c, rep)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(c.OutOrStdout(), "started a %s rotation: commit the material, then advance one phase per pull request\n", scope)
+			fmt.Fprintf(c.OutOrStdout(), "started a %s rotation: commit the material, then advance one phase per pull request\n", req.Scope)
 			return nil
 		},
 	}

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -23,22 +22,13 @@ func (f *clusterFlags) add(c *cobra.Command) {
 
 func (f *clusterFlags) client() (dynamic.Interface, error) { return f.Client() }
 
-// printStatus writes a report for people.
-func printStatus(w io.Writer, r *status.Report) error {
-	fmt.Fprintf(w, "%s at %s: %s\n", r.Rotation, r.Phase, r.Verdict)
-	for _, reason := range r.Reasons {
-		fmt.Fprintf(w, "  - %s\n", reason)
+// contextOf is the command's context, or the background one when the
+// command runs without (a test that calls RunE).
+func contextOf(c *cobra.Command) context.Context {
+	if ctx := c.Context(); ctx != nil {
+		return ctx
 	}
-	for _, wl := range r.Workloads {
-		for _, p := range wl.StalePods {
-			fmt.Fprintf(w, "  stale pod: %s/%s (%s %s)\n", wl.Namespace, p, wl.Kind, wl.Name)
-		}
-		for _, p := range wl.TerminatingPods {
-			fmt.Fprintf(w, "  terminating pod: %s/%s (%s %s)\n", wl.Namespace, p, wl.Kind, wl.Name)
-		}
-	}
-	fmt.Fprintf(w, "%d objects, %d workloads checked\n", len(r.Objects), len(r.Workloads))
-	return nil
+	return context.Background()
 }
 
 func statusCmd() *cobra.Command {
@@ -47,8 +37,9 @@ func statusCmd() *cobra.Command {
 	var wait bool
 	var timeout time.Duration
 	c := &cobra.Command{
-		Use:   "status CAROTATION_FILE",
-		Short: "The live gate: has the current phase converged in the cluster? (exit 0 converged, 3 progressing, 2 blocked)",
+		Use:     "status CAROTATION_FILE",
+		GroupID: groupCluster,
+		Short:   "The live gate: has the current phase converged in the cluster? (exit 0 converged, 3 progressing, 2 blocked)",
 		Long: `status renders the current phase and reads the live objects: every managed
 Secret, bundle, cluster-info, caBundle and kubeconfig Secret must hold exactly
 the phase's certificates (compared by SHA-256 fingerprint; key material is never
@@ -70,36 +61,21 @@ exit 3). JSON and YAML output (-o json, -o yaml): docs/status.md.`,
 			if err := output.check(); err != nil {
 				return err
 			}
-			ctx := c.Context()
-			if ctx == nil {
-				ctx = context.Background()
+			ctx := contextOf(c)
+			r, err := gate.Watch(ctx, args[0], f.Cluster, clock, wait, timeout)
+			if err != nil {
+				return &exitErr{exitError, err}
 			}
-			deadline := time.Now().Add(timeout)
-			delay := time.Second
-			for {
-				now, err := clock()
-				if err != nil {
-					return err
-				}
-				r, err := gate.Status(ctx, args[0], f.Cluster, now)
-				if err != nil {
-					return &exitErr{exitError, err}
-				}
-				if !wait || r.Verdict != status.Progressing || time.Now().Add(delay).After(deadline) {
-					if err := output.write(c.OutOrStdout(), r, func(w io.Writer) error { return printStatus(w, r) }); err != nil {
-						return err
-					}
-					switch r.Verdict {
-					case status.Progressing:
-						return &exitErr{exitWait, fmt.Errorf("progressing")}
-					case status.Blocked:
-						return &exitErr{exitRefused, fmt.Errorf("blocked")}
-					}
-					return nil
-				}
-				time.Sleep(delay)
-				delay = min(delay*2, 10*time.Second)
+			if err := output.write(c.OutOrStdout(), r, r.Text); err != nil {
+				return err
 			}
+			switch r.Verdict {
+			case status.Progressing:
+				return &exitErr{exitWait, fmt.Errorf("progressing")}
+			case status.Blocked:
+				return &exitErr{exitRefused, fmt.Errorf("blocked")}
+			}
+			return nil
 		},
 	}
 	f.add(c)

@@ -37,7 +37,7 @@ import (
 	"github.com/carousel-dev/carousel/internal/certmanager"
 	"github.com/carousel-dev/carousel/internal/proc"
 	"github.com/carousel-dev/carousel/internal/testkit"
-	cm "github.com/carousel-dev/carousel/pkg/certmanager"
+	cm "github.com/carousel-dev/carousel/pkg/cmbackend"
 	"github.com/carousel-dev/carousel/pkg/gen"
 	"github.com/carousel-dev/carousel/pkg/phases"
 	"github.com/carousel-dev/carousel/pkg/pki"

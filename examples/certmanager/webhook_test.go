@@ -19,7 +19,7 @@ import (
 
 	"github.com/carousel-dev/carousel/internal/certmanager"
 	"github.com/carousel-dev/carousel/internal/testkit"
-	cm "github.com/carousel-dev/carousel/pkg/certmanager"
+	cm "github.com/carousel-dev/carousel/pkg/cmbackend"
 	"github.com/carousel-dev/carousel/pkg/phases"
 )
 

@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/fn/framework"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
+	"github.com/carousel-dev/carousel/pkg/backend"
 	"github.com/carousel-dev/carousel/pkg/fleet"
 	"github.com/carousel-dev/carousel/pkg/fninput"
 	"github.com/carousel-dev/carousel/pkg/gen"
@@ -293,16 +294,12 @@ func unpromoted(base, cur *spec.CARotation, materialChanged []string) *Refusal {
 		return nil
 	}
 	fix := "undo the edit of spec.phase and run `carousel start` on the finished rotation: it promotes the new CA to the one in use and sets spec.phase itself"
-	if cm := base.Spec.CertManager; base.Spec.Backend == spec.BackendCertManager && cm != nil {
-		if cur.Spec.CertManager == nil || cm.Generations.New == 0 || cur.Spec.CertManager.Generations.Old != cm.Generations.New {
-			return &Refusal{RuleMove, fmt.Sprintf("spec.phase moved from %s to %s without finishing the rotation: spec.certManager.generations still names generation %d in use, which %s stopped trusting", base.Spec.Phase, cur.Spec.Phase, cm.Generations.Old, base.Spec.Phase), fix}
-		}
-		return nil
+	// What a promotion changes is the backend's: the material backend's
+	// checkMaterial proves the promotion is the finished rotation's.
+	if why := backend.For(base).Unpromoted(base, cur, materialChanged); why != "" {
+		return &Refusal{RuleMove, why, fix}
 	}
-	if len(materialChanged) == 0 {
-		return &Refusal{RuleMove, fmt.Sprintf("spec.phase moved from %s to %s by hand: nothing was promoted, so %s would render the old material, already distrusted, as the one in use", base.Spec.Phase, cur.Spec.Phase, cur.Spec.Phase), fix}
-	}
-	return nil // checkMaterial proves the promotion is the finished rotation's
+	return nil
 }
 
 // promotion reports a `carousel start` after a finished rotation: the last

@@ -9,7 +9,7 @@ import (
 
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
-	"github.com/carousel-dev/carousel/pkg/certmanager"
+	"github.com/carousel-dev/carousel/pkg/cmbackend"
 	"github.com/carousel-dev/carousel/pkg/gen"
 	"github.com/carousel-dev/carousel/pkg/phases"
 	"github.com/carousel-dev/carousel/pkg/pki"
@@ -35,7 +35,7 @@ func TestACertManagerOwnerPublishesWhatItsConsumersRollOn(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		n, err := certmanager.New("mesh", g, certs[0])
+		n, err := cmbackend.New("mesh", g, certs[0])
 		if err != nil {
 			t.Fatal(err)
 		}

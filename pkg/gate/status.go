@@ -8,12 +8,10 @@ import (
 	"k8s.io/client-go/dynamic"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
-	"github.com/carousel-dev/carousel/pkg/certmanager"
-	"github.com/carousel-dev/carousel/pkg/fleet"
+	"github.com/carousel-dev/carousel/pkg/backend"
 	"github.com/carousel-dev/carousel/pkg/fninput"
 	"github.com/carousel-dev/carousel/pkg/gen"
 	"github.com/carousel-dev/carousel/pkg/rotate"
-	"github.com/carousel-dev/carousel/pkg/spec"
 	"github.com/carousel-dev/carousel/pkg/status"
 )
 
@@ -77,44 +75,5 @@ func Check(ctx context.Context, ph *Phase, client dynamic.Interface) (*status.Re
 		return &status.Report{Rotation: rot.Metadata.Name, Phase: string(rot.Spec.Phase), Verdict: status.Blocked,
 			Reasons: []string{fmt.Sprintf("the phase does not render: %v", ph.Out.Results)}, Objects: []status.ObjectStatus{}, Workloads: []status.WorkloadStatus{}}, nil
 	}
-	if rot.Spec.Backend == spec.BackendCertManager {
-		return status.EvaluateCertManager(ctx, client, rot, ph.Out, certmanager.PulledCerts(ph.Items, rot.Metadata.Name), ph.Now)
-	}
-	r, err := status.Evaluate(ctx, client, rot, ph.Out, ph.Now)
-	if err != nil {
-		return nil, err
-	}
-	if rot.Spec.Publish != "" || len(rot.Spec.Consumers) > 0 {
-		if err := consumers(ctx, client, rot, ph.Out, r); err != nil {
-			return nil, err
-		}
-	}
-	return r, nil
-}
-
-// consumers folds the consumer packages of other applications into the
-// report: one that has not rendered the phase keeps it from having
-// converged, and a workload no package renders blocks it.
-func consumers(ctx context.Context, client dynamic.Interface, rot *spec.CARotation, out gen.Output, r *status.Report) error {
-	owned := map[string]bool{}
-	for _, w := range out.Restarts {
-		owned[w.Kind+"/"+w.Namespace+"/"+w.Name] = true
-	}
-	scan, err := fleet.Consumers(ctx, client, rot.Metadata.Name, func(kind, ns, name string) bool { return owned[kind+"/"+ns+"/"+name] })
-	if err != nil {
-		return fmt.Errorf("listing the consumer packages of %s: %w", rot.Metadata.Name, err)
-	}
-	lag := fleet.Lagging(rot, scan.Consumers)
-	for _, l := range lag {
-		r.Reasons = append(r.Reasons, "consumer "+l.Reason)
-	}
-	if len(lag) > 0 && r.Verdict == status.Converged {
-		r.Verdict = status.Progressing
-	}
-	// Waiting will not roll these: no package renders them.
-	for _, u := range scan.Unmarked {
-		r.Reasons = append(r.Reasons, fmt.Sprintf("%s without %s: no consumer package renders it, so it never rolls onto a new trusted set; add it to one (docs/fleet.md)", u, gen.MarkerAnnotation(rot.Metadata.Name)))
-		r.Verdict = status.Blocked
-	}
-	return nil
+	return backend.For(rot).Status(ctx, client, backend.Phase{Rotation: rot, Items: ph.Items, Out: ph.Out, Now: ph.Now})
 }

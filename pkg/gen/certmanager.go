@@ -9,7 +9,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/fn/framework"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
-	"github.com/carousel-dev/carousel/pkg/certmanager"
+	"github.com/carousel-dev/carousel/pkg/cmbackend"
 	"github.com/carousel-dev/carousel/pkg/material"
 	"github.com/carousel-dev/carousel/pkg/phases"
 	"github.com/carousel-dev/carousel/pkg/pki"
@@ -20,28 +20,28 @@ import (
 // renderCertManager renders a phase of a rotation whose keys never leave the
 // cluster (spec.backend: cert-manager): the input items (this rotation's
 // CACertificates taken out, as KeyPairs are) followed by the phase's
-// cert-manager and trust-manager objects, which pkg/certmanager decides.
+// cert-manager and trust-manager objects, which pkg/cmbackend decides.
 // No Secret carousel renders carries a key, so none is rendered at all;
 // KeyPairs of this rotation are refused: that material belongs to the
 // material backend, and rendering it would put a key where cert-manager
 // owns one.
 func (r *renderer) renderCertManager() Output {
-	pulled := map[int]certmanager.Pulled{}
+	pulled := map[int]cmbackend.Pulled{}
 	for _, n := range r.in.Items {
 		switch {
-		case certmanager.IsCACertificate(n) && certmanager.RotationOf(n) == r.rot.Metadata.Name:
-			p, prob := certmanager.Parse(n)
+		case cmbackend.IsCACertificate(n) && cmbackend.RotationOf(n) == r.rot.Metadata.Name:
+			p, prob := cmbackend.Parse(n)
 			if prob != nil {
 				r.errorAt(n, prob.Field, fmt.Errorf("%s", prob.Message))
 				continue
 			}
 			if prev, ok := pulled[p.Generation]; ok {
-				r.errorAt(n, "metadata.annotations."+certmanager.LabelGeneration, fmt.Errorf("generation %d is also recorded by CACertificate %s", p.Generation, prev.Source.GetName()))
+				r.errorAt(n, "metadata.annotations."+cmbackend.LabelGeneration, fmt.Errorf("generation %d is also recorded by CACertificate %s", p.Generation, prev.Source.GetName()))
 				continue
 			}
 			pulled[p.Generation] = p
 		case material.IsKeyPair(n) && material.RotationOf(n) == r.rot.Metadata.Name:
-			r.errorAt(n, "", fmt.Errorf("rotation %s uses backend %s: its keys never leave the cluster, so it takes no KeyPair (remove it from the package)", r.rot.Metadata.Name, spec.BackendCertManager))
+			r.errorAt(n, "", fmt.Errorf("rotation %s uses backend %s: its keys never leave the cluster, so it takes no KeyPair (remove it from the package)", r.rot.Metadata.Name, r.rot.Spec.Backend))
 		default:
 			r.items = append(r.items, n)
 		}
@@ -49,7 +49,7 @@ func (r *renderer) renderCertManager() Output {
 	if r.hasErrors() {
 		return Output{Results: r.results, State: r.state}
 	}
-	objs, problems := certmanager.Objects(certmanager.Input{Rotation: r.rot, State: r.state, Pulled: pulled})
+	objs, problems := cmbackend.Objects(cmbackend.Input{Rotation: r.rot, State: r.state, Pulled: pulled})
 	for _, p := range problems {
 		n := p.Node
 		if n == nil {
@@ -82,7 +82,7 @@ func (r *renderer) renderCertManager() Output {
 		// Only a promoted steady phase annotates without a rotation
 		// under way, and it needs the CA it consumes.
 		r.configError("spec.certManager.generations.old", fmt.Errorf(
-			"generation %d's certificate is not in git, and the workloads consuming it carry the restart annotation of the rotation that brought it in: run `carousel pull` and commit the CACertificate it writes", certmanager.Number(r.rot, phases.Old)))
+			"generation %d's certificate is not in git, and the workloads consuming it carry the restart annotation of the rotation that brought it in: run `carousel pull` and commit the CACertificate it writes", cmbackend.Number(r.rot, phases.Old)))
 	}
 	r.warnUnmanaged(managed)
 	if r.hasErrors() {
@@ -94,7 +94,7 @@ func (r *renderer) renderCertManager() Output {
 			o.Managed = append(o.Managed, m)
 		}
 	}
-	if p, ok := pulled[certmanager.Number(r.rot, r.state.Signer)]; ok {
+	if p, ok := pulled[cmbackend.Number(r.rot, r.state.Signer)]; ok {
 		o.Signer = p.Cert
 	}
 	// The public state (carousel publish) is the pulled trusted
@@ -110,7 +110,7 @@ func (r *renderer) renderCertManager() Output {
 // usePulled sets the renderer's trusted set and consumption digests from
 // the pulled certificates of the phase's generations, and reports whether
 // every trusted generation's certificate is in git. Past steady it always
-// is (certmanager.Objects refuses otherwise); at steady the CA in use may
+// is (cmbackend.Objects refuses otherwise); at steady the CA in use may
 // not have been issued yet, and then nothing is annotated (see
 // renderCertManager) and no caBundle injected.
 //
@@ -121,11 +121,11 @@ func (r *renderer) renderCertManager() Output {
 // to re-issue, and never when it merely renews (renewBefore), which a
 // workload reading its Secret picks up only by reloading it or restarting:
 // the same as before carousel.
-func (r *renderer) usePulled(pulled map[int]certmanager.Pulled) bool {
+func (r *renderer) usePulled(pulled map[int]cmbackend.Pulled) bool {
 	trusted, complete := pulledCerts(r.rot, pulled, r.state.Trusted)
 	r.trust = newTrustSet(trusted)
 	var signer *x509.Certificate
-	if p, ok := pulled[certmanager.Number(r.rot, r.state.Signer)]; ok {
+	if p, ok := pulled[cmbackend.Number(r.rot, r.state.Signer)]; ok {
 		signer = p.Cert
 	}
 	leaves := map[string]*x509.Certificate{}
@@ -140,10 +140,10 @@ func (r *renderer) usePulled(pulled map[int]certmanager.Pulled) bool {
 
 // pulledCerts are the pulled certificates of generations, in order, and
 // whether all of them are in git.
-func pulledCerts(rot *spec.CARotation, pulled map[int]certmanager.Pulled, gens []phases.Generation) ([]*x509.Certificate, bool) {
+func pulledCerts(rot *spec.CARotation, pulled map[int]cmbackend.Pulled, gens []phases.Generation) ([]*x509.Certificate, bool) {
 	var out []*x509.Certificate
 	for _, g := range gens {
-		p, ok := pulled[certmanager.Number(rot, g)]
+		p, ok := pulled[cmbackend.Number(rot, g)]
 		if !ok {
 			return nil, false
 		}
@@ -165,7 +165,7 @@ func (r *renderer) certManagerCABundles(complete bool) part {
 	}
 	if len(r.rot.Spec.CABundles) > 0 {
 		r.results = append(r.results, result(framework.Warning, r.in.Config, "spec.caBundles",
-			fmt.Sprintf("generation %d's certificate is not in git yet: the caBundles are left as the input holds them; once cert-manager has issued it, run `carousel pull` and commit the CACertificate it writes", certmanager.Number(r.rot, phases.Old))))
+			fmt.Sprintf("generation %d's certificate is not in git yet: the caBundles are left as the input holds them; once cert-manager has issued it, run `carousel pull` and commit the CACertificate it writes", cmbackend.Number(r.rot, phases.Old))))
 	}
 	return part{}
 }
@@ -184,7 +184,7 @@ func (r *renderer) certManagerClusterInfo(complete bool) part {
 		return r.renderClusterInfo()
 	}
 	r.results = append(r.results, result(framework.Warning, r.in.Config, "spec.clusterInfo",
-		fmt.Sprintf("generation %d's certificate is not in git yet: cluster-info is left as the input holds it; once cert-manager has issued it, run `carousel pull` and commit the CACertificate it writes", certmanager.Number(r.rot, phases.Old))))
+		fmt.Sprintf("generation %d's certificate is not in git yet: cluster-info is left as the input holds it; once cert-manager has issued it, run `carousel pull` and commit the CACertificate it writes", cmbackend.Number(r.rot, phases.Old))))
 	return part{}
 }
 
@@ -192,7 +192,7 @@ func (r *renderer) certManagerClusterInfo(complete bool) part {
 // rotation decides: the caBundles it injected, cluster-info, the Bundle targets
 // trust-manager writes (trust) and the leaf Secrets cert-manager writes
 // (leaf:<name>). The last two are not in the output (the controllers
-// write them), so status does not compare them here (pkg/certmanager's
+// write them), so status does not compare them here (pkg/cmbackend's
 // live checks do); they are what pod specs reading them roll on.
 func (r *renderer) certManagerManaged(parts ...part) map[objID]Managed {
 	managed := map[objID]Managed{}
@@ -230,9 +230,9 @@ func (r *renderer) certManagerManaged(parts ...part) map[objID]Managed {
 // workloads ran with before any rotation; a later old generation was
 // brought in by a rotation, so its consumptions are promoted: they keep
 // the annotation at steady and finishing a rotation rolls nothing.
-func (r *renderer) certManagerBaseline(pulled map[int]certmanager.Pulled, managed map[objID]Managed) *baseline {
+func (r *renderer) certManagerBaseline(pulled map[int]cmbackend.Pulled, managed map[objID]Managed) *baseline {
 	promoted := map[string]bool{}
-	if certmanager.Number(r.rot, phases.Old) > 1 {
+	if cmbackend.Number(r.rot, phases.Old) > 1 {
 		for what := range r.digests {
 			promoted[what] = true
 		}
@@ -275,7 +275,7 @@ func certManagerTakeoverWarnings(items, objs []*yaml.RNode) framework.Results {
 }
 
 // warnCACrtReaders warns about workloads whose trust is a leaf Secret's
-// ca.crt (certmanager.CACrtReads says why that breaks at sign-new).
+// ca.crt (cmbackend.CACrtReads says why that breaks at sign-new).
 func (r *renderer) warnCACrtReaders() {
 	leaves := map[string]map[string]bool{} // namespace -> Secret names
 	for _, l := range r.rot.Spec.Leaves {
@@ -293,7 +293,7 @@ func (r *renderer) warnCACrtReaders() {
 		if podSpec == nil {
 			continue
 		}
-		for _, read := range certmanager.CACrtReads(podSpec, leaves[n.GetNamespace()]) {
+		for _, read := range cmbackend.CACrtReads(podSpec, leaves[n.GetNamespace()]) {
 			r.warnAt(n, strings.Join(kind.Workload.PodSpec(), "."), "%s: cert-manager writes only the issuing CA into a leaf Secret's ca.crt, so this pod stops trusting the old CA when sign-new re-issues the leaf while peers still present old certificates: read the trust bundle (spec.bundles, written by trust-manager) instead", read)
 		}
 	}

@@ -10,7 +10,7 @@ import (
 
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
-	"github.com/carousel-dev/carousel/pkg/certmanager"
+	"github.com/carousel-dev/carousel/pkg/cmbackend"
 	"github.com/carousel-dev/carousel/pkg/phases"
 	"github.com/carousel-dev/carousel/pkg/pki"
 	"github.com/carousel-dev/carousel/pkg/spec"
@@ -126,7 +126,7 @@ func cmPulledWithKeys(t *testing.T) ([]*yaml.RNode, map[int]pki.Pair) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		n, err := certmanager.New("mesh", g, certs[0])
+		n, err := cmbackend.New("mesh", g, certs[0])
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -242,7 +242,7 @@ func TestCertManagerCABundlesHoldThePulledTrustedGenerations(t *testing.T) {
 	pulled := cmPulled(t)
 	certOf := map[int]string{}
 	for _, n := range pulled {
-		p, prob := certmanager.Parse(n)
+		p, prob := cmbackend.Parse(n)
 		if prob != nil {
 			t.Fatal(prob.Message)
 		}

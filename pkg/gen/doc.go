@@ -22,7 +22,8 @@
 // (adoption rolls nothing); digests.go the per-consumption digests a
 // published state carries; consumer.go renders a consumer package from a
 // published state; certmanager.go renders backend cert-manager's objects
-// (pkg/certmanager decides them); render.go composes them all (and says in
-// which order, and why). Which kinds run pods and where objects keep a
+// (pkg/cmbackend decides them); render.go composes them all (and says in
+// which order, and why); function.go is the KRM function around Render
+// and RenderConsumer. Which kinds run pods and where objects keep a
 // caBundle comes from pkg/targets.
 package gen

@@ -158,7 +158,7 @@ func Render(in Input) Output {
 		return r.finish(nil, nil, nil)
 	}
 	r.state = state
-	if r.rot.Spec.Backend == spec.BackendCertManager {
+	if r.rot.Spec.Backend.KeysInCluster() {
 		return r.renderCertManager()
 	}
 	if !r.loadMaterial() {

@@ -137,6 +137,23 @@ func Pending(path string, p Preset, name string) ([]byte, error) {
 	return out, nil
 }
 
+// Load is the package `carousel init` makes, under the package lock: the
+// CARotation file path as it is (preset ""), or as the preset is to make
+// it (Pending), which Init writes with the package.
+func Load(path, preset, name string) (*rotate.Package, error) {
+	var pending []byte
+	if preset != "" {
+		p, err := Get(preset)
+		if err != nil {
+			return nil, err
+		}
+		if pending, err = Pending(path, p, name); err != nil {
+			return nil, err
+		}
+	}
+	return rotate.LoadPending(path, pending)
+}
+
 // Write writes the preset as the CARotation file path, atomically, unless
 // it holds it already (Pending).
 func Write(path string, p Preset, name string) (written bool, err error) {

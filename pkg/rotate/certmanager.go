@@ -16,7 +16,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
 	"github.com/carousel-dev/carousel/pkg/atomicfile"
-	"github.com/carousel-dev/carousel/pkg/certmanager"
+	"github.com/carousel-dev/carousel/pkg/cmbackend"
 	"github.com/carousel-dev/carousel/pkg/phases"
 	"github.com/carousel-dev/carousel/pkg/spec"
 )
@@ -28,9 +28,10 @@ import (
 // the cluster holds: a name never changes meaning, so a different one is
 // refused (the CA behind the name was replaced, its trust never reviewed).
 // The files are written first and the kustomization last, atomically, so a
-// kill leaves the package as it was or complete.
+// kill leaves the package as it was or complete. It is the cert-manager
+// backend's (pkg/backend calls it for no other).
 func (p *Package) Pull(certs map[int]*x509.Certificate) (*Report, error) {
-	if p.Rotation.Spec.Backend != spec.BackendCertManager {
+	if !p.Rotation.Spec.Backend.KeysInCluster() {
 		return nil, fmt.Errorf("pull reads CA certificates cert-manager issued: %s uses backend %q, whose material is committed by carousel start", p.Rotation.Metadata.Name, p.Rotation.Spec.Backend)
 	}
 	st, err := p.materialState()
@@ -45,25 +46,25 @@ func (p *Package) Pull(certs map[int]*x509.Certificate) (*Report, error) {
 	sort.Ints(nums)
 	var files []string
 	for _, n := range nums {
-		file := certmanager.FileName(n)
+		file := cmbackend.FileName(n)
 		path := filepath.Join(p.MaterialDir(), file)
 		if b, err := os.ReadFile(path); err == nil {
 			old, err := yaml.Parse(string(b))
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", path, err)
 			}
-			prev, prob := certmanager.Parse(old)
+			prev, prob := cmbackend.Parse(old)
 			if prob != nil {
 				return nil, fmt.Errorf("%s: %s: %s", path, prob.Field, prob.Message)
 			}
 			if !prev.Cert.Equal(certs[n]) {
 				return nil, fmt.Errorf("%s records CA generation %d as %s, but the cluster holds %s: the CA behind %s was replaced (a deleted Secret makes cert-manager issue a new key); its trust was never reviewed, so carousel does not record it: restore the Secret or start a new generation",
-					path, n, certmanager.Fingerprint(prev.Cert)[:16], certmanager.Fingerprint(certs[n])[:16], certmanager.GenerationName(p.Rotation.Metadata.Name, n))
+					path, n, cmbackend.Fingerprint(prev.Cert)[:16], cmbackend.Fingerprint(certs[n])[:16], cmbackend.GenerationName(p.Rotation.Metadata.Name, n))
 			}
 		} else if !errors.Is(err, os.ErrNotExist) {
 			return nil, err
 		} else {
-			node, err := certmanager.New(p.Rotation.Metadata.Name, n, certs[n])
+			node, err := cmbackend.New(p.Rotation.Metadata.Name, n, certs[n])
 			if err != nil {
 				return nil, err
 			}

@@ -13,7 +13,6 @@ import (
 	"github.com/carousel-dev/carousel/pkg/material"
 	"github.com/carousel-dev/carousel/pkg/phases"
 	"github.com/carousel-dev/carousel/pkg/pki"
-	"github.com/carousel-dev/carousel/pkg/spec"
 )
 
 // Init records the current ("old") CA and issues every leaf with it, then
@@ -21,20 +20,13 @@ import (
 // when the directory has none, a kustomization.yaml. The package's
 // kustomization is written last, so until init has finished the package
 // does not build, as before it started. A rerun after an interrupted init
-// finds the committed CA and only completes the package.
+// finds the committed CA and only completes the package. It is the
+// material backend's init; pkg/backend chooses it or InitCertManager.
 func Init(p *Package, o Options) (Report, error) {
 	var rep Report
-	// The function annotation is added last, so it is checked first: a
-	// file carousel cannot annotate in place is refused with nothing written.
-	if err := p.checkFunctionAnnotation(); err != nil {
-		return rep, err
-	}
-	st, err := p.materialState()
+	st, err := p.initState()
 	if err != nil {
 		return rep, err
-	}
-	if p.Rotation.Spec.Backend == spec.BackendCertManager {
-		return rep, p.initCertManager(&rep, o, st)
 	}
 	if _, ok := st.set.CA[phases.Old]; ok {
 		if err := p.completePackage(&rep, o); err != nil {
@@ -248,13 +240,34 @@ func containsPath(list []string, want string) bool {
 	return false
 }
 
-// initCertManager makes a package of backend cert-manager: there is no key
-// to make (cert-manager makes the CA once the steady phase is applied, and
-// `carousel pull` commits its certificate), so init only writes the
-// function annotation, the kustomizations and an empty material list.
+// initState is what init reads before it writes: the function annotation
+// is added last, so it is checked first (a file carousel cannot annotate in
+// place is refused with nothing written), then the material on disk.
+func (p *Package) initState() (*materialState, error) {
+	if err := p.checkFunctionAnnotation(); err != nil {
+		return nil, err
+	}
+	return p.materialState()
+}
+
+// InitCertManager is Init for a package of backend cert-manager (pkg/backend
+// chooses it): there is no key to make (cert-manager makes the CA once the
+// steady phase is applied, and `carousel pull` commits its certificate), so
+// init only writes the function annotation, the kustomizations and an empty
+// material list.
+func InitCertManager(p *Package, o Options) (Report, error) {
+	var rep Report
+	st, err := p.initState()
+	if err != nil {
+		return rep, err
+	}
+	err = p.initCertManager(&rep, o, st)
+	return rep, err
+}
+
 func (p *Package) initCertManager(rep *Report, o Options, st *materialState) error {
 	if o.CACertPEM != nil || o.CAKeyPEM != nil {
-		return fmt.Errorf("backend %s adopts no CA from files: cert-manager makes the CA in the cluster (or set spec.certManager.issuerRef to an issuer that holds yours)", spec.BackendCertManager)
+		return fmt.Errorf("backend %s adopts no CA from files: cert-manager makes the CA in the cluster (or set spec.certManager.issuerRef to an issuer that holds yours)", p.Rotation.Spec.Backend)
 	}
 	if _, err := os.Stat(filepath.Join(p.MaterialDir(), kustomizationFile)); errors.Is(err, os.ErrNotExist) {
 		if err := os.MkdirAll(p.MaterialDir(), 0o755); err != nil {
@@ -270,7 +283,7 @@ func (p *Package) initCertManager(rep *Report, o Options, st *materialState) err
 		return err
 	}
 	if len(rep.Written) == 0 {
-		return fmt.Errorf("%s is already a package of backend %s: apply it, then `carousel pull` once cert-manager has issued the CA", p.File, spec.BackendCertManager)
+		return fmt.Errorf("%s is already a package of backend %s: apply it, then `carousel pull` once cert-manager has issued the CA", p.File, p.Rotation.Spec.Backend)
 	}
 	return nil
 }

@@ -49,3 +49,23 @@ func (p *Package) FindDue(deadline time.Time) ([]Due, error) {
 	}
 	return due, nil
 }
+
+// RenewRequest is the rotation that renews due: a CA that is due starts a
+// CA rotation (scope ca: a new CA and every leaf); otherwise the due leaves
+// are re-issued under the same CA (scope leaf, only those leaves). Start
+// promotes a finished rotation under its own scope first, and writes the
+// new scope only once everything is checked.
+func RenewRequest(due []Due) StartRequest {
+	var leaves []string
+	scope := phases.ScopeLeaf
+	for _, d := range due {
+		if d.Leaf == "" {
+			scope = phases.ScopeCA
+		}
+		leaves = append(leaves, d.Leaf)
+	}
+	if scope == phases.ScopeCA {
+		leaves = nil // a CA rotation re-issues every leaf
+	}
+	return StartRequest{Scope: scope, Only: leaves}
+}

@@ -130,7 +130,7 @@ type Spec struct {
 	// keys never leave the cluster; carousel renders, per phase, cert-manager
 	// Certificates and ClusterIssuers and trust-manager Bundles, and commits
 	// only the CAs' public certificates (`carousel pull`).
-	Backend string `json:"backend,omitempty"`
+	Backend Backend `json:"backend,omitempty"`
 	// CertManager configures the cert-manager backend.
 	CertManager *CertManager `json:"certManager,omitempty"`
 }
@@ -170,12 +170,6 @@ func (r *CARotation) Features() phases.Features {
 func (r *CARotation) Position() phases.Position {
 	return phases.Position{Phase: r.Spec.Phase, Step: r.Spec.Step}
 }
-
-// Backends are the spec.backend values.
-const (
-	BackendMaterial    = "material"
-	BackendCertManager = "cert-manager"
-)
 
 // CertManager is the cert-manager backend's configuration.
 type CertManager struct {

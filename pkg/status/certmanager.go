@@ -11,7 +11,7 @@ import (
 	"k8s.io/client-go/dynamic"
 	"sigs.k8s.io/kustomize/kyaml/fn/framework"
 
-	"github.com/carousel-dev/carousel/pkg/certmanager"
+	"github.com/carousel-dev/carousel/pkg/cmbackend"
 	"github.com/carousel-dev/carousel/pkg/gen"
 	"github.com/carousel-dev/carousel/pkg/phases"
 	"github.com/carousel-dev/carousel/pkg/spec"
@@ -20,14 +20,14 @@ import (
 // EvaluateCertManager is Evaluate for a rotation with backend cert-manager:
 // the rendered phase's caBundles and the rollouts its restart annotations
 // cause (as Evaluate checks them for the material backend), the
-// controllers' side as certmanager.Check reads it against the certificates
+// controllers' side as cmbackend.Check reads it against the certificates
 // in git (pulled), and the order of the two (rolledAfterWrites).
 func EvaluateCertManager(ctx context.Context, client dynamic.Interface, rot *spec.CARotation, out gen.Output, pulled map[int]*x509.Certificate, now time.Time) (*Report, error) {
 	r, live, err := evaluate(ctx, client, rot, out, now)
 	if err != nil {
 		return nil, err
 	}
-	_, findings, notes, err := certmanager.Check(ctx, client, rot, out.State, pulled)
+	_, findings, notes, err := cmbackend.Check(ctx, client, rot, out.State, pulled)
 	if err != nil {
 		return nil, err
 	}
@@ -74,7 +74,7 @@ func EvaluateCertManager(ctx context.Context, client dynamic.Interface, rot *spe
 // prevents it; this catches it, and `kubectl rollout restart` repairs it.
 //
 // The write time is the API server's record of the data field's last
-// writer (certmanager.DataWritten), in whole seconds, as is a pod's
+// writer (cmbackend.DataWritten), in whole seconds, as is a pod's
 // creationTimestamp: a pod created in the same second as the write counts
 // as before it. Which came first is unknowable then, and the cautious
 // reading is the one a restart repairs; an apply order that waits puts
@@ -94,7 +94,7 @@ func rolledAfterWrites(ctx context.Context, client dynamic.Interface, rot *spec.
 		if !flips || !issued[l.Name] {
 			continue
 		}
-		t, ok, err := certmanager.LeafWritten(ctx, client, l)
+		t, ok, err := cmbackend.LeafWritten(ctx, client, l)
 		if err != nil {
 			return err
 		}
@@ -111,7 +111,7 @@ func rolledAfterWrites(ctx context.Context, client dynamic.Interface, rot *spec.
 		if t, ok := bundleWritten[key]; ok {
 			return t, true, nil
 		}
-		t, ok, err := certmanager.BundleWritten(ctx, client, b, ns)
+		t, ok, err := cmbackend.BundleWritten(ctx, client, b, ns)
 		if ok {
 			bundleWritten[key] = t
 		}

@@ -1,4 +1,4 @@
-package certmanager
+package cmbackend
 
 import (
 	"crypto/ecdsa"

@@ -1,4 +1,4 @@
-// Package certmanager is carousel's cert-manager backend: for a rotation
+// Package cmbackend is carousel's cert-manager backend: for a rotation
 // whose keys never leave the cluster (spec.backend: cert-manager) it decides,
 // per phase, the cert-manager and trust-manager objects that make the phase
 // happen, instead of Secrets rendered from committed key material.
@@ -21,7 +21,13 @@
 // The CAs' public certificates come back into git as CACertificate
 // resources (`carousel pull`, Pulled): renders stay byte-identical and
 // carousel can refuse to trust a generation nobody has reviewed.
-package certmanager
+//
+// The backend's operations are chosen through pkg/backend; this package is
+// its floor-bound core, below the renderer (pkg/gen) that renders its
+// objects. It is named cmbackend so that no other package shares its name:
+// internal/certmanager is the test harness that runs the real controllers,
+// examples/certmanager the example's tests.
+package cmbackend
 
 import (
 	"crypto/sha256"
