@@ -149,9 +149,7 @@ func istioServerOnlyIntermediate(t *testing.T, dir string) *yaml.RNode {
 	if err := os.WriteFile(cfg, bytes.Replace(b, []byte(usages), nil, 1), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := exec.Command(testkit.Carousel(t), "init", "--plaintext-keys", cfg).CombinedOutput(); err != nil {
-		t.Fatalf("carousel init: %v\n%s", err, out)
-	}
+	testkit.Cmd{}.Must(t, "init", "--plaintext-keys", cfg)
 	return istioCacerts(t, tmp, phases.Steady)
 }
 

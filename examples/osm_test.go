@@ -116,9 +116,7 @@ func osmWithKey(t *testing.T, dir, key string) *yaml.RNode {
 	if err := os.WriteFile(cfg, bytes.Replace(b, []byte(pkcs8), []byte(key), 1), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := exec.Command(testkit.Carousel(t), "init", "--plaintext-keys", cfg).CombinedOutput(); err != nil {
-		t.Fatalf("carousel init: %v\n%s", err, out)
-	}
+	testkit.Cmd{}.Must(t, "init", "--plaintext-keys", cfg)
 	return osmCABundle(t, tmp, phases.Steady)
 }
 

@@ -31,9 +31,9 @@ func TestThePresetKubernetesAdoptsTheCAKubeadmWrote(t *testing.T) {
 		t.Fatalf("kubeadm-ca make: %v\n%s", err, out)
 	}
 	dir := t.TempDir()
-	mustCarousel(t, dir, "init", "--preset", "kubernetes", "carousel.yaml", "--age", demoRecipient,
+	testkit.Cmd{Dir: dir, AgeKey: true}.Must(t, "init", "--preset", "kubernetes", "carousel.yaml", "--age", demoRecipient,
 		"--ca-cert", filepath.Join(pkiDir, "ca.crt"), "--ca-key", filepath.Join(pkiDir, "ca.key"))
-	mustCarousel(t, dir, "start", "carousel.yaml", "--age", demoRecipient)
+	testkit.Cmd{Dir: dir, AgeKey: true}.Must(t, "start", "carousel.yaml", "--age", demoRecipient)
 	kubeadmKey, err := os.ReadFile(filepath.Join(pkiDir, "ca.key"))
 	if err != nil {
 		t.Fatal(err)

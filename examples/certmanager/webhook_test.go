@@ -38,6 +38,7 @@ type hookWorld struct {
 	t   *testing.T
 	c   *certmanager.Cluster
 	dir string
+	cli testkit.Cmd // runs carousel on the package against the cluster
 	// serving is the certificate the webhook server presents: the one a pod
 	// of some phase read from policy-webhook-tls when it started.
 	serving atomic.Pointer[tls.Certificate]
@@ -70,6 +71,7 @@ func TestTheWebhookExampleNeverLosesAnAdmissionCallAcrossPhases(t *testing.T) {
 	c := certmanager.Start(t)
 	c.StartControllers(t)
 	w := &hookWorld{t: t, c: c, dir: t.TempDir()}
+	w.cli = c.Carousel(w.dir)
 	if err := os.CopyFS(w.dir, os.DirFS(filepath.Join(testkit.Root(t), "examples", "webhook-cert-manager"))); err != nil {
 		t.Fatal(err)
 	}
@@ -96,11 +98,11 @@ func TestTheWebhookExampleNeverLosesAnAdmissionCallAcrossPhases(t *testing.T) {
 	w.pullWhenIssued(1)
 	w.apply()
 	views := []hookView{w.converged(phases.Steady)}
-	w.carousel("start", file)
+	w.cli.Must(w.t, "start", file)
 	w.apply()
 	w.pullWhenIssued(2)
 	for _, p := range []phases.Phase{phases.TrustNew, phases.SignNew, phases.DistrustOld, phases.Cleanup} {
-		w.carousel("advance", file)
+		w.cli.Must(w.t, "advance", file)
 		w.apply()
 		views = append(views, w.converged(p))
 	}
@@ -210,7 +212,7 @@ func (w *hookWorld) pullWhenIssued(n int) {
 	w.c.Eventually(w.t, "CA "+name+" issued", func() (bool, string) {
 		return certmanager.Ready(w.c.Get(w.t, "certificate", certmanager.Namespace, name))
 	})
-	w.carousel("pull", filepath.Join(w.dir, "carousel.yaml"))
+	w.cli.Must(w.t, "pull", filepath.Join(w.dir, "carousel.yaml"))
 }
 
 // converged waits for `carousel status` to say converged, then reads the
@@ -219,8 +221,8 @@ func (w *hookWorld) pullWhenIssued(n int) {
 func (w *hookWorld) converged(phase phases.Phase) hookView {
 	w.t.Helper()
 	w.c.Eventually(w.t, string(phase)+" converged", func() (bool, string) {
-		out, err := w.carouselErr("status", filepath.Join(w.dir, "carousel.yaml"))
-		return err == nil, out
+		r := w.cli.Run(w.t, "status", filepath.Join(w.dir, "carousel.yaml"))
+		return r.Err == nil, r.Out
 	})
 	v := hookView{phase: phase}
 	v.caBundle = strings.TrimSpace(string(w.c.Kubectl(w.t, "get", "validatingwebhookconfiguration", hookVWC, "-o", "jsonpath={.webhooks[0].clientConfig.caBundle}")))
@@ -277,17 +279,4 @@ func (w *hookWorld) refuses(a, b hookView) {
 		out, err := w.create()
 		return err != nil && strings.Contains(out, "x509"), out
 	})
-}
-
-func (w *hookWorld) carousel(args ...string) string {
-	w.t.Helper()
-	out, err := w.carouselErr(args...)
-	if err != nil {
-		w.t.Fatalf("carousel %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return out
-}
-
-func (w *hookWorld) carouselErr(args ...string) (string, error) {
-	return carouselIn(w.t, w.c, w.dir, args...)
 }

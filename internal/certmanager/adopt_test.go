@@ -3,7 +3,6 @@ package certmanager
 import (
 	"crypto/x509"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 
@@ -94,11 +93,7 @@ func TestACACertManagerMadeIsAdoptedAndRotated(t *testing.T) {
 				{"init", "carousel.yaml", "--ca-cert", filepath.Join(ca, "ca.crt"), "--ca-key", filepath.Join(ca, "ca.key"), "--plaintext-keys"},
 				{"start", "carousel.yaml", "--plaintext-keys"},
 			} {
-				cmd := exec.Command(testkit.Carousel(t), args...)
-				cmd.Dir = dir
-				if out, err := cmd.CombinedOutput(); err != nil {
-					t.Fatalf("carousel %v: %v\n%s", args, err, out)
-				}
+				testkit.Cmd{Dir: dir}.Must(t, args...)
 			}
 			p, err := rotate.Load(filepath.Join(dir, "carousel.yaml"))
 			if err != nil {

@@ -273,6 +273,13 @@ func (c *Cluster) Eventually(t testing.TB, what string, cond func() (bool, strin
 	}
 }
 
+// Carousel is how a test runs bin/carousel against the cluster: in dir,
+// with the cluster's kubeconfig and bin/ first on PATH (the packages' exec
+// functions name carousel).
+func (c *Cluster) Carousel(dir string) testkit.Cmd {
+	return testkit.Cmd{Dir: dir, BinOnPath: true, Env: []string{"KUBECONFIG=" + c.Kubeconfig}}
+}
+
 // SecretData returns the decoded data of a Secret (nil when it does not
 // exist).
 func (c *Cluster) SecretData(t testing.TB, namespace, name string) map[string][]byte {

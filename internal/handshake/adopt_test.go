@@ -188,8 +188,9 @@ func adoptAndStart(t *testing.T, ca string) string {
 	t.Helper()
 	dir := t.TempDir()
 	writeFiles(t, dir, map[string][]byte{"carousel.yaml": []byte(adoptRotation)})
-	run(t, dir, testkit.Carousel(t), "init", "carousel.yaml", "--ca-cert", filepath.Join(ca, "ca.crt"), "--ca-key", filepath.Join(ca, "ca.key"), "--plaintext-keys")
-	run(t, dir, testkit.Carousel(t), "start", "carousel.yaml", "--plaintext-keys")
+	pkg := testkit.Cmd{Dir: dir}
+	pkg.Must(t, "init", "carousel.yaml", "--ca-cert", filepath.Join(ca, "ca.crt"), "--ca-key", filepath.Join(ca, "ca.key"), "--plaintext-keys")
+	pkg.Must(t, "start", "carousel.yaml", "--plaintext-keys")
 	return dir
 }
 
@@ -295,23 +296,21 @@ func TestACAWithoutExtensionsIsRefusedAndTheFixItNamesIsAdopted(t *testing.T) {
 
 	dir := t.TempDir()
 	writeFiles(t, dir, map[string][]byte{"carousel.yaml": []byte(adoptRotation)})
-	cmd := exec.Command(testkit.Carousel(t), "init", "carousel.yaml", "--ca-cert", filepath.Join(ca, "ca.crt"), "--ca-key", filepath.Join(ca, "ca.key"), "--plaintext-keys")
-	cmd.Dir = dir
-	out, err := cmd.CombinedOutput()
-	if err == nil {
-		t.Fatalf("init adopted a version-1 certificate as a CA:\n%s", out)
+	r := testkit.Cmd{Dir: dir}.Run(t, "init", "carousel.yaml", "--ca-cert", filepath.Join(ca, "ca.crt"), "--ca-key", filepath.Join(ca, "ca.key"), "--plaintext-keys")
+	if r.Err == nil {
+		t.Fatalf("init adopted a version-1 certificate as a CA:\n%s", r.Out)
 	}
 	for _, want := range []string{"not a CA", "version-1 certificate", "basicConstraints CA:TRUE"} {
-		if !strings.Contains(string(out), want) {
-			t.Errorf("the refusal lacks %q:\n%s", want, out)
+		if !strings.Contains(r.Out, want) {
+			t.Errorf("the refusal lacks %q:\n%s", want, r.Out)
 		}
 	}
 	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
 		t.Errorf("a refused init wrote to the package: %v", entries)
 	}
-	fix := fixCommand.FindString(string(out))
+	fix := fixCommand.FindString(r.Out)
 	if fix == "" {
-		t.Fatalf("the refusal names no re-signing command:\n%s", out)
+		t.Fatalf("the refusal names no re-signing command:\n%s", r.Out)
 	}
 	run(t, ca, "sh", "-c", fix)
 	run(t, ca, "openssl", "verify", "-CAfile", "ca-renewed.crt", "old.crt")
