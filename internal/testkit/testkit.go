@@ -119,14 +119,21 @@ func (p *Package) CopyItems() []*yaml.RNode {
 // Render renders a phase in-process and fails the test on error results.
 func (p *Package) Render(t testing.TB, phase phases.Phase) gen.Output {
 	t.Helper()
-	cfg := p.WithPhase(t, phase)
+	return p.render(t, p.WithPhase(t, phase), string(phase))
+}
+
+// render renders the items with cfg, the config set to a phase (and step)
+// named what, and fails the test on error results. Render leaves spec.step
+// unset, as a package at a phase's first step has it; RenderAt sets it.
+func (p *Package) render(t testing.TB, cfg *yaml.RNode, what string) gen.Output {
+	t.Helper()
 	rot, err := spec.Load(cfg)
 	if err != nil {
 		t.Fatalf("loading the CARotation: %v", err)
 	}
 	out := gen.Render(gen.Input{Rotation: rot, Config: cfg, Items: p.CopyItems(), Now: Now})
 	if out.Failed() {
-		t.Fatalf("rendering %s failed: %v", phase, out.Results)
+		t.Fatalf("rendering %s failed: %v", what, out.Results)
 	}
 	return out
 }
@@ -176,16 +183,7 @@ func (p *Package) WithPosition(t testing.TB, pos phases.Position) *yaml.RNode {
 // RenderAt renders a position in-process; it fails the test on an error result.
 func (p *Package) RenderAt(t testing.TB, pos phases.Position) gen.Output {
 	t.Helper()
-	cfg := p.WithPosition(t, pos)
-	rot, err := spec.Load(cfg)
-	if err != nil {
-		t.Fatalf("loading the CARotation: %v", err)
-	}
-	out := gen.Render(gen.Input{Rotation: rot, Config: cfg, Items: p.CopyItems(), Now: Now})
-	if out.Failed() {
-		t.Fatalf("rendering %s failed: %v", pos, out.Results)
-	}
-	return out
+	return p.render(t, p.WithPosition(t, pos), pos.String())
 }
 
 // Phases lists the phases of the package's rotation.
