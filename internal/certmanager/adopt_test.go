@@ -2,7 +2,6 @@ package certmanager
 
 import (
 	"crypto/x509"
-	"os"
 	"path/filepath"
 	"testing"
 
@@ -80,21 +79,8 @@ func TestACACertManagerMadeIsAdoptedAndRotated(t *testing.T) {
 			c.Eventually(t, "certificate "+name+" Ready", func() (bool, string) { return Ready(c.Get(t, "certificate", Namespace, name)) })
 			data := c.SecretData(t, Namespace, name)
 			ca := t.TempDir()
-			for file, key := range map[string]string{"ca.crt": "tls.crt", "ca.key": "tls.key"} {
-				if err := os.WriteFile(filepath.Join(ca, file), data[key], 0o600); err != nil {
-					t.Fatal(err)
-				}
-			}
-			dir := t.TempDir()
-			if err := os.WriteFile(filepath.Join(dir, "carousel.yaml"), []byte(adoptRotation), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			for _, args := range [][]string{
-				{"init", "carousel.yaml", "--ca-cert", filepath.Join(ca, "ca.crt"), "--ca-key", filepath.Join(ca, "ca.key"), "--plaintext-keys"},
-				{"start", "carousel.yaml", "--plaintext-keys"},
-			} {
-				testkit.Cmd{Dir: dir}.Must(t, args...)
-			}
+			testkit.ForeignCA{Cert: data["tls.crt"], Key: data["tls.key"]}.WriteTo(t, ca)
+			dir := testkit.Adopt(t, adoptRotation, ca)
 			p, err := rotate.Load(filepath.Join(dir, "carousel.yaml"))
 			if err != nil {
 				t.Fatal(err)
