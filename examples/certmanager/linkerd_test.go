@@ -94,18 +94,14 @@ func TestTheLinkerdCertManagerExampleRotatesWithTheRealControllers(t *testing.T)
 	// Workloads roll for real (kube-controller-manager, kube-scheduler,
 	// kwok): status waits on the rollouts the restart annotations cause.
 	c.StartControllers(t)
-	w := &world{t: t, c: c, dir: t.TempDir(), caKeys: map[string]string{}}
-	w.cli = c.Carousel(w.dir)
-	if err := os.CopyFS(w.dir, os.DirFS(filepath.Join(testkit.Root(t), "examples", "linkerd-cert-manager"))); err != nil {
-		t.Fatal(err)
-	}
+	w := &world{t: t, c: c, caKeys: map[string]string{}}
+	w.dir, w.cli = c.Example(t, "linkerd-cert-manager")
 	// A fresh cluster has no CA yet: the copy starts without the example's
 	// pulled certificates, as a first install does.
 	for _, f := range mustGlob(t, filepath.Join(w.dir, "material", "ca-*.crt.yaml")) {
 		os.Remove(f)
 	}
 	writeFile(t, filepath.Join(w.dir, "material", "kustomization.yaml"), "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: []\n")
-	testkit.SetPhase(t, w.dir, "") // the exec path: bin/carousel
 	file := filepath.Join(w.dir, "carousel.yaml")
 
 	// Install: steady with generation 1 only, then pull its certificate.
@@ -195,13 +191,7 @@ func TestTheLinkerdCertManagerExampleRotatesWithTheRealControllers(t *testing.T)
 // byte-identical, and hold no private key.
 func (w *world) render() []*yaml.RNode {
 	w.t.Helper()
-	a := testkit.KustomizeDir(w.t, w.dir)
-	if b := testkit.KustomizeDir(w.t, w.dir); !bytes.Equal(a, b) {
-		w.t.Fatalf("two renders of the same commit differ:\n%s", testkit.Diff("first", "second", a, b))
-	}
-	if bytes.Contains(a, []byte("PRIVATE KEY")) || bytes.Contains(a, []byte("tls.key")) {
-		w.t.Fatal("the render holds a private key")
-	}
+	a := renderTwice(w.t, w.dir, "PRIVATE KEY", "tls.key")
 	w.noKeyInGit()
 	return testkit.Parse(w.t, a)
 }
@@ -246,7 +236,6 @@ func (w *world) apply(phase phases.Phase, ordered bool) {
 		w.t.Fatalf("the package is at %s, want %s", got, phase)
 	}
 	objs := w.render()
-	var material, workloads []*yaml.RNode
 	for _, n := range objs {
 		if n.GetKind() == "Deployment" && n.GetName() == "linkerd-identity" {
 			v, _ := n.Pipe(yaml.Lookup("spec", "template", "metadata", "annotations", gen.RestartAnnotation(rotation)))
@@ -255,12 +244,8 @@ func (w *world) apply(phase phases.Phase, ordered bool) {
 				w.identityHash = h
 			}
 		}
-		if workloadKinds[n.GetKind()] {
-			workloads = append(workloads, n)
-		} else {
-			material = append(material, n)
-		}
 	}
+	material, workloads := splitWorkloads(objs)
 	if !ordered {
 		material, workloads = objs, nil
 	}
@@ -269,17 +254,7 @@ func (w *world) apply(phase phases.Phase, ordered bool) {
 	if len(workloads) == 0 {
 		return
 	}
-	w.c.Eventually(w.t, string(phase)+": the material healthy for Flux's wait", func() (bool, string) {
-		h := w.fluxHealth("linkerd-material")
-		for _, st := range h {
-			if st != "Current" {
-				return false, fmt.Sprint(h)
-			}
-		}
-		return len(h) > 0, fmt.Sprint(h)
-	})
-	nextSecond()
-	w.c.Apply(w.t, workloads)
+	applyWorkloadsOnceHealthy(w.t, w.c, rotation, string(phase)+": the material healthy for Flux's wait", workloads)
 }
 
 // prune deletes the rotation's cert-manager and trust-manager objects the
@@ -327,9 +302,7 @@ func (w *world) specPhase() phases.Phase {
 func (w *world) pullWhenIssued(n int) {
 	w.t.Helper()
 	name := cm.GenerationName(rotation, n)
-	w.c.Eventually(w.t, "CA "+name+" issued", func() (bool, string) {
-		return certmanager.Ready(w.c.Get(w.t, "certificate", certmanager.Namespace, name))
-	})
+	w.c.WaitReady(w.t, "certificate", certmanager.Namespace, name)
 	w.cli.Must(w.t, "pull", filepath.Join(w.dir, "carousel.yaml"))
 	b, err := os.ReadFile(filepath.Join(w.dir, "material", fmt.Sprintf("ca-%d.crt.yaml", n)))
 	if err != nil {

@@ -15,8 +15,6 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"sigs.k8s.io/kustomize/kyaml/yaml"
-
 	"github.com/carousel-dev/carousel/internal/certmanager"
 	"github.com/carousel-dev/carousel/internal/testkit"
 	cm "github.com/carousel-dev/carousel/pkg/certmanager"
@@ -70,12 +68,8 @@ type hookView struct {
 func TestTheWebhookExampleNeverLosesAnAdmissionCallAcrossPhases(t *testing.T) {
 	c := certmanager.Start(t)
 	c.StartControllers(t)
-	w := &hookWorld{t: t, c: c, dir: t.TempDir()}
-	w.cli = c.Carousel(w.dir)
-	if err := os.CopyFS(w.dir, os.DirFS(filepath.Join(testkit.Root(t), "examples", "webhook-cert-manager"))); err != nil {
-		t.Fatal(err)
-	}
-	testkit.SetPhase(t, w.dir, "")
+	w := &hookWorld{t: t, c: c}
+	w.dir, w.cli = c.Example(t, "webhook-cert-manager")
 	w.startServer()
 	// The test copy: the API server runs outside any cluster network, so it
 	// reaches the webhook by URL on the loopback, and the serving
@@ -177,41 +171,15 @@ func (w *hookWorld) edit(name, old, new string) {
 // cert-manager objects current, then the Deployment.
 func (w *hookWorld) apply() {
 	w.t.Helper()
-	a := testkit.KustomizeDir(w.t, w.dir)
-	if b := testkit.KustomizeDir(w.t, w.dir); !bytes.Equal(a, b) {
-		w.t.Fatalf("two renders of the same commit differ:\n%s", testkit.Diff("first", "second", a, b))
-	}
-	if bytes.Contains(a, []byte("PRIVATE KEY")) || bytes.Contains(a, []byte("tls.key:")) {
-		w.t.Fatal("the render holds a private key")
-	}
-	var material, workloads []*yaml.RNode
-	for _, n := range testkit.Parse(w.t, a) {
-		if workloadKinds[n.GetKind()] {
-			workloads = append(workloads, n)
-		} else {
-			material = append(material, n)
-		}
-	}
+	material, workloads := splitWorkloads(testkit.Parse(w.t, renderTwice(w.t, w.dir, "PRIVATE KEY", "tls.key:")))
 	w.c.Apply(w.t, material)
-	w.c.Eventually(w.t, "the webhook's cert-manager objects healthy for Flux's wait", func() (bool, string) {
-		h := fluxHealthOf(w.t, w.c, hookRotation, "linkerd-material")
-		for _, st := range h {
-			if st != "Current" {
-				return false, fmt.Sprint(h)
-			}
-		}
-		return len(h) > 0, fmt.Sprint(h)
-	})
-	nextSecond()
-	w.c.Apply(w.t, workloads)
+	applyWorkloadsOnceHealthy(w.t, w.c, hookRotation, "the webhook's cert-manager objects healthy for Flux's wait", workloads)
 }
 
 func (w *hookWorld) pullWhenIssued(n int) {
 	w.t.Helper()
 	name := cm.GenerationName(hookRotation, n)
-	w.c.Eventually(w.t, "CA "+name+" issued", func() (bool, string) {
-		return certmanager.Ready(w.c.Get(w.t, "certificate", certmanager.Namespace, name))
-	})
+	w.c.WaitReady(w.t, "certificate", certmanager.Namespace, name)
 	w.cli.Must(w.t, "pull", filepath.Join(w.dir, "carousel.yaml"))
 }
 

@@ -69,14 +69,10 @@ spec:
 // every adjacent pair, both ways.
 func TestACACertManagerMadeIsAdoptedAndRotated(t *testing.T) {
 	c := Start(t)
-	objs, err := (&yamlReader{adoptCAs}).nodes()
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.Apply(t, objs)
+	c.ApplyYAML(t, adoptCAs)
 	for _, name := range []string{"adopt-rsa", "adopt-ecdsa"} {
 		t.Run(name, func(t *testing.T) {
-			c.Eventually(t, "certificate "+name+" Ready", func() (bool, string) { return Ready(c.Get(t, "certificate", Namespace, name)) })
+			c.WaitReady(t, "certificate", Namespace, name)
 			data := c.SecretData(t, Namespace, name)
 			ca := t.TempDir()
 			testkit.ForeignCA{Cert: data["tls.crt"], Key: data["tls.key"]}.WriteTo(t, ca)
