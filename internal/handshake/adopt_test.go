@@ -129,9 +129,8 @@ func TestCAsOtherToolsMakeAreAdoptedAndRotatedWithoutABrokenHandshake(t *testing
 	}
 }
 
-// adoptedKeyType checks the adopted CA's key is the file's, byte for byte,
-// and returns its PEM block type (the first key block).
-func adoptedKeyType(t *testing.T, dir, ca string) string {
+// packageCA is the CA KeyPair of generation g in the package in dir.
+func packageCA(t *testing.T, dir string, g phases.Generation) material.KeyPair {
 	t.Helper()
 	p, err := rotate.Load(filepath.Join(dir, "carousel.yaml"))
 	if err != nil {
@@ -141,7 +140,14 @@ func adoptedKeyType(t *testing.T, dir, ca string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	old := set.CA[phases.Old]
+	return set.CA[g]
+}
+
+// adoptedKeyType checks the adopted CA's key is the file's, byte for byte,
+// and returns its PEM block type (the first key block).
+func adoptedKeyType(t *testing.T, dir, ca string) string {
+	t.Helper()
+	old := packageCA(t, dir, phases.Old)
 	if !old.Adopted {
 		t.Errorf("the adopted CA's KeyPair lacks %s", material.AnnotationAdopted)
 	}
@@ -191,15 +197,7 @@ func rotateThroughEveryPhase(t *testing.T, dir string) {
 // its CA check read them.
 func newCAForKubeadm(t *testing.T, dir string) {
 	t.Helper()
-	p, err := rotate.Load(filepath.Join(dir, "carousel.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	set, err := p.Material()
-	if err != nil {
-		t.Fatal(err)
-	}
-	k := set.CA[phases.New]
+	k := packageCA(t, dir, phases.New)
 	key, err := k.KeyPEM()
 	if err != nil {
 		t.Fatal(err)
