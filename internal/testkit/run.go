@@ -14,10 +14,11 @@ import (
 )
 
 // Cmd is how a test runs the carousel binary (bin/carousel, built by `make
-// build`): the one runner of the suite. Each test used to build its own
-// exec.Cmd, and the copies drifted (one kept stderr, one dropped it, one
-// forgot the fixed clock); a Cmd says what a run depends on in one value,
-// and its Result holds everything a test may check.
+// build`): the one runner of the suite. Each test file used to build its
+// own exec.Cmd, and the copies drifted (one returned stderr only on
+// failure, one dropped it, each spelled the fixed clock, the missing
+// cluster and the age key by hand); a Cmd says what a run depends on in one
+// value, and its Result holds everything a test may check.
 //
 // A Cmd is a value: a file that runs carousel the same way many times keeps
 // one (`var offline = testkit.Cmd{FixedClock: true, NoCluster: true}`) and
@@ -27,7 +28,8 @@ type Cmd struct {
 	// Dir is the working directory ("" is the test's).
 	Dir string
 	// Env is added to the test's environment, after what the switches
-	// below add, so an entry here wins over theirs.
+	// below add, so an entry here wins over theirs (exec keeps the last
+	// entry of a name).
 	Env []string
 	// Stdin is the standard input (none when nil).
 	Stdin []byte

@@ -278,8 +278,7 @@ func editRotations(t testing.TB, dir string, edit func([]byte) []byte) {
 func KustomizeDir(t testing.TB, dir string, env ...string) []byte {
 	t.Helper()
 	cmd := exec.Command(Tool(t, "kustomize"), "build", "--enable-alpha-plugins", "--enable-exec", dir)
-	cmd.Env = append(os.Environ(), "CAROUSEL_NOW="+Now.Format(time.RFC3339))
-	cmd.Env = append(cmd.Env, env...)
+	cmd.Env = append(append(os.Environ(), NowEnv()), env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
