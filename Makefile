@@ -21,7 +21,7 @@ GO_SOURCES := $(shell find fn pkg internal -name '*.go' -not -name '*_test.go') 
 TEST_TOOLS := kustomize sops age mermaid-parser etcd kube kube-controllers kwok flux actionlint argocd-crds argo-rollouts-crds kruise-crds kpt istio-cacerts osm-tresor trust-manager cert-manager-runner flux-health argocd-health kubeadm-ca
 TESTFLAGS ?=
 
-.PHONY: build tools demo test vet bench fmt clean flux-render fuzz release
+.PHONY: build tools demo test vet bench fmt clean flux-render fuzz goldens release
 
 build: $(BIN)/carousel
 
@@ -59,6 +59,16 @@ test: build tools vet
 # and compares); the commit's time stands in for every clock.
 release:
 	cd hack/release && go run . -repo $(CURDIR) -out $(CURDIR)/dist -version $(VERSION) -commit $(COMMIT) -epoch $(EPOCH)
+
+# Rewrites every golden file from the actual output: the function's render
+# of each phase and step (fn/testdata/render), the plans and the pull-request
+# body (fn/testdata/plan, fn/testdata/advance). GOLDEN_TESTS are the tests
+# that call golden() in fn/golden_test.go (-update makes golden() write);
+# review `git diff fn/testdata` before committing. A new example gets its
+# render case on a first run and its expected phases on a second.
+GOLDEN_TESTS := TestGoldenPhases|TestPlanGoldens|TestAdvanceMovesOneStepKeepsCommentsAndWritesThePullRequest
+goldens: build
+	go test ./fn -count=1 -run '^($(GOLDEN_TESTS))$$' -update
 
 # Go fuzz targets: the function's whole input, the spec loader, its DNS names
 # (issued through cfssl), the consumer and state loaders, the KeyPair parser,

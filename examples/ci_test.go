@@ -8,7 +8,6 @@ import (
 	"regexp"
 	"strconv"
 	"testing"
-	"time"
 
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
@@ -82,20 +81,11 @@ func TestRenewExitCodesMatchTheWorkflow(t *testing.T) {
 			if err := os.WriteFile(kust, k, 0o644); err != nil {
 				t.Fatal(err)
 			}
-			cmd := exec.Command(testkit.Carousel(t), "renew", "--before", tt.before, filepath.Join(dir, "carousel.yaml"))
 			// Re-issuing leaves signs with the current CA: its key must
 			// decrypt (the workflow passes SOPS_AGE_KEY from a secret).
-			cmd.Env = append(os.Environ(), "CAROUSEL_NOW="+testkit.Now.Format(time.RFC3339),
-				"SOPS_AGE_KEY_FILE="+filepath.Join(root, testkit.AgeKeyFile))
-			out, err := cmd.CombinedOutput()
-			code := 0
-			if ee, ok := err.(*exec.ExitError); ok {
-				code = ee.ExitCode()
-			} else if err != nil {
-				t.Fatal(err)
-			}
-			if code != tt.want {
-				t.Fatalf("carousel renew --before %s exited %d, want %d:\n%s", tt.before, code, tt.want, out)
+			r := testkit.Cmd{FixedClock: true, AgeKey: true}.Run(t, "renew", "--before", tt.before, filepath.Join(dir, "carousel.yaml"))
+			if r.Code != tt.want {
+				t.Fatalf("carousel renew --before %s exited %d, want %d:\n%s", tt.before, r.Code, tt.want, r.Out)
 			}
 		})
 	}

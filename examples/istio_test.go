@@ -1,11 +1,7 @@
 package examples
 
 import (
-	"bytes"
 	"encoding/base64"
-	"errors"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -37,19 +33,8 @@ import (
 func TestIstioLoadsEveryPhasesCacerts(t *testing.T) {
 	t.Parallel()
 	dir := filepath.Join(testkit.Root(t), "examples", "istio")
-	loader := testkit.Tool(t, "istio-cacerts")
-	pkg := testkit.Load(t, dir)
-	scope := pkg.Rotation(t).Spec.Scope
-	root := caFingerprints(t, dir)
-	for _, phase := range pkg.Phases(t) {
-		state, err := phases.Lookup(scope, phase)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out, stderr, err := runLoader(loader, istioCacerts(t, dir, phase))
-		if err != nil {
-			t.Fatalf("%s: istio-cacerts does not accept the rendered cacerts: %v\n%s", phase, err, stderr)
-		}
+	cacerts := func(phase phases.Phase) *yaml.RNode { return istioCacerts(t, dir, phase) }
+	loaderAcceptsEveryPhase(t, "istio-cacerts", dir, cacerts, func(phase phases.Phase, state phases.State, root map[phases.Generation]string, out string) {
 		var trusted []string
 		for _, g := range state.Trusted {
 			trusted = append(trusted, root[g])
@@ -62,7 +47,7 @@ func TestIstioLoadsEveryPhasesCacerts(t *testing.T) {
 		if want := "verifies for server and client auth up to root " + root[state.Signer] + "\n"; !strings.Contains(out, want) {
 			t.Fatalf("%s: the loader says\n%s\nwant %q (old root %s, new root %s)", phase, out, want, root[phases.Old], root[phases.New])
 		}
-	}
+	})
 }
 
 // istioLoaderRoots reads the sorted root fingerprints of the loader's
@@ -85,7 +70,6 @@ func istioLoaderRoots(out string) []string {
 func TestIstioRefusesABrokenCacerts(t *testing.T) {
 	t.Parallel()
 	dir := filepath.Join(testkit.Root(t), "examples", "istio")
-	loader := testkit.Tool(t, "istio-cacerts")
 	steady := istioCacerts(t, dir, phases.Steady)
 	signNew := istioCacerts(t, dir, phases.SignNew)
 	// The encrypted Secret, as rendered, before sops.
@@ -94,12 +78,7 @@ func TestIstioRefusesABrokenCacerts(t *testing.T) {
 		t.Fatal("sign-new renders no istio-system/cacerts")
 	}
 	serverOnly := istioServerOnlyIntermediate(t, dir)
-	for _, c := range []struct {
-		name     string
-		secret   *yaml.RNode
-		exitCode int
-		refusal  string
-	}{
+	loaderRefuses(t, "istio-cacerts", []loaderRefusal{
 		{"a ca-key.pem of the other generation's intermediate is refused by Istio's key-cert bundle",
 			withIstioKey(t, signNew, "ca-key.pem", steady), 1, "the cert does not match the key"},
 		{"a root-cert.pem without the root that signed cert-chain.pem is refused by Istio's key-cert bundle",
@@ -110,18 +89,7 @@ func TestIstioRefusesABrokenCacerts(t *testing.T) {
 			serverOnly, 1, "for client auth: x509: certificate specifies an incompatible key usage"},
 		{"a Secret still SOPS-encrypted is unusable input, not a refusal",
 			encrypted, 2, "still SOPS-encrypted"},
-	} {
-		t.Run(c.name, func(t *testing.T) {
-			out, stderr, err := runLoader(loader, c.secret)
-			var exit *exec.ExitError
-			if !errors.As(err, &exit) {
-				t.Fatalf("the loader accepted it (err %v):\n%s", err, out)
-			}
-			if exit.ExitCode() != c.exitCode || !strings.Contains(stderr, c.refusal) {
-				t.Fatalf("exit %d, want %d with %q:\n%s", exit.ExitCode(), c.exitCode, c.refusal, stderr)
-			}
-		})
-	}
+	})
 }
 
 // istioServerOnlyIntermediate makes the example's mistake a user makes
@@ -130,29 +98,7 @@ func TestIstioRefusesABrokenCacerts(t *testing.T) {
 // in a temporary directory) and returns the steady phase's cacerts.
 func istioServerOnlyIntermediate(t *testing.T, dir string) *yaml.RNode {
 	t.Helper()
-	tmp := t.TempDir()
-	if err := os.CopyFS(tmp, os.DirFS(dir)); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.RemoveAll(filepath.Join(tmp, "material")); err != nil {
-		t.Fatal(err)
-	}
-	cfg := filepath.Join(tmp, "carousel.yaml")
-	b, err := os.ReadFile(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	const usages = "    usages: [server, client]\n"
-	if !bytes.Contains(b, []byte(usages)) {
-		t.Fatalf("examples/istio/carousel.yaml no longer says %q", usages)
-	}
-	if err := os.WriteFile(cfg, bytes.Replace(b, []byte(usages), nil, 1), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command(testkit.Carousel(t), "init", "--plaintext-keys", cfg).CombinedOutput(); err != nil {
-		t.Fatalf("carousel init: %v\n%s", err, out)
-	}
-	return istioCacerts(t, tmp, phases.Steady)
+	return istioCacerts(t, remadeWith(t, dir, "    usages: [server, client]\n", ""), phases.Steady)
 }
 
 // istioCacerts is the istio-system/cacerts Secret of a phase, decrypted.

@@ -5,12 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
@@ -284,12 +282,11 @@ func planWaves(t *testing.T, dir string, phase phases.Phase) map[string]int {
 		t.Fatal(err)
 	}
 	testkit.SetPhase(t, tmp, phase)
-	cmd := exec.Command(testkit.Carousel(t), "plan", filepath.Join(tmp, "carousel.yaml"), "-o", "json")
-	cmd.Env = append(os.Environ(), "PATH="+filepath.Join(testkit.Root(t), "bin")+string(os.PathListSeparator)+os.Getenv("PATH"), "CAROUSEL_NOW="+testkit.Now.Format(time.RFC3339))
-	b, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("%s: carousel plan: %v", phase, err)
+	r := testkit.Cmd{BinOnPath: true, FixedClock: true}.Run(t, "plan", filepath.Join(tmp, "carousel.yaml"), "-o", "json")
+	if r.Err != nil {
+		t.Fatalf("%s: carousel plan: %v", phase, r.Err)
 	}
+	b := []byte(r.Stdout)
 	var plan struct {
 		Next struct {
 			Waves []struct {

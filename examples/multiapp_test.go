@@ -48,17 +48,6 @@ func newMultiApp(t *testing.T) *multiApp {
 var ownerPhase = regexp.MustCompile(`(?m)^  phase: \S+`)
 var remoteState = regexp.MustCompile(`(?m)^- (https://git\.example\.dev/|file://)\S+$`)
 
-func carouselIn(t *testing.T, args ...string) string {
-	t.Helper()
-	cmd := exec.Command(testkit.Carousel(t), args...)
-	cmd.Env = append(os.Environ(), "CAROUSEL_NOW=2027-01-01T00:00:00Z", "KUBECONFIG=", "HOME="+t.TempDir())
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("carousel %v: %v\n%s", args, err, out)
-	}
-	return string(out)
-}
-
 // at moves the owner to phase, publishes and commits, and pins the other
 // repository's remote resource to that commit.
 func (m *multiApp) at(t *testing.T, phase phases.Phase) {
@@ -68,7 +57,7 @@ func (m *multiApp) at(t *testing.T, phase phases.Phase) {
 	if err := os.WriteFile(owner, ownerPhase.ReplaceAll(b, []byte("  phase: "+phase)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	carouselIn(t, "publish", owner)
+	testkit.Cmd{FixedClock: true, NoCluster: true}.Must(t, "publish", owner)
 	git(t, m.dir, "add", "-A")
 	git(t, m.dir, "commit", "-qm", "mesh-ca: "+string(phase), "--allow-empty")
 	sha := git(t, m.dir, "rev-parse", "HEAD")

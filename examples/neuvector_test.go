@@ -206,17 +206,10 @@ func withoutNewMaterial(t *testing.T, pkg string) {
 // afterTheLastReissue is the example once its re-issue finished: reissue.
 func afterTheLastReissue(t *testing.T, pkg string) { testkit.SetPhase(t, pkg, phases.Reissue) }
 
-// neuvectorCarousel runs the real carousel on the package with the demo age key,
-// no cluster, and the wall clock: carousel issues certificates at the wall
+// atTheWallClock runs carousel with the demo age key, no cluster, and the
+// wall clock (no FixedClock): carousel issues certificates at the wall
 // clock, so a package made to expire soon is made now.
-func neuvectorCarousel(t *testing.T, pkg string, args ...string) {
-	t.Helper()
-	cmd := exec.Command(testkit.Carousel(t), append(args, filepath.Join(pkg, "carousel.yaml"))...)
-	cmd.Env = append(os.Environ(), "SOPS_AGE_KEY_FILE="+filepath.Join(testkit.Root(t), testkit.AgeKeyFile), "KUBECONFIG=", "HOME="+t.TempDir())
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("carousel %v: %v\n%s", args, err, out)
-	}
-}
+var atTheWallClock = testkit.Cmd{AgeKey: true, NoCluster: true}
 
 // leafValidity sets the validity of the example's leaf (the line after its
 // usages), not the CA's.
@@ -240,7 +233,7 @@ func installedTenDaysBeforeExpiry(t *testing.T, pkg string) {
 		t.Fatal(err)
 	}
 	leafValidity(t, pkg, "240h")
-	neuvectorCarousel(t, pkg, "init")
+	atTheWallClock.Must(t, "init", filepath.Join(pkg, "carousel.yaml"))
 	leafValidity(t, pkg, "87600h")
 }
 
@@ -249,8 +242,8 @@ func installedTenDaysBeforeExpiry(t *testing.T, pkg string) {
 func reissuedTenDaysBeforeExpiry(t *testing.T, pkg string) {
 	installedTenDaysBeforeExpiry(t, pkg)
 	leafValidity(t, pkg, "240h")
-	neuvectorCarousel(t, pkg, "start", "--scope", "leaf")
-	neuvectorCarousel(t, pkg, "advance", "--no-cluster")
+	atTheWallClock.Must(t, "start", "--scope", "leaf", filepath.Join(pkg, "carousel.yaml"))
+	atTheWallClock.Must(t, "advance", "--no-cluster", filepath.Join(pkg, "carousel.yaml"))
 	leafValidity(t, pkg, "87600h")
 }
 
@@ -338,11 +331,8 @@ func TestNeuVectorRenewalOpensAPullRequestOnlyWhenDue(t *testing.T) {
 				}
 				// The repository's PR check (examples/ci/pr-check.yaml) on the
 				// renewal PR: renew's material may merge as it is.
-				check := exec.Command(testkit.Carousel(t), "check", "examples/neuvector/carousel.yaml", "--base", "main")
-				check.Dir = repo
-				check.Env = append(os.Environ(), now, "SOPS_AGE_KEY_FILE="+filepath.Join(root, testkit.AgeKeyFile))
-				if out, err := check.CombinedOutput(); err != nil {
-					t.Errorf("carousel check --base main refuses the renewal PR: %v\n%s", err, out)
+				if r := (testkit.Cmd{Dir: repo, AgeKey: true, Env: []string{now}}).Run(t, "check", "examples/neuvector/carousel.yaml", "--base", "main"); r.Err != nil {
+					t.Errorf("carousel check --base main refuses the renewal PR: %v\n%s", r.Err, r.Out)
 				}
 				after := testkit.KustomizeDir(t, pkg, now)
 				if !bytes.Equal(before, after) {
@@ -350,11 +340,7 @@ func TestNeuVectorRenewalOpensAPullRequestOnlyWhenDue(t *testing.T) {
 				}
 
 				// The next PR: the swap.
-				cmd := exec.Command(testkit.Carousel(t), "advance", "--no-cluster", filepath.Join(pkg, "carousel.yaml"))
-				cmd.Env = append(os.Environ(), now, "KUBECONFIG=", "HOME="+t.TempDir())
-				if out, err := cmd.CombinedOutput(); err != nil {
-					t.Fatalf("carousel advance: %v\n%s", err, out)
-				}
+				testkit.Cmd{NoCluster: true, Env: []string{now}}.Must(t, "advance", "--no-cluster", filepath.Join(pkg, "carousel.yaml"))
 				reissue := testkit.KustomizeDir(t, pkg, now)
 				steadyObjs, reissueObjs := testkit.Parse(t, after), testkit.Parse(t, reissue)
 				checkOnlyHoldersRoll(t, steadyObjs, reissueObjs)

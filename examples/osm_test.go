@@ -1,10 +1,6 @@
 package examples
 
 import (
-	"bytes"
-	"errors"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -30,19 +26,8 @@ import (
 func TestOSMTresorLoadsEveryPhasesCABundle(t *testing.T) {
 	t.Parallel()
 	dir := filepath.Join(testkit.Root(t), "examples", "osm")
-	loader := testkit.Tool(t, "osm-tresor")
-	pkg := testkit.Load(t, dir)
-	scope := pkg.Rotation(t).Spec.Scope
-	root := caFingerprints(t, dir)
-	for _, phase := range pkg.Phases(t) {
-		state, err := phases.Lookup(scope, phase)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out, stderr, err := runLoader(loader, osmCABundle(t, dir, phase))
-		if err != nil {
-			t.Fatalf("%s: osm-tresor does not accept the rendered osm-ca-bundle: %v\n%s", phase, err, stderr)
-		}
+	bundle := func(phase phases.Phase) *yaml.RNode { return osmCABundle(t, dir, phase) }
+	loaderAcceptsEveryPhase(t, "osm-tresor", dir, bundle, func(phase phases.Phase, state phases.State, root map[phases.Generation]string, out string) {
 		for _, want := range []string{
 			"trusted CAs (ca.crt): 1: " + root[state.Signer] + "\n",
 			"verifies for server and client auth up to " + root[state.Signer] + "\n",
@@ -51,7 +36,7 @@ func TestOSMTresorLoadsEveryPhasesCABundle(t *testing.T) {
 				t.Fatalf("%s: the loader says\n%s\nwant %q (old CA %s, new CA %s)", phase, out, want, root[phases.Old], root[phases.New])
 			}
 		}
-	}
+	})
 }
 
 // TestOSMTresorRefusesOtherKeys feeds the loader osm-ca-bundle Secrets OSM
@@ -61,35 +46,18 @@ func TestOSMTresorLoadsEveryPhasesCABundle(t *testing.T) {
 func TestOSMTresorRefusesOtherKeys(t *testing.T) {
 	t.Parallel()
 	dir := filepath.Join(testkit.Root(t), "examples", "osm")
-	loader := testkit.Tool(t, "osm-tresor")
 	encrypted := testkit.Find(testkit.Parse(t, testkit.Kustomize(t, dir, phases.Steady)), "Secret", "osm-system", "osm-ca-bundle")
 	if encrypted == nil {
 		t.Fatal("steady renders no osm-system/osm-ca-bundle")
 	}
-	for _, c := range []struct {
-		name     string
-		secret   *yaml.RNode
-		exitCode int
-		refusal  string
-	}{
+	loaderRefuses(t, "osm-tresor", []loaderRefusal{
 		{"an RSA key in PKCS#1 (carousel's default before key.encoding) loads but Tresor cannot issue with it",
 			osmWithKey(t, dir, "key: {algorithm: rsa-2048}"), 1, "Tresor cannot issue a service certificate with osm-system/osm-ca-bundle: create cert: no certificate in PEM"},
 		{"an ECDSA key, even in PKCS#8, crashes OSM's RSA-only key decoding",
 			osmWithKey(t, dir, "key: {algorithm: ecdsa-p256, encoding: pkcs8}"), 1, "OSM's code panicked"},
 		{"a Secret still SOPS-encrypted is unusable input, not a refusal",
 			encrypted, 2, "still SOPS-encrypted"},
-	} {
-		t.Run(c.name, func(t *testing.T) {
-			out, stderr, err := runLoader(loader, c.secret)
-			var exit *exec.ExitError
-			if !errors.As(err, &exit) {
-				t.Fatalf("the loader accepted it (err %v):\n%s", err, out)
-			}
-			if exit.ExitCode() != c.exitCode || !strings.Contains(stderr, c.refusal) {
-				t.Fatalf("exit %d, want %d with %q:\n%s", exit.ExitCode(), c.exitCode, c.refusal, stderr)
-			}
-		})
-	}
+	})
 }
 
 // osmWithKey copies the example, replaces its CA key line with key, makes
@@ -97,29 +65,7 @@ func TestOSMTresorRefusesOtherKeys(t *testing.T) {
 // temporary directory) and returns the steady phase's osm-ca-bundle.
 func osmWithKey(t *testing.T, dir, key string) *yaml.RNode {
 	t.Helper()
-	tmp := t.TempDir()
-	if err := os.CopyFS(tmp, os.DirFS(dir)); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.RemoveAll(filepath.Join(tmp, "material")); err != nil {
-		t.Fatal(err)
-	}
-	cfg := filepath.Join(tmp, "carousel.yaml")
-	b, err := os.ReadFile(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	const pkcs8 = "key: {algorithm: rsa-2048, encoding: pkcs8}"
-	if !bytes.Contains(b, []byte(pkcs8)) {
-		t.Fatalf("examples/osm/carousel.yaml no longer says %q", pkcs8)
-	}
-	if err := os.WriteFile(cfg, bytes.Replace(b, []byte(pkcs8), []byte(key), 1), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command(testkit.Carousel(t), "init", "--plaintext-keys", cfg).CombinedOutput(); err != nil {
-		t.Fatalf("carousel init: %v\n%s", err, out)
-	}
-	return osmCABundle(t, tmp, phases.Steady)
+	return osmCABundle(t, remadeWith(t, dir, "key: {algorithm: rsa-2048, encoding: pkcs8}", key), phases.Steady)
 }
 
 // osmCABundle is the osm-system/osm-ca-bundle Secret of a phase, decrypted.

@@ -2,8 +2,6 @@ package main
 
 import (
 	"encoding/base64"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -27,21 +25,12 @@ import (
 // key usages").
 func TestThePresetKubernetesAdoptsTheCAKubeadmWrote(t *testing.T) {
 	pkiDir := t.TempDir()
-	if out, err := exec.Command(testkit.Tool(t, "kubeadm-ca"), "make", "-dir", pkiDir).CombinedOutput(); err != nil {
-		t.Fatalf("kubeadm-ca make: %v\n%s", err, out)
-	}
+	kubeadm := testkit.KubeadmCA(t, pkiDir, "")
 	dir := t.TempDir()
-	mustCarousel(t, dir, "init", "--preset", "kubernetes", "carousel.yaml", "--age", demoRecipient,
+	testkit.Cmd{Dir: dir, AgeKey: true}.Must(t, "init", "--preset", "kubernetes", "carousel.yaml", "--age", demoRecipient,
 		"--ca-cert", filepath.Join(pkiDir, "ca.crt"), "--ca-key", filepath.Join(pkiDir, "ca.key"))
-	mustCarousel(t, dir, "start", "carousel.yaml", "--age", demoRecipient)
-	kubeadmKey, err := os.ReadFile(filepath.Join(pkiDir, "ca.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	kubeadmCert, err := os.ReadFile(filepath.Join(pkiDir, "ca.crt"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	testkit.Cmd{Dir: dir, AgeKey: true}.Must(t, "start", "carousel.yaml", "--age", demoRecipient)
+	kubeadmKey, kubeadmCert := kubeadm.Key, kubeadm.Cert
 	pair, err := yaml.ReadFile(filepath.Join(dir, "material", "ca-old.yaml"))
 	if err != nil {
 		t.Fatal(err)

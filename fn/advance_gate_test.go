@@ -2,9 +2,7 @@ package main
 
 import (
 	"bytes"
-	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -36,19 +34,6 @@ current-context: gone
 	return f
 }
 
-func exitOf(t *testing.T, err error) int {
-	t.Helper()
-	var exit *exec.ExitError
-	switch {
-	case err == nil:
-		return 0
-	case errors.As(err, &exit):
-		return exit.ExitCode()
-	}
-	t.Fatal(err)
-	return -1
-}
-
 // TestAdvanceFailsClosedWhenTheGateCannotLook: a live gate that could not
 // look is never a pass. Each way the cluster can be missing exits 1 and
 // writes nothing, run as often as one likes (it once advanced and exited 0
@@ -70,9 +55,9 @@ func TestAdvanceFailsClosedWhenTheGateCannotLook(t *testing.T) {
 			before, _ := os.ReadFile(file)
 			body := filepath.Join(t.TempDir(), "pr.md")
 			for run := 1; run <= 2; run++ {
-				out, err := runCarousel(t, append([]string{"advance", file, "--out", body}, tt.args...)...)
-				if code := exitOf(t, err); code != 1 || !strings.Contains(out, tt.says) || !strings.Contains(out, "--no-cluster") {
-					t.Fatalf("run %d: want exit 1 saying %q and naming --no-cluster, got %d:\n%s", run, tt.says, code, out)
+				r := offline.Run(t, append([]string{"advance", file, "--out", body}, tt.args...)...)
+				if r.Code != 1 || !strings.Contains(r.Out, tt.says) || !strings.Contains(r.Out, "--no-cluster") {
+					t.Fatalf("run %d: want exit 1 saying %q and naming --no-cluster, got %d:\n%s", run, tt.says, r.Code, r.Out)
 				}
 				if after, _ := os.ReadFile(file); !bytes.Equal(before, after) {
 					t.Fatalf("run %d: a refused advance changed the spec:\n%s", run, after)
@@ -91,19 +76,16 @@ func TestAdvanceFailsClosedWhenTheGateCannotLook(t *testing.T) {
 func TestAdvanceWithoutAClusterIsAnExplicitChoiceThePullRequestRecords(t *testing.T) {
 	dir := examplePackage(t, phases.SignNew)
 	file := filepath.Join(dir, "carousel.yaml")
-	out, err := runCarousel(t, "advance", file, "--no-cluster")
-	if err != nil {
-		t.Fatalf("%v\n%s", err, out)
-	}
+	out := offline.Must(t, "advance", file, "--no-cluster").Stdout
 	if !strings.Contains(out, "> **Not checked before this pull request was written:**") || !strings.Contains(out, "The live gate was not checked") {
 		t.Fatalf("the body must say the live gate was not checked:\n%s", out)
 	}
-	out, err = runCarousel(t, "advance", file, "--to", "sign-new")
-	if err != nil {
-		t.Fatalf("a rollback is never gated, cluster or not: %v\n%s", err, out)
+	r := offline.Run(t, "advance", file, "--to", "sign-new")
+	if r.Err != nil {
+		t.Fatalf("a rollback is never gated, cluster or not: %v\n%s", r.Err, r.Out)
 	}
-	if strings.Contains(out, "Not checked") {
-		t.Fatalf("a rollback checks no gate, so it has none to report:\n%s", out)
+	if strings.Contains(r.Stdout, "Not checked") {
+		t.Fatalf("a rollback checks no gate, so it has none to report:\n%s", r.Stdout)
 	}
 }
 
@@ -120,17 +102,15 @@ func TestAdvanceWritesNothingWhenThePullRequestBodyCannotBeWritten(t *testing.T)
 		t.Fatal(err)
 	}
 	bad := filepath.Join(blocker, "pr.md")
-	out, err := runCarousel(t, "advance", file, "--no-cluster", "--out", bad)
-	if code := exitOf(t, err); code != 1 || !strings.Contains(out, "spec.phase is unchanged") {
-		t.Fatalf("want exit 1 saying spec.phase is unchanged, got %d:\n%s", code, out)
+	r := offline.Run(t, "advance", file, "--no-cluster", "--out", bad)
+	if r.Code != 1 || !strings.Contains(r.Out, "spec.phase is unchanged") {
+		t.Fatalf("want exit 1 saying spec.phase is unchanged, got %d:\n%s", r.Code, r.Out)
 	}
 	if after, _ := os.ReadFile(file); !bytes.Equal(before, after) {
 		t.Fatalf("advance changed the spec although the body was not written:\n%s", after)
 	}
 	good := filepath.Join(t.TempDir(), "pr.md")
-	if out, err := runCarousel(t, "advance", file, "--no-cluster", "--out", good); err != nil {
-		t.Fatalf("%v\n%s", err, out)
-	}
+	offline.Must(t, "advance", file, "--no-cluster", "--out", good)
 	if after, _ := os.ReadFile(file); !bytes.Contains(after, []byte("  phase: trust-new\n  step: objects\n")) {
 		t.Fatalf("the rerun must move exactly one step, to trust-new/objects:\n%s", after)
 	}
@@ -149,10 +129,7 @@ func TestThePullRequestBodyCarriesThePlansWarnings(t *testing.T) {
 	if err := os.WriteFile(file, bytes.Replace(b, []byte("spec:\n"), []byte("spec:\n  expiryWarning: 200000h\n"), 1), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out, err := runCarousel(t, "advance", file, "--no-cluster")
-	if err != nil {
-		t.Fatalf("%v\n%s", err, out)
-	}
+	out := offline.Must(t, "advance", file, "--no-cluster").Stdout
 	warnings, _, _ := strings.Cut(out, "### Gate")
 	if _, w, ok := strings.Cut(warnings, "### Warnings\n"); !ok || !strings.Contains(w, `the old CA "kubernetes" expires`) {
 		t.Fatalf("the body must list the expiry warning under Warnings, before the gate:\n%s", out)

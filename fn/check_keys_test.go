@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,27 +18,9 @@ import (
 // default identity file.
 func runCheckWith(t *testing.T, repo string, vars []string, args ...string) (string, int) {
 	t.Helper()
-	var env []string
-	for _, e := range os.Environ() {
-		if !strings.HasPrefix(e, "SOPS_") && !strings.HasPrefix(e, "CI=") {
-			env = append(env, e)
-		}
-	}
-	env = append(env, NowEnv+"=2027-01-01T00:00:00Z", "KUBECONFIG=", "HOME="+t.TempDir(), "XDG_CONFIG_HOME="+t.TempDir())
-	cmd := exec.Command(testkit.Carousel(t), append([]string{"check", filepath.Join(repo, "clusters", "prod", "carousel.yaml"), "--base", "main"}, args...)...)
-	cmd.Env = append(env, vars...)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	err := cmd.Run()
-	var exit *exec.ExitError
-	switch {
-	case err == nil:
-		return out.String(), 0
-	case errors.As(err, &exit):
-		return out.String(), exit.ExitCode()
-	}
-	t.Fatal(err)
-	return "", -1
+	c := testkit.Cmd{FixedClock: true, NoCluster: true, Unset: []string{"SOPS_", "CI="}, Env: append([]string{"XDG_CONFIG_HOME=" + t.TempDir()}, vars...)}
+	r := c.Run(t, append([]string{"check", filepath.Join(repo, "clusters", "prod", "carousel.yaml"), "--base", "main"}, args...)...)
+	return r.Out, r.Code
 }
 
 // swapKeyFile puts src's encrypted key into dst's KeyPair file.

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -71,16 +70,8 @@ func runCheck(t *testing.T, repo string, extra ...string) (string, int) {
 	t.Helper()
 	args := append([]string{"check", filepath.Join(repo, "clusters", "prod", "carousel.yaml"), "--base", "main"}, extra...)
 	// With the examples' identity: the keys are compared, in CI or not.
-	out, err := runCarouselEnv(t, []string{"KUBECONFIG=", "HOME=" + t.TempDir(), "SOPS_AGE_KEY_FILE=" + filepath.Join(testkit.Root(t), testkit.AgeKeyFile)}, args...)
-	var exit *exec.ExitError
-	switch {
-	case err == nil:
-		return out, 0
-	case errors.As(err, &exit):
-		return out, exit.ExitCode()
-	}
-	t.Fatal(err)
-	return "", -1
+	r := testkit.Cmd{FixedClock: true, NoCluster: true, AgeKey: true}.Run(t, args...)
+	return r.Out, r.Code
 }
 
 func TestCheckRefusesWhatBreaksTheModel(t *testing.T) {
@@ -102,10 +93,7 @@ func TestCheckRefusesWhatBreaksTheModel(t *testing.T) {
 		// distrust-old, back as the only trusted and signing one.
 		{"a rotation ended by editing spec.phase is refused", "cleanup", func(t *testing.T, repo string) { setPhaseLine(t, repo, "steady") }, "one-step", "moved from cleanup to steady by hand: nothing was promoted"},
 		{"a rotation ended by carousel start may merge", "cleanup", func(t *testing.T, repo string) {
-			if out, err := runCarouselEnv(t, []string{"SOPS_AGE_KEY_FILE=" + filepath.Join(testkit.Root(t), testkit.AgeKeyFile)},
-				"start", filepath.Join(repo, "clusters", "prod", "carousel.yaml"), "--age", demoRecipient); err != nil {
-				t.Fatalf("carousel start: %v\n%s", err, out)
-			}
+			testkit.Cmd{FixedClock: true, AgeKey: true}.Must(t, "start", filepath.Join(repo, "clusters", "prod", "carousel.yaml"), "--age", demoRecipient)
 		}, "", ""},
 		{"a plaintext private key is refused", "steady", func(t *testing.T, repo string) { plaintextLeaf(t, repo) }, "plaintext-key", "holds its private key (data.tls.key) unencrypted"},
 		{"a plaintext private key may merge when the spec opts in", "steady", func(t *testing.T, repo string) {

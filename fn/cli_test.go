@@ -1,9 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"errors"
-	"os/exec"
 	"strings"
 	"testing"
 
@@ -21,22 +18,17 @@ func TestAnUnknownCommandIsRefusedNotRunAsTheFunction(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cmd := exec.Command(testkit.Carousel(t), tt.arg)
 			// A ResourceList on stdin: function mode would render it.
 			cfg, items := exampleConfig(t)
-			cmd.Stdin = bytes.NewReader(testkit.ResourceList(t, cfg, items))
-			var stdout, stderr bytes.Buffer
-			cmd.Stdout, cmd.Stderr = &stdout, &stderr
-			err := cmd.Run()
-			var exit *exec.ExitError
-			if !errors.As(err, &exit) || exit.ExitCode() != 1 {
-				t.Fatalf("want exit 1, got %v", err)
+			r := testkit.Cmd{Stdin: testkit.ResourceList(t, cfg, items)}.Run(t, tt.arg)
+			if r.Code != 1 {
+				t.Fatalf("want exit 1, got %v", r.Err)
 			}
-			if stdout.Len() > 0 {
-				t.Fatalf("an unknown command must not run the function:\n%s", stdout.String())
+			if r.Stdout != "" {
+				t.Fatalf("an unknown command must not run the function:\n%s", r.Stdout)
 			}
-			if !strings.Contains(stderr.String(), tt.want) {
-				t.Fatalf("stderr lacks %q:\n%s", tt.want, stderr.String())
+			if !strings.Contains(r.Stderr, tt.want) {
+				t.Fatalf("stderr lacks %q:\n%s", tt.want, r.Stderr)
 			}
 		})
 	}
@@ -58,11 +50,8 @@ func TestEveryCommandsHelpShowsExamples(t *testing.T) {
 			if name != "" {
 				args = []string{name, "--help"}
 			}
-			out, err := exec.Command(testkit.Carousel(t), args...).CombinedOutput()
-			if err != nil {
-				t.Fatalf("%v\n%s", err, out)
-			}
-			ex := strings.SplitN(string(out), "\nExamples:\n", 2)
+			out := testkit.Cmd{}.Must(t, args...).Out
+			ex := strings.SplitN(out, "\nExamples:\n", 2)
 			if len(ex) != 2 || !strings.Contains(ex[1], "carousel") && !strings.Contains(ex[1], "kustomize build") {
 				t.Fatalf("--help shows no examples:\n%s", out)
 			}
@@ -77,11 +66,11 @@ func TestASpecWithoutCARendersWithTheDefaults(t *testing.T) {
 	}
 	// The example's CA Secret and prune annotations live under ca; without
 	// them the rotation still renders every leaf and bundle.
-	stdout, stderr, code := runFunction(t, testkit.ResourceList(t, cfg, items))
-	if code != 0 {
-		t.Fatalf("want exit 0, got %d:\n%s", code, stderr)
+	res := testkit.Cmd{FixedClock: true, Stdin: testkit.ResourceList(t, cfg, items)}.Run(t)
+	if res.Code != 0 {
+		t.Fatalf("want exit 0, got %d:\n%s", res.Code, res.Stderr)
 	}
-	if !strings.Contains(stdout, "name: policy-webhook-tls") {
+	if !strings.Contains(res.Stdout, "name: policy-webhook-tls") {
 		t.Fatal("the leaves were not rendered")
 	}
 }
@@ -91,11 +80,11 @@ func TestEverySpecErrorComesInOneRun(t *testing.T) {
 	setSpec(t, cfg, []string{"spec", "bundle"}, "[]")                                                   // schema: unknown field
 	setSpec(t, cfg, []string{"spec", "expiryWarning"}, "30d")                                           // validation: duration
 	setSpec(t, cfg, []string{"spec", "restarts", "[namespace=kube-system]", "consumes"}, "[leaf:nope]") // validation: reference
-	stdout, stderr, code := runFunction(t, testkit.ResourceList(t, cfg, items))
-	if code != 1 {
-		t.Fatalf("want exit 1, got %d:\n%s", code, stderr)
+	res := testkit.Cmd{FixedClock: true, Stdin: testkit.ResourceList(t, cfg, items)}.Run(t)
+	if res.Code != 1 {
+		t.Fatalf("want exit 1, got %d:\n%s", res.Code, res.Stderr)
 	}
-	_, results := outputResults(t, stdout)
+	_, results := outputResults(t, res.Stdout)
 	got := map[string]bool{}
 	for _, r := range results {
 		if r.severity == "error" && r.kind == "CARotation" {

@@ -95,19 +95,19 @@ func TestAConsumerPackageRendersAndRefusesKeyMaterial(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			stdout, stderr, code := runFunction(t, consumerInput(t, tc.config, tc.state))
-			items, results := outputResults(t, stdout)
+			res := testkit.Cmd{FixedClock: true, Stdin: consumerInput(t, tc.config, tc.state)}.Run(t)
+			items, results := outputResults(t, res.Stdout)
 			if tc.field == "" {
-				if code != 0 || items == 0 {
-					t.Fatalf("want a render, got exit %d: %s %s", code, stdout, stderr)
+				if res.Code != 0 || items == 0 {
+					t.Fatalf("want a render, got exit %d: %s %s", res.Code, res.Stdout, res.Stderr)
 				}
-				if strings.Contains(stdout, "kind: CARotationState") {
+				if strings.Contains(res.Stdout, "kind: CARotationState") {
 					t.Fatal("the state reached the output: it is the function's input only")
 				}
 				return
 			}
-			if code == 0 || items != 0 {
-				t.Fatalf("want a refusal and no items, got exit %d, %d items", code, items)
+			if res.Code == 0 || items != 0 {
+				t.Fatalf("want a refusal and no items, got exit %d, %d items", res.Code, items)
 			}
 			for _, r := range results {
 				if r.severity == "error" && r.field == tc.field && strings.Contains(r.message, tc.says) {

@@ -14,7 +14,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
@@ -124,9 +123,7 @@ func TestAKillAtAnyFileSyscallLeavesThePackageAsBeforeOrAfterAndARerunCompletes(
 			before := build(t, dir)
 			var after buildResult
 			if !c.random {
-				if out, err := runIn(bin, dir, args...); err != nil {
-					t.Fatalf("%v: %v\n%s", args, err, out)
-				}
+				testkit.Cmd{Dir: dir}.Must(t, args...)
 				after = build(t, dir)
 				if !after.ok {
 					t.Fatalf("after %v the package does not build: %s", args, after.out)
@@ -191,16 +188,17 @@ func TestAKillAtAnyFileSyscallLeavesThePackageAsBeforeOrAfterAndARerunCompletes(
 // rerun runs the command again on a killed package, as its user would.
 func rerun(t *testing.T, c crashCase, bin, dir string, args []string, at string) {
 	t.Helper()
-	out, err := runIn(bin, dir, args...)
-	if err == nil {
+	pkg := testkit.Cmd{Dir: dir}
+	r := pkg.Run(t, args...)
+	if r.Err == nil {
 		return
 	}
-	if c.done == "" || !strings.Contains(out, c.done) {
-		t.Fatalf("%s: the rerun of %v failed: %v\n%s", at, args, err, out)
+	if c.done == "" || !strings.Contains(r.Out, c.done) {
+		t.Fatalf("%s: the rerun of %v failed: %v\n%s", at, args, r.Err, r.Out)
 	}
 	if c.retry != nil {
-		if out, err := runIn(bin, dir, append(args, c.retry...)...); err != nil {
-			t.Fatalf("%s: the rerun %v the refusal asks for failed: %v\n%s", at, c.retry, err, out)
+		if r := pkg.Run(t, append(args, c.retry...)...); r.Err != nil {
+			t.Fatalf("%s: the rerun %v the refusal asks for failed: %v\n%s", at, c.retry, r.Err, r.Out)
 		}
 	}
 }
@@ -211,12 +209,12 @@ func refusedUnderKills(t *testing.T, c crashCase, st, bin, dir string, args []st
 	t.Helper()
 	reset() // the copy is the package every run starts from (modes as os.CopyFS makes them)
 	before := stateHash(t, dir)
-	out, err := runIn(bin, dir, args...)
-	if err == nil || !strings.Contains(out, c.fails) {
-		t.Fatalf("%v must be refused saying %q: %v\n%s", args, c.fails, err, out)
+	r := testkit.Cmd{Dir: dir}.Run(t, args...)
+	if r.Err == nil || !strings.Contains(r.Out, c.fails) {
+		t.Fatalf("%v must be refused saying %q: %v\n%s", args, c.fails, r.Err, r.Out)
 	}
 	if stateHash(t, dir) != before {
-		t.Fatalf("the refused %v changed the package:\n%s", args, out)
+		t.Fatalf("the refused %v changed the package:\n%s", args, r.Out)
 	}
 	kills := 0
 	for _, sc := range crashSyscalls {
@@ -268,15 +266,6 @@ func runKilled(t *testing.T, st, bin, dir, sc string, n int, args []string, fail
 	return false, ""
 }
 
-func runIn(bin, dir string, args ...string) (string, error) {
-	cmd := exec.Command(bin, args...)
-	cmd.Dir = dir
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	err := cmd.Run()
-	return out.String(), err
-}
-
 type buildResult struct {
 	ok  bool
 	out string
@@ -305,8 +294,7 @@ func (b buildResult) firstDiff(o buildResult) string {
 func build(t *testing.T, dir string) buildResult {
 	t.Helper()
 	cmd := exec.Command(testkit.Tool(t, "kustomize"), "build", "--enable-alpha-plugins", "--enable-exec", dir)
-	cmd.Env = append(os.Environ(), "CAROUSEL_NOW="+testkit.Now.Format(time.RFC3339),
-		"PATH="+filepath.Dir(testkit.Carousel(t))+string(os.PathListSeparator)+os.Getenv("PATH"))
+	cmd.Env = append(os.Environ(), testkit.NowEnv(), testkit.BinFirstOnPath(t))
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
@@ -359,13 +347,6 @@ func crashPackage(t *testing.T, dir string) {
 		if err := os.RemoveAll(filepath.Join(dir, f)); err != nil {
 			t.Fatal(err)
 		}
-	}
-}
-
-func mustRun(t *testing.T, dir string, args ...string) {
-	t.Helper()
-	if out, err := runIn(testkit.Carousel(t), dir, args...); err != nil {
-		t.Fatalf("%v: %v\n%s", args, err, out)
 	}
 }
 
@@ -453,7 +434,7 @@ func crashCases() []crashCase {
 func successCases() []crashCase {
 	initialised := func(t *testing.T, dir, _ string) {
 		crashPackage(t, dir)
-		mustRun(t, dir, "init", "carousel.yaml", "--plaintext-keys")
+		testkit.Cmd{Dir: dir}.Must(t, "init", "carousel.yaml", "--plaintext-keys")
 	}
 	plain := func(args ...string) func(string) []string {
 		return func(string) []string { return append(args, "--plaintext-keys") }
@@ -523,7 +504,7 @@ func successCases() []crashCase {
 		// a half-written state, which consumer packages would render from.
 		setup: func(t *testing.T, dir, _ string) {
 			initialised(t, dir, "")
-			mustRun(t, dir, "start", "carousel.yaml", "--plaintext-keys")
+			testkit.Cmd{Dir: dir}.Must(t, "start", "carousel.yaml", "--plaintext-keys")
 			b, err := os.ReadFile(filepath.Join(dir, "carousel.yaml"))
 			if err != nil {
 				t.Fatal(err)
@@ -532,7 +513,7 @@ func successCases() []crashCase {
 			if err := os.WriteFile(filepath.Join(dir, "carousel.yaml"), b, 0o644); err != nil {
 				t.Fatal(err)
 			}
-			mustRun(t, dir, "publish", "carousel.yaml")
+			testkit.Cmd{Dir: dir}.Must(t, "publish", "carousel.yaml")
 			setPhaseText(t, dir, phases.TrustNew)
 		},
 		args:   func(string) []string { return []string{"publish", "carousel.yaml"} },
@@ -554,7 +535,7 @@ func successCases() []crashCase {
 		name: "start from cleanup promotes the finished rotation first",
 		setup: func(t *testing.T, dir, scratch string) {
 			initialised(t, dir, scratch)
-			mustRun(t, dir, "start", "carousel.yaml", "--plaintext-keys")
+			testkit.Cmd{Dir: dir}.Must(t, "start", "carousel.yaml", "--plaintext-keys")
 			setPhaseText(t, dir, phases.Cleanup)
 		},
 		args: plain("start", "carousel.yaml"),
@@ -579,7 +560,7 @@ func successCases() []crashCase {
 		// then, new), so its Secret keeps the name <secret>-new.
 		setup: func(t *testing.T, dir, scratch string) {
 			initialised(t, dir, scratch)
-			mustRun(t, dir, "start", "carousel.yaml", "--plaintext-keys")
+			testkit.Cmd{Dir: dir}.Must(t, "start", "carousel.yaml", "--plaintext-keys")
 			for _, f := range []string{"ca-old.yaml", "ca-new.yaml"} {
 				stripCAID(t, filepath.Join(dir, "material", f))
 			}
@@ -604,7 +585,7 @@ func successCases() []crashCase {
 		name: "start from reissue promotes the re-issued leaves first",
 		setup: func(t *testing.T, dir, scratch string) {
 			initialised(t, dir, scratch)
-			mustRun(t, dir, "start", "carousel.yaml", "--scope", "leaf", "--leaf", "policy-webhook", "--plaintext-keys")
+			testkit.Cmd{Dir: dir}.Must(t, "start", "carousel.yaml", "--scope", "leaf", "--leaf", "policy-webhook", "--plaintext-keys")
 			setPhaseText(t, dir, phases.Reissue)
 		},
 		args: plain("start", "carousel.yaml"),
@@ -645,7 +626,7 @@ func successCases() []crashCase {
 		name: "import completes pending material",
 		setup: func(t *testing.T, dir, scratch string) {
 			initialised(t, dir, scratch)
-			mustRun(t, dir, "csr", "carousel.yaml", "--ca", "--plaintext-keys")
+			testkit.Cmd{Dir: dir}.Must(t, "csr", "carousel.yaml", "--ca", "--plaintext-keys")
 			signExternally(t, scratch, filepath.Join(dir, "material", "pending", "ca-new.csr"))
 		},
 		args: func(scratch string) []string {
@@ -667,9 +648,9 @@ func successCases() []crashCase {
 		name: "start after an imported intermediate issues the new leaves with it",
 		setup: func(t *testing.T, dir, scratch string) {
 			initialised(t, dir, scratch)
-			mustRun(t, dir, "csr", "carousel.yaml", "--ca", "--plaintext-keys")
+			testkit.Cmd{Dir: dir}.Must(t, "csr", "carousel.yaml", "--ca", "--plaintext-keys")
 			signExternally(t, scratch, filepath.Join(dir, "material", "pending", "ca-new.csr"))
-			mustRun(t, dir, "import", "carousel.yaml", "--cert", filepath.Join(scratch, "int.pem"), "--chain", filepath.Join(scratch, "root.pem"))
+			testkit.Cmd{Dir: dir}.Must(t, "import", "carousel.yaml", "--cert", filepath.Join(scratch, "int.pem"), "--chain", filepath.Join(scratch, "root.pem"))
 		},
 		args: plain("start", "carousel.yaml"),
 		done: "already holds new material",
@@ -713,7 +694,7 @@ func successCases() []crashCase {
 			if err := os.WriteFile(filepath.Join(dir, "carousel.yaml"), []byte(flowRotation), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			mustRun(t, dir, "init", "carousel.yaml", "--plaintext-keys")
+			testkit.Cmd{Dir: dir}.Must(t, "init", "carousel.yaml", "--plaintext-keys")
 		},
 		args: plain("start", "carousel.yaml", "--scope", "leaf"),
 		done: "already holds new material",
@@ -728,7 +709,7 @@ func successCases() []crashCase {
 		name: "advance moves the phase",
 		setup: func(t *testing.T, dir, scratch string) {
 			initialised(t, dir, scratch)
-			mustRun(t, dir, "start", "carousel.yaml", "--plaintext-keys")
+			testkit.Cmd{Dir: dir}.Must(t, "start", "carousel.yaml", "--plaintext-keys")
 		},
 		args: func(scratch string) []string {
 			return []string{"advance", "carousel.yaml", "--no-cluster", "--to", "trust-new", "--out", filepath.Join(scratch, "pr.md")}

@@ -16,15 +16,13 @@ import (
 
 // runDecrypt runs `carousel decrypt` on the rendered items of the cluster-ca
 // example at steady (their Secrets encrypted), after breaking them.
-func runDecrypt(t *testing.T, mutate func(items []*yaml.RNode)) (stdout, stderr string, code int) {
+func runDecrypt(t *testing.T, mutate func(items []*yaml.RNode)) testkit.Result {
 	t.Helper()
 	pkg := testkit.Load(t, filepath.Join(testkit.Root(t), "examples", "cluster-ca"))
 	items := pkg.Render(t, phases.Steady).Items
 	mutate(items)
-	cmd := exec.Command(testkit.Carousel(t), "decrypt")
-	cmd.Stdin = bytes.NewReader(testkit.ResourceList(t, yaml.MustParse("{kind: Decrypt, apiVersion: carousel.dev/v1alpha1}"), items))
-	cmd.Env = append(os.Environ(), "HOME="+t.TempDir(), "SOPS_AGE_KEY_FILE="+filepath.Join(testkit.Root(t), testkit.AgeKeyFile))
-	return runCmd(t, cmd)
+	input := testkit.ResourceList(t, yaml.MustParse("{kind: Decrypt, apiVersion: carousel.dev/v1alpha1}"), items)
+	return testkit.Cmd{Stdin: input, AgeKey: true, Env: []string{"HOME=" + t.TempDir()}}.Run(t, "decrypt")
 }
 
 func secretIndex(t *testing.T, items []*yaml.RNode, ns, name string) int {
@@ -56,23 +54,23 @@ func TestDecryptRefusesAndWritesNothing(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			stdout, stderr, code := runDecrypt(t, func(items []*yaml.RNode) { tt.break_(t, items) })
-			if code == 0 {
-				t.Fatalf("want a non-zero exit, got 0\n%s", stderr)
+			dec := runDecrypt(t, func(items []*yaml.RNode) { tt.break_(t, items) })
+			if dec.Code == 0 {
+				t.Fatalf("want a non-zero exit, got 0\n%s", dec.Stderr)
 			}
-			if keys := plaintextKeys([]byte(stdout)); len(keys) > 0 {
+			if keys := plaintextKeys([]byte(dec.Stdout)); len(keys) > 0 {
 				t.Fatalf("the output holds decrypted keys (%v): nothing may be written unless every item decrypts and checks", keys)
 			}
-			out, err := yaml.Parse(stdout)
+			out, err := yaml.Parse(dec.Stdout)
 			if err != nil {
-				t.Fatalf("the output is not a ResourceList: %v\n%s", err, stdout)
+				t.Fatalf("the output is not a ResourceList: %v\n%s", err, dec.Stdout)
 			}
 			if items, _ := out.Pipe(yaml.Lookup("items")); items != nil && len(items.YNode().Content) > 0 {
 				t.Fatalf("want no items, got %d", len(items.YNode().Content))
 			}
 			res, _ := out.Pipe(yaml.Lookup("results"))
 			if res == nil {
-				t.Fatalf("want the error as a KRM result on the output:\n%s", stdout)
+				t.Fatalf("want the error as a KRM result on the output:\n%s", dec.Stdout)
 			}
 			var found bool
 			for _, r := range res.YNode().Content {
@@ -85,25 +83,25 @@ func TestDecryptRefusesAndWritesNothing(t *testing.T) {
 				}
 			}
 			if !found {
-				t.Fatalf("want an error result for Secret policy-webhook-tls saying %q:\n%s", tt.says, stdout)
+				t.Fatalf("want an error result for Secret policy-webhook-tls saying %q:\n%s", tt.says, dec.Stdout)
 			}
-			if n := strings.Count(stderr, "policy-webhook-tls"); n != 1 || strings.Contains(stderr, "[info]") {
-				t.Fatalf("want the error printed once on stderr, and nothing else, got it %d times:\n%s", n, stderr)
+			if n := strings.Count(dec.Stderr, "policy-webhook-tls"); n != 1 || strings.Contains(dec.Stderr, "[info]") {
+				t.Fatalf("want the error printed once on stderr, and nothing else, got it %d times:\n%s", n, dec.Stderr)
 			}
 		})
 	}
 }
 
 func TestDecryptDecryptsAndSaysWhatItCompared(t *testing.T) {
-	stdout, stderr, code := runDecrypt(t, func([]*yaml.RNode) {})
-	if code != 0 {
-		t.Fatalf("exit %d: %s", code, stderr)
+	dec := runDecrypt(t, func([]*yaml.RNode) {})
+	if dec.Code != 0 {
+		t.Fatalf("exit %d: %s", dec.Code, dec.Stderr)
 	}
-	if strings.Contains(stdout, "ENC[") {
+	if strings.Contains(dec.Stdout, "ENC[") {
 		t.Fatal("an encrypted value is left in the output")
 	}
-	if !strings.Contains(stdout, "data.tls.key matches the certificate in data.tls.crt") {
-		t.Fatalf("want the comparison reported in the results:\n%s", stdout)
+	if !strings.Contains(dec.Stdout, "data.tls.key matches the certificate in data.tls.crt") {
+		t.Fatalf("want the comparison reported in the results:\n%s", dec.Stdout)
 	}
 }
 

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -176,7 +174,6 @@ func TestErrorsAreResultsWithFieldPaths(t *testing.T) {
 			message: `new CA: the certificate is not a CA \(basic constraints CA:TRUE missing\)`,
 		},
 	}
-	bin := testkit.Carousel(t)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			pkg := testkit.Load(t, dir)
@@ -184,22 +181,17 @@ func TestErrorsAreResultsWithFieldPaths(t *testing.T) {
 			items := tt.mutate(t, cfg, pkg.CopyItems())
 			input := testkit.ResourceList(t, cfg, items)
 
-			cmd := exec.Command(bin)
-			cmd.Stdin = bytes.NewReader(input)
-			var stdout, stderr bytes.Buffer
-			cmd.Stdout, cmd.Stderr = &stdout, &stderr
-			err := cmd.Run()
-			var exit *exec.ExitError
-			if !errors.As(err, &exit) || exit.ExitCode() != 1 {
-				t.Fatalf("want exit code 1, got %v\nstderr: %s", err, stderr.String())
+			res := testkit.Cmd{Stdin: input}.Run(t)
+			if res.Code != 1 {
+				t.Fatalf("want exit code 1, got %v\nstderr: %s", res.Err, res.Stderr)
 			}
-			rl := yaml.MustParse(stdout.String())
+			rl := yaml.MustParse(res.Stdout)
 			if items, _ := rl.Pipe(yaml.Lookup("items")); items != nil && len(items.Content()) > 0 {
 				t.Fatalf("a failed render must write no items, got %d", len(items.Content()))
 			}
 			results, _ := rl.Pipe(yaml.Lookup("results"))
 			if results == nil {
-				t.Fatalf("no results in the output:\n%s", stdout.String())
+				t.Fatalf("no results in the output:\n%s", res.Stdout)
 			}
 			els, _ := results.Elements()
 			re := regexp.MustCompile(tt.message)
@@ -211,8 +203,8 @@ func TestErrorsAreResultsWithFieldPaths(t *testing.T) {
 				field, _ := r.Pipe(yaml.Lookup("field", "path"))
 				if sev == "error" && re.MatchString(msg) && yaml.GetValue(kind) == tt.kind &&
 					yaml.GetValue(name) == tt.resName && yaml.GetValue(field) == tt.field {
-					if !bytes.Contains(stderr.Bytes(), []byte(tt.field)) {
-						t.Errorf("stderr should repeat the field path for people reading kustomize's output:\n%s", stderr.String())
+					if !strings.Contains(res.Stderr, tt.field) {
+						t.Errorf("stderr should repeat the field path for people reading kustomize's output:\n%s", res.Stderr)
 					}
 					return
 				}
@@ -224,15 +216,6 @@ func TestErrorsAreResultsWithFieldPaths(t *testing.T) {
 
 func indent(s string) string {
 	return "  " + regexp.MustCompile(`\n(.)`).ReplaceAllString(s, "\n  $1")
-}
-
-// runFunction runs the real binary as a KRM function on input.
-func runFunction(t *testing.T, input []byte) (stdout, stderr string, code int) {
-	t.Helper()
-	cmd := exec.Command(testkit.Carousel(t))
-	cmd.Stdin = bytes.NewReader(input)
-	cmd.Env = append(os.Environ(), NowEnv+"="+testkit.Now.Format(time.RFC3339))
-	return runCmd(t, cmd)
 }
 
 // result is one KRM result of the function's output.
@@ -358,14 +341,14 @@ func TestBadInputIsAnErrorResultNeverAPanic(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			stdout, stderr, code := runFunction(t, tt.input(t))
-			if strings.Contains(stderr, "goroutine ") || strings.Contains(stderr, "panic:") {
-				t.Fatalf("the binary panicked:\n%s", stderr)
+			res := testkit.Cmd{FixedClock: true, Stdin: tt.input(t)}.Run(t)
+			if strings.Contains(res.Stderr, "goroutine ") || strings.Contains(res.Stderr, "panic:") {
+				t.Fatalf("the binary panicked:\n%s", res.Stderr)
 			}
-			if code != 1 {
-				t.Fatalf("want exit code 1, got %d\nstderr: %s", code, stderr)
+			if res.Code != 1 {
+				t.Fatalf("want exit code 1, got %d\nstderr: %s", res.Code, res.Stderr)
 			}
-			items, results := outputResults(t, stdout)
+			items, results := outputResults(t, res.Stdout)
 			if items > 0 {
 				t.Fatalf("a failed run must write no items, got %d", items)
 			}
@@ -414,14 +397,14 @@ func TestAnotherRotationsKeyPairPassesThroughWithAnInfoResult(t *testing.T) {
 	if err := other.SetLabels(map[string]string{"carousel.dev/rotation": "mesh"}); err != nil {
 		t.Fatal(err)
 	}
-	stdout, stderr, code := runFunction(t, testkit.ResourceList(t, cfg, append(items, other)))
-	if code != 0 {
-		t.Fatalf("a package may run two rotations: want exit 0, got %d\n%s", code, stderr)
+	res := testkit.Cmd{FixedClock: true, Stdin: testkit.ResourceList(t, cfg, append(items, other))}.Run(t)
+	if res.Code != 0 {
+		t.Fatalf("a package may run two rotations: want exit 0, got %d\n%s", res.Code, res.Stderr)
 	}
-	if !strings.Contains(stdout, "name: mesh-ca-old") {
+	if !strings.Contains(res.Stdout, "name: mesh-ca-old") {
 		t.Fatal("the other rotation's KeyPair must pass through to its transformer")
 	}
-	_, results := outputResults(t, stdout)
+	_, results := outputResults(t, res.Stdout)
 	for _, r := range results {
 		if r.severity == "info" && r.kind == "KeyPair" && r.name == "mesh-ca-old" && strings.Contains(r.message, `belongs to rotation "mesh", not "cluster-ca"`) {
 			return
@@ -487,17 +470,12 @@ func TestCommandsRefuseABrokenCARotationInOneLine(t *testing.T) {
 						argv[i] = file
 					}
 				}
-				cmd := exec.Command(testkit.Carousel(t), argv...)
-				cmd.Dir = repo
-				cmd.Env = append(os.Environ(), NowEnv+"=2027-01-01T00:00:00Z", "KUBECONFIG="+filepath.Join(repo, "no-kubeconfig"), "HOME="+t.TempDir())
-				var stdout, stderr bytes.Buffer
-				cmd.Stdout, cmd.Stderr = &stdout, &stderr
-				err := cmd.Run()
-				var exit *exec.ExitError
-				if !errors.As(err, &exit) || exit.ExitCode() != 1 {
-					t.Fatalf("want exit 1, got %v\nstderr:\n%s", err, stderr.String())
+				// No cluster: a kubeconfig that does not exist.
+				res := testkit.Cmd{Dir: repo, FixedClock: true, NoCluster: true, Env: []string{"KUBECONFIG=" + filepath.Join(repo, "no-kubeconfig")}}.Run(t, argv...)
+				if res.Code != 1 {
+					t.Fatalf("want exit 1, got %v\nstderr:\n%s", res.Err, res.Stderr)
 				}
-				msg := stderr.String()
+				msg := res.Stderr
 				if strings.Contains(msg, "goroutine ") || !strings.HasPrefix(msg, "carousel: ") || !strings.Contains(msg, b.field) {
 					t.Fatalf("want one line naming %q, got:\n%s", b.field, msg)
 				}
@@ -518,8 +496,8 @@ func TestKptsOwnConfigAmongTheItemsPasses(t *testing.T) {
 	if err := own.PipeE(yaml.SetAnnotation("config.kubernetes.io/local-config", "true")); err != nil {
 		t.Fatal(err)
 	}
-	_, stderr, code := runFunction(t, testkit.ResourceList(t, cfg, append(items, own)))
-	if code != 0 {
-		t.Fatalf("want exit 0, got %d:\n%s", code, stderr)
+	res := testkit.Cmd{FixedClock: true, Stdin: testkit.ResourceList(t, cfg, append(items, own))}.Run(t)
+	if res.Code != 0 {
+		t.Fatalf("want exit 0, got %d:\n%s", res.Code, res.Stderr)
 	}
 }

@@ -24,12 +24,9 @@ func openssl(t *testing.T, dir string, args ...string) {
 
 func TestAnExternalCASignsTheCSRsAndImportCompletesTheMaterial(t *testing.T) {
 	dir, recipient, identity := newRotationPackage(t)
-	if out, err := carouselCmd(t, dir, "init", "carousel.yaml", "--age", recipient); err != nil {
-		t.Fatalf("init: %v %s", err, out)
-	}
-	if out, err := carouselCmd(t, dir, "csr", "carousel.yaml", "--ca", "--leaf", "policy-webhook", "--leaf", "metrics-client", "--age", recipient); err != nil {
-		t.Fatalf("csr: %v %s", err, out)
-	}
+	pkg := testkit.Cmd{Dir: dir}
+	pkg.Must(t, "init", "carousel.yaml", "--age", recipient)
+	pkg.Must(t, "csr", "carousel.yaml", "--ca", "--leaf", "policy-webhook", "--leaf", "metrics-client", "--age", recipient)
 	pending := filepath.Join(dir, "material", "pending")
 	for _, f := range []string{"ca-new.yaml", "ca-new.csr", "leaf-policy-webhook-new.csr", "leaf-metrics-client-new.yaml"} {
 		b, err := os.ReadFile(filepath.Join(pending, f))
@@ -57,12 +54,7 @@ func TestAnExternalCASignsTheCSRsAndImportCompletesTheMaterial(t *testing.T) {
 	openssl(t, ca, "x509", "-req", "-in", filepath.Join(pending, "ca-new.csr"), "-CA", "root.pem", "-CAkey", "root.key", "-CAcreateserial",
 		"-days", "3650", "-sha256", "-extfile", "int.ext", "-out", "int.pem")
 
-	imp := func(args ...string) (string, error) {
-		return carouselCmd(t, dir, append([]string{"import", "carousel.yaml"}, args...)...)
-	}
-	if out, err := imp("--cert", filepath.Join(ca, "int.pem"), "--chain", filepath.Join(ca, "root.pem")); err != nil {
-		t.Fatalf("import of the signed CA: %v %s", err, out)
-	}
+	pkg.Must(t, "import", "carousel.yaml", "--cert", filepath.Join(ca, "int.pem"), "--chain", filepath.Join(ca, "root.pem"))
 
 	// The intermediate's key is ours: decrypt it to play the external CA
 	// signing the leaves under it.
@@ -81,14 +73,14 @@ func TestAnExternalCASignsTheCSRsAndImportCompletesTheMaterial(t *testing.T) {
 	openssl(t, ca, "ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "other.key")
 	openssl(t, ca, "req", "-new", "-key", "other.key", "-subj", "/CN=system:metrics-scraper", "-out", "other.csr")
 	openssl(t, ca, "x509", "-req", "-in", "other.csr", "-CA", "int.pem", "-CAkey", "int.key", "-CAcreateserial", "-days", "365", "-extfile", "client.ext", "-out", "otherkey.pem")
-	if out, err := imp("--cert", filepath.Join(ca, "otherkey.pem")); err == nil || !strings.Contains(out, "wrong key") {
-		t.Fatalf("a certificate for another key must be refused: %v %s", err, out)
+	if r := pkg.Run(t, "import", "carousel.yaml", "--cert", filepath.Join(ca, "otherkey.pem")); r.Err == nil || !strings.Contains(r.Out, "wrong key") {
+		t.Fatalf("a certificate for another key must be refused: %v %s", r.Err, r.Out)
 	}
 	// A certificate for this key but another request (other names) is refused.
 	openssl(t, ca, "x509", "-req", "-in", filepath.Join(pending, "leaf-metrics-client-new.csr"), "-CA", "int.pem", "-CAkey", "int.key",
 		"-CAcreateserial", "-days", "365", "-extfile", "server.ext", "-subj", "/CN=intruder", "-out", "othercsr.pem")
-	if out, err := imp("--cert", filepath.Join(ca, "othercsr.pem")); err == nil || !strings.Contains(out, "does not match its CSR") {
-		t.Fatalf("a certificate for another request must be refused: %v %s", err, out)
+	if r := pkg.Run(t, "import", "carousel.yaml", "--cert", filepath.Join(ca, "othercsr.pem")); r.Err == nil || !strings.Contains(r.Out, "does not match its CSR") {
+		t.Fatalf("a certificate for another request must be refused: %v %s", r.Err, r.Out)
 	}
 	// A pending key swapped with another pending key (its value and sops
 	// metadata: it decrypts, to the other request's key) is refused when
@@ -106,19 +98,15 @@ func TestAnExternalCASignsTheCSRsAndImportCompletesTheMaterial(t *testing.T) {
 	}
 	swapPending()
 	before := snapshotDir(t, dir)
-	cmd := exec.Command(testkit.Carousel(t), "import", "carousel.yaml", "--cert", filepath.Join(ca, "webhook.pem"))
-	cmd.Dir, cmd.Env = dir, append(os.Environ(), "SOPS_AGE_KEY_FILE="+identity)
-	out, err := cmd.CombinedOutput()
-	if err == nil || !strings.Contains(string(out), "KeyPair cluster-ca-leaf-policy-webhook-new holds the private key of KeyPair cluster-ca-leaf-metrics-client-new") {
-		t.Fatalf("a swapped pending key must be refused naming both pairs: %v %s", err, out)
+	r := testkit.Cmd{Dir: dir, Env: []string{"SOPS_AGE_KEY_FILE=" + identity}}.Run(t, "import", "carousel.yaml", "--cert", filepath.Join(ca, "webhook.pem"))
+	if r.Err == nil || !strings.Contains(r.Out, "KeyPair cluster-ca-leaf-policy-webhook-new holds the private key of KeyPair cluster-ca-leaf-metrics-client-new") {
+		t.Fatalf("a swapped pending key must be refused naming both pairs: %v %s", r.Err, r.Out)
 	}
 	if !maps.Equal(before, snapshotDir(t, dir)) {
 		t.Fatal("a refused import changed the package")
 	}
 	swapPending()
-	if out, err := imp("--cert", filepath.Join(ca, "webhook.pem"), "--cert", filepath.Join(ca, "client.pem")); err != nil {
-		t.Fatalf("import of the signed leaves: %v %s", err, out)
-	}
+	pkg.Must(t, "import", "carousel.yaml", "--cert", filepath.Join(ca, "webhook.pem"), "--cert", filepath.Join(ca, "client.pem"))
 	if entries, _ := os.ReadDir(pending); len(entries) != 0 {
 		t.Fatalf("imported requests must leave pending/: %v", entries)
 	}

@@ -24,7 +24,7 @@ func bareDir(t *testing.T) string {
 
 func TestInitWritesAPackageThatKustomizeBuilds(t *testing.T) {
 	dir := bareDir(t)
-	mustRun(t, dir, "init", "carousel.yaml", "--plaintext-keys")
+	testkit.Cmd{Dir: dir}.Must(t, "init", "carousel.yaml", "--plaintext-keys")
 	got := build(t, dir)
 	if !got.ok {
 		t.Fatalf("the package init wrote does not build: %s", got.out)
@@ -53,10 +53,7 @@ func TestInitNeverOverwritesAKustomizationAndSaysWhatToAdd(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "kustomization.yaml"), []byte(mine), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out, err := runIn(testkit.Carousel(t), dir, "init", "carousel.yaml", "--plaintext-keys")
-	if err != nil {
-		t.Fatalf("init: %v %s", err, out)
-	}
+	out := testkit.Cmd{Dir: dir}.Must(t, "init", "carousel.yaml", "--plaintext-keys").Out
 	if b, _ := os.ReadFile(filepath.Join(dir, "kustomization.yaml")); string(b) != mine {
 		t.Fatalf("init rewrote an existing kustomization.yaml:\n%s", b)
 	}
@@ -69,14 +66,14 @@ func TestInitNeverOverwritesAKustomizationAndSaysWhatToAdd(t *testing.T) {
 
 func TestAdvanceWorksWithoutAPhaseByInsertingIt(t *testing.T) {
 	dir := bareDir(t)
-	mustRun(t, dir, "init", "carousel.yaml", "--plaintext-keys")
-	mustRun(t, dir, "start", "carousel.yaml", "--plaintext-keys")
+	testkit.Cmd{Dir: dir}.Must(t, "init", "carousel.yaml", "--plaintext-keys")
+	testkit.Cmd{Dir: dir}.Must(t, "start", "carousel.yaml", "--plaintext-keys")
 	before, _ := os.ReadFile(filepath.Join(dir, "carousel.yaml"))
 	if bytes.Contains(before, []byte("phase:")) {
 		t.Fatal("the fixture must have no phase")
 	}
 	steady := build(t, dir)
-	mustRun(t, dir, "advance", "--no-cluster", "carousel.yaml")
+	testkit.Cmd{Dir: dir}.Must(t, "advance", "--no-cluster", "carousel.yaml")
 	after, _ := os.ReadFile(filepath.Join(dir, "carousel.yaml"))
 	want := strings.Replace(string(before), "spec:\n", "spec:\n  phase: trust-new\n", 1)
 	if string(after) != want {
@@ -105,12 +102,12 @@ func TestAFailedStartWithScopeLeafLeavesTheSpecByteIdentical(t *testing.T) {
 			if err := os.WriteFile(filepath.Join(dir, "carousel.yaml"), []byte(withPhase), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			mustRun(t, dir, "init", "carousel.yaml", "--plaintext-keys")
+			testkit.Cmd{Dir: dir}.Must(t, "init", "carousel.yaml", "--plaintext-keys")
 			before := stateHash(t, dir)
 			spec, _ := os.ReadFile(filepath.Join(dir, "carousel.yaml"))
-			out, err := runIn(testkit.Carousel(t), dir, append([]string{"start", "carousel.yaml", "--scope", "leaf"}, tc.args...)...)
-			if err == nil || !regexp.MustCompile(tc.why).MatchString(out) {
-				t.Fatalf("start must fail with %q: %v %s", tc.why, err, out)
+			r := testkit.Cmd{Dir: dir}.Run(t, append([]string{"start", "carousel.yaml", "--scope", "leaf"}, tc.args...)...)
+			if r.Err == nil || !regexp.MustCompile(tc.why).MatchString(r.Out) {
+				t.Fatalf("start must fail with %q: %v %s", tc.why, r.Err, r.Out)
 			}
 			if after, _ := os.ReadFile(filepath.Join(dir, "carousel.yaml")); !bytes.Equal(after, spec) {
 				t.Fatalf("the failed start changed carousel.yaml:\n%s", after)

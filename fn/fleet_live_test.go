@@ -87,7 +87,7 @@ func TestAdvanceWaitsForEveryConsumerApplication(t *testing.T) {
 	tree := multiAppTree(t)
 	ownerDir := filepath.Join(tree, "platform", "rotation")
 	owner := filepath.Join(ownerDir, "carousel.yaml")
-	env := []string{"KUBECONFIG=" + s.Kubeconfig}
+	live := testkit.Cmd{FixedClock: true, Env: []string{"KUBECONFIG=" + s.Kubeconfig}}
 	payments := argoTracked("payments")
 	orders := labelled(map[string]string{"app.kubernetes.io/instance": "orders"})
 	ledger := labelled(map[string]string{"kustomize.toolkit.fluxcd.io/name": "ledger", "kustomize.toolkit.fluxcd.io/namespace": "flux-system"})
@@ -99,17 +99,17 @@ func TestAdvanceWaitsForEveryConsumerApplication(t *testing.T) {
 	applyApp(t, s, filepath.Join(tree, "apps", "orders"), orders)
 
 	// The ledger application never picked up the state.
-	out, err := runCarouselEnv(t, env, "advance", owner)
-	if err == nil || !strings.Contains(out, "flux-system/ledger") || !strings.Contains(out, "never rendered") {
-		t.Fatalf("advance must refuse while a listed consumer has never rendered the state: %v\n%s", err, out)
+	adv := live.Run(t, "advance", owner)
+	if adv.Err == nil || !strings.Contains(adv.Out, "flux-system/ledger") || !strings.Contains(adv.Out, "never rendered") {
+		t.Fatalf("advance must refuse while a listed consumer has never rendered the state: %v\n%s", adv.Err, adv.Out)
 	}
 	if b, _ := os.ReadFile(owner); !bytes.Contains(b, []byte("phase: steady")) {
 		t.Fatal("a refused advance changed spec.phase")
 	}
 
 	applyApp(t, s, filepath.Join(tree, "team-ledger", "ledger"), ledger)
-	if out, err := runCarouselEnv(t, env, "advance", owner); err != nil {
-		t.Fatalf("every consumer at steady: advance must pass: %v\n%s", err, out)
+	if adv := live.Run(t, "advance", owner); adv.Err != nil {
+		t.Fatalf("every consumer at steady: advance must pass: %v\n%s", adv.Err, adv.Out)
 	}
 	if b, _ := os.ReadFile(state); !bytes.Contains(b, []byte("phase: trust-new")) {
 		t.Fatalf("advance must publish the new phase's state:\n%s", b)
@@ -120,18 +120,18 @@ func TestAdvanceWaitsForEveryConsumerApplication(t *testing.T) {
 	rollOutIdentity(t, s)
 	applyApp(t, s, filepath.Join(tree, "apps", "payments"), payments)
 	applyApp(t, s, filepath.Join(tree, "team-ledger", "ledger"), ledger)
-	out, err = runCarouselEnv(t, env, "advance", owner)
-	if err == nil || !strings.Contains(out, "orders reports steady") || strings.Contains(out, "payments") || strings.Contains(out, "ledger") {
-		t.Fatalf("advance must refuse naming exactly the lagging application (orders): %v\n%s", err, out)
+	adv = live.Run(t, "advance", owner)
+	if adv.Err == nil || !strings.Contains(adv.Out, "orders reports steady") || strings.Contains(adv.Out, "payments") || strings.Contains(adv.Out, "ledger") {
+		t.Fatalf("advance must refuse naming exactly the lagging application (orders): %v\n%s", adv.Err, adv.Out)
 	}
-	t.Logf("the refusal:\n%s", out)
+	t.Logf("the refusal:\n%s", adv.Out)
 	// status says the same: the phase has not converged across the fleet.
 	if r := carouselStatus(t, s, owner); r.code != 3 || r.report.Verdict != status.Progressing || !reasonsContain(r.report, "consumer orders reports steady") {
 		t.Fatalf("status must report the lagging consumer and not converge: %d %s", r.code, r.raw)
 	}
 	applyApp(t, s, filepath.Join(tree, "apps", "orders"), orders)
-	if out, err := runCarouselEnv(t, env, "advance", owner); err != nil {
-		t.Fatalf("every consumer at trust-new: advance must pass: %v\n%s", err, out)
+	if adv := live.Run(t, "advance", owner); adv.Err != nil {
+		t.Fatalf("every consumer at trust-new: advance must pass: %v\n%s", adv.Err, adv.Out)
 	}
 	if b, _ := os.ReadFile(owner); !bytes.Contains(b, []byte("phase: sign-new")) {
 		t.Fatal("advance did not move the owner to sign-new")

@@ -83,7 +83,7 @@ func renderCases(t *testing.T) []renderCase {
 // ResourceList it writes with the case's expected/<phase>.yaml (the
 // phase's first step, spec.step unset) or expected/<phase>.<step>.yaml
 // (a later step), printing a unified diff on a mismatch
-// (`go test ./fn -run TestGoldenPhases -update` rewrites them).
+// (`make goldens` rewrites them).
 func TestGoldenPhases(t *testing.T) {
 	cases := renderCases(t)
 	for _, c := range cases {
@@ -118,7 +118,7 @@ func TestGoldenPhases(t *testing.T) {
 		}
 		caseDir := filepath.Join("testdata", "render", name)
 		if !*update {
-			t.Errorf("examples/%s has no render case: run `go test ./fn -run TestGoldenPhases -update` to create %s", name, caseDir)
+			t.Errorf("examples/%s has no render case: run `make goldens` to create %s", name, caseDir)
 			continue
 		}
 		if err := os.MkdirAll(caseDir, 0o755); err != nil {
@@ -128,12 +128,14 @@ func TestGoldenPhases(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(caseDir, "case.yaml"), []byte(text), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		t.Errorf("created %s: run the test again to render its expected phases, and review them", caseDir)
+		t.Errorf("created %s: run `make goldens` again to render its expected phases, and review them", caseDir)
 	}
 }
 
 // golden compares got with the file at path, printing a unified diff when
-// they differ; with -update it rewrites the file first.
+// they differ; with -update it rewrites the file first. `make goldens` runs
+// the tests that call it with -update: a new one goes in the Makefile's
+// GOLDEN_TESTS.
 func golden(t *testing.T, path, got string) {
 	t.Helper()
 	if *update {
@@ -146,10 +148,10 @@ func golden(t *testing.T, path, got string) {
 	}
 	want, err := os.ReadFile(path)
 	if err != nil {
-		t.Fatalf("%v (go test ./fn -update creates it)", err)
+		t.Fatalf("%v (`make goldens` creates it)", err)
 	}
 	if d := testkit.Diff(path, "got", want, []byte(got)); d != "" {
-		t.Errorf("output differs from %s; if the change is intended, run `go test ./fn -update` and review the diff:\n%s", path, d)
+		t.Errorf("output differs from %s; if the change is intended, run `make goldens` and review the diff:\n%s", path, d)
 	}
 }
 

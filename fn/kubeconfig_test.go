@@ -119,8 +119,8 @@ func TestAUserKubeconfigAuthenticatesInItsPhaseAndTheNextOnes(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	mustCarousel(t, dir, "init", "carousel.yaml", "--age", demoRecipient)
-	mustCarousel(t, dir, "start", "carousel.yaml", "--age", demoRecipient)
+	testkit.Cmd{Dir: dir, AgeKey: true}.Must(t, "init", "carousel.yaml", "--age", demoRecipient)
+	testkit.Cmd{Dir: dir, AgeKey: true}.Must(t, "start", "carousel.yaml", "--age", demoRecipient)
 	p, err := rotate.Load(filepath.Join(dir, "carousel.yaml"))
 	if err != nil {
 		t.Fatal(err)
@@ -132,7 +132,7 @@ func TestAUserKubeconfigAuthenticatesInItsPhaseAndTheNextOnes(t *testing.T) {
 	started := map[string]string{} // API servers by their material: one per distinct configuration
 	for _, ph := range seq {
 		kc := filepath.Join(home, ".kube", string(ph)+".conf")
-		mustCarousel(t, dir, "kubeconfig", "carousel.yaml", "--leaf", "jane", "--phase", string(ph), "--out", kc)
+		testkit.Cmd{Dir: dir, AgeKey: true}.Must(t, "kubeconfig", "carousel.yaml", "--leaf", "jane", "--phase", string(ph), "--out", kc)
 		kubeconfigs[ph] = kc
 		info, err := os.Stat(kc)
 		if err != nil {
@@ -268,7 +268,7 @@ func TestAKubeconfigIsNeverWrittenIntoTheRepository(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "carousel.yaml"), []byte(strings.Replace(userRotation, "  clusterInfo:\n    server: https://10.0.0.1:6443\n", "", 1)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	mustCarousel(t, dir, "init", "carousel.yaml", "--age", demoRecipient)
+	testkit.Cmd{Dir: dir, AgeKey: true}.Must(t, "init", "carousel.yaml", "--age", demoRecipient)
 	outside := filepath.Join(t.TempDir(), "jane.conf")
 	for _, tc := range []struct {
 		name string
@@ -289,9 +289,9 @@ func TestAKubeconfigIsNeverWrittenIntoTheRepository(t *testing.T) {
 				}
 				defer os.RemoveAll(filepath.Join(repo, ".git"))
 			}
-			out, err := carouselAs(t, dir, append([]string{"kubeconfig", "carousel.yaml"}, tc.args...)...)
-			if err == nil || !strings.Contains(out, tc.says) {
-				t.Fatalf("want a refusal saying %q, got %v:\n%s", tc.says, err, out)
+			r := testkit.Cmd{Dir: dir, AgeKey: true}.Run(t, append([]string{"kubeconfig", "carousel.yaml"}, tc.args...)...)
+			if r.Err == nil || !strings.Contains(r.Out, tc.says) {
+				t.Fatalf("want a refusal saying %q, got %v:\n%s", tc.says, r.Err, r.Out)
 			}
 			for _, f := range []string{filepath.Join(dir, "jane.conf"), filepath.Join(repo, "kube", "jane.conf"), outside} {
 				if _, err := os.Stat(f); err == nil {
@@ -310,15 +310,12 @@ func TestAKubeconfigGoesToStdoutWithADash(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "carousel.yaml"), []byte(userRotation), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	mustCarousel(t, dir, "init", "carousel.yaml", "--age", demoRecipient)
+	testkit.Cmd{Dir: dir, AgeKey: true}.Must(t, "init", "carousel.yaml", "--age", demoRecipient)
 	before, err := os.ReadDir(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := carouselAs(t, dir, "kubeconfig", "carousel.yaml", "--leaf", "jane", "--out", "-")
-	if err != nil {
-		t.Fatalf("%v\n%s", err, out)
-	}
+	out := testkit.Cmd{Dir: dir, AgeKey: true}.Must(t, "kubeconfig", "carousel.yaml", "--leaf", "jane", "--out", "-").Out
 	n, err := yaml.Parse(out)
 	if err != nil {
 		t.Fatalf("stdout is not a kubeconfig: %v\n%s", err, out)
@@ -330,7 +327,7 @@ func TestAKubeconfigGoesToStdoutWithADash(t *testing.T) {
 	if len(after) != len(before) {
 		t.Errorf("the package directory changed: %d entries, had %d", len(after), len(before))
 	}
-	if out, err := carouselAs(t, dir, "kubeconfig", "carousel.yaml", "--leaf", "jane"); err == nil || !strings.Contains(out, "--out FILE says where the kubeconfig goes") {
-		t.Errorf("without -o: %v\n%s", err, out)
+	if r := (testkit.Cmd{Dir: dir, AgeKey: true}).Run(t, "kubeconfig", "carousel.yaml", "--leaf", "jane"); r.Err == nil || !strings.Contains(r.Out, "--out FILE says where the kubeconfig goes") {
+		t.Errorf("without -o: %v\n%s", r.Err, r.Out)
 	}
 }

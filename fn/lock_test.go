@@ -21,13 +21,12 @@ import (
 // the material the first one committed). Twenty rounds, each on a fresh
 // package, with the real binary.
 func TestConcurrentStartsOneWinsAndTheMaterialIsNeverMixed(t *testing.T) {
-	bin := testkit.Carousel(t)
 	snapshot := filepath.Join(t.TempDir(), "pkg")
 	if err := os.MkdirAll(snapshot, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	crashPackage(t, snapshot)
-	mustRun(t, snapshot, "init", "carousel.yaml", "--plaintext-keys")
+	testkit.Cmd{Dir: snapshot}.Must(t, "init", "carousel.yaml", "--plaintext-keys")
 	for round := range 20 {
 		dir := filepath.Join(t.TempDir(), "pkg")
 		if err := os.CopyFS(dir, os.DirFS(snapshot)); err != nil {
@@ -36,8 +35,7 @@ func TestConcurrentStartsOneWinsAndTheMaterialIsNeverMixed(t *testing.T) {
 		var cmds [2]*exec.Cmd
 		var outs [2]bytes.Buffer
 		for i := range cmds {
-			cmds[i] = exec.Command(bin, "start", "carousel.yaml", "--plaintext-keys")
-			cmds[i].Dir = dir
+			cmds[i] = testkit.Cmd{Dir: dir}.Command(t, "start", "carousel.yaml", "--plaintext-keys")
 			cmds[i].Stdout, cmds[i].Stderr = &outs[i], &outs[i]
 		}
 		for _, c := range cmds {
@@ -80,7 +78,6 @@ func TestConcurrentStartsOneWinsAndTheMaterialIsNeverMixed(t *testing.T) {
 // shared temporary directory, mode 0600) does not block this user's
 // command, and the command leaves no lock file behind.
 func TestAnotherUsersLockFileDoesNotBlockAndNoLockIsLeft(t *testing.T) {
-	bin := testkit.Carousel(t)
 	dir := filepath.Join(t.TempDir(), "pkg")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
@@ -110,11 +107,8 @@ func TestAnotherUsersLockFileDoesNotBlockAndNoLockIsLeft(t *testing.T) {
 		}
 	}
 	for _, args := range [][]string{{"init", "carousel.yaml", "--plaintext-keys"}, {"start", "carousel.yaml", "--plaintext-keys"}} {
-		cmd := exec.Command(bin, args...)
-		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "TMPDIR="+tmp, "XDG_RUNTIME_DIR=")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("%v with another user's lock file in %s: %v\n%s", args, tmp, err, out)
+		if r := (testkit.Cmd{Dir: dir, Env: []string{"TMPDIR=" + tmp, "XDG_RUNTIME_DIR="}}).Run(t, args...); r.Err != nil {
+			t.Fatalf("%v with another user's lock file in %s: %v\n%s", args, tmp, r.Err, r.Out)
 		}
 	}
 	mine := filepath.Join(tmp, "carousel-"+strconv.Itoa(os.Geteuid()))

@@ -51,16 +51,10 @@ func TestObjectsNamingACAGenerationKeepTheirNameForTheCAsLife(t *testing.T) {
 }
 
 func namesStayFixed(t *testing.T, legacy bool) {
-	bin := testkit.Carousel(t)
 	testkit.Tool(t, "kustomize")
 	dir := t.TempDir()
 	crashPackage(t, dir)
-	carousel := func(args ...string) {
-		t.Helper()
-		if out, err := runIn(bin, dir, args...); err != nil {
-			t.Fatalf("carousel %v: %v\n%s", args, err, out)
-		}
-	}
+	carousel := testkit.Cmd{Dir: dir}
 	names := map[string][]string{} // CA fingerprint -> generation Secret names, in render order
 	lives := map[string][]string{} // CA fingerprint -> the renders it was present in
 	render := func(label string) {
@@ -99,13 +93,13 @@ func namesStayFixed(t *testing.T, legacy bool) {
 		}
 	}
 
-	carousel("init", "carousel.yaml", "--plaintext-keys")
+	carousel.Must(t, "init", "carousel.yaml", "--plaintext-keys")
 	if legacy {
 		stripCAID(t, filepath.Join(dir, "material", "ca-old.yaml"))
 	}
 	render("init: steady")
 	for rotation := 1; rotation <= 2; rotation++ {
-		carousel("start", "carousel.yaml", "--plaintext-keys")
+		carousel.Must(t, "start", "carousel.yaml", "--plaintext-keys")
 		if legacy && rotation == 1 {
 			stripCAID(t, filepath.Join(dir, "material", "ca-new.yaml"))
 		}
@@ -116,7 +110,7 @@ func namesStayFixed(t *testing.T, legacy bool) {
 			if step > 10 {
 				t.Fatal("ten advances did not reach cleanup")
 			}
-			carousel("advance", "--no-cluster", "carousel.yaml")
+			carousel.Must(t, "advance", "--no-cluster", "carousel.yaml")
 			p, _ := loadMaterial(t, dir)
 			ph := p.Rotation.Spec.Phase
 			render(fmt.Sprintf("rotation %d: %s", rotation, ph))
@@ -125,7 +119,7 @@ func namesStayFixed(t *testing.T, legacy bool) {
 			}
 		}
 	}
-	carousel("start", "carousel.yaml", "--plaintext-keys") // promotes the second rotation
+	carousel.Must(t, "start", "carousel.yaml", "--plaintext-keys") // promotes the second rotation
 	render("after the second rotation: steady")
 
 	if len(names) < 3 {

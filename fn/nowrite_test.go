@@ -22,7 +22,7 @@ type refusedCase struct {
 func refusedCases() []refusedCase {
 	initialised := func(t *testing.T, dir, _ string) {
 		crashPackage(t, dir)
-		mustRun(t, dir, "init", "carousel.yaml", "--plaintext-keys")
+		testkit.Cmd{Dir: dir}.Must(t, "init", "carousel.yaml", "--plaintext-keys")
 	}
 	args := func(a ...string) func(string) []string { return func(string) []string { return a } }
 	return []refusedCase{{
@@ -54,7 +54,7 @@ func refusedCases() []refusedCase {
 		name: "start from cleanup with a phase it cannot set back to steady",
 		setup: func(t *testing.T, dir, scratch string) {
 			initialised(t, dir, scratch)
-			mustRun(t, dir, "start", "carousel.yaml", "--plaintext-keys")
+			testkit.Cmd{Dir: dir}.Must(t, "start", "carousel.yaml", "--plaintext-keys")
 			setPhaseText(t, dir, phases.Cleanup)
 			f := filepath.Join(dir, "carousel.yaml")
 			b, _ := os.ReadFile(f)
@@ -86,7 +86,6 @@ func refusedCases() []refusedCase {
 // byte for byte as it was (fn/crash_test.go kills these at every file
 // syscall too).
 func TestARefusedCommandWritesNothing(t *testing.T) {
-	bin := testkit.Carousel(t)
 	for _, c := range refusedCases() {
 		t.Run(c.name, func(t *testing.T) {
 			dir, scratch := filepath.Join(t.TempDir(), "pkg"), t.TempDir()
@@ -95,15 +94,15 @@ func TestARefusedCommandWritesNothing(t *testing.T) {
 			}
 			c.setup(t, dir, scratch)
 			before := stateHash(t, dir)
-			out, err := runIn(bin, dir, c.args(scratch)...)
-			if err == nil {
-				t.Fatalf("%v was not refused:\n%s", c.args(scratch), out)
+			r := testkit.Cmd{Dir: dir}.Run(t, c.args(scratch)...)
+			if r.Err == nil {
+				t.Fatalf("%v was not refused:\n%s", c.args(scratch), r.Out)
 			}
 			if stateHash(t, dir) != before {
-				t.Errorf("the refused %v changed the package:\n%s", c.args(scratch), out)
+				t.Errorf("the refused %v changed the package:\n%s", c.args(scratch), r.Out)
 			}
-			if !strings.Contains(out, c.fails) {
-				t.Errorf("the refusal does not say %q:\n%s", c.fails, out)
+			if !strings.Contains(r.Out, c.fails) {
+				t.Errorf("the refusal does not say %q:\n%s", c.fails, r.Out)
 			}
 		})
 	}

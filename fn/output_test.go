@@ -15,14 +15,8 @@ import (
 func TestOutputNamesAFormatInEveryCommand(t *testing.T) {
 	dir := examplePackage(t, phases.Steady)
 	file := filepath.Join(dir, "carousel.yaml")
-	js, err := runCarousel(t, "plan", file, "-o", "json")
-	if err != nil {
-		t.Fatalf("%v\n%s", err, js)
-	}
-	ym, err := runCarousel(t, "plan", file, "-o", "yaml")
-	if err != nil {
-		t.Fatalf("%v\n%s", err, ym)
-	}
+	js := offline.Must(t, "plan", file, "-o", "json").Stdout
+	ym := offline.Must(t, "plan", file, "-o", "yaml").Stdout
 	want, err := yaml.JSONToYAML([]byte(js))
 	if err != nil {
 		t.Fatal(err)
@@ -35,14 +29,12 @@ func TestOutputNamesAFormatInEveryCommand(t *testing.T) {
 		{"status", file, "-o", "table", "--kubeconfig", filepath.Join(dir, "nope")},
 		{"check", file, "-o", "table", "--base", "main"},
 	} {
-		out, err := runCarousel(t, cmd...)
-		if code := exitOf(t, err); code != 1 || !strings.Contains(out, "--output must be text, json or yaml") {
-			t.Errorf("%s -o table: want exit 1 naming the formats, got %d:\n%s", cmd[0], code, out)
+		if r := offline.Run(t, cmd...); r.Code != 1 || !strings.Contains(r.Out, "--output must be text, json or yaml") {
+			t.Errorf("%s -o table: want exit 1 naming the formats, got %d:\n%s", cmd[0], r.Code, r.Out)
 		}
 	}
 	// kubeconfig writes a file: --out, and -o is no file name anywhere.
-	out, err := runCarousel(t, "kubeconfig", file, "--leaf", "jane", "-o", filepath.Join(t.TempDir(), "jane.conf"))
-	if code := exitOf(t, err); code != 1 || !strings.Contains(out, "unknown shorthand flag: 'o'") {
-		t.Errorf("kubeconfig -o FILE must be refused (the file is --out): %d\n%s", code, out)
+	if r := offline.Run(t, "kubeconfig", file, "--leaf", "jane", "-o", filepath.Join(t.TempDir(), "jane.conf")); r.Code != 1 || !strings.Contains(r.Out, "unknown shorthand flag: 'o'") {
+		t.Errorf("kubeconfig -o FILE must be refused (the file is --out): %d\n%s", r.Code, r.Out)
 	}
 }

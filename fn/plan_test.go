@@ -25,33 +25,17 @@ func examplePackage(t *testing.T, phase phases.Phase) string {
 	return dir
 }
 
-func runCarousel(t *testing.T, args ...string) (string, error) {
-	t.Helper()
-	cmd := exec.Command(testkit.Carousel(t), args...)
-	// No cluster: the live gate of advance is tested in status_test.go.
-	cmd.Env = append(os.Environ(), NowEnv+"=2027-01-01T00:00:00Z", "KUBECONFIG=", "HOME="+t.TempDir())
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	if err != nil {
-		return out.String() + errb.String(), err
-	}
-	return out.String(), nil
-}
+// offline runs carousel at the suite's clock and with no cluster: the live
+// gate of advance is tested in status_test.go.
+var offline = testkit.Cmd{FixedClock: true, NoCluster: true}
 
 func TestPlanGoldens(t *testing.T) {
 	for _, phase := range []phases.Phase{phases.Steady, phases.TrustNew, phases.SignNew, phases.DistrustOld, phases.Cleanup} {
 		t.Run(string(phase), func(t *testing.T) {
 			dir := examplePackage(t, phase)
-			text, err := runCarousel(t, "plan", filepath.Join(dir, "carousel.yaml"))
-			if err != nil {
-				t.Fatalf("%v\n%s", err, text)
-			}
+			text := offline.Must(t, "plan", filepath.Join(dir, "carousel.yaml")).Stdout
 			golden(t, filepath.Join("testdata", "plan", string(phase)+".txt"), text)
-			js, err := runCarousel(t, "plan", filepath.Join(dir, "carousel.yaml"), "--output", "json")
-			if err != nil {
-				t.Fatal(err)
-			}
+			js := offline.Must(t, "plan", filepath.Join(dir, "carousel.yaml"), "--output", "json").Stdout
 			var v map[string]any
 			if err := json.Unmarshal([]byte(js), &v); err != nil {
 				t.Fatalf("--output json is not JSON: %v", err)
@@ -68,10 +52,7 @@ func TestAdvanceMovesOneStepKeepsCommentsAndWritesThePullRequest(t *testing.T) {
 	dir := examplePackage(t, phases.Steady)
 	file := filepath.Join(dir, "carousel.yaml")
 	before, _ := os.ReadFile(file)
-	out, err := runCarousel(t, "advance", "--no-cluster", file)
-	if err != nil {
-		t.Fatalf("%v\n%s", err, out)
-	}
+	out := offline.Must(t, "advance", "--no-cluster", file).Stdout
 	after, _ := os.ReadFile(file)
 	// trust-new is two steps (runbook: kubernetes), so the step is written too.
 	want := strings.Replace(string(before), "  phase: steady\n", "  phase: trust-new\n  step: objects\n", 1)
@@ -126,17 +107,15 @@ func TestAdvanceWalksEveryStepForwardAndBack(t *testing.T) {
 		return r
 	}
 	for i := 1; i < len(path); i++ {
-		if out, err := runCarousel(t, "advance", "--no-cluster", file, "--out", filepath.Join(dir, "body.md")); err != nil {
-			t.Fatalf("advance to %s: %v\n%s", path[i], err, out)
+		if r := offline.Run(t, "advance", "--no-cluster", file, "--out", filepath.Join(dir, "body.md")); r.Err != nil {
+			t.Fatalf("advance to %s: %v\n%s", path[i], r.Err, r.Out)
 		}
 		if got := at(); got != path[i] {
 			t.Fatalf("advance %d went to %s, want %s", i, got, path[i])
 		}
 	}
 	for i := len(path) - 2; i >= 0; i-- {
-		if out, err := runCarousel(t, "advance", "--no-cluster", file, "--to", path[i].String(), "--out", filepath.Join(dir, "body.md")); err != nil {
-			t.Fatalf("roll back to %s: %v\n%s", path[i], err, out)
-		}
+		offline.Must(t, "advance", "--no-cluster", file, "--to", path[i].String(), "--out", filepath.Join(dir, "body.md"))
 		if got := at(); got != path[i] {
 			t.Fatalf("rollback went to %s, want %s", got, path[i])
 		}
@@ -146,16 +125,13 @@ func TestAdvanceWalksEveryStepForwardAndBack(t *testing.T) {
 func TestAdvanceRollsBackOneStepAndRefusesSkips(t *testing.T) {
 	dir := examplePackage(t, phases.SignNew)
 	file := filepath.Join(dir, "carousel.yaml")
-	if out, err := runCarousel(t, "advance", "--no-cluster", file, "--to", "cleanup"); err == nil || !strings.Contains(out, "skips distrust-old") {
-		t.Fatalf("a skip must be refused naming the skipped phase: %v %s", err, out)
+	if r := offline.Run(t, "advance", "--no-cluster", file, "--to", "cleanup"); r.Err == nil || !strings.Contains(r.Out, "skips distrust-old") {
+		t.Fatalf("a skip must be refused naming the skipped phase: %v %s", r.Err, r.Out)
 	}
 	if b, _ := os.ReadFile(file); !bytes.Contains(b, []byte("phase: sign-new")) {
 		t.Fatal("a refused advance changed the file")
 	}
-	out, err := runCarousel(t, "advance", "--no-cluster", file, "--to", "trust-new", "--out", filepath.Join(dir, "body.md"))
-	if err != nil {
-		t.Fatalf("%v\n%s", err, out)
-	}
+	out := offline.Must(t, "advance", "--no-cluster", file, "--to", "trust-new", "--out", filepath.Join(dir, "body.md")).Stdout
 	// Back from sign-new is to trust-new's last step.
 	if strings.TrimSpace(out) != "carousel: roll back cluster-ca to trust-new, step 2 of 2: in-cluster-config" {
 		t.Fatalf("title: %q", out)
@@ -197,38 +173,31 @@ func TestAdvanceRefusesWhenALaterPhaseLacksMaterial(t *testing.T) {
 		t.Fatal(err)
 	}
 	before, _ := os.ReadFile(file)
-	out, err := runCarousel(t, "advance", "--no-cluster", file)
-	if err == nil {
-		t.Fatalf("advance moved to trust-new although sign-new lacks every new leaf:\n%s", out)
+	r := offline.Run(t, "advance", "--no-cluster", file)
+	if r.Err == nil {
+		t.Fatalf("advance moved to trust-new although sign-new lacks every new leaf:\n%s", r.Out)
 	}
 	for _, want := range []string{"sign-new", `"policy-webhook"`, `"metrics-client"`, "carousel start"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("the refusal does not name %s:\n%s", want, out)
+		if !strings.Contains(r.Out, want) {
+			t.Errorf("the refusal does not name %s:\n%s", want, r.Out)
 		}
 	}
 	if after, _ := os.ReadFile(file); !bytes.Equal(before, after) {
 		t.Fatal("a refused advance changed the file")
 	}
 	// The plan says the same, without refusing to plan.
-	plan, err := runCarousel(t, "plan", file)
-	if err != nil || !strings.Contains(plan, "sign-new cannot be planned yet") {
-		t.Errorf("plan does not warn about sign-new: %v\n%s", err, plan)
+	if plan := offline.Run(t, "plan", file); plan.Err != nil || !strings.Contains(plan.Stdout, "sign-new cannot be planned yet") {
+		t.Errorf("plan does not warn about sign-new: %v\n%s", plan.Err, plan.Out)
 	}
 	// Rolling back is never blocked by missing material ahead.
 	testkit.SetPhase(t, dir, phases.TrustNew)
-	if out, err := runCarousel(t, "advance", "--no-cluster", file, "--to", "steady"); err != nil {
-		t.Fatalf("a rollback was refused: %v\n%s", err, out)
-	}
+	offline.Must(t, "advance", "--no-cluster", file, "--to", "steady")
 }
 
 // An info result of the render (the chart's trust-roots ConfigMap taken
 // over) is a note in the plan, not a warning a reviewer must act on.
 func TestPlanShowsInfoResultsAsNotesNotWarnings(t *testing.T) {
-	cmd := exec.Command(testkit.Carousel(t), "plan", filepath.Join(testkit.Root(t), "examples", "linkerd", "carousel.yaml"))
-	stdout, stderr, code := runCmd(t, cmd)
-	if code != 0 {
-		t.Fatalf("plan: exit %d\n%s%s", code, stdout, stderr)
-	}
+	stdout := testkit.Cmd{}.Must(t, "plan", filepath.Join(testkit.Root(t), "examples", "linkerd", "carousel.yaml")).Stdout
 	if !strings.Contains(stdout, "\nnote: ConfigMap linkerd/linkerd-identity-trust-roots is in the input") || strings.Contains(stdout, "warning: ConfigMap linkerd/linkerd-identity-trust-roots") {
 		t.Fatalf("the takeover must be a note, not a warning:\n%s", stdout)
 	}

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -16,29 +15,10 @@ import (
 	"github.com/carousel-dev/carousel/pkg/spec"
 )
 
-// carouselIn runs bin/carousel in dir with bin/ first on PATH, as a user
-// who ran `make build` does; the exec function annotation init writes
-// names carousel on PATH.
-func carouselIn(t *testing.T, dir string, args ...string) (stdout, stderr string, err error) {
-	t.Helper()
-	cmd := exec.Command(testkit.Carousel(t), args...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), binFirstOnPath(t))
-	var o, e bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &o, &e
-	err = cmd.Run()
-	return o.String(), e.String(), err
-}
-
-func binFirstOnPath(t *testing.T) string {
-	return "PATH=" + filepath.Join(testkit.Root(t), "bin") + string(os.PathListSeparator) + os.Getenv("PATH")
-}
-
 func TestInitPresetListNamesEveryEmbeddedPreset(t *testing.T) {
-	out, stderr, err := carouselIn(t, t.TempDir(), "init", "--preset", "list")
-	if err != nil {
-		t.Fatalf("init --preset list: %v\n%s", err, stderr)
-	}
+	// bin/ first on PATH, as for a user who ran `make build`: the exec
+	// function annotation init writes names carousel on PATH.
+	out := testkit.Cmd{Dir: t.TempDir(), BinOnPath: true}.Must(t, "init", "--preset", "list").Stdout
 	if len(presets.All()) < 6 {
 		t.Fatalf("only %d presets are embedded", len(presets.All()))
 	}
@@ -61,9 +41,7 @@ func TestInitPresetMakesAPackageKustomizeRenders(t *testing.T) {
 	for _, p := range presets.All() {
 		t.Run(p.Name, func(t *testing.T) {
 			dir := t.TempDir()
-			if _, stderr, err := carouselIn(t, dir, "init", "--preset", p.Name, "carousel.yaml", "--plaintext-keys"); err != nil {
-				t.Fatalf("init --preset %s: %v\n%s", p.Name, err, stderr)
-			}
+			testkit.Cmd{Dir: dir, BinOnPath: true}.Must(t, "init", "--preset", p.Name, "carousel.yaml", "--plaintext-keys")
 			b, err := os.ReadFile(filepath.Join(dir, "carousel.yaml"))
 			if err != nil {
 				t.Fatal(err)
@@ -85,11 +63,11 @@ func TestInitPresetMakesAPackageKustomizeRenders(t *testing.T) {
 			if _, err := os.Stat(filepath.Join(dir, "kustomization.yaml")); err != nil {
 				t.Fatal(err)
 			}
-			out := testkit.KustomizeDir(t, dir, binFirstOnPath(t))
+			out := testkit.KustomizeDir(t, dir, testkit.BinFirstOnPath(t))
 			if len(testkit.Parse(t, out)) == 0 {
 				t.Fatal("kustomize rendered nothing")
 			}
-			again := testkit.KustomizeDir(t, dir, binFirstOnPath(t))
+			again := testkit.KustomizeDir(t, dir, testkit.BinFirstOnPath(t))
 			if !bytes.Equal(out, again) {
 				t.Error("two renders of the package differ")
 			}
@@ -99,9 +77,7 @@ func TestInitPresetMakesAPackageKustomizeRenders(t *testing.T) {
 
 func TestInitPresetNameSetsMetadataName(t *testing.T) {
 	dir := t.TempDir()
-	if _, stderr, err := carouselIn(t, dir, "init", "--preset", "kubernetes", "--name", "prod-cluster-ca", "carousel.yaml", "--plaintext-keys"); err != nil {
-		t.Fatalf("%v\n%s", err, stderr)
-	}
+	testkit.Cmd{Dir: dir, BinOnPath: true}.Must(t, "init", "--preset", "kubernetes", "--name", "prod-cluster-ca", "carousel.yaml", "--plaintext-keys")
 	b, _ := os.ReadFile(filepath.Join(dir, "carousel.yaml"))
 	if !bytes.Contains(b, []byte("\n  name: prod-cluster-ca\n")) {
 		t.Fatalf("metadata.name is not prod-cluster-ca:\n%s", b)
@@ -118,12 +94,12 @@ func TestInitPresetRefusesToOverwriteADifferentFile(t *testing.T) {
 	if err := os.WriteFile(path, before, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, stderr, err := carouselIn(t, dir, "init", "--preset", "linkerd", "carousel.yaml", "--plaintext-keys")
-	if err == nil {
+	r := testkit.Cmd{Dir: dir, BinOnPath: true}.Run(t, "init", "--preset", "linkerd", "carousel.yaml", "--plaintext-keys")
+	if r.Err == nil {
 		t.Fatal("init --preset over a different file succeeded")
 	}
-	if !strings.Contains(stderr, "not overwritten") {
-		t.Errorf("the refusal does not say the file is not overwritten:\n%s", stderr)
+	if !strings.Contains(r.Stderr, "not overwritten") {
+		t.Errorf("the refusal does not say the file is not overwritten:\n%s", r.Stderr)
 	}
 	if after, _ := os.ReadFile(path); !bytes.Equal(after, before) {
 		t.Error("the existing file changed")
@@ -135,13 +111,13 @@ func TestInitPresetRefusesToOverwriteADifferentFile(t *testing.T) {
 
 func TestInitUnknownPresetIsRefusedNamingTheList(t *testing.T) {
 	dir := t.TempDir()
-	_, stderr, err := carouselIn(t, dir, "init", "--preset", "linkerd2", "carousel.yaml")
-	if err == nil {
+	r := testkit.Cmd{Dir: dir, BinOnPath: true}.Run(t, "init", "--preset", "linkerd2", "carousel.yaml")
+	if r.Err == nil {
 		t.Fatal("init --preset linkerd2 succeeded")
 	}
 	for _, n := range presets.Names() {
-		if !strings.Contains(stderr, n) {
-			t.Errorf("the refusal does not name preset %s:\n%s", n, stderr)
+		if !strings.Contains(r.Stderr, n) {
+			t.Errorf("the refusal does not name preset %s:\n%s", n, r.Stderr)
 		}
 	}
 	if entries, _ := os.ReadDir(dir); len(entries) != 0 {

@@ -14,9 +14,7 @@ func publishRepo(t *testing.T, phase string) (repo, state string) {
 	t.Helper()
 	repo = gitRepo(t, phase)
 	edit(t, repo, "carousel.yaml", "  phase: "+phase+"\n", "  phase: "+phase+"\n  publish: ../../state/cluster-ca.yaml\n")
-	if out, err := runCarousel(t, "publish", filepath.Join(repo, "clusters", "prod", "carousel.yaml")); err != nil {
-		t.Fatalf("publish: %v\n%s", err, out)
-	}
+	offline.Must(t, "publish", filepath.Join(repo, "clusters", "prod", "carousel.yaml"))
 	gitIn(t, repo, "-c", "user.email=t@example.dev", "-c", "user.name=t", "add", "-A")
 	gitIn(t, repo, "-c", "user.email=t@example.dev", "-c", "user.name=t", "commit", "-qm", "publish")
 	return repo, filepath.Join(repo, "state", "cluster-ca.yaml")
@@ -28,9 +26,8 @@ func TestPublishWritesTheSameStateEveryTimeAndNoKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := runCarousel(t, "publish", filepath.Join(repo, "clusters", "prod", "carousel.yaml"))
-	if err != nil || !strings.Contains(out, "up to date") {
-		t.Fatalf("a second publish of the same phase must change nothing: %v\n%s", err, out)
+	if r := offline.Run(t, "publish", filepath.Join(repo, "clusters", "prod", "carousel.yaml")); r.Err != nil || !strings.Contains(r.Stdout, "up to date") {
+		t.Fatalf("a second publish of the same phase must change nothing: %v\n%s", r.Err, r.Out)
 	}
 	again, _ := os.ReadFile(state)
 	if !bytes.Equal(first, again) {
@@ -57,9 +54,7 @@ func TestCheckRefusesAStalePublishedState(t *testing.T) {
 		{"a phase move without a new state is refused", func(t *testing.T, repo, state string) { setPhaseLine(t, repo, "trust-new") }, true},
 		{"a phase move with the state published again may merge", func(t *testing.T, repo, state string) {
 			setPhaseLine(t, repo, "trust-new")
-			if out, err := runCarousel(t, "publish", filepath.Join(repo, "clusters", "prod", "carousel.yaml")); err != nil {
-				t.Fatalf("%v\n%s", err, out)
-			}
+			offline.Must(t, "publish", filepath.Join(repo, "clusters", "prod", "carousel.yaml"))
 		}, false},
 		{"a hand-edited state is refused", func(t *testing.T, repo, state string) {
 			b, _ := os.ReadFile(state)

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -25,26 +23,14 @@ func renewPackage(t *testing.T, caValidity, leafValidity string) (dir string, re
 	if err := os.WriteFile(f, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := carouselCmd(t, dir, "init", "carousel.yaml", "--plaintext-keys"); err != nil {
-		t.Fatalf("init: %v %s", err, out)
-	}
+	testkit.Cmd{Dir: dir}.Must(t, "init", "carousel.yaml", "--plaintext-keys")
 	return dir, recipient
 }
 
 func renew(t *testing.T, dir string, at time.Time, args ...string) (string, int) {
 	t.Helper()
-	cmd := exec.Command(testkit.Carousel(t), append([]string{"renew", "carousel.yaml"}, args...)...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), NowEnv+"="+at.UTC().Format(time.RFC3339))
-	out, err := cmd.CombinedOutput()
-	var exit *exec.ExitError
-	if errors.As(err, &exit) {
-		return string(out), exit.ExitCode()
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(out), 0
+	r := testkit.Cmd{Dir: dir, Env: []string{NowEnv + "=" + at.UTC().Format(time.RFC3339)}}.Run(t, append([]string{"renew", "carousel.yaml"}, args...)...)
+	return r.Out, r.Code
 }
 
 func TestRenewStartsOnlyWhatIsDue(t *testing.T) {
@@ -97,16 +83,10 @@ func TestRenewStartsOnlyWhatIsDue(t *testing.T) {
 		if err := os.WriteFile(f, regexp.MustCompile(`validity: 87600h`).ReplaceAll(b, []byte("validity: 1000h")), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		if out, err := carouselCmd(t, dir, "init", "carousel.yaml", "--age", recipient); err != nil {
-			t.Fatalf("init: %v %s", err, out)
-		}
+		testkit.Cmd{Dir: dir}.Must(t, "init", "carousel.yaml", "--age", recipient)
 		// Re-issuing leaves signs with the current CA: sops decrypts its key.
-		cmd := exec.Command(testkit.Carousel(t), "renew", "carousel.yaml", "--before", "720h", "--age", recipient)
-		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), NowEnv+"="+now.Add(400*time.Hour).UTC().Format(time.RFC3339), "SOPS_AGE_KEY_FILE="+identity)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("renew: %v %s", err, out)
-		}
+		testkit.Cmd{Dir: dir, Env: []string{NowEnv + "=" + now.Add(400*time.Hour).UTC().Format(time.RFC3339), "SOPS_AGE_KEY_FILE=" + identity}}.
+			Must(t, "renew", "carousel.yaml", "--before", "720h", "--age", recipient)
 		files, _ := filepath.Glob(filepath.Join(dir, "material", "*.yaml"))
 		if len(files) != 6 { // the CA, two old and two new leaves, the kustomization
 			t.Fatalf("unexpected material after renew: %v", files)

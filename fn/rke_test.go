@@ -106,24 +106,6 @@ func newRKEPackage(t *testing.T) string {
 	return dir
 }
 
-// carouselAs runs the binary with the demo age identity in its environment
-// (start and import decrypt the keys they build on).
-func carouselAs(t *testing.T, dir string, args ...string) (string, error) {
-	t.Helper()
-	cmd := exec.Command(testkit.Carousel(t), args...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "SOPS_AGE_KEY_FILE="+filepath.Join(testkit.Root(t), testkit.AgeKeyFile))
-	out, err := cmd.CombinedOutput()
-	return string(out), err
-}
-
-func mustCarousel(t *testing.T, dir string, args ...string) {
-	t.Helper()
-	if out, err := carouselAs(t, dir, args...); err != nil {
-		t.Fatalf("carousel %v: %v\n%s", args, err, out)
-	}
-}
-
 // rkeRender builds the package at a phase with the real kustomize and
 // returns the leaves it serves (keys decrypted) and its items.
 func rkeRender(t *testing.T, dir string, phase phases.Phase) (map[string]testkit.Leaf, []*yaml.RNode) {
@@ -217,8 +199,8 @@ func externalRoot(t *testing.T, ca string) {
 // issued leaves under an imported intermediate.
 func TestRKEStartIssuesTheNewLeavesUnderAnImportedIntermediate(t *testing.T) {
 	dir := newRKEPackage(t)
-	mustCarousel(t, dir, "init", "carousel.yaml", "--age", demoRecipient)
-	mustCarousel(t, dir, "csr", "carousel.yaml", "--ca", "--leaf", "kube-admin", "--age", demoRecipient)
+	testkit.Cmd{Dir: dir, AgeKey: true}.Must(t, "init", "carousel.yaml", "--age", demoRecipient)
+	testkit.Cmd{Dir: dir, AgeKey: true}.Must(t, "csr", "carousel.yaml", "--ca", "--leaf", "kube-admin", "--age", demoRecipient)
 	pending := filepath.Join(dir, "material", "pending")
 	ca := t.TempDir()
 	externalRoot(t, ca)
@@ -227,18 +209,18 @@ func TestRKEStartIssuesTheNewLeavesUnderAnImportedIntermediate(t *testing.T) {
 	}
 	openssl(t, ca, "x509", "-req", "-in", filepath.Join(pending, "ca-new.csr"), "-CA", "root.pem", "-CAkey", "root.key", "-CAcreateserial",
 		"-days", "3650", "-sha256", "-extfile", "int.ext", "-out", "int.pem")
-	mustCarousel(t, dir, "import", "carousel.yaml", "--cert", filepath.Join(ca, "int.pem"), "--chain", filepath.Join(ca, "root.pem"))
+	testkit.Cmd{Dir: dir, AgeKey: true}.Must(t, "import", "carousel.yaml", "--cert", filepath.Join(ca, "int.pem"), "--chain", filepath.Join(ca, "root.pem"))
 
 	// start waits for the leaf requested from the external CA.
-	if out, err := carouselAs(t, dir, "start", "carousel.yaml", "--age", demoRecipient); err == nil || !strings.Contains(out, `leaf "kube-admin" is requested from the external CA`) {
-		t.Fatalf("start must not issue a leaf that is requested: %v\n%s", err, out)
+	if r := (testkit.Cmd{Dir: dir, AgeKey: true}).Run(t, "start", "carousel.yaml", "--age", demoRecipient); r.Err == nil || !strings.Contains(r.Out, `leaf "kube-admin" is requested from the external CA`) {
+		t.Fatalf("start must not issue a leaf that is requested: %v\n%s", r.Err, r.Out)
 	}
 	// A leaf the external root signs directly, past the intermediate, is
 	// refused, and the message says what to do instead.
 	signLeaf(t, ca, filepath.Join(pending, "leaf-kube-admin-new.csr"), "root.pem", "root.key", rkeLeafExt("kube-admin"), "admin-by-root.pem")
-	out, err := carouselAs(t, dir, "import", "carousel.yaml", "--cert", filepath.Join(ca, "admin-by-root.pem"))
-	if err == nil || !strings.Contains(out, "have the intermediate sign the leaf's CSR, or run `carousel start`") {
-		t.Fatalf("a leaf signed by the external root must be refused saying what to do: %v\n%s", err, out)
+	r := testkit.Cmd{Dir: dir, AgeKey: true}.Run(t, "import", "carousel.yaml", "--cert", filepath.Join(ca, "admin-by-root.pem"))
+	if r.Err == nil || !strings.Contains(r.Out, "have the intermediate sign the leaf's CSR, or run `carousel start`") {
+		t.Fatalf("a leaf signed by the external root must be refused saying what to do: %v\n%s", r.Err, r.Out)
 	}
 	// The external CA signs the admin's leaf with the intermediate (its key
 	// is ours: decrypted to play the external CA).
@@ -248,16 +230,16 @@ func TestRKEStartIssuesTheNewLeavesUnderAnImportedIntermediate(t *testing.T) {
 		t.Fatal(err)
 	}
 	signLeaf(t, ca, filepath.Join(pending, "leaf-kube-admin-new.csr"), "int.pem", "int.key", rkeLeafExt("kube-admin"), "admin.pem")
-	mustCarousel(t, dir, "import", "carousel.yaml", "--cert", filepath.Join(ca, "admin.pem"))
+	testkit.Cmd{Dir: dir, AgeKey: true}.Must(t, "import", "carousel.yaml", "--cert", filepath.Join(ca, "admin.pem"))
 	imported, err := pki.ParseCert(mustRead(t, filepath.Join(ca, "admin.pem")))
 	if err != nil {
 		t.Fatal(err)
 	}
 
 	// start issues every leaf not imported, with the intermediate.
-	mustCarousel(t, dir, "start", "carousel.yaml", "--age", demoRecipient)
-	if out, err := carouselAs(t, dir, "start", "carousel.yaml", "--age", demoRecipient); err == nil || !strings.Contains(out, "already holds new material") {
-		t.Fatalf("a second start must say the rotation was started: %v\n%s", err, out)
+	testkit.Cmd{Dir: dir, AgeKey: true}.Must(t, "start", "carousel.yaml", "--age", demoRecipient)
+	if r := (testkit.Cmd{Dir: dir, AgeKey: true}).Run(t, "start", "carousel.yaml", "--age", demoRecipient); r.Err == nil || !strings.Contains(r.Out, "already holds new material") {
+		t.Fatalf("a second start must say the rotation was started: %v\n%s", r.Err, r.Out)
 	}
 	intermediate, err := pki.ParseCert(mustRead(t, filepath.Join(ca, "int.pem")))
 	if err != nil {
@@ -287,7 +269,7 @@ func TestRKEWithACAHeldExternallyNeedsNoCAKey(t *testing.T) {
 	dir := newRKEPackage(t)
 	ca := t.TempDir()
 	externalRoot(t, ca)
-	mustCarousel(t, dir, "init", "carousel.yaml", "--ca-cert", filepath.Join(ca, "root.pem"), "--age", demoRecipient)
+	testkit.Cmd{Dir: dir, AgeKey: true}.Must(t, "init", "carousel.yaml", "--ca-cert", filepath.Join(ca, "root.pem"), "--age", demoRecipient)
 	caFile := mustRead(t, filepath.Join(dir, "material", "ca-old.yaml"))
 	if bytes.Contains(caFile, []byte("\ndata:")) || bytes.Contains(caFile, []byte("sops:")) {
 		t.Fatalf("the CA held externally must be recorded without a key:\n%s", caFile)
@@ -297,13 +279,13 @@ func TestRKEWithACAHeldExternallyNeedsNoCAKey(t *testing.T) {
 		!strings.Contains(string(msg), "held externally (no key): request the leaf with `carousel csr --leaf kube-apiserver`") {
 		t.Fatalf("before its leaves are imported the package must say how to get them: %v\n%s", err, msg)
 	}
-	mustCarousel(t, dir, "csr", "carousel.yaml", "--leaf", "kube-apiserver", "--leaf", "kube-admin", "--leaf", "etcd", "--age", demoRecipient)
+	testkit.Cmd{Dir: dir, AgeKey: true}.Must(t, "csr", "carousel.yaml", "--leaf", "kube-apiserver", "--leaf", "kube-admin", "--leaf", "etcd", "--age", demoRecipient)
 	var certs []string
 	for _, name := range rkeLeaves {
 		signLeaf(t, ca, filepath.Join(dir, "material", "pending", "leaf-"+name+"-old.csr"), "root.pem", "root.key", rkeLeafExt(name), name+".pem")
 		certs = append(certs, "--cert", filepath.Join(ca, name+".pem"))
 	}
-	mustCarousel(t, dir, append([]string{"import", "carousel.yaml"}, certs...)...)
+	testkit.Cmd{Dir: dir, AgeKey: true}.Must(t, append([]string{"import", "carousel.yaml"}, certs...)...)
 	if entries, _ := os.ReadDir(filepath.Join(dir, "material", "pending")); len(entries) != 0 {
 		t.Fatalf("imported requests must leave pending/: %v", entries)
 	}
@@ -311,9 +293,9 @@ func TestRKEWithACAHeldExternallyNeedsNoCAKey(t *testing.T) {
 	shakePhases(t, dir, []phases.Phase{phases.Steady}, "etcd-node1", "etcd-node2")
 
 	before := snapshotDir(t, dir)
-	out, err := carouselAs(t, dir, "start", "carousel.yaml", "--scope", "leaf", "--leaf", "etcd", "--age", demoRecipient)
-	if err == nil || !strings.Contains(out, "held externally") || !strings.Contains(out, "carousel csr") {
-		t.Fatalf("start --scope leaf must say it cannot issue without the CA key and point at csr: %v\n%s", err, out)
+	r := testkit.Cmd{Dir: dir, AgeKey: true}.Run(t, "start", "carousel.yaml", "--scope", "leaf", "--leaf", "etcd", "--age", demoRecipient)
+	if r.Err == nil || !strings.Contains(r.Out, "held externally") || !strings.Contains(r.Out, "carousel csr") {
+		t.Fatalf("start --scope leaf must say it cannot issue without the CA key and point at csr: %v\n%s", r.Err, r.Out)
 	}
 	if after := snapshotDir(t, dir); len(after) != len(before) {
 		t.Fatal("a refused start changed the package")
@@ -321,7 +303,7 @@ func TestRKEWithACAHeldExternallyNeedsNoCAKey(t *testing.T) {
 
 	// A CA rotation moves to a CA carousel makes and holds: every phase
 	// handshakes, the CA held externally trusted until distrust-old.
-	mustCarousel(t, dir, "start", "carousel.yaml", "--age", demoRecipient)
+	testkit.Cmd{Dir: dir, AgeKey: true}.Must(t, "start", "carousel.yaml", "--age", demoRecipient)
 	seq, _ := phases.Sequence(phases.ScopeCA)
 	shakePhases(t, dir, seq, "kube-apiserver", "kube-admin")
 	testkit.SetPhase(t, dir, phases.Steady)
@@ -348,11 +330,11 @@ func TestRKEWithACAHeldExternallyNeedsNoCAKey(t *testing.T) {
 // refused ("not in spec.leaves").
 func TestRKEALeafGroupReissuesExactlyItsLeaves(t *testing.T) {
 	dir := newRKEPackage(t)
-	mustCarousel(t, dir, "init", "carousel.yaml", "--plaintext-keys")
-	if out, err := carouselAs(t, dir, "start", "carousel.yaml", "--scope", "leaf", "--leaf", "etc", "--plaintext-keys"); err == nil || !strings.Contains(out, "is not in spec.leaves: neither a leaf's name nor a group's") {
-		t.Fatalf("an unknown name must be refused: %v\n%s", err, out)
+	testkit.Cmd{Dir: dir, AgeKey: true}.Must(t, "init", "carousel.yaml", "--plaintext-keys")
+	if r := (testkit.Cmd{Dir: dir, AgeKey: true}).Run(t, "start", "carousel.yaml", "--scope", "leaf", "--leaf", "etc", "--plaintext-keys"); r.Err == nil || !strings.Contains(r.Out, "is not in spec.leaves: neither a leaf's name nor a group's") {
+		t.Fatalf("an unknown name must be refused: %v\n%s", r.Err, r.Out)
 	}
-	mustCarousel(t, dir, "start", "carousel.yaml", "--scope", "leaf", "--leaf", "etcd", "--plaintext-keys")
+	testkit.Cmd{Dir: dir, AgeKey: true}.Must(t, "start", "carousel.yaml", "--scope", "leaf", "--leaf", "etcd", "--plaintext-keys")
 	steady, steadyItems := rkeRender(t, dir, phases.Steady)
 	reissue, reissueItems := rkeRender(t, dir, phases.Reissue)
 	template := func(items []*yaml.RNode, name string) string {
@@ -391,8 +373,8 @@ func TestRKEALeafGroupReissuesExactlyItsLeaves(t *testing.T) {
 // the kube-etcd-<node> leaves.
 func TestInitPresetRKEWritesAPackageThatRendersEveryPhase(t *testing.T) {
 	dir := t.TempDir()
-	mustCarousel(t, dir, "init", "--preset", "rke", "carousel.yaml", "--age", demoRecipient)
-	mustCarousel(t, dir, "start", "carousel.yaml", "--age", demoRecipient)
+	testkit.Cmd{Dir: dir, AgeKey: true}.Must(t, "init", "--preset", "rke", "carousel.yaml", "--age", demoRecipient)
+	testkit.Cmd{Dir: dir, AgeKey: true}.Must(t, "start", "carousel.yaml", "--age", demoRecipient)
 	p, err := rotate.Load(filepath.Join(dir, "carousel.yaml"))
 	if err != nil {
 		t.Fatal(err)
@@ -425,8 +407,8 @@ func TestInitPresetRKEWritesAPackageThatRendersEveryPhase(t *testing.T) {
 
 	// rke cert rotate --service etcd, in a package of the preset at steady.
 	dir = t.TempDir()
-	mustCarousel(t, dir, "init", "--preset", "rke", "carousel.yaml", "--age", demoRecipient)
-	mustCarousel(t, dir, "start", "carousel.yaml", "--scope", "leaf", "--leaf", "etcd", "--age", demoRecipient)
+	testkit.Cmd{Dir: dir, AgeKey: true}.Must(t, "init", "--preset", "rke", "carousel.yaml", "--age", demoRecipient)
+	testkit.Cmd{Dir: dir, AgeKey: true}.Must(t, "start", "carousel.yaml", "--scope", "leaf", "--leaf", "etcd", "--age", demoRecipient)
 	before, _ := rkeRender(t, dir, phases.Steady)
 	after, _ := rkeRender(t, dir, phases.Reissue)
 	for name, group := range want {

@@ -34,16 +34,6 @@ func plaintextKeys(b []byte) []string {
 	return found
 }
 
-func carouselCmd(t *testing.T, dir string, args ...string) (string, error) {
-	t.Helper()
-	cmd := exec.Command(testkit.Carousel(t), args...)
-	cmd.Dir = dir
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	err := cmd.Run()
-	return out.String(), err
-}
-
 // newRotationPackage copies the cluster-ca example without its material and
 // SOPS rules, and makes a fresh age identity for it.
 func newRotationPackage(t *testing.T) (dir, recipient, identity string) {
@@ -88,8 +78,9 @@ func TestKeysAreEncryptedByDefaultAndDecryptAfterARealBuild(t *testing.T) {
 	dir, recipient, identity := newRotationPackage(t)
 
 	// Without recipients nothing is written.
-	if out, err := carouselCmd(t, dir, "init", "carousel.yaml"); err == nil || !strings.Contains(out, "--age") {
-		t.Fatalf("init without recipients must fail and say how to fix it: %v %s", err, out)
+	pkg := testkit.Cmd{Dir: dir}
+	if r := pkg.Run(t, "init", "carousel.yaml"); r.Err == nil || !strings.Contains(r.Out, "--age") {
+		t.Fatalf("init without recipients must fail and say how to fix it: %v %s", r.Err, r.Out)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "material")); err == nil {
 		entries, _ := os.ReadDir(filepath.Join(dir, "material"))
@@ -102,15 +93,11 @@ func TestKeysAreEncryptedByDefaultAndDecryptAfterARealBuild(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, ".sops.yaml"), []byte(sopsRules), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := carouselCmd(t, dir, "init", "carousel.yaml"); err != nil {
-		t.Fatalf("init: %v\n%s", err, out)
-	}
+	pkg.Must(t, "init", "carousel.yaml")
 	if err := os.Remove(filepath.Join(dir, ".sops.yaml")); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := carouselCmd(t, dir, "start", "carousel.yaml", "--age", recipient); err != nil {
-		t.Fatalf("start: %v\n%s", err, out)
-	}
+	pkg.Must(t, "start", "carousel.yaml", "--age", recipient)
 
 	files, _ := filepath.Glob(filepath.Join(dir, "material", "*.yaml"))
 	if len(files) != 7 {
@@ -200,9 +187,7 @@ func TestEncryptedSecretsSurviveNamespaceAndNamePrefix(t *testing.T) {
 		}
 	}
 	for _, args := range [][]string{{"init"}, {"start"}} {
-		if out, err := carouselCmd(t, filepath.Join(base, "base"), append(args, "carousel.yaml", "--age", recipient)...); err != nil {
-			t.Fatalf("%v: %v\n%s", args, err, out)
-		}
+		testkit.Cmd{Dir: filepath.Join(base, "base")}.Must(t, append(args, "carousel.yaml", "--age", recipient)...)
 	}
 	for _, phase := range []phases.Phase{phases.Steady, phases.TrustNew, phases.SignNew, phases.DistrustOld, phases.Cleanup} {
 		testkit.SetPhase(t, base, phase)
@@ -218,10 +203,7 @@ func TestEncryptedSecretsSurviveNamespaceAndNamePrefix(t *testing.T) {
 
 func TestThePlaintextOptInIsExplicitAndLoud(t *testing.T) {
 	dir, _, _ := newRotationPackage(t)
-	out, err := carouselCmd(t, dir, "init", "carousel.yaml", "--plaintext-keys")
-	if err != nil {
-		t.Fatalf("init: %v %s", err, out)
-	}
+	out := testkit.Cmd{Dir: dir}.Must(t, "init", "carousel.yaml", "--plaintext-keys").Out
 	if !strings.Contains(out, "PLAINTEXT") {
 		t.Fatalf("no warning: %s", out)
 	}

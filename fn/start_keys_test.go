@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"maps"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -59,21 +58,9 @@ func TestStartRefusesASwappedEncryptedKeyNamingBothKeyPairs(t *testing.T) {
 				t.Fatal(err)
 			}
 			before := snapshotDir(t, pkg)
-			var env []string
-			for _, e := range os.Environ() {
-				if !strings.HasPrefix(e, "SOPS_") {
-					env = append(env, e)
-				}
-			}
-			env = append(env, "HOME="+t.TempDir(), "XDG_CONFIG_HOME="+t.TempDir())
-			if tc.identity {
-				env = append(env, "SOPS_AGE_KEY_FILE="+filepath.Join(testkit.Root(t), testkit.AgeKeyFile))
-			}
-			cmd := exec.Command(testkit.Carousel(t), "start", file)
-			cmd.Env = env
-			stdout, stderr, code := runCmd(t, cmd)
-			if out := stdout + stderr; code != tc.code || !strings.Contains(out, tc.says) {
-				t.Fatalf("exit %d, want %d, and output containing %q:\n%s", code, tc.code, tc.says, out)
+			r := testkit.Cmd{Unset: []string{"SOPS_"}, AgeKey: tc.identity, Env: []string{"HOME=" + t.TempDir(), "XDG_CONFIG_HOME=" + t.TempDir()}}.Run(t, "start", file)
+			if r.Code != tc.code || !strings.Contains(r.Out, tc.says) {
+				t.Fatalf("exit %d, want %d, and output containing %q:\n%s", r.Code, tc.code, tc.says, r.Out)
 			}
 			if tc.code != 0 {
 				if after := snapshotDir(t, pkg); !maps.Equal(before, after) {

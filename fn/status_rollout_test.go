@@ -92,7 +92,7 @@ func TestTheLiveGateNeverSwapsCertificatesDuringARollingUpdate(t *testing.T) {
 	s := apiserver.Start(t)
 	dir := neuvectorPackage(t)
 	file := filepath.Join(dir, "carousel.yaml")
-	kubeconfig := []string{"KUBECONFIG=" + s.Kubeconfig}
+	live := testkit.Cmd{FixedClock: true, Env: []string{"KUBECONFIG=" + s.Kubeconfig}}
 
 	applyRendered(t, s, dir)
 	// No controller-manager creates the default ServiceAccount: the test does.
@@ -194,8 +194,8 @@ func TestTheLiveGateNeverSwapsCertificatesDuringARollingUpdate(t *testing.T) {
 			}) {
 				t.Errorf("want %s listed in terminatingPods: %s", tt.terminating, r.raw)
 			}
-			if out, err := runCarouselEnv(t, kubeconfig, "advance", file); err == nil || !strings.Contains(out, "steady has not converged") {
-				t.Errorf("advance must refuse to swap the certificate mid-rollout: %v %s", err, out)
+			if r := live.Run(t, "advance", file); r.Err == nil || !strings.Contains(r.Out, "steady has not converged") {
+				t.Errorf("advance must refuse to swap the certificate mid-rollout: %v %s", r.Err, r.Out)
 				testkit.SetPhase(t, dir, phases.Steady) // it moved: put it back for the next case
 			}
 			done()
@@ -215,8 +215,8 @@ func TestTheLiveGateNeverSwapsCertificatesDuringARollingUpdate(t *testing.T) {
 
 	// Every holder rolled out: advance swaps the certificate, the reissue
 	// phase rolls exactly the holders, and converges once they rolled.
-	if out, err := runCarouselEnv(t, kubeconfig, "advance", file, "--out", filepath.Join(t.TempDir(), "pr.md")); err != nil {
-		t.Fatalf("advance with every holder rolled out: %v %s", err, out)
+	if r := live.Run(t, "advance", file, "--out", filepath.Join(t.TempDir(), "pr.md")); r.Err != nil {
+		t.Fatalf("advance with every holder rolled out: %v %s", r.Err, r.Out)
 	}
 	applyRendered(t, s, dir)
 	r := carouselStatus(t, s, file)

@@ -2,10 +2,8 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -36,22 +34,13 @@ func carouselStatus(t *testing.T, s *apiserver.Server, file string, extra ...str
 func carouselStatusAt(t *testing.T, s *apiserver.Server, file, now string, extra ...string) statusRun {
 	t.Helper()
 	args := append([]string{"status", file, "--kubeconfig", s.Kubeconfig, "-o", "json"}, extra...)
-	cmd := exec.Command(testkit.Carousel(t), args...)
-	cmd.Env = append(os.Environ(), NowEnv+"="+now)
-	out, err := cmd.Output()
-	code := 0
-	var exit *exec.ExitError
-	if errors.As(err, &exit) {
-		code = exit.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
+	run := testkit.Cmd{Env: []string{NowEnv + "=" + now}}.Run(t, args...)
 	var r status.Report
-	if err := json.Unmarshal(out, &r); err != nil {
-		t.Fatalf("status -o json is not JSON (exit %d): %v\n%s", code, err, out)
+	if err := json.Unmarshal([]byte(run.Stdout), &r); err != nil {
+		t.Fatalf("status -o json is not JSON (exit %d): %v\n%s", run.Code, err, run.Stdout)
 	}
-	checkStatusSchema(t, out)
-	return statusRun{r, code, string(out)}
+	checkStatusSchema(t, []byte(run.Stdout))
+	return statusRun{r, run.Code, run.Stdout}
 }
 
 // checkStatusSchema validates the JSON output against docs/status.schema.json.
@@ -211,9 +200,9 @@ func TestStatusFollowsThePhaseToConvergence(t *testing.T) {
 		t.Fatalf("want exit 3, got %d", r.code)
 	}
 	// advance refuses to move on while the phase has not converged.
-	out, err := runCarouselEnv(t, []string{"KUBECONFIG=" + s.Kubeconfig}, "advance", file)
-	if err == nil || !strings.Contains(out, "trust-new has not converged") {
-		t.Fatalf("advance must refuse before convergence: %v %s", err, out)
+	live := testkit.Cmd{FixedClock: true, Env: []string{"KUBECONFIG=" + s.Kubeconfig}}
+	if adv := live.Run(t, "advance", file); adv.Err == nil || !strings.Contains(adv.Out, "trust-new has not converged") {
+		t.Fatalf("advance must refuse before convergence: %v %s", adv.Err, adv.Out)
 	}
 
 	// trust-new applied, and storefront's new pods never become ready: its
@@ -231,8 +220,8 @@ func TestStatusFollowsThePhaseToConvergence(t *testing.T) {
 			t.Errorf("stale pod %q is not storefront's", p)
 		}
 	}
-	if out, err := runCarouselEnv(t, []string{"KUBECONFIG=" + s.Kubeconfig}, "advance", file); err == nil {
-		t.Fatalf("advance must refuse while a rollout is stuck: %s", out)
+	if adv := live.Run(t, "advance", file); adv.Err == nil {
+		t.Fatalf("advance must refuse while a rollout is stuck: %s", adv.Out)
 	}
 
 	// The workload is fixed: the rollout completes, the gate opens.
@@ -263,12 +252,12 @@ func TestStatusFollowsThePhaseToConvergence(t *testing.T) {
 		s.KubectlIn(t, []byte(cm.MustString()), "apply", "--server-side", "--field-manager=kube-controller-manager", "-f", "-")
 	}
 	kubeRootCA("old")
-	if out, err := runCarouselEnv(t, []string{"KUBECONFIG=" + s.Kubeconfig}, "advance", file, "--out", filepath.Join(dir, "pr.md")); err == nil || !strings.Contains(out, "kube-root-ca.crt holds") {
-		t.Fatalf("advance into in-cluster-config before the node steps published both CAs must be refused naming kube-root-ca.crt: %v %s", err, out)
+	if adv := live.Run(t, "advance", file, "--out", filepath.Join(dir, "pr.md")); adv.Err == nil || !strings.Contains(adv.Out, "kube-root-ca.crt holds") {
+		t.Fatalf("advance into in-cluster-config before the node steps published both CAs must be refused naming kube-root-ca.crt: %v %s", adv.Err, adv.Out)
 	}
 	kubeRootCA("old", "new")
-	if out, err := runCarouselEnv(t, []string{"KUBECONFIG=" + s.Kubeconfig}, "advance", file, "--out", filepath.Join(dir, "pr.md")); err != nil {
-		t.Fatalf("advance after convergence: %v %s", err, out)
+	if adv := live.Run(t, "advance", file, "--out", filepath.Join(dir, "pr.md")); adv.Err != nil {
+		t.Fatalf("advance after convergence: %v %s", adv.Err, adv.Out)
 	}
 	testkit.SetPhase(t, dir, phases.TrustNew)
 
@@ -288,19 +277,10 @@ func TestStatusFollowsThePhaseToConvergence(t *testing.T) {
 	}
 }
 
-func runCarouselEnv(t *testing.T, env []string, args ...string) (string, error) {
-	t.Helper()
-	cmd := exec.Command(testkit.Carousel(t), args...)
-	cmd.Env = append(append(os.Environ(), NowEnv+"=2027-01-01T00:00:00Z"), env...)
-	out, err := cmd.CombinedOutput()
-	return string(out), err
-}
-
 func TestStatusFailsClearlyWithoutACluster(t *testing.T) {
 	dir := examplePackage(t, phases.Steady)
-	out, err := runCarouselEnv(t, nil, "status", filepath.Join(dir, "carousel.yaml"), "--kubeconfig", filepath.Join(dir, "nope"))
-	var exit *exec.ExitError
-	if !errors.As(err, &exit) || exit.ExitCode() != 1 || !strings.Contains(out, "kubeconfig") {
-		t.Fatalf("want exit 1 naming the kubeconfig, got %v: %s", err, out)
+	r := testkit.Cmd{FixedClock: true}.Run(t, "status", filepath.Join(dir, "carousel.yaml"), "--kubeconfig", filepath.Join(dir, "nope"))
+	if r.Code != 1 || !strings.Contains(r.Out, "kubeconfig") {
+		t.Fatalf("want exit 1 naming the kubeconfig, got %v: %s", r.Err, r.Out)
 	}
 }

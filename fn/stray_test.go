@@ -2,7 +2,6 @@ package main
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -46,11 +45,9 @@ func TestAStrayMaterialFileOfTheWrongShapeNeverPanics(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			cmd := exec.Command(testkit.Carousel(t), append(tc.args, filepath.Join(pkg, "carousel.yaml"))...)
-			stdout, stderr, code := runCmd(t, cmd)
-			out := stdout + stderr
-			if code != tc.code || !strings.Contains(out, tc.says) || strings.Contains(out, "goroutine") {
-				t.Fatalf("exit %d (want %d), want %q and no stack trace:\n%s", code, tc.code, tc.says, out)
+			r := testkit.Cmd{}.Run(t, append(tc.args, filepath.Join(pkg, "carousel.yaml"))...)
+			if r.Code != tc.code || !strings.Contains(r.Out, tc.says) || strings.Contains(r.Out, "goroutine") {
+				t.Fatalf("exit %d (want %d), want %q and no stack trace:\n%s", r.Code, tc.code, tc.says, r.Out)
 			}
 		})
 	}

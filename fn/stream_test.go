@@ -1,9 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 
@@ -14,7 +11,6 @@ import (
 // its output item by item) and kyaml's framework.Execute on the same input,
 // for every example and phase, and requires the same bytes.
 func TestStreamedOutputEqualsTheFrameworks(t *testing.T) {
-	bin := testkit.Carousel(t)
 	for _, dir := range testkit.Examples(t) {
 		pkg := testkit.Load(t, dir)
 		for _, phase := range pkg.Phases(t) {
@@ -24,14 +20,8 @@ func TestStreamedOutputEqualsTheFrameworks(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				cmd := exec.Command(bin)
-				cmd.Stdin = bytes.NewReader(input)
-				cmd.Env = append(os.Environ(), NowEnv+"="+testkit.Now.Format("2006-01-02T15:04:05Z"))
-				got, err := cmd.Output()
-				if err != nil {
-					t.Fatal(err)
-				}
-				if !bytes.Equal(got, want) {
+				got := testkit.Cmd{FixedClock: true, Stdin: input}.Must(t).Stdout
+				if got != string(want) {
 					t.Fatalf("streamed output differs from framework.Execute's (%d vs %d bytes)", len(got), len(want))
 				}
 			})

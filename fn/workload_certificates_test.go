@@ -96,9 +96,9 @@ metadata: {name: voting, namespace: emojivoto}
 
 	// advance to distrust-old is refused (wait: exit 3) and writes nothing.
 	before, _ := os.ReadFile(file)
-	out, err := runCarouselEnv(t, []string{"KUBECONFIG=" + s.Kubeconfig, NowEnv + "=" + wall()}, "advance", file)
-	if code := exitOf(t, err); code != 3 || !strings.Contains(out, "sign-new has not converged") {
-		t.Fatalf("advance before the proxies hold certificates of the new signer: want exit 3, got %d:\n%s", code, out)
+	adv := testkit.Cmd{Env: []string{"KUBECONFIG=" + s.Kubeconfig, NowEnv + "=" + wall()}}.Run(t, "advance", file)
+	if adv.Code != 3 || !strings.Contains(adv.Out, "sign-new has not converged") {
+		t.Fatalf("advance before the proxies hold certificates of the new signer: want exit 3, got %d:\n%s", adv.Code, adv.Out)
 	}
 	if after, _ := os.ReadFile(file); !bytes.Equal(before, after) {
 		t.Fatal("a refused advance changed the spec")

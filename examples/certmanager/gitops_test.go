@@ -2,12 +2,15 @@ package certmanager
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"sigs.k8s.io/kustomize/kyaml/yaml"
 
 	"github.com/carousel-dev/carousel/internal/certmanager"
 	"github.com/carousel-dev/carousel/internal/testkit"
@@ -191,6 +194,55 @@ func (w *world) fluxHealthy() {
 // seconds, and status counts a pod created in the write's second as
 // created before it (pkg/status rolledAfterWrites): a GitOps tool's wait
 // between waves takes seconds, which a test on one machine must not skip.
+// renderTwice renders the package in dir with the real kustomize twice and
+// fails unless the renders are byte-identical and hold none of keyMarks
+// (what a private key leaves in a render).
+func renderTwice(t *testing.T, dir string, keyMarks ...string) []byte {
+	t.Helper()
+	a := testkit.KustomizeDir(t, dir)
+	if b := testkit.KustomizeDir(t, dir); !bytes.Equal(a, b) {
+		t.Fatalf("two renders of the same commit differ:\n%s", testkit.Diff("first", "second", a, b))
+	}
+	for _, m := range keyMarks {
+		if bytes.Contains(a, []byte(m)) {
+			t.Fatal("the render holds a private key")
+		}
+	}
+	return a
+}
+
+// splitWorkloads parts a render into its material and its workloads
+// (workloadKinds), which the GitOps setups apply after the material.
+func splitWorkloads(objs []*yaml.RNode) (material, workloads []*yaml.RNode) {
+	for _, n := range objs {
+		if workloadKinds[n.GetKind()] {
+			workloads = append(workloads, n)
+		} else {
+			material = append(material, n)
+		}
+	}
+	return material, workloads
+}
+
+// applyWorkloadsOnceHealthy is the end of a phase's apply as the GitOps
+// setups do it: a wait until Flux's health code with linkerd-material's
+// healthCheckExprs calls the rotation's cert-manager objects current, then
+// the workloads, in a later second than the material.
+func applyWorkloadsOnceHealthy(t *testing.T, c *certmanager.Cluster, rot, what string, workloads []*yaml.RNode) {
+	t.Helper()
+	c.Eventually(t, what, func() (bool, string) {
+		h := fluxHealthOf(t, c, rot, "linkerd-material")
+		for _, st := range h {
+			if st != "Current" {
+				return false, fmt.Sprint(h)
+			}
+		}
+		return len(h) > 0, fmt.Sprint(h)
+	})
+	nextSecond()
+	c.Apply(t, workloads)
+}
+
 func nextSecond() {
 	start := time.Now().Truncate(time.Second)
 	for !time.Now().Truncate(time.Second).After(start) {

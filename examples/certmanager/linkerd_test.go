@@ -22,7 +22,6 @@ import (
 	"math/big"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -61,7 +60,8 @@ const (
 type world struct {
 	t   *testing.T
 	c   *certmanager.Cluster
-	dir string // the package, a copy of the example
+	dir string      // the package, a copy of the example
+	cli testkit.Cmd // runs carousel on the package against the cluster
 	// caKeys remembers the SHA-256 of each CA Secret's key as first seen:
 	// no Secret behind an issuer may ever change key.
 	caKeys map[string]string
@@ -94,17 +94,14 @@ func TestTheLinkerdCertManagerExampleRotatesWithTheRealControllers(t *testing.T)
 	// Workloads roll for real (kube-controller-manager, kube-scheduler,
 	// kwok): status waits on the rollouts the restart annotations cause.
 	c.StartControllers(t)
-	w := &world{t: t, c: c, dir: t.TempDir(), caKeys: map[string]string{}}
-	if err := os.CopyFS(w.dir, os.DirFS(filepath.Join(testkit.Root(t), "examples", "linkerd-cert-manager"))); err != nil {
-		t.Fatal(err)
-	}
+	w := &world{t: t, c: c, caKeys: map[string]string{}}
+	w.dir, w.cli = c.Example(t, "linkerd-cert-manager")
 	// A fresh cluster has no CA yet: the copy starts without the example's
 	// pulled certificates, as a first install does.
 	for _, f := range mustGlob(t, filepath.Join(w.dir, "material", "ca-*.crt.yaml")) {
 		os.Remove(f)
 	}
 	writeFile(t, filepath.Join(w.dir, "material", "kustomization.yaml"), "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: []\n")
-	testkit.SetPhase(t, w.dir, "") // the exec path: bin/carousel
 	file := filepath.Join(w.dir, "carousel.yaml")
 
 	// Install: steady with generation 1 only, then pull its certificate.
@@ -114,10 +111,10 @@ func TestTheLinkerdCertManagerExampleRotatesWithTheRealControllers(t *testing.T)
 
 	// Start a rotation: generation 2 is announced, issued at steady,
 	// pulled. advance refuses until its certificate is in git.
-	w.carousel("start", file)
+	w.cli.Must(w.t, "start", file)
 	w.applyPhase(phases.Steady)
-	if out, err := w.carouselErr("advance", file); err == nil || !strings.Contains(out, "carousel pull") {
-		t.Fatalf("advance to trust-new without generation 2's certificate in git: want a refusal naming carousel pull, got err %v:\n%s", err, out)
+	if r := w.cli.Run(t, "advance", file); r.Err == nil || !strings.Contains(r.Out, "carousel pull") {
+		t.Fatalf("advance to trust-new without generation 2's certificate in git: want a refusal naming carousel pull, got err %v:\n%s", r.Err, r.Out)
 	}
 	w.pullWhenIssued(2)
 	w.converged(phases.Steady, 1, 1)
@@ -133,7 +130,7 @@ func TestTheLinkerdCertManagerExampleRotatesWithTheRealControllers(t *testing.T)
 		{phases.Cleanup, 1, 2},
 	}
 	for _, p := range forward {
-		w.carousel("advance", file)
+		w.cli.Must(w.t, "advance", file)
 		switch p.phase {
 		case phases.TrustNew:
 			w.trustWhileTrustManagerPaused()
@@ -160,7 +157,7 @@ func TestTheLinkerdCertManagerExampleRotatesWithTheRealControllers(t *testing.T)
 	// A steady proxy and a distrust-old proxy share no anchor: the matrix
 	// can fail, and fails exactly where the phase model says.
 	w.handshakes(views[0], views[3], false)
-	if out := w.carousel("status", file, "-o", "json"); !strings.Contains(out, "still holds the key of CA generation 1") {
+	if out := w.cli.Must(t, "status", file, "-o", "json").Out; !strings.Contains(out, "still holds the key of CA generation 1") {
 		t.Fatalf("status at cleanup does not flag generation 1's Secret that cert-manager left behind:\n%s", out)
 	}
 
@@ -176,7 +173,7 @@ func TestTheLinkerdCertManagerExampleRotatesWithTheRealControllers(t *testing.T)
 		{phases.TrustNew, 2, 1},
 	}
 	for _, p := range back {
-		w.carousel("advance", file, "--to", string(p.phase))
+		w.cli.Must(w.t, "advance", file, "--to", string(p.phase))
 		w.applyPhase(p.phase)
 		if p.phase == phases.SignNew {
 			// The proxies roll with identity here (the trusted set
@@ -194,13 +191,7 @@ func TestTheLinkerdCertManagerExampleRotatesWithTheRealControllers(t *testing.T)
 // byte-identical, and hold no private key.
 func (w *world) render() []*yaml.RNode {
 	w.t.Helper()
-	a := testkit.KustomizeDir(w.t, w.dir)
-	if b := testkit.KustomizeDir(w.t, w.dir); !bytes.Equal(a, b) {
-		w.t.Fatalf("two renders of the same commit differ:\n%s", testkit.Diff("first", "second", a, b))
-	}
-	if bytes.Contains(a, []byte("PRIVATE KEY")) || bytes.Contains(a, []byte("tls.key")) {
-		w.t.Fatal("the render holds a private key")
-	}
+	a := renderTwice(w.t, w.dir, "PRIVATE KEY", "tls.key")
 	w.noKeyInGit()
 	return testkit.Parse(w.t, a)
 }
@@ -245,7 +236,6 @@ func (w *world) apply(phase phases.Phase, ordered bool) {
 		w.t.Fatalf("the package is at %s, want %s", got, phase)
 	}
 	objs := w.render()
-	var material, workloads []*yaml.RNode
 	for _, n := range objs {
 		if n.GetKind() == "Deployment" && n.GetName() == "linkerd-identity" {
 			v, _ := n.Pipe(yaml.Lookup("spec", "template", "metadata", "annotations", gen.RestartAnnotation(rotation)))
@@ -254,12 +244,8 @@ func (w *world) apply(phase phases.Phase, ordered bool) {
 				w.identityHash = h
 			}
 		}
-		if workloadKinds[n.GetKind()] {
-			workloads = append(workloads, n)
-		} else {
-			material = append(material, n)
-		}
 	}
+	material, workloads := splitWorkloads(objs)
 	if !ordered {
 		material, workloads = objs, nil
 	}
@@ -268,17 +254,7 @@ func (w *world) apply(phase phases.Phase, ordered bool) {
 	if len(workloads) == 0 {
 		return
 	}
-	w.c.Eventually(w.t, string(phase)+": the material healthy for Flux's wait", func() (bool, string) {
-		h := w.fluxHealth("linkerd-material")
-		for _, st := range h {
-			if st != "Current" {
-				return false, fmt.Sprint(h)
-			}
-		}
-		return len(h) > 0, fmt.Sprint(h)
-	})
-	nextSecond()
-	w.c.Apply(w.t, workloads)
+	applyWorkloadsOnceHealthy(w.t, w.c, rotation, string(phase)+": the material healthy for Flux's wait", workloads)
 }
 
 // prune deletes the rotation's cert-manager and trust-manager objects the
@@ -326,10 +302,8 @@ func (w *world) specPhase() phases.Phase {
 func (w *world) pullWhenIssued(n int) {
 	w.t.Helper()
 	name := cm.GenerationName(rotation, n)
-	w.c.Eventually(w.t, "CA "+name+" issued", func() (bool, string) {
-		return certmanager.Ready(w.c.Get(w.t, "certificate", certmanager.Namespace, name))
-	})
-	w.carousel("pull", filepath.Join(w.dir, "carousel.yaml"))
+	w.c.WaitReady(w.t, "certificate", certmanager.Namespace, name)
+	w.cli.Must(w.t, "pull", filepath.Join(w.dir, "carousel.yaml"))
 	b, err := os.ReadFile(filepath.Join(w.dir, "material", fmt.Sprintf("ca-%d.crt.yaml", n)))
 	if err != nil {
 		w.t.Fatalf("pull wrote no CACertificate for generation %d: %v", n, err)
@@ -352,9 +326,9 @@ func (w *world) converged(phase phases.Phase, anchors, signer int) phaseView {
 	file := filepath.Join(w.dir, "carousel.yaml")
 	var last string
 	w.c.Eventually(w.t, string(phase)+" converged", func() (bool, string) {
-		out, err := w.carouselErr("status", file)
-		last = out
-		return err == nil, out
+		r := w.cli.Run(w.t, "status", file)
+		last = r.Out
+		return r.Err == nil, r.Out
 	})
 	if !strings.Contains(last, "converged") {
 		w.t.Fatalf("status exited 0 without saying converged:\n%s", last)
@@ -408,10 +382,9 @@ func (w *world) statusWhileCertManagerPaused() {
 	defer resume()
 	w.applyAtOnce(phases.SignNew)
 	w.gitopsWaitsForReissue()
-	out, err := w.carouselErr("status", filepath.Join(w.dir, "carousel.yaml"))
-	var ee *exec.ExitError
-	if err == nil || !asExit(err, &ee) || ee.ExitCode() != 3 || !strings.Contains(out, "has not re-issued") {
-		w.t.Fatalf("status before cert-manager re-issued: want progressing (exit 3) naming the issuer not re-issued, got %v:\n%s", err, out)
+	r := w.cli.Run(w.t, "status", filepath.Join(w.dir, "carousel.yaml"))
+	if r.Code != 3 || !strings.Contains(r.Out, "has not re-issued") {
+		w.t.Fatalf("status before cert-manager re-issued: want progressing (exit 3) naming the issuer not re-issued, got %v:\n%s", r.Err, r.Out)
 	}
 	w.rolledOut(issuerNS, "linkerd-identity")
 	resume()
@@ -472,17 +445,16 @@ func (w *world) blockedUntilRestarted(what string, deployments []string) {
 	w.t.Helper()
 	file := filepath.Join(w.dir, "carousel.yaml")
 	w.c.Eventually(w.t, "status blocked on pods started before the controller wrote", func() (bool, string) {
-		out, err := w.carouselErr("status", file)
-		var ee *exec.ExitError
-		if err == nil || !asExit(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(out, what) {
-			return false, out
+		r := w.cli.Run(w.t, "status", file)
+		if r.Code != 2 || !strings.Contains(r.Out, what) {
+			return false, r.Out
 		}
 		for _, d := range deployments {
-			if !strings.Contains(out, "Deployment "+issuerNS+"/"+d+": ") || !strings.Contains(out, "kubectl rollout restart deployment/"+d) {
-				return false, out
+			if !strings.Contains(r.Out, "Deployment "+issuerNS+"/"+d+": ") || !strings.Contains(r.Out, "kubectl rollout restart deployment/"+d) {
+				return false, r.Out
 			}
 		}
-		return true, out
+		return true, r.Out
 	})
 	nextSecond() // as a person would: not in the write's second
 	for _, d := range deployments {
@@ -501,35 +473,26 @@ func (w *world) restartProxiesHeldByTheMeshGate(must bool) {
 	proxies := []string{"linkerd-destination", "linkerd-proxy-injector"}
 	var held []string
 	w.c.Eventually(w.t, "status holds the proxies that started before the issuer switched", func() (bool, string) {
-		out, err := w.carouselErr("status", file)
-		if err == nil && !must {
-			return true, out
+		r := w.cli.Run(w.t, "status", file)
+		if r.Err == nil && !must {
+			return true, r.Out
 		}
 		const why = "started before Deployment " + issuerNS + "/linkerd-identity signed with the new CA"
-		var ee *exec.ExitError
-		if err == nil || !asExit(err, &ee) || ee.ExitCode() != 3 || !strings.Contains(out, why) {
-			return false, out
+		if r.Code != 3 || !strings.Contains(r.Out, why) {
+			return false, r.Out
 		}
 		held = held[:0]
 		for _, d := range proxies {
-			if strings.Contains(out, "Deployment "+issuerNS+"/"+d+": ") {
+			if strings.Contains(r.Out, "Deployment "+issuerNS+"/"+d+": ") {
 				held = append(held, d)
 			}
 		}
-		return !must || len(held) == len(proxies), out
+		return !must || len(held) == len(proxies), r.Out
 	})
 	nextSecond() // as a person would: not in the switch's second
 	for _, d := range held {
 		w.c.Kubectl(w.t, "-n", issuerNS, "rollout", "restart", "deployment/"+d)
 	}
-}
-
-func asExit(err error, target **exec.ExitError) bool {
-	e, ok := err.(*exec.ExitError)
-	if ok {
-		*target = e
-	}
-	return ok
 }
 
 // handshakes runs mutual TLS between a proxy of phase a and one of phase b,
@@ -610,32 +573,6 @@ func handshake(client, server proxy) error {
 		return fmt.Errorf("client: %w", cerr)
 	}
 	return serr
-}
-
-// carousel runs bin/carousel against the cluster and fails on an error.
-func (w *world) carousel(args ...string) string {
-	w.t.Helper()
-	out, err := w.carouselErr(args...)
-	if err != nil {
-		w.t.Fatalf("carousel %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return out
-}
-
-func (w *world) carouselErr(args ...string) (string, error) {
-	return carouselIn(w.t, w.c, w.dir, args...)
-}
-
-// carouselIn runs bin/carousel in dir against the cluster, with bin/ first
-// on PATH (the packages' exec functions), and returns its output.
-func carouselIn(t *testing.T, c *certmanager.Cluster, dir string, args ...string) (string, error) {
-	cmd := exec.Command(testkit.Carousel(t), args...)
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+c.Kubeconfig, "PATH="+filepath.Join(testkit.Root(t), "bin")+":"+os.Getenv("PATH"))
-	cmd.Dir = dir
-	var b bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &b, &b
-	err := cmd.Run()
-	return b.String(), err
 }
 
 func parseCerts(t testing.TB, b []byte) []*x509.Certificate {

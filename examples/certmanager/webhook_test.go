@@ -15,8 +15,6 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"sigs.k8s.io/kustomize/kyaml/yaml"
-
 	"github.com/carousel-dev/carousel/internal/certmanager"
 	"github.com/carousel-dev/carousel/internal/testkit"
 	cm "github.com/carousel-dev/carousel/pkg/cmbackend"
@@ -38,6 +36,7 @@ type hookWorld struct {
 	t   *testing.T
 	c   *certmanager.Cluster
 	dir string
+	cli testkit.Cmd // runs carousel on the package against the cluster
 	// serving is the certificate the webhook server presents: the one a pod
 	// of some phase read from policy-webhook-tls when it started.
 	serving atomic.Pointer[tls.Certificate]
@@ -69,11 +68,8 @@ type hookView struct {
 func TestTheWebhookExampleNeverLosesAnAdmissionCallAcrossPhases(t *testing.T) {
 	c := certmanager.Start(t)
 	c.StartControllers(t)
-	w := &hookWorld{t: t, c: c, dir: t.TempDir()}
-	if err := os.CopyFS(w.dir, os.DirFS(filepath.Join(testkit.Root(t), "examples", "webhook-cert-manager"))); err != nil {
-		t.Fatal(err)
-	}
-	testkit.SetPhase(t, w.dir, "")
+	w := &hookWorld{t: t, c: c}
+	w.dir, w.cli = c.Example(t, "webhook-cert-manager")
 	w.startServer()
 	// The test copy: the API server runs outside any cluster network, so it
 	// reaches the webhook by URL on the loopback, and the serving
@@ -96,11 +92,11 @@ func TestTheWebhookExampleNeverLosesAnAdmissionCallAcrossPhases(t *testing.T) {
 	w.pullWhenIssued(1)
 	w.apply()
 	views := []hookView{w.converged(phases.Steady)}
-	w.carousel("start", file)
+	w.cli.Must(w.t, "start", file)
 	w.apply()
 	w.pullWhenIssued(2)
 	for _, p := range []phases.Phase{phases.TrustNew, phases.SignNew, phases.DistrustOld, phases.Cleanup} {
-		w.carousel("advance", file)
+		w.cli.Must(w.t, "advance", file)
 		w.apply()
 		views = append(views, w.converged(p))
 	}
@@ -175,42 +171,16 @@ func (w *hookWorld) edit(name, old, new string) {
 // cert-manager objects current, then the Deployment.
 func (w *hookWorld) apply() {
 	w.t.Helper()
-	a := testkit.KustomizeDir(w.t, w.dir)
-	if b := testkit.KustomizeDir(w.t, w.dir); !bytes.Equal(a, b) {
-		w.t.Fatalf("two renders of the same commit differ:\n%s", testkit.Diff("first", "second", a, b))
-	}
-	if bytes.Contains(a, []byte("PRIVATE KEY")) || bytes.Contains(a, []byte("tls.key:")) {
-		w.t.Fatal("the render holds a private key")
-	}
-	var material, workloads []*yaml.RNode
-	for _, n := range testkit.Parse(w.t, a) {
-		if workloadKinds[n.GetKind()] {
-			workloads = append(workloads, n)
-		} else {
-			material = append(material, n)
-		}
-	}
+	material, workloads := splitWorkloads(testkit.Parse(w.t, renderTwice(w.t, w.dir, "PRIVATE KEY", "tls.key:")))
 	w.c.Apply(w.t, material)
-	w.c.Eventually(w.t, "the webhook's cert-manager objects healthy for Flux's wait", func() (bool, string) {
-		h := fluxHealthOf(w.t, w.c, hookRotation, "linkerd-material")
-		for _, st := range h {
-			if st != "Current" {
-				return false, fmt.Sprint(h)
-			}
-		}
-		return len(h) > 0, fmt.Sprint(h)
-	})
-	nextSecond()
-	w.c.Apply(w.t, workloads)
+	applyWorkloadsOnceHealthy(w.t, w.c, hookRotation, "the webhook's cert-manager objects healthy for Flux's wait", workloads)
 }
 
 func (w *hookWorld) pullWhenIssued(n int) {
 	w.t.Helper()
 	name := cm.GenerationName(hookRotation, n)
-	w.c.Eventually(w.t, "CA "+name+" issued", func() (bool, string) {
-		return certmanager.Ready(w.c.Get(w.t, "certificate", certmanager.Namespace, name))
-	})
-	w.carousel("pull", filepath.Join(w.dir, "carousel.yaml"))
+	w.c.WaitReady(w.t, "certificate", certmanager.Namespace, name)
+	w.cli.Must(w.t, "pull", filepath.Join(w.dir, "carousel.yaml"))
 }
 
 // converged waits for `carousel status` to say converged, then reads the
@@ -219,8 +189,8 @@ func (w *hookWorld) pullWhenIssued(n int) {
 func (w *hookWorld) converged(phase phases.Phase) hookView {
 	w.t.Helper()
 	w.c.Eventually(w.t, string(phase)+" converged", func() (bool, string) {
-		out, err := w.carouselErr("status", filepath.Join(w.dir, "carousel.yaml"))
-		return err == nil, out
+		r := w.cli.Run(w.t, "status", filepath.Join(w.dir, "carousel.yaml"))
+		return r.Err == nil, r.Out
 	})
 	v := hookView{phase: phase}
 	v.caBundle = strings.TrimSpace(string(w.c.Kubectl(w.t, "get", "validatingwebhookconfiguration", hookVWC, "-o", "jsonpath={.webhooks[0].clientConfig.caBundle}")))
@@ -277,17 +247,4 @@ func (w *hookWorld) refuses(a, b hookView) {
 		out, err := w.create()
 		return err != nil && strings.Contains(out, "x509"), out
 	})
-}
-
-func (w *hookWorld) carousel(args ...string) string {
-	w.t.Helper()
-	out, err := w.carouselErr(args...)
-	if err != nil {
-		w.t.Fatalf("carousel %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return out
-}
-
-func (w *hookWorld) carouselErr(args ...string) (string, error) {
-	return carouselIn(w.t, w.c, w.dir, args...)
 }

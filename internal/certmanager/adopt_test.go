@@ -2,8 +2,6 @@ package certmanager
 
 import (
 	"crypto/x509"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 
@@ -71,35 +69,14 @@ spec:
 // every adjacent pair, both ways.
 func TestACACertManagerMadeIsAdoptedAndRotated(t *testing.T) {
 	c := Start(t)
-	objs, err := (&yamlReader{adoptCAs}).nodes()
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.Apply(t, objs)
+	c.ApplyYAML(t, adoptCAs)
 	for _, name := range []string{"adopt-rsa", "adopt-ecdsa"} {
 		t.Run(name, func(t *testing.T) {
-			c.Eventually(t, "certificate "+name+" Ready", func() (bool, string) { return Ready(c.Get(t, "certificate", Namespace, name)) })
+			c.WaitReady(t, "certificate", Namespace, name)
 			data := c.SecretData(t, Namespace, name)
 			ca := t.TempDir()
-			for file, key := range map[string]string{"ca.crt": "tls.crt", "ca.key": "tls.key"} {
-				if err := os.WriteFile(filepath.Join(ca, file), data[key], 0o600); err != nil {
-					t.Fatal(err)
-				}
-			}
-			dir := t.TempDir()
-			if err := os.WriteFile(filepath.Join(dir, "carousel.yaml"), []byte(adoptRotation), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			for _, args := range [][]string{
-				{"init", "carousel.yaml", "--ca-cert", filepath.Join(ca, "ca.crt"), "--ca-key", filepath.Join(ca, "ca.key"), "--plaintext-keys"},
-				{"start", "carousel.yaml", "--plaintext-keys"},
-			} {
-				cmd := exec.Command(testkit.Carousel(t), args...)
-				cmd.Dir = dir
-				if out, err := cmd.CombinedOutput(); err != nil {
-					t.Fatalf("carousel %v: %v\n%s", args, err, out)
-				}
-			}
+			testkit.ForeignCA{Cert: data["tls.crt"], Key: data["tls.key"]}.WriteTo(t, ca)
+			dir := testkit.Adopt(t, adoptRotation, ca)
 			p, err := rotate.Load(filepath.Join(dir, "carousel.yaml"))
 			if err != nil {
 				t.Fatal(err)

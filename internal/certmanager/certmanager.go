@@ -273,6 +273,39 @@ func (c *Cluster) Eventually(t testing.TB, what string, cond func() (bool, strin
 	}
 }
 
+// Carousel is how a test runs bin/carousel against the cluster: in dir,
+// with the cluster's kubeconfig and bin/ first on PATH (the packages' exec
+// functions name carousel).
+func (c *Cluster) Carousel(dir string) testkit.Cmd {
+	return testkit.Cmd{Dir: dir, BinOnPath: true, Env: []string{"KUBECONFIG=" + c.Kubeconfig}}
+}
+
+// Example copies examples/<name> into a temporary directory, its exec
+// function pointed at bin/carousel, for a test that rotates it against the
+// cluster. It returns the copy and the Cmd that runs carousel on it.
+func (c *Cluster) Example(t testing.TB, name string) (string, testkit.Cmd) {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.CopyFS(dir, os.DirFS(filepath.Join(testkit.Root(t), "examples", name))); err != nil {
+		t.Fatal(err)
+	}
+	testkit.SetPhase(t, dir, "") // the exec path only
+	return dir, c.Carousel(dir)
+}
+
+// ApplyYAML applies the objects of a multi-document YAML stream (Apply).
+func (c *Cluster) ApplyYAML(t testing.TB, doc string) {
+	t.Helper()
+	c.Apply(t, testkit.Parse(t, []byte(doc)))
+}
+
+// WaitReady waits until the controllers have made an object Ready
+// (Eventually).
+func (c *Cluster) WaitReady(t testing.TB, kind, namespace, name string) {
+	t.Helper()
+	c.Eventually(t, kind+" "+name+" Ready", func() (bool, string) { return Ready(c.Get(t, kind, namespace, name)) })
+}
+
 // SecretData returns the decoded data of a Secret (nil when it does not
 // exist).
 func (c *Cluster) SecretData(t testing.TB, namespace, name string) map[string][]byte {

@@ -4,10 +4,7 @@ import (
 	"bytes"
 	"crypto/x509"
 	"os"
-	"strings"
 	"testing"
-
-	"sigs.k8s.io/kustomize/kyaml/yaml"
 
 	"github.com/carousel-dev/carousel/internal/apiserver"
 	"github.com/carousel-dev/carousel/pkg/pki"
@@ -102,18 +99,14 @@ spec:
 // exactly that CA. The leaf must verify against the bundle with crypto/x509.
 func TestTheRealControllersIssueAndDistribute(t *testing.T) {
 	c := Start(t)
-	objs, err := (&yamlReader{smoke}).nodes()
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.Apply(t, objs)
+	c.ApplyYAML(t, smoke)
 
 	for _, w := range []struct{ kind, ns, name string }{
 		{"certificate", Namespace, "smoke-ca"},
 		{"clusterissuer", "", "smoke-ca"},
 		{"certificate", "smoke", "smoke-leaf"},
 	} {
-		c.Eventually(t, w.kind+" "+w.name+" Ready", func() (bool, string) { return Ready(c.Get(t, w.kind, w.ns, w.name)) })
+		c.WaitReady(t, w.kind, w.ns, w.name)
 	}
 
 	ca := c.SecretData(t, Namespace, "smoke-ca")
@@ -145,20 +138,6 @@ func TestTheRealControllersIssueAndDistribute(t *testing.T) {
 	if !bytes.Equal(leaf["ca.crt"], ca["tls.crt"]) {
 		t.Fatal("the leaf Secret's ca.crt is not its issuing CA")
 	}
-}
-
-type yamlReader struct{ s string }
-
-func (r *yamlReader) nodes() ([]*yaml.RNode, error) {
-	var out []*yaml.RNode
-	for _, doc := range strings.Split(r.s, "\n---\n") {
-		n, err := yaml.Parse(doc)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, n)
-	}
-	return out, nil
 }
 
 func parseAll(t testing.TB, b []byte) []*x509.Certificate {

@@ -1,9 +1,6 @@
 package handshake
 
 import (
-	"crypto/rand"
-	"crypto/rsa"
-	"encoding/json"
 	"encoding/pem"
 	"os"
 	"os/exec"
@@ -11,11 +8,6 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-
-	"github.com/cloudflare/cfssl/csr"
-	"github.com/cloudflare/cfssl/initca"
-	"k8s.io/client-go/util/cert"
-	"k8s.io/client-go/util/keyutil"
 
 	"github.com/carousel-dev/carousel/internal/testkit"
 	"github.com/carousel-dev/carousel/pkg/material"
@@ -55,23 +47,6 @@ spec:
     usages: [server, client]
 `
 
-// opensslCA makes a CA with the real openssl in dir (ca.crt, ca.key):
-// keygen is the key command's arguments, ext the extension section
-// (empty: none, a version-1 certificate).
-func opensslCA(t *testing.T, dir string, keygen []string, ext string) {
-	t.Helper()
-	run(t, dir, "openssl", keygen...)
-	cnf := "[req]\ndistinguished_name=dn\nprompt=no\n[dn]\nO=example\nCN=openssl-ca\n[ext]\n" + ext
-	if err := os.WriteFile(filepath.Join(dir, "req.cnf"), []byte(cnf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	args := []string{"req", "-x509", "-new", "-key", "ca.key", "-config", "req.cnf", "-days", "1095", "-sha256", "-out", "ca.crt"}
-	if ext != "" {
-		args = append(args, "-extensions", "ext")
-	}
-	run(t, dir, "openssl", args...)
-}
-
 func run(t *testing.T, dir, name string, args ...string) string {
 	t.Helper()
 	cmd := exec.Command(name, args...)
@@ -92,66 +67,38 @@ func writeFiles(t *testing.T, dir string, files map[string][]byte) {
 	}
 }
 
-var (
-	rsaGenpkey = []string{"genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", "ca.key"}
-	// openssl's own EC recipe: SEC 1, after an "EC PARAMETERS" block.
-	ecParam = []string{"ecparam", "-name", "prime256v1", "-genkey", "-out", "ca.key"}
-)
-
 // adoptionCorpus makes, in a directory, ca.crt and ca.key as each tool
-// writes them.
+// writes them (testkit's foreign CAs).
 var adoptionCorpus = []struct {
 	name string
-	make func(t *testing.T, dir string)
+	make func(t *testing.T, dir string) testkit.ForeignCA
 	// keyType is the PEM block the adopted key keeps.
 	keyType string
 }{
-	{"kubeadm RSA-2048 (pkiutil.NewCertificateAuthority, kubeadm's default)", func(t *testing.T, dir string) {
-		run(t, dir, testkit.Tool(t, "kubeadm-ca"), "make", "-dir", dir)
+	{"kubeadm RSA-2048 (pkiutil.NewCertificateAuthority, kubeadm's default)", func(t *testing.T, dir string) testkit.ForeignCA {
+		return testkit.KubeadmCA(t, dir, "")
 	}, "RSA PRIVATE KEY"},
-	{"kubeadm ECDSA-P256 (encryptionAlgorithm: ECDSA-P256)", func(t *testing.T, dir string) {
-		run(t, dir, testkit.Tool(t, "kubeadm-ca"), "make", "-dir", dir, "-algorithm", "ECDSA-P256")
+	{"kubeadm ECDSA-P256 (encryptionAlgorithm: ECDSA-P256)", func(t *testing.T, dir string) testkit.ForeignCA {
+		return testkit.KubeadmCA(t, dir, "ECDSA-P256")
 	}, "EC PRIVATE KEY"},
-	{"openssl v3_ca defaults: basicConstraints, key identifiers, no keyUsage", func(t *testing.T, dir string) {
-		opensslCA(t, dir, rsaGenpkey, "subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid:always,issuer\nbasicConstraints=critical,CA:true\n")
+	{"openssl v3_ca defaults: basicConstraints, key identifiers, no keyUsage", func(t *testing.T, dir string) testkit.ForeignCA {
+		return testkit.OpenSSLCA(t, dir, testkit.OpenSSLRSA, "subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid:always,issuer\nbasicConstraints=critical,CA:true\n")
 	}, "PRIVATE KEY"},
-	{"openssl basicConstraints only: no keyUsage, no key identifiers", func(t *testing.T, dir string) {
-		opensslCA(t, dir, ecParam, "basicConstraints=critical,CA:TRUE\nsubjectKeyIdentifier=none\nauthorityKeyIdentifier=none\n")
+	{"openssl basicConstraints only: no keyUsage, no key identifiers", func(t *testing.T, dir string) testkit.ForeignCA {
+		return testkit.OpenSSLCA(t, dir, testkit.OpenSSLECParam, "basicConstraints=critical,CA:TRUE\nsubjectKeyIdentifier=none\nauthorityKeyIdentifier=none\n")
 	}, "EC PRIVATE KEY"},
-	{"openssl keyUsage keyCertSign only", func(t *testing.T, dir string) {
-		opensslCA(t, dir, rsaGenpkey, "subjectKeyIdentifier=hash\nbasicConstraints=critical,CA:true\nkeyUsage=critical,keyCertSign\n")
+	{"openssl keyUsage keyCertSign only", func(t *testing.T, dir string) testkit.ForeignCA {
+		return testkit.OpenSSLCA(t, dir, testkit.OpenSSLRSA, "subjectKeyIdentifier=hash\nbasicConstraints=critical,CA:true\nkeyUsage=critical,keyCertSign\n")
 	}, "PRIVATE KEY"},
-	{"openssl keyCertSign, cRLSign and digitalSignature", func(t *testing.T, dir string) {
-		opensslCA(t, dir, []string{"genpkey", "-algorithm", "ED25519", "-out", "ca.key"},
+	{"openssl keyCertSign, cRLSign and digitalSignature", func(t *testing.T, dir string) testkit.ForeignCA {
+		return testkit.OpenSSLCA(t, dir, testkit.OpenSSLEd25519,
 			"subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid:always\nbasicConstraints=critical,CA:true\nkeyUsage=critical,keyCertSign,cRLSign,digitalSignature\n")
 	}, "PRIVATE KEY"},
-	{"RKE: client-go NewSelfSignedCACert, RSA 2048 in PKCS#1, CN kube-ca", func(t *testing.T, dir string) {
-		// RKE's pki.GenerateCACertAndKey: an RSA 2048 key and client-go's
-		// self-signed CA (keyCertSign without cRLSign), written by
-		// client-go's keyutil.
-		key := rsaKey(t)
-		c, err := cert.NewSelfSignedCACert(cert.Config{CommonName: "kube-ca"}, key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		kp, err := keyutil.MarshalPrivateKeyToPEM(key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		writeFiles(t, dir, map[string][]byte{"ca.crt": pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw}), "ca.key": kp})
+	{"RKE: client-go NewSelfSignedCACert, RSA 2048 in PKCS#1, CN kube-ca", func(t *testing.T, dir string) testkit.ForeignCA {
+		return testkit.RKECA(t, dir)
 	}, "RSA PRIVATE KEY"},
-	{"cfssl gencert -initca (RSA 2048)", func(t *testing.T, dir string) {
-		// `cfssl gencert -initca ca-csr.json` is initca.New over the
-		// parsed request.
-		var req csr.CertificateRequest
-		if err := json.Unmarshal([]byte(`{"CN": "cfssl-ca", "key": {"algo": "rsa", "size": 2048}, "names": [{"O": "example"}]}`), &req); err != nil {
-			t.Fatal(err)
-		}
-		c, _, k, err := initca.New(&req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		writeFiles(t, dir, map[string][]byte{"ca.crt": c, "ca.key": k})
+	{"cfssl gencert -initca (RSA 2048)", func(t *testing.T, dir string) testkit.ForeignCA {
+		return testkit.CfsslCA(t, dir)
 	}, "RSA PRIVATE KEY"},
 }
 
@@ -168,7 +115,7 @@ func TestCAsOtherToolsMakeAreAdoptedAndRotatedWithoutABrokenHandshake(t *testing
 		t.Run(c.name, func(t *testing.T) {
 			ca := t.TempDir()
 			c.make(t, ca)
-			dir := adoptAndStart(t, ca)
+			dir := testkit.Adopt(t, adoptRotation, ca)
 			if got := adoptedKeyType(t, dir, ca); got != c.keyType {
 				t.Errorf("the adopted key is a %q block, want %q as the tool wrote it", got, c.keyType)
 			}
@@ -182,20 +129,8 @@ func TestCAsOtherToolsMakeAreAdoptedAndRotatedWithoutABrokenHandshake(t *testing
 	}
 }
 
-// adoptAndStart makes a package of adoptRotation, adopts ca/ca.crt and
-// ca/ca.key with the real binary, and starts the rotation.
-func adoptAndStart(t *testing.T, ca string) string {
-	t.Helper()
-	dir := t.TempDir()
-	writeFiles(t, dir, map[string][]byte{"carousel.yaml": []byte(adoptRotation)})
-	run(t, dir, testkit.Carousel(t), "init", "carousel.yaml", "--ca-cert", filepath.Join(ca, "ca.crt"), "--ca-key", filepath.Join(ca, "ca.key"), "--plaintext-keys")
-	run(t, dir, testkit.Carousel(t), "start", "carousel.yaml", "--plaintext-keys")
-	return dir
-}
-
-// adoptedKeyType checks the adopted CA's key is the file's, byte for byte,
-// and returns its PEM block type (the first key block).
-func adoptedKeyType(t *testing.T, dir, ca string) string {
+// packageCA is the CA KeyPair of generation g in the package in dir.
+func packageCA(t *testing.T, dir string, g phases.Generation) material.KeyPair {
 	t.Helper()
 	p, err := rotate.Load(filepath.Join(dir, "carousel.yaml"))
 	if err != nil {
@@ -205,7 +140,14 @@ func adoptedKeyType(t *testing.T, dir, ca string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	old := set.CA[phases.Old]
+	return set.CA[g]
+}
+
+// adoptedKeyType checks the adopted CA's key is the file's, byte for byte,
+// and returns its PEM block type (the first key block).
+func adoptedKeyType(t *testing.T, dir, ca string) string {
+	t.Helper()
+	old := packageCA(t, dir, phases.Old)
 	if !old.Adopted {
 		t.Errorf("the adopted CA's KeyPair lacks %s", material.AnnotationAdopted)
 	}
@@ -255,15 +197,7 @@ func rotateThroughEveryPhase(t *testing.T, dir string) {
 // its CA check read them.
 func newCAForKubeadm(t *testing.T, dir string) {
 	t.Helper()
-	p, err := rotate.Load(filepath.Join(dir, "carousel.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	set, err := p.Material()
-	if err != nil {
-		t.Fatal(err)
-	}
-	k := set.CA[phases.New]
+	k := packageCA(t, dir, phases.New)
 	key, err := k.KeyPEM()
 	if err != nil {
 		t.Fatal(err)
@@ -284,7 +218,7 @@ var fixCommand = regexp.MustCompile(`printf '[^']*' >ca\.ext; openssl x509 -in c
 // signed still verifies against it.
 func TestACAWithoutExtensionsIsRefusedAndTheFixItNamesIsAdopted(t *testing.T) {
 	ca := t.TempDir()
-	opensslCA(t, ca, rsaGenpkey, "")
+	testkit.OpenSSLCA(t, ca, testkit.OpenSSLRSA, "")
 	if v := run(t, ca, "openssl", "x509", "-in", "ca.crt", "-noout", "-text"); !strings.Contains(v, "Version: 1 (0x0)") {
 		t.Fatalf("openssl made no version-1 certificate:\n%s", v)
 	}
@@ -295,37 +229,26 @@ func TestACAWithoutExtensionsIsRefusedAndTheFixItNamesIsAdopted(t *testing.T) {
 
 	dir := t.TempDir()
 	writeFiles(t, dir, map[string][]byte{"carousel.yaml": []byte(adoptRotation)})
-	cmd := exec.Command(testkit.Carousel(t), "init", "carousel.yaml", "--ca-cert", filepath.Join(ca, "ca.crt"), "--ca-key", filepath.Join(ca, "ca.key"), "--plaintext-keys")
-	cmd.Dir = dir
-	out, err := cmd.CombinedOutput()
-	if err == nil {
-		t.Fatalf("init adopted a version-1 certificate as a CA:\n%s", out)
+	r := testkit.Cmd{Dir: dir}.Run(t, "init", "carousel.yaml", "--ca-cert", filepath.Join(ca, "ca.crt"), "--ca-key", filepath.Join(ca, "ca.key"), "--plaintext-keys")
+	if r.Err == nil {
+		t.Fatalf("init adopted a version-1 certificate as a CA:\n%s", r.Out)
 	}
 	for _, want := range []string{"not a CA", "version-1 certificate", "basicConstraints CA:TRUE"} {
-		if !strings.Contains(string(out), want) {
-			t.Errorf("the refusal lacks %q:\n%s", want, out)
+		if !strings.Contains(r.Out, want) {
+			t.Errorf("the refusal lacks %q:\n%s", want, r.Out)
 		}
 	}
 	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
 		t.Errorf("a refused init wrote to the package: %v", entries)
 	}
-	fix := fixCommand.FindString(string(out))
+	fix := fixCommand.FindString(r.Out)
 	if fix == "" {
-		t.Fatalf("the refusal names no re-signing command:\n%s", out)
+		t.Fatalf("the refusal names no re-signing command:\n%s", r.Out)
 	}
 	run(t, ca, "sh", "-c", fix)
 	run(t, ca, "openssl", "verify", "-CAfile", "ca-renewed.crt", "old.crt")
 	if err := os.Rename(filepath.Join(ca, "ca-renewed.crt"), filepath.Join(ca, "ca.crt")); err != nil {
 		t.Fatal(err)
 	}
-	rotateThroughEveryPhase(t, adoptAndStart(t, ca))
-}
-
-func rsaKey(t *testing.T) *rsa.PrivateKey {
-	t.Helper()
-	k, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
+	rotateThroughEveryPhase(t, testkit.Adopt(t, adoptRotation, ca))
 }

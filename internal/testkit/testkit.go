@@ -119,14 +119,21 @@ func (p *Package) CopyItems() []*yaml.RNode {
 // Render renders a phase in-process and fails the test on error results.
 func (p *Package) Render(t testing.TB, phase phases.Phase) gen.Output {
 	t.Helper()
-	cfg := p.WithPhase(t, phase)
+	return p.render(t, p.WithPhase(t, phase), string(phase))
+}
+
+// render renders the items with cfg, the config set to a phase (and step)
+// named what, and fails the test on error results. Render leaves spec.step
+// unset, as a package at a phase's first step has it; RenderAt sets it.
+func (p *Package) render(t testing.TB, cfg *yaml.RNode, what string) gen.Output {
+	t.Helper()
 	rot, err := spec.Load(cfg)
 	if err != nil {
 		t.Fatalf("loading the CARotation: %v", err)
 	}
 	out := gen.Render(gen.Input{Rotation: rot, Config: cfg, Items: p.CopyItems(), Now: Now})
 	if out.Failed() {
-		t.Fatalf("rendering %s failed: %v", phase, out.Results)
+		t.Fatalf("rendering %s failed: %v", what, out.Results)
 	}
 	return out
 }
@@ -176,16 +183,7 @@ func (p *Package) WithPosition(t testing.TB, pos phases.Position) *yaml.RNode {
 // RenderAt renders a position in-process; it fails the test on an error result.
 func (p *Package) RenderAt(t testing.TB, pos phases.Position) gen.Output {
 	t.Helper()
-	cfg := p.WithPosition(t, pos)
-	rot, err := spec.Load(cfg)
-	if err != nil {
-		t.Fatalf("loading the CARotation: %v", err)
-	}
-	out := gen.Render(gen.Input{Rotation: rot, Config: cfg, Items: p.CopyItems(), Now: Now})
-	if out.Failed() {
-		t.Fatalf("rendering %s failed: %v", pos, out.Results)
-	}
-	return out
+	return p.render(t, p.WithPosition(t, pos), pos.String())
 }
 
 // Phases lists the phases of the package's rotation.
@@ -207,10 +205,7 @@ var execPath = regexp.MustCompile(`(?m)^(\s*path:\s*)\S*carousel(\s*#.*)?$`)
 // `kustomize build --enable-alpha-plugins --enable-exec`. It returns stdout.
 func Kustomize(t testing.TB, dir string, phase phases.Phase, env ...string) []byte {
 	t.Helper()
-	tmp := t.TempDir()
-	if err := os.CopyFS(tmp, os.DirFS(dir)); err != nil {
-		t.Fatal(err)
-	}
+	tmp := copyPackage(t, dir)
 	SetPhase(t, tmp, phase)
 	return KustomizeDir(t, tmp, env...)
 }
@@ -218,45 +213,52 @@ func Kustomize(t testing.TB, dir string, phase phases.Phase, env ...string) []by
 // KustomizeAt is Kustomize at a phase and step.
 func KustomizeAt(t testing.TB, dir string, pos phases.Position, env ...string) []byte {
 	t.Helper()
+	tmp := copyPackage(t, dir)
+	SetPhase(t, tmp, pos.Phase)
+	setStep(t, tmp, pos.Step)
+	return KustomizeDir(t, tmp, env...)
+}
+
+// copyPackage copies the package in dir to a temporary directory.
+func copyPackage(t testing.TB, dir string) string {
+	t.Helper()
 	tmp := t.TempDir()
 	if err := os.CopyFS(tmp, os.DirFS(dir)); err != nil {
 		t.Fatal(err)
 	}
-	SetPhase(t, tmp, pos.Phase)
-	setStep(t, tmp, pos.Step)
-	return KustomizeDir(t, tmp, env...)
+	return tmp
 }
 
 // setStep writes spec.step (on the line after spec.phase) into every
 // CARotation file in dir.
 func setStep(t testing.TB, dir string, step phases.Step) {
 	t.Helper()
-	err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
-		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".yaml") {
-			return err
-		}
-		b, err := os.ReadFile(path)
-		if err != nil || !bytes.Contains(b, []byte("kind: "+spec.Kind)) {
-			return err
-		}
+	editRotations(t, dir, func(b []byte) []byte {
 		b = stepLine.ReplaceAll(b, nil)
-		b = phaseLine.ReplaceAllFunc(b, func(m []byte) []byte {
+		return phaseLine.ReplaceAllFunc(b, func(m []byte) []byte {
 			indent := m[:len(m)-len(bytes.TrimLeft(m, " \t\n"))]
 			indent = indent[bytes.LastIndexByte(append([]byte{'\n'}, indent...), '\n'):]
 			out := append([]byte{}, m...) // m aliases b: never append to it
 			return append(append(out, '\n'), append(append([]byte{}, indent...), "step: "+string(step)...)...)
 		})
-		return os.WriteFile(path, b, 0o644)
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 }
 
 // SetPhase rewrites spec.phase and the exec path of every CARotation file in dir.
 func SetPhase(t testing.TB, dir string, phase phases.Phase) {
 	t.Helper()
 	bin := Carousel(t)
+	editRotations(t, dir, func(b []byte) []byte {
+		if phase != "" {
+			b = phaseLine.ReplaceAll(b, []byte("${1}"+string(phase)))
+		}
+		return execPath.ReplaceAll(b, []byte("${1}"+bin))
+	})
+}
+
+// editRotations rewrites every CARotation file below dir with edit.
+func editRotations(t testing.TB, dir string, edit func([]byte) []byte) {
+	t.Helper()
 	err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
 		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".yaml") {
 			return err
@@ -265,11 +267,7 @@ func SetPhase(t testing.TB, dir string, phase phases.Phase) {
 		if err != nil || !bytes.Contains(b, []byte("kind: "+spec.Kind)) {
 			return err
 		}
-		if phase != "" {
-			b = phaseLine.ReplaceAll(b, []byte("${1}"+string(phase)))
-		}
-		b = execPath.ReplaceAll(b, []byte("${1}"+bin))
-		return os.WriteFile(path, b, 0o644)
+		return os.WriteFile(path, edit(b), 0o644)
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -280,8 +278,7 @@ func SetPhase(t testing.TB, dir string, phase phases.Phase) {
 func KustomizeDir(t testing.TB, dir string, env ...string) []byte {
 	t.Helper()
 	cmd := exec.Command(Tool(t, "kustomize"), "build", "--enable-alpha-plugins", "--enable-exec", dir)
-	cmd.Env = append(os.Environ(), "CAROUSEL_NOW="+Now.Format(time.RFC3339))
-	cmd.Env = append(cmd.Env, env...)
+	cmd.Env = append(append(os.Environ(), NowEnv()), env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {

@@ -18,10 +18,9 @@ import (
 	"testing"
 	"time"
 
-	"k8s.io/client-go/util/cert"
-	"k8s.io/client-go/util/keyutil"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
+	"github.com/carousel-dev/carousel/internal/testkit"
 	"github.com/carousel-dev/carousel/pkg/gen"
 	"github.com/carousel-dev/carousel/pkg/material"
 	"github.com/carousel-dev/carousel/pkg/phases"
@@ -62,9 +61,6 @@ func adoptPackage(t *testing.T, body string) *Package {
 	return p
 }
 
-// madeCA is a CA as another tool writes it: certificate and key PEM.
-type madeCA struct{ cert, key []byte }
-
 func keyPEM(t *testing.T, typ string, der []byte) []byte {
 	t.Helper()
 	return pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der})
@@ -81,7 +77,7 @@ func pkcs8(t *testing.T, k crypto.Signer) []byte {
 
 // selfSignedCA signs tmpl with key (crypto/x509, as Go tools do) and
 // encodes the key with enc.
-func selfSignedCA(t *testing.T, tmpl *x509.Certificate, key crypto.Signer, enc func(*testing.T, crypto.Signer) []byte) madeCA {
+func selfSignedCA(t *testing.T, tmpl *x509.Certificate, key crypto.Signer, enc func(*testing.T, crypto.Signer) []byte) testkit.ForeignCA {
 	t.Helper()
 	if tmpl.SerialNumber == nil {
 		tmpl.SerialNumber = big.NewInt(7)
@@ -97,7 +93,7 @@ func selfSignedCA(t *testing.T, tmpl *x509.Certificate, key crypto.Signer, enc f
 	if err != nil {
 		t.Fatal(err)
 	}
-	return madeCA{keyPEM(t, "CERTIFICATE", der), enc(t, key)}
+	return testkit.ForeignCA{Cert: keyPEM(t, "CERTIFICATE", der), Key: enc(t, key)}
 }
 
 func rsaKey(t *testing.T) *rsa.PrivateKey {
@@ -122,22 +118,8 @@ func sec1(t *testing.T, k crypto.Signer) []byte {
 	return keyPEM(t, "EC PRIVATE KEY", der)
 }
 
-// rkeCA is the CA RKE makes (pki.GenerateCACertAndKey): an RSA 2048 key,
-// client-go's NewSelfSignedCACert with CN kube-ca (keyCertSign, no
-// cRLSign), the key written as PKCS#1 by client-go's keyutil.
-func rkeCA(t *testing.T) madeCA {
-	t.Helper()
-	key := rsaKey(t)
-	c, err := cert.NewSelfSignedCACert(cert.Config{CommonName: "kube-ca"}, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kp, err := keyutil.MarshalPrivateKeyToPEM(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return madeCA{keyPEM(t, "CERTIFICATE", c.Raw), kp}
-}
+// rkeCA is the CA RKE makes (testkit.RKECA).
+func rkeCA(t *testing.T) testkit.ForeignCA { return testkit.RKECA(t, t.TempDir()) }
 
 // renderPhase renders a phase of the package in-process, as the function does.
 func renderPhase(t *testing.T, p *Package, phase phases.Phase) gen.Output {
@@ -186,24 +168,24 @@ func results(out gen.Output, severity string) []string {
 func TestInitAdoptsCAsOtherToolsMakeAndEveryPhaseRenders(t *testing.T) {
 	for _, c := range []struct {
 		name string
-		ca   func(t *testing.T) madeCA
+		ca   func(t *testing.T) testkit.ForeignCA
 		warn string // a warning init and every render give, or ""
 	}{
 		{"RKE: RSA 2048 in PKCS#1, CN kube-ca, keyCertSign without cRLSign", rkeCA, ""},
-		{"kubeadm's shape: RSA in PKCS#1, digitalSignature+keyEncipherment+keyCertSign", func(t *testing.T) madeCA {
+		{"kubeadm's shape: RSA in PKCS#1, digitalSignature+keyEncipherment+keyCertSign", func(t *testing.T) testkit.ForeignCA {
 			return selfSignedCA(t, &x509.Certificate{Subject: pkix.Name{CommonName: "kubernetes"}, IsCA: true, BasicConstraintsValid: true,
 				KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment | x509.KeyUsageCertSign}, rsaKey(t), pkcs1)
 		}, ""},
-		{"no keyUsage extension at all, ECDSA in SEC 1", func(t *testing.T) madeCA {
+		{"no keyUsage extension at all, ECDSA in SEC 1", func(t *testing.T) testkit.ForeignCA {
 			k, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
 			return selfSignedCA(t, &x509.Certificate{IsCA: true, BasicConstraintsValid: true}, k, sec1)
 		}, "no keyUsage extension"},
-		{"cert-manager's shape: ECDSA P-256 in PKCS#8, keyCertSign+digitalSignature", func(t *testing.T) madeCA {
+		{"cert-manager's shape: ECDSA P-256 in PKCS#8, keyCertSign+digitalSignature", func(t *testing.T) testkit.ForeignCA {
 			k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 			return selfSignedCA(t, &x509.Certificate{IsCA: true, BasicConstraintsValid: true,
 				KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature}, k, pkcs8)
 		}, ""},
-		{"Ed25519 in PKCS#8, full key usages", func(t *testing.T) madeCA {
+		{"Ed25519 in PKCS#8, full key usages", func(t *testing.T) testkit.ForeignCA {
 			_, k, _ := ed25519.GenerateKey(rand.Reader)
 			return selfSignedCA(t, &x509.Certificate{IsCA: true, BasicConstraintsValid: true,
 				KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign}, k, pkcs8)
@@ -213,7 +195,7 @@ func TestInitAdoptsCAsOtherToolsMakeAndEveryPhaseRenders(t *testing.T) {
 			ca := c.ca(t)
 			p := adoptPackage(t, adoptRotation)
 			var stderr bytes.Buffer
-			o := Options{Plaintext: true, Stderr: &stderr, CACertPEM: ca.cert, CAKeyPEM: ca.key}
+			o := Options{Plaintext: true, Stderr: &stderr, CACertPEM: ca.Cert, CAKeyPEM: ca.Key}
 			if _, err := Init(p, o); err != nil {
 				t.Fatalf("init refused the CA: %v", err)
 			}
@@ -232,8 +214,8 @@ func TestInitAdoptsCAsOtherToolsMakeAndEveryPhaseRenders(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !bytes.Equal(got, ca.key) {
-				t.Fatalf("the adopted key was rewritten:\n%s\nwant, as adopted:\n%s", got, ca.key)
+			if !bytes.Equal(got, ca.Key) {
+				t.Fatalf("the adopted key was rewritten:\n%s\nwant, as adopted:\n%s", got, ca.Key)
 			}
 			if !old.Adopted {
 				t.Fatalf("the adopted CA's KeyPair lacks %s", material.AnnotationAdopted)
@@ -268,32 +250,32 @@ func TestInitRefusesWhatNoTLSStackAcceptsAndWritesNothing(t *testing.T) {
 	for _, c := range []struct {
 		name     string
 		rotation string
-		ca       func(t *testing.T) madeCA
+		ca       func(t *testing.T) testkit.ForeignCA
 		want     []string
 	}{
-		{"CA:FALSE", adoptRotation, func(t *testing.T) madeCA {
+		{"CA:FALSE", adoptRotation, func(t *testing.T) testkit.ForeignCA {
 			return selfSignedCA(t, &x509.Certificate{BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}, rsaKey(t), pkcs1)
 		}, []string{"not a CA", "CA:FALSE", "openssl x509 -in ca.crt -signkey ca.key"}},
-		{"no basicConstraints", adoptRotation, func(t *testing.T) madeCA {
+		{"no basicConstraints", adoptRotation, func(t *testing.T) testkit.ForeignCA {
 			return selfSignedCA(t, &x509.Certificate{KeyUsage: x509.KeyUsageCertSign}, rsaKey(t), pkcs1)
 		}, []string{"not a CA", "no basicConstraints extension", "basicConstraints=critical,CA:TRUE"}},
-		{"keyUsage without keyCertSign", adoptRotation, func(t *testing.T) madeCA {
+		{"keyUsage without keyCertSign", adoptRotation, func(t *testing.T) testkit.ForeignCA {
 			return selfSignedCA(t, &x509.Certificate{IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCRLSign}, rsaKey(t), pkcs1)
 		}, []string{"without keyCertSign", "Go and OpenSSL refuse", "keyCertSign,cRLSign"}},
-		{"expired", adoptRotation, func(t *testing.T) madeCA {
+		{"expired", adoptRotation, func(t *testing.T) testkit.ForeignCA {
 			return selfSignedCA(t, &x509.Certificate{IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
 				NotBefore: now.AddDate(-2, 0, 0), NotAfter: now.AddDate(0, 0, -1)}, rsaKey(t), pkcs1)
 		}, []string{"expired on", "renew it with its own key first", "docs/rotations.md"}},
-		{"not yet valid", adoptRotation, func(t *testing.T) madeCA {
+		{"not yet valid", adoptRotation, func(t *testing.T) testkit.ForeignCA {
 			return selfSignedCA(t, &x509.Certificate{IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
 				NotBefore: now.AddDate(0, 0, 2), NotAfter: now.AddDate(5, 0, 0)}, rsaKey(t), pkcs1)
 		}, []string{"not valid until", "clock", "docs/rotations.md"}},
-		{"path length 0 under a rotation with an intermediate", rotation, func(t *testing.T) madeCA {
+		{"path length 0 under a rotation with an intermediate", rotation, func(t *testing.T) testkit.ForeignCA {
 			return selfSignedCA(t, &x509.Certificate{IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign, MaxPathLenZero: true}, rsaKey(t), pkcs1)
 		}, []string{"path length is 0", "isCA: true"}},
-		{"a key of another certificate", adoptRotation, func(t *testing.T) madeCA {
+		{"a key of another certificate", adoptRotation, func(t *testing.T) testkit.ForeignCA {
 			a := rkeCA(t)
-			a.key = rkeCA(t).key
+			a.Key = rkeCA(t).Key
 			return a
 		}, []string{"--ca-key is not the private key of --ca-cert"}},
 	} {
@@ -305,7 +287,7 @@ func TestInitRefusesWhatNoTLSStackAcceptsAndWritesNothing(t *testing.T) {
 				}
 				p := adoptPackage(t, c.rotation)
 				before, _ := os.ReadFile(p.File)
-				o := Options{Plaintext: true, Stderr: &bytes.Buffer{}, CACertPEM: ca.cert, CAKeyPEM: ca.key}
+				o := Options{Plaintext: true, Stderr: &bytes.Buffer{}, CACertPEM: ca.Cert, CAKeyPEM: ca.Key}
 				if keyless {
 					o.CAKeyPEM = nil
 				}
@@ -347,7 +329,7 @@ func TestInitAdoptsACAAMomentAheadAndWarnsOfOneAboutToExpire(t *testing.T) {
 				NotBefore: c.from, NotAfter: c.till}, rsaKey(t), pkcs1)
 			p := adoptPackage(t, adoptRotation)
 			var stderr bytes.Buffer
-			if _, err := Init(p, Options{Plaintext: true, Stderr: &stderr, CACertPEM: ca.cert, CAKeyPEM: ca.key}); err != nil {
+			if _, err := Init(p, Options{Plaintext: true, Stderr: &stderr, CACertPEM: ca.Cert, CAKeyPEM: ca.Key}); err != nil {
 				t.Fatalf("init refused it: %v", err)
 			}
 			warned := strings.Contains(stderr.String(), "warning: the adopted CA")
