@@ -126,6 +126,13 @@ spec:
 	if !strings.Contains(string(merged), "install-carousel") || !strings.Contains(string(merged), "SOPS_AGE_KEY_FILE") {
 		t.Fatalf("the patch did not merge:\n%s", merged)
 	}
+	// The tools come from release images, copied by `carousel install`: no
+	// compiler and no module download at pod start.
+	for _, banned := range []string{"golang:", "go install", "sh, -c"} {
+		if strings.Contains(string(merged), banned) {
+			t.Errorf("the repo-server patch compiles or shells at pod start (%q):\n%s", banned, merged)
+		}
+	}
 	if _, stderr, err := s.KubectlInErr(merged, "apply", "--server-side", "--dry-run=server", "-f", "-"); err != nil {
 		t.Fatalf("the patched repo-server is refused: %v\n%s", err, stderr)
 	}

@@ -63,7 +63,7 @@ The subcommands make the rotation's key material, once, to be committed.`
 		&cobra.Group{ID: groupCluster, Title: "Cluster (what it runs, what cert-manager issued):"},
 		&cobra.Group{ID: groupKRM, Title: "KRM functions (run by kustomize, not by hand):"},
 	)
-	root.AddCommand(initCmd(), startCmd(), schemaCmd(), planCmd(), advanceCmd(), checkCmd(), renewCmd(), csrCmd(), importCmd(), statusCmd(), decryptCmd(), kubeconfigCmd(), publishCmd(), pullCmd(), versionCmd())
+	root.AddCommand(initCmd(), startCmd(), schemaCmd(), planCmd(), advanceCmd(), checkCmd(), renewCmd(), csrCmd(), importCmd(), statusCmd(), decryptCmd(), kubeconfigCmd(), publishCmd(), pullCmd(), versionCmd(), installCmd())
 	root.Example = examples["carousel"]
 	for _, c := range root.Commands() {
 		if ex, ok := examples[c.Name()]; ok {

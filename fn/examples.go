@@ -66,7 +66,7 @@ var examples = map[string]string{
 	"status": `  # Has the current phase converged in the cluster?
   carousel status carousel.yaml --context prod
 
-  # Wait for it (exit 0 converged, 2 progressing, 3 blocked)
+  # Wait for it (exit 0 converged, 3 still converging at the timeout, 2 blocked)
   carousel status carousel.yaml --wait --timeout 15m`,
 	"kubeconfig": `  # A user account's kubeconfig for the current phase, outside the repository
   carousel kubeconfig carousel.yaml --leaf jane --out ~/.kube/jane.conf
@@ -78,6 +78,14 @@ var examples = map[string]string{
   git add examples/linkerd-cert-manager/material && git commit -m "linkerd: pull CA generation 2"`,
 	"decrypt": `  # A transformer after carousel in an Argo CD overlay (see examples/argocd)
   SOPS_AGE_KEY_FILE=age.key kustomize build --enable-alpha-plugins --enable-exec overlay`,
+	"version": `  # What a repo-server or CI job runs
+  carousel version
+  carousel version -o json`,
+	"install": `  # An init container of the carousel image (it has no shell to cp with)
+  carousel install /custom-tools
+
+  # An init container of another image, running the carousel copied above
+  /custom-tools/carousel install --from /app/kustomize /custom-tools`,
 	"publish": `  # Write the state consumer packages render from (to spec.publish), in the phase's pull request
   carousel advance carousel.yaml && carousel publish carousel.yaml`,
 }

@@ -49,9 +49,19 @@ func Image(dir, bins string, o Options) error {
 		})
 	}
 	idx = mutate.Annotations(idx, annotations(o)).(v1.ImageIndex)
-	_, err := layout.Write(dir, idx)
-	return err
+	// The layout's index.json names the one multi-arch index by its tag
+	// (org.opencontainers.image.ref.name), so `crane push dist/oci REF`,
+	// `skopeo copy --all oci:dist/oci:VERSION docker://REF` and `oras cp`
+	// find it without being told a digest.
+	lp, err := layout.Write(dir, empty.Index)
+	if err != nil {
+		return err
+	}
+	return lp.AppendIndex(idx, layout.WithAnnotations(map[string]string{RefName: o.Version}))
 }
+
+// RefName is the OCI annotation that tags a manifest in a layout's index.json.
+const RefName = "org.opencontainers.image.ref.name"
 
 func annotations(o Options) map[string]string {
 	return map[string]string{

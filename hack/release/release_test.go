@@ -129,7 +129,18 @@ func TestTwoReleaseBuildsOfOneCommitAreByteIdenticalAndTheImageRuns(t *testing.T
 	if err != nil {
 		t.Fatal(err)
 	}
-	idx, err := lp.ImageIndex()
+	top, err := lp.ImageIndex()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tm, err := top.IndexManifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tm.Manifests) != 1 || tm.Manifests[0].Annotations[RefName] != testOptions.Version {
+		t.Fatalf("index.json must name one index tagged %s: %+v", testOptions.Version, tm.Manifests)
+	}
+	idx, err := top.ImageIndex(tm.Manifests[0].Digest)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,6 +25,8 @@ import (
 // calls offline.Run(t, args...). The zero Cmd runs in the test's working
 // directory with the test's environment.
 type Cmd struct {
+	// Bin is the binary to run ("" is bin/carousel, Carousel's).
+	Bin string
 	// Dir is the working directory ("" is the test's).
 	Dir string
 	// Env is added to the test's environment, after what the switches
@@ -106,7 +108,11 @@ func (c Cmd) Environ(t testing.TB) []string {
 // the others call Run or Must.
 func (c Cmd) Command(t testing.TB, args ...string) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command(Carousel(t), args...)
+	bin := c.Bin
+	if bin == "" {
+		bin = Carousel(t)
+	}
+	cmd := exec.Command(bin, args...)
 	cmd.Dir = c.Dir
 	cmd.Env = c.Environ(t)
 	if c.Stdin != nil {
