@@ -13,7 +13,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 # Every release artifact carries the commit's time (SOURCE_DATE_EPOCH).
 EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 1)
-GO_SOURCES := $(shell find fn pkg internal -name '*.go' -not -name '*_test.go') go.mod go.sum $(shell find pkg -name '*.yaml')
+GO_SOURCES := $(shell find fn cmd pkg internal -name '*.go' -not -name '*_test.go') go.mod go.sum $(shell find pkg -name '*.yaml')
 
 # Real tools the tests drive, built from source at pinned versions into a
 # cache outside the repository (hack/tools.sh; CAROUSEL_TOOLS_CACHE moves it)
@@ -26,7 +26,7 @@ TESTFLAGS ?=
 build: $(BIN)/carousel
 
 $(BIN)/carousel: $(GO_SOURCES)
-	CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)" -o $@ ./fn
+	CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X github.com/carousel-dev/carousel/fn.version=$(VERSION) -X github.com/carousel-dev/carousel/fn.commit=$(COMMIT)" -o $@ ./cmd/carousel
 
 tools:
 	hack/tools.sh install $(TEST_TOOLS)
@@ -41,7 +41,7 @@ demo: build
 # machine's tool builds, seconds after that.
 SYSTEMS := $(sort $(wildcard hack/systems/*))
 vet:
-	@bad=$$(gofmt -l fn pkg internal hack examples); if [ -n "$$bad" ]; then echo "gofmt needed: $$bad"; exit 1; fi
+	@bad=$$(gofmt -l fn cmd pkg internal hack examples); if [ -n "$$bad" ]; then echo "gofmt needed: $$bad"; exit 1; fi
 	go vet ./...
 	@for m in $(SYSTEMS) hack/release; do echo "go vet $$m"; (cd $$m && CGO_ENABLED=0 go vet -trimpath ./...) || exit 1; done
 

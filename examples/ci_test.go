@@ -90,3 +90,42 @@ func TestRenewExitCodesMatchTheWorkflow(t *testing.T) {
 		})
 	}
 }
+
+// TestGoInstallNamesTheBinaryCarousel: every workflow installs carousel with
+// `go install MODULE/cmd/carousel@VERSION`, and kustomize's exec functions
+// find the program by the name `carousel` on PATH, so that package must be
+// a command whose binary Go names carousel (the workflows once had to
+// rename a binary called fn).
+func TestGoInstallNamesTheBinaryCarousel(t *testing.T) {
+	t.Parallel()
+	root := testkit.Root(t)
+	install := regexp.MustCompile(`go install "github\.com/carousel-dev/carousel/(\S+)@\$CAROUSEL_VERSION"`)
+	files, _ := filepath.Glob(filepath.Join(root, "examples/ci/*.yaml"))
+	files = append(files, filepath.Join(root, "examples/neuvector/renew.yml"))
+	installs := 0
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range install.FindAllSubmatch(b, -1) {
+			installs++
+			cmd := exec.Command("go", "list", "-f", "{{.Name}} {{.Target}}", "./"+string(m[1]))
+			cmd.Dir = root
+			out, err := cmd.Output()
+			if err != nil {
+				t.Fatalf("%s installs %s, which go list cannot find: %v", f, m[1], err)
+			}
+			name, target, _ := bytes.Cut(bytes.TrimSpace(out), []byte(" "))
+			if string(name) != "main" || filepath.Base(string(target)) != "carousel" {
+				t.Errorf("%s: go install %s makes %q (package %s), want a binary named carousel", f, m[1], filepath.Base(string(target)), name)
+			}
+		}
+		if bytes.Contains(b, []byte("bin/fn")) {
+			t.Errorf("%s still renames a binary called fn", f)
+		}
+	}
+	if installs < len(files) {
+		t.Fatalf("found %d go install lines in %d workflows: the pattern no longer matches them", installs, len(files))
+	}
+}

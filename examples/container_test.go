@@ -89,9 +89,9 @@ func TestTheDockerfileBuildsWhatTheMakefileBuilds(t *testing.T) {
 	root := testkit.Root(t)
 	docker, _ := os.ReadFile(filepath.Join(root, "Dockerfile"))
 	makefile, _ := os.ReadFile(filepath.Join(root, "Makefile"))
-	build := regexp.MustCompile(`CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main\.version=[^"]+" -o \S+ \./fn`)
+	build := regexp.MustCompile(`CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X github\.com/carousel-dev/carousel/fn\.version=\S+ -X github\.com/carousel-dev/carousel/fn\.commit=[^"]+" -o \S+ \./cmd/carousel`)
 	if !build.Match(docker) || !build.Match(makefile) {
-		t.Fatal("the Dockerfile and the Makefile must build ./fn with the same static flags")
+		t.Fatal("the Dockerfile and the Makefile must build ./cmd/carousel with the same static flags")
 	}
 	for _, want := range []string{"FROM golang:1.26", "FROM gcr.io/distroless/static-debian12:nonroot", "USER 65532:65532", `ENTRYPOINT ["/usr/local/bin/carousel"]`} {
 		if !strings.Contains(string(docker), want) {

@@ -723,7 +723,7 @@ func TestNeuVectorRenewWorkflowPinsTheSuitesTools(t *testing.T) {
 			install += st.Run
 		}
 	}
-	for _, pkg := range []string{"carousel-dev/carousel/fn@$CAROUSEL_VERSION", "getsops/sops/v3/cmd/sops@$SOPS_VERSION", "kustomize/kustomize/v5@$KUSTOMIZE_VERSION"} {
+	for _, pkg := range []string{"carousel-dev/carousel/cmd/carousel@$CAROUSEL_VERSION", "getsops/sops/v3/cmd/sops@$SOPS_VERSION", "kustomize/kustomize/v5@$KUSTOMIZE_VERSION"} {
 		if !strings.Contains(install, pkg) {
 			t.Errorf("the job does not install %s", pkg)
 		}

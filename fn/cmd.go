@@ -1,4 +1,4 @@
-package main
+package fn
 
 import (
 	"fmt"
@@ -13,7 +13,7 @@ import (
 	"github.com/carousel-dev/carousel/pkg/spec"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
+// version is set at build time with -ldflags "-X github.com/carousel-dev/carousel/fn.version=...".
 var version = "dev"
 
 // buildCmd is the whole binary: with no arguments it is the KRM function

@@ -1,4 +1,4 @@
-package main
+package fn
 
 import (
 	"fmt"
@@ -9,7 +9,7 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// commit is set at build time with -ldflags "-X main.commit=..." (make
+// commit is set at build time with -ldflags "-X .../fn.commit=..." (make
 // build, make release); a binary built otherwise reports the VCS revision
 // Go stamped into it, if any.
 var commit = ""

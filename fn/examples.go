@@ -1,4 +1,4 @@
-package main
+package fn
 
 // examples are shown by --help, one set per command: what a first run
 // types. Kept here, together, so every command has them (fn/cli_test.go

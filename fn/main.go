@@ -1,7 +1,13 @@
-// Command carousel renders a phase of a CA rotation as a kustomize KRM
-// function (no arguments: a ResourceList on stdin) and makes the rotation's
-// material as a CLI (`carousel init`, `carousel start`, ...).
-package main
+// Package fn is the carousel binary: with no arguments a kustomize KRM
+// function that renders a phase of a CA rotation (a ResourceList on
+// stdin), and a CLI that makes the rotation's material and moves its
+// phases (`carousel init`, `carousel start`, `carousel advance`, ...).
+// Each command is flags in, one call into pkg/, output out.
+//
+// The program itself is cmd/carousel, three lines that call Main: Go
+// names a binary after its directory, so `go install .../cmd/carousel`
+// installs `carousel`, the name kustomize's exec functions look for.
+package fn
 
 import (
 	"errors"
@@ -9,7 +15,9 @@ import (
 	"os"
 )
 
-func main() {
+// Main runs the command line in os.Args and returns the exit code
+// (exit.go: one meaning per code across commands).
+func Main() int {
 	root := buildCmd()
 	cmd, err := root.ExecuteC()
 	if err != nil {
@@ -23,6 +31,7 @@ func main() {
 		if (cmd != root || errors.As(err, &usage)) && !silent {
 			fmt.Fprintln(os.Stderr, "carousel:", err)
 		}
-		os.Exit(exitCode(err))
+		return exitCode(err)
 	}
+	return exitOK
 }

@@ -98,8 +98,8 @@ func Build(o Options) ([]string, error) {
 // machine (-trimpath), no build ID and no VCS stamp, and the version and
 // commit set as `carousel version` reports them.
 func goBuild(repo, bin string, p Platform, o Options) error {
-	ld := fmt.Sprintf("-s -w -buildid= -X main.version=%s -X main.commit=%s", o.Version, o.Commit)
-	cmd := exec.Command("go", "build", "-trimpath", "-buildvcs=false", "-ldflags", ld, "-o", bin, "./fn")
+	ld := fmt.Sprintf("-s -w -buildid= -X github.com/carousel-dev/carousel/fn.version=%s -X github.com/carousel-dev/carousel/fn.commit=%s", o.Version, o.Commit)
+	cmd := exec.Command("go", "build", "-trimpath", "-buildvcs=false", "-ldflags", ld, "-o", bin, "./cmd/carousel")
 	cmd.Dir = repo
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+p.OS, "GOARCH="+p.Arch, "GOFLAGS=-mod=readonly", "GOTOOLCHAIN=local")
 	if b, err := cmd.CombinedOutput(); err != nil {
