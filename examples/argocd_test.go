@@ -5,7 +5,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/carousel-dev/carousel/internal/apiserver"
 	"github.com/carousel-dev/carousel/internal/testkit"
@@ -82,7 +81,7 @@ func TestArgoCDManifestsAreAcceptedWithArgoCDsCRDs(t *testing.T) {
 	for _, crd := range []string{"application-crd.yaml", "appproject-crd.yaml"} {
 		s.Kubectl(t, "apply", "--server-side", "-f", testkit.Tool(t, crd))
 	}
-	waitEstablished(t, s, "applications.argoproj.io")
+	s.WaitEstablished(t, "crd/applications.argoproj.io")
 	s.KubectlIn(t, []byte("apiVersion: v1\nkind: Namespace\nmetadata: {name: argocd}\n"), "apply", "-f", "-")
 	dir := filepath.Join(testkit.Root(t), "examples", "argocd")
 	for _, f := range []string{"application.yaml", "argocd-cm.yaml"} {
@@ -135,22 +134,5 @@ spec:
 	}
 	if _, stderr, err := s.KubectlInErr(merged, "apply", "--server-side", "--dry-run=server", "-f", "-"); err != nil {
 		t.Fatalf("the patched repo-server is refused: %v\n%s", err, stderr)
-	}
-}
-
-// waitEstablished polls a CRD until the API server serves it (kubectl wait
-// fails outright while the CRD has no conditions yet).
-func waitEstablished(t *testing.T, s *apiserver.Server, crd string) {
-	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		out, _, err := s.KubectlErr("get", "crd", crd, "-o", `jsonpath={.status.conditions[?(@.type=="Established")].status}`)
-		if err == nil && strings.TrimSpace(string(out)) == "True" {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("CRD %s was not established within 60s", crd)
-		}
-		time.Sleep(200 * time.Millisecond)
 	}
 }

@@ -91,7 +91,7 @@ func TestTheFleetsGitOpsObjectsAreValid(t *testing.T) {
 	}
 	s := apiserver.Start(t)
 	s.Kubectl(t, "apply", "--server-side", "-f", testkit.Tool(t, "applicationset-crd.yaml"))
-	waitEstablished(t, s, "applicationsets.argoproj.io")
+	s.WaitEstablished(t, "crd/applicationsets.argoproj.io")
 	s.KubectlIn(t, []byte("apiVersion: v1\nkind: Namespace\nmetadata: {name: argocd}\n"), "apply", "--server-side", "-f", "-")
 	if _, stderr, err := s.KubectlErr("apply", "--server-side", "--dry-run=server", "-f", filepath.Join(root, "examples", "fleet", "argocd", "applicationset.yaml")); err != nil {
 		t.Fatalf("the ApplicationSet is refused: %v\n%s", err, stderr)

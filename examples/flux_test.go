@@ -286,7 +286,7 @@ func TestFluxKustomizationsAreAcceptedByTheAPIServer(t *testing.T) {
 	s := apiserver.Start(t)
 	crd := filepath.Join(moduleDir(t, fluxKustomizeController), "config/crd/bases/kustomize.toolkit.fluxcd.io_kustomizations.yaml")
 	s.Kubectl(t, "apply", "--server-side", "--field-manager="+fieldManager, "-f", crd)
-	s.Kubectl(t, "wait", "--for=condition=Established", "--timeout=60s", "crd/kustomizations.kustomize.toolkit.fluxcd.io")
+	s.WaitEstablished(t, "crd/kustomizations.kustomize.toolkit.fluxcd.io")
 	s.KubectlIn(t, []byte("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: flux-system\n"), "apply", "--server-side", "--field-manager="+fieldManager, "-f", "-")
 
 	sync := mustRead(t, filepath.Join(testkit.Root(t), fluxSync))

@@ -384,8 +384,8 @@ func TestMultiAppGitOpsObjectsRenderWithTheirTools(t *testing.T) {
 	for _, crd := range []string{"application-crd.yaml", "applicationset-crd.yaml", "appproject-crd.yaml"} {
 		s.Kubectl(t, "apply", "--server-side", "-f", testkit.Tool(t, crd))
 	}
-	waitEstablished(t, s, "applications.argoproj.io")
-	waitEstablished(t, s, "applicationsets.argoproj.io")
+	s.WaitEstablished(t, "crd/applications.argoproj.io")
+	s.WaitEstablished(t, "crd/applicationsets.argoproj.io")
 	s.KubectlIn(t, []byte("apiVersion: v1\nkind: Namespace\nmetadata: {name: argocd}\n"), "apply", "--server-side", "-f", "-")
 	if _, stderr, err := s.KubectlErr("apply", "--server-side", "--dry-run=server", "-f", filepath.Join(m.dir, "argocd", "applicationset.yaml")); err != nil {
 		t.Fatalf("the ApplicationSet and Application are refused: %v\n%s", err, stderr)

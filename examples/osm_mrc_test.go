@@ -261,5 +261,5 @@ func installCRDs(t *testing.T, s *apiserver.Server, dir string) {
 		return
 	}
 	s.Kubectl(t, "apply", "--server-side", "--field-manager="+fieldManager, "-f", crds)
-	s.Kubectl(t, "wait", "--for=condition=Established", "-f", crds, "--timeout=60s")
+	s.WaitEstablished(t, "-f", crds)
 }

@@ -105,9 +105,9 @@ func start(t testing.TB, s *apiserver.Server) (*Cluster, error) {
 	if _, stderr, err := s.KubectlErr(append([]string{"apply", "--server-side", "--field-manager=harness"}, args...)...); err != nil {
 		return nil, fmt.Errorf("installing the CRDs: %v\n%s", err, stderr)
 	}
-	if _, stderr, err := s.KubectlErr("wait", "--for=condition=Established", "--timeout=120s", "crd/certificates.cert-manager.io", "crd/certificaterequests.cert-manager.io",
+	if err := s.Established(120*time.Second, "crd/certificates.cert-manager.io", "crd/certificaterequests.cert-manager.io",
 		"crd/issuers.cert-manager.io", "crd/clusterissuers.cert-manager.io", "crd/bundles.trust.cert-manager.io", "crd/clusterbundles.trust-manager.io"); err != nil {
-		return nil, fmt.Errorf("waiting for the CRDs: %v\n%s", err, stderr)
+		return nil, err
 	}
 	ns := []byte("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: " + Namespace + "\n")
 	if _, stderr, err := s.KubectlInErr(ns, "apply", "--server-side", "--field-manager=harness", "-f", "-"); err != nil {

@@ -37,23 +37,7 @@ spec:
 
 // A workload kind carousel does not know (OpenKruise's CloneSet), mounting
 // the same bundle.
-const cloneSet = `apiVersion: apps.kruise.io/v1alpha1
-kind: CloneSet
-metadata: {name: storefront-clones, namespace: shop}
-spec:
-  replicas: 3
-  selector: {matchLabels: {app: storefront-clones}}
-  template:
-    metadata: {labels: {app: storefront-clones}}
-    spec:
-      containers:
-      - name: web
-        image: registry.example.dev/storefront:2.4.1
-        volumeMounts: [{name: trust, mountPath: /etc/trust}]
-      volumes:
-      - name: trust
-        configMap: {name: cluster-ca-bundle}
-`
+var cloneSet = testkit.CloneSet("shop")
 
 func restartAnnotation(t *testing.T, out gen.Output, kind, ns, name string) string {
 	t.Helper()

@@ -33,7 +33,7 @@ func TestADeclaredWorkloadKindHoldsTheGateUntilItsControllerReportsItDone(t *tes
 	s := apiserver.Start(t)
 	crd := testkit.Tool(t, "apps.kruise.io_clonesets.yaml")
 	s.Kubectl(t, "apply", "--server-side", "-f", crd)
-	s.Kubectl(t, "wait", "--for=condition=Established", "-f", crd, "--timeout=60s")
+	s.WaitEstablished(t, "-f", crd)
 	cfg, err := clientcmd.BuildConfigFromFlags("", s.Kubeconfig)
 	if err != nil {
 		t.Fatal(err)
@@ -54,23 +54,7 @@ func TestADeclaredWorkloadKindHoldsTheGateUntilItsControllerReportsItDone(t *tes
 		t.Fatal(err)
 	}
 	// Its own namespace: the package's tests share one API server.
-	items := append(pkg.CopyItems(), yaml.MustParse("apiVersion: v1\nkind: Namespace\nmetadata: {name: clones}\n"), yaml.MustParse(`apiVersion: apps.kruise.io/v1alpha1
-kind: CloneSet
-metadata: {name: storefront-clones, namespace: clones}
-spec:
-  replicas: 3
-  selector: {matchLabels: {app: storefront-clones}}
-  template:
-    metadata: {labels: {app: storefront-clones}}
-    spec:
-      containers:
-      - name: web
-        image: registry.example.dev/storefront:2.4.1
-        volumeMounts: [{name: trust, mountPath: /etc/trust}]
-      volumes:
-      - name: trust
-        configMap: {name: cluster-ca-bundle}
-`))
+	items := append(pkg.CopyItems(), yaml.MustParse("apiVersion: v1\nkind: Namespace\nmetadata: {name: clones}\n"), yaml.MustParse(testkit.CloneSet("clones")))
 	out := gen.Render(gen.Input{Rotation: rot, Config: config, Items: items, Now: testkit.Now})
 	if out.Failed() {
 		t.Fatal(out.Results)

@@ -248,7 +248,7 @@ func TestEveryRegisteredResourceIsServedByTheAPIServer(t *testing.T) {
 		testkit.Tool(t, "rollout-crd.yaml"), // Argo Rollouts' own, from its pinned module
 	} {
 		s.Kubectl(t, "apply", "--server-side", "-f", crd)
-		s.Kubectl(t, "wait", "--for=condition=Established", "-f", crd, "--timeout=60s")
+		s.WaitEstablished(t, "-f", crd)
 	}
 	lists := map[string]map[string]string{} // group/version -> resource -> kind
 	for _, k := range targets.Builtin().All() {
