@@ -28,13 +28,25 @@ func (Material) Init(p *rotate.Package, o rotate.Options) (rotate.Report, error)
 }
 
 // Start promotes a finished rotation and makes the next one's material
-// (rotate.Start). The scope changes only at steady.
+// (rotate.Start). The scope changes only between rotations: at steady, or
+// at the last phase of a finished one (cleanup, reissue), which Start
+// promotes to steady first, so a leaf re-issue right after a CA rotation's
+// cleanup is one command. Mid-rotation rotate.Start refuses anyway; the
+// scope's own message says what to do.
 func (Material) Start(p *rotate.Package, o rotate.Options, req rotate.StartRequest) (rotate.Report, error) {
-	if req.Scope != "" && req.Scope != p.Rotation.Spec.Scope && p.Rotation.Spec.Phase != phases.Steady {
-		return rotate.Report{}, fmt.Errorf("the scope can change only at steady (the rotation is at %s)", p.Rotation.Spec.Phase)
+	ph := p.Rotation.Spec.Phase
+	if req.Scope != "" && req.Scope != p.Rotation.Spec.Scope && ph != phases.Steady && !finished(p.Rotation.Spec.Scope, ph) {
+		return rotate.Report{}, fmt.Errorf("the scope can change only between rotations, at steady or at the end of one (the rotation is at %s)", ph)
 	}
 	// Start writes the scope only once everything else is checked.
 	return rotate.Start(p, o, req)
+}
+
+// finished: ph is the last phase of scope's sequence, where a rotation is
+// done and the next start promotes it.
+func finished(scope phases.Scope, ph phases.Phase) bool {
+	seq, err := phases.Sequence(scope)
+	return err == nil && len(seq) > 1 && seq[len(seq)-1] == ph
 }
 
 // Pull is refused: the material backend's certificates are committed by
