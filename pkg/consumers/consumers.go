@@ -18,6 +18,7 @@ import (
 
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
+	"github.com/carousel-dev/carousel/pkg/krmio"
 	"github.com/carousel-dev/carousel/pkg/spec"
 	"github.com/carousel-dev/carousel/pkg/targets"
 )
@@ -230,7 +231,7 @@ func InItems(items []*yaml.RNode) Namespaces {
 
 func stringMap(n *yaml.RNode, path ...string) map[string]string {
 	out := map[string]string{}
-	m, _ := n.Pipe(yaml.Lookup(path...))
+	m := krmio.Get(n, path...)
 	if m == nil || m.YNode().Kind != yaml.MappingNode {
 		return out
 	}

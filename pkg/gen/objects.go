@@ -12,6 +12,7 @@ import (
 
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
+	"github.com/carousel-dev/carousel/pkg/krmio"
 	"github.com/carousel-dev/carousel/pkg/material"
 	"github.com/carousel-dev/carousel/pkg/pki"
 )
@@ -79,13 +80,13 @@ func newSecret(name, namespace, typ string) *yaml.RNode {
 func (r *renderer) labelled(n *yaml.RNode) *yaml.RNode {
 	labels := n.GetLabels()
 	labels[material.LabelRotation] = r.rot.Metadata.Name
-	_ = n.SetLabels(labels)
+	_ = krmio.SetMetadataMap(n, yaml.LabelsField, labels)
 	if len(r.rot.Spec.RenderedAnnotations) > 0 {
 		anns := n.GetAnnotations()
 		for k, v := range r.rot.Spec.RenderedAnnotations {
 			anns[k] = v
 		}
-		_ = n.SetAnnotations(anns)
+		_ = krmio.SetMetadataMap(n, yaml.AnnotationsField, anns)
 	}
 	return n
 }
@@ -99,7 +100,7 @@ func setAnnotations(n *yaml.RNode, add map[string]string) {
 	for _, k := range slices.Sorted(maps.Keys(add)) {
 		a[k] = add[k]
 	}
-	_ = n.SetAnnotations(a)
+	_ = krmio.SetMetadataMap(n, yaml.AnnotationsField, a)
 }
 
 func setData(n *yaml.RNode, key, value string) {

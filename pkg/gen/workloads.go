@@ -10,6 +10,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
 	"github.com/carousel-dev/carousel/pkg/consumers"
+	"github.com/carousel-dev/carousel/pkg/krmio"
 	"github.com/carousel-dev/carousel/pkg/spec"
 	"github.com/carousel-dev/carousel/pkg/targets"
 )
@@ -53,7 +54,7 @@ func (r *renderer) rollWorkloads(managed map[objID]Managed, base *baseline) []Re
 			continue
 		}
 		w := kind.Workload
-		podSpec, _ := n.Pipe(yaml.Lookup(w.PodSpec()...))
+		podSpec := krmio.Get(n, w.PodSpec()...)
 		lines := map[string]string{} // what -> line of the hash
 		baseLines := map[string]string{}
 		if podSpec != nil {
@@ -107,7 +108,7 @@ func (r *renderer) rollWorkloads(managed map[objID]Managed, base *baseline) []Re
 			r.errorAt(n, strings.Join(w.Annotations(), "."), err)
 			continue
 		}
-		_ = meta.PipeE(yaml.SetField(RestartAnnotation(r.rot.Metadata.Name), yaml.NewStringRNode(hash)))
+		_ = krmio.SetString(meta, RestartAnnotation(r.rot.Metadata.Name), hash)
 		restart.Hash = hash
 		restarts = append(restarts, restart)
 	}
@@ -210,18 +211,17 @@ func podRefs(podSpec *yaml.RNode) []ref {
 		if n == nil {
 			return
 		}
-		v, _ := n.Pipe(yaml.Lookup(path...))
-		if v != nil && yaml.GetValue(v) != "" {
-			out = append(out, ref{kind, yaml.GetValue(v)})
+		if v := krmio.Value(n, path...); v != "" {
+			out = append(out, ref{kind, v})
 		}
 	}
-	vols, _ := podSpec.Pipe(yaml.Lookup("volumes"))
+	vols := krmio.Get(podSpec, "volumes")
 	if vols != nil {
 		els, _ := vols.Elements()
 		for _, v := range els {
 			add(targets.Secret, v, "secret", "secretName")
 			add(targets.ConfigMap, v, "configMap", "name")
-			srcs, _ := v.Pipe(yaml.Lookup("projected", "sources"))
+			srcs := krmio.Get(v, "projected", "sources")
 			if srcs != nil {
 				ss, _ := srcs.Elements()
 				for _, s := range ss {
@@ -232,20 +232,20 @@ func podRefs(podSpec *yaml.RNode) []ref {
 		}
 	}
 	for _, kind := range []string{"containers", "initContainers", "ephemeralContainers"} {
-		cs, _ := podSpec.Pipe(yaml.Lookup(kind))
+		cs := krmio.Get(podSpec, kind)
 		if cs == nil {
 			continue
 		}
 		els, _ := cs.Elements()
 		for _, c := range els {
-			if env, _ := c.Pipe(yaml.Lookup("env")); env != nil {
+			if env := krmio.Get(c, "env"); env != nil {
 				es, _ := env.Elements()
 				for _, e := range es {
 					add(targets.Secret, e, "valueFrom", "secretKeyRef", "name")
 					add(targets.ConfigMap, e, "valueFrom", "configMapKeyRef", "name")
 				}
 			}
-			if envFrom, _ := c.Pipe(yaml.Lookup("envFrom")); envFrom != nil {
+			if envFrom := krmio.Get(c, "envFrom"); envFrom != nil {
 				es, _ := envFrom.Elements()
 				for _, e := range es {
 					add(targets.Secret, e, "secretRef", "name")
