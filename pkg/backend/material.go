@@ -88,7 +88,7 @@ func consumers(ctx context.Context, client dynamic.Interface, rot *spec.CARotati
 	for _, w := range out.Restarts {
 		owned[w.Kind+"/"+w.Namespace+"/"+w.Name] = true
 	}
-	scan, err := fleet.Consumers(ctx, client, rot.Metadata.Name, func(kind, ns, name string) bool { return owned[kind+"/"+ns+"/"+name] })
+	scan, err := fleet.Consumers(ctx, client, rot.Metadata.Name, rot.Spec.Kinds(), func(kind, ns, name string) bool { return owned[kind+"/"+ns+"/"+name] })
 	if err != nil {
 		return fmt.Errorf("listing the consumer packages of %s: %w", rot.Metadata.Name, err)
 	}

@@ -64,8 +64,8 @@ type Lag struct {
 // kinds that may carry the marker: workloads and caBundle holders are
 // listed whole (the marker is an annotation, which no selector reads);
 // bundles carry the rotation label and are listed by it.
-func markerResources() (all, labelled []schema.GroupVersionResource) {
-	for _, k := range targets.Builtin().All() {
+func markerResources(kinds targets.Registry) (all, labelled []schema.GroupVersionResource) {
+	for _, k := range kinds.All() {
 		switch {
 		case k.Workload != nil && k.Workload.Roll != targets.NotRolled, k.CABundle != nil:
 			all = append(all, k.Resource)
@@ -88,9 +88,11 @@ type Scan struct {
 // Consumers finds every object of the cluster carrying the rotation's
 // marker and groups them by application, and the workloads reading the
 // rotation's bundles without one (owned says which workloads the owner's
-// own package rolls; nil: none). Lists are paginated; no object is fetched
-// one by one.
-func Consumers(ctx context.Context, client dynamic.Interface, rotation string, owned func(kind, namespace, name string) bool) (*Scan, error) {
+// own package rolls; nil: none). kinds is the rotation's registry
+// (spec.Kinds(): the built-in kinds and those spec.workloadKinds
+// declares), so a declared kind's consumers are found too. Lists are
+// paginated; no object is fetched one by one.
+func Consumers(ctx context.Context, client dynamic.Interface, rotation string, kinds targets.Registry, owned func(kind, namespace, name string) bool) (*Scan, error) {
 	key := gen.MarkerAnnotation(rotation)
 	byApp := map[string]map[string][]string{}
 	mark := func(u *unstructured.Unstructured) bool {
@@ -112,7 +114,7 @@ func Consumers(ctx context.Context, client dynamic.Interface, rotation string, o
 		byApp[app][phase] = append(byApp[app][phase], obj)
 		return true
 	}
-	all, labelled := markerResources()
+	all, labelled := markerResources(kinds)
 	bundles := map[string]bool{} // kind/namespace/name of the rotation's bundles
 	for _, r := range labelled {
 		err := list(ctx, client, r, material.LabelRotation+"="+rotation, func(u *unstructured.Unstructured) {
@@ -129,7 +131,7 @@ func Consumers(ctx context.Context, client dynamic.Interface, rotation string, o
 			if mark(u) {
 				return
 			}
-			k, ok := targets.Builtin().Lookup(u.GetKind())
+			k, ok := kinds.Lookup(u.GetKind())
 			if !ok || k.Workload == nil || (owned != nil && owned(u.GetKind(), u.GetNamespace(), u.GetName())) {
 				return
 			}
