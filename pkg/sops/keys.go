@@ -65,6 +65,14 @@ func CheckKeys(bin string, pairs []material.KeyPair) ([]KeyMismatch, error) {
 		}
 		keys[i] = key
 	}
+	return MatchKeys(pairs, keys), nil
+}
+
+// MatchKeys compares keys[i] with pairs[i]'s certificate, for keys already
+// read (decrypting each once: sops runs per key and dominates a check).
+// A key that belongs to another pair's certificate is reported with that
+// pair.
+func MatchKeys(pairs []material.KeyPair, keys []crypto.Signer) []KeyMismatch {
 	var out []KeyMismatch
 	for i, k := range pairs {
 		if pki.KeyMatches(k.Cert(), keys[i]) {
@@ -79,7 +87,7 @@ func CheckKeys(bin string, pairs []material.KeyPair) ([]KeyMismatch, error) {
 		}
 		out = append(out, m)
 	}
-	return out, nil
+	return out
 }
 
 // VerifyKeys is CheckKeys as one error naming every mismatch (nil: every
