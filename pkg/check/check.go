@@ -329,6 +329,8 @@ func checkMove(base, cur *spec.CARotation) []Refusal {
 	b, c := base.Spec, cur.Spec
 	b.Phase, c.Phase = "", ""
 	b.Step, c.Step = "", ""
+	// spec.phaseSince records when the position changed: part of the move.
+	b.PhaseSince, c.PhaseSince = spec.Timestamp{}, spec.Timestamp{}
 	bj, _ := json.Marshal(b)
 	cj, _ := json.Marshal(c)
 	midFlight := base.Spec.Phase != phases.Steady && !promotion(base, cur)
