@@ -54,6 +54,10 @@ type Output struct {
 	// Published is what consumers in other packages need to roll and
 	// render exactly as they would in this one (`carousel publish`).
 	Published *Published
+	// Certificates are the certificates the phase uses (the CAs it
+	// trusts, the leaves it serves): what spec.alerts alerts on and
+	// `carousel status -o openmetrics` reports the expiry of.
+	Certificates []Certificate
 }
 
 // Published is the public part of a rendered phase: the trusted set and
@@ -207,6 +211,7 @@ func (r *renderer) renderParts() []part {
 		r.updateKubeconfigs(),
 		r.updateServiceAccountTokens(),
 		r.renderMeshRootCertificates(),
+		r.renderAlerts(r.inUse()),
 	}
 }
 
@@ -245,6 +250,7 @@ func (r *renderer) finish(rendered []*yaml.RNode, managed map[objID]Managed, res
 		return o // a consumer package: no material
 	}
 	o.Signer = r.set.CA[r.state.Signer].Cert()
+	o.Certificates = r.inUse()
 	o.NodePublished = r.published.certs
 	o.Leaves, o.KnownLeaves = map[string]*x509.Certificate{}, map[string]string{}
 	for name, gens := range r.set.Leaves {
