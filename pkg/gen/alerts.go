@@ -62,13 +62,17 @@ type Certificate struct {
 // generation it serves, in spec order.
 func (r *renderer) inUse() []Certificate {
 	var out []Certificate
+	// A render refuses a phase whose material is missing before this; the
+	// checks keep a renderer of another position from panicking.
 	for _, g := range r.state.Trusted {
-		k := r.set.CA[g]
-		out = append(out, Certificate{Role: "ca", Name: k.CAID, Generation: g, Cert: k.Cert()})
+		if k, ok := r.set.CA[g]; ok && len(k.Certs) > 0 {
+			out = append(out, Certificate{Role: "ca", Name: k.CAID, Generation: g, Cert: k.Cert()})
+		}
 	}
 	for _, l := range r.rot.Spec.Leaves {
-		k := r.set.Leaves[l.Name][r.state.Leaves]
-		out = append(out, Certificate{Role: "leaf", Name: l.Name, Generation: r.state.Leaves, Cert: k.Cert()})
+		if k, ok := r.set.Leaves[l.Name][r.state.Leaves]; ok && len(k.Certs) > 0 {
+			out = append(out, Certificate{Role: "leaf", Name: l.Name, Generation: r.state.Leaves, Cert: k.Cert()})
+		}
 	}
 	return out
 }

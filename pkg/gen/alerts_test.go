@@ -468,3 +468,38 @@ func checkRules(t *testing.T, f ruleFile) (string, error) {
 	}
 	return promtool(t, dir, "check", "rules", "--lint=all", "--lint-fatal", "rules.yaml")
 }
+
+// A leaf re-issue whose old leaf is gone from the material (a `carousel
+// start` promoting the re-issued leaves, interrupted half-way) renders
+// reissue, alerts or not: the steady baseline lacks the leaf, and the
+// certificates the alerts name are read only for the phase itself. (It
+// once panicked there for every rotation, since the certificates were
+// listed before asking whether alerts were wanted.)
+func TestAReissueWithoutItsOldLeafRendersWithAndWithoutAlerts(t *testing.T) {
+	pkg := testkit.Load(t, filepath.Join(testkit.Root(t), "examples", "neuvector"))
+	for _, alerts := range []bool{false, true} {
+		t.Run(fmt.Sprintf("alerts %v", alerts), func(t *testing.T) {
+			cfg := pkg.WithPhase(t, phases.Reissue)
+			if alerts {
+				withAlerts(cfg)
+			}
+			rot, err := spec.Load(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var items []*yaml.RNode
+			for _, n := range pkg.CopyItems() {
+				if n.GetName() != "neuvector-leaf-internal-old" {
+					items = append(items, n)
+				}
+			}
+			out := gen.Render(gen.Input{Rotation: rot, Config: cfg, Items: items, Now: testkit.Now})
+			if out.Failed() {
+				t.Fatalf("reissue does not render: %v", out.Results)
+			}
+			if got := testkit.Find(out.Items, "PrometheusRule", "monitoring", "neuvector-alerts") != nil; got != alerts {
+				t.Fatalf("a PrometheusRule rendered: %v, want %v", got, alerts)
+			}
+		})
+	}
+}

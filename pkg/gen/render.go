@@ -171,7 +171,10 @@ func Render(in Input) Output {
 	r.trust = newTrustSet(r.caCerts(state.Trusted))
 	r.published = newTrustSet(r.caCerts(state.Published))
 	r.warnExpiry()
-	rendered, managed := compose(r.renderParts())
+	// The alerts last, and not among renderParts, which the baseline
+	// renders too: they manage nothing, and the steady phase's may lack
+	// the material the alerts name.
+	rendered, managed := compose(append(r.renderParts(), r.renderAlerts(r.inUse())))
 	// Then what reads them all: a workload rolls on the digest of every
 	// managed object its pods read, whichever renderer manages it; a
 	// caBundle is unmanaged only if no renderer manages it.
@@ -211,7 +214,6 @@ func (r *renderer) renderParts() []part {
 		r.updateKubeconfigs(),
 		r.updateServiceAccountTokens(),
 		r.renderMeshRootCertificates(),
-		r.renderAlerts(r.inUse()),
 	}
 }
 
