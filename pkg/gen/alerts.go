@@ -142,10 +142,9 @@ func (r *renderer) renderAlerts(certs []Certificate) part {
 	if stuck := r.stuckRule(); stuck != nil {
 		rules = append(rules, stuck)
 	}
-	rule := r.labelled(yaml.MustParse(fmt.Sprintf("apiVersion: monitoring.coreos.com/v1\nkind: PrometheusRule\nmetadata:\n  name: %s\n  namespace: %s\n  labels: {}\n", a.Name, a.Namespace)))
-	labels := rule.GetLabels()
-	maps.Copy(labels, a.Labels)
-	_ = rule.SetLabels(labels)
+	rule := yaml.MustParse(fmt.Sprintf("apiVersion: monitoring.coreos.com/v1\nkind: PrometheusRule\nmetadata:\n  name: %s\n  namespace: %s\n  labels: {}\n", a.Name, a.Namespace))
+	_ = rule.SetLabels(maps.Clone(a.Labels))
+	r.labelled(rule) // after spec.alerts.labels: the rotation label is carousel's
 	group := yaml.NewMapRNode(nil)
 	_ = group.PipeE(yaml.SetField("name", yaml.NewStringRNode("carousel."+r.rot.Metadata.Name)))
 	_ = group.PipeE(yaml.SetField("rules", yaml.NewListRNode()))

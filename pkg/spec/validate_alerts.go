@@ -1,7 +1,6 @@
 package spec
 
 import (
-	"fmt"
 	"maps"
 	"regexp"
 	"slices"
@@ -38,7 +37,7 @@ func (s *Spec) validateAlerts(errs *FieldErrors) {
 		errs.add("spec.alerts.namespace", "%q must be a namespace name (a DNS label: a-z, 0-9 and \"-\", at most 63 characters): the namespace the Prometheus's ruleNamespaceSelector reads", a.Namespace)
 	}
 	for _, k := range slices.Sorted(maps.Keys(a.Labels)) {
-		p := fmt.Sprintf("spec.alerts.labels[%s]", k)
+		p := "spec.alerts.labels." + k
 		if !k8sLabelKey(k) {
 			errs.add(p, "%q is not a label key (an optional DNS subdomain prefix and /, then at most 63 characters: a-z, A-Z, 0-9, \"-\", \"_\", \".\")", k)
 		}
@@ -47,7 +46,7 @@ func (s *Spec) validateAlerts(errs *FieldErrors) {
 		}
 	}
 	for _, k := range slices.Sorted(maps.Keys(a.AlertLabels)) {
-		p := fmt.Sprintf("spec.alerts.alertLabels[%s]", k)
+		p := "spec.alerts.alertLabels." + k
 		switch {
 		case !promLabel.MatchString(k) || strings.HasPrefix(k, "__"):
 			errs.add(p, "%q is not a Prometheus label name (a-z, A-Z, 0-9 and _, not starting with a digit or __)", k)
