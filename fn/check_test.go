@@ -95,6 +95,14 @@ func TestCheckRefusesWhatBreaksTheModel(t *testing.T) {
 		{"a rotation ended by carousel start may merge", "cleanup", func(t *testing.T, repo string) {
 			testkit.Cmd{FixedClock: true, AgeKey: true}.Must(t, "start", filepath.Join(repo, "clusters", "prod", "carousel.yaml"), "--age", demoRecipient)
 		}, "", ""},
+		{"a phase moved by hand without its start is refused when the rotation renders alerts", "steady", func(t *testing.T, repo string) {
+			withAlertsInBase(t, repo)
+			setPhaseLine(t, repo, "trust-new")
+		}, "one-step", "spec.phaseSince did not"},
+		{"a phase moved by carousel advance with alerts may merge", "steady", func(t *testing.T, repo string) {
+			withAlertsInBase(t, repo)
+			testkit.Cmd{FixedClock: true, NoCluster: true}.Must(t, "advance", "--no-cluster", filepath.Join(repo, "clusters", "prod", "carousel.yaml"))
+		}, "", ""},
 		{"a plaintext private key is refused", "steady", func(t *testing.T, repo string) { plaintextLeaf(t, repo) }, "plaintext-key", "holds its private key (data.tls.key) unencrypted"},
 		{"a plaintext private key may merge when the spec opts in", "steady", func(t *testing.T, repo string) {
 			plaintextLeaf(t, repo)
@@ -172,6 +180,13 @@ func TestCheckRefusesWhatBreaksTheModel(t *testing.T) {
 			}
 		})
 	}
+}
+
+// withAlertsInBase adds spec.alerts to the package and commits it as the base.
+func withAlertsInBase(t *testing.T, repo string) {
+	t.Helper()
+	edit(t, repo, "carousel.yaml", "spec:\n", "spec:\n  alerts: {namespace: monitoring}\n")
+	gitIn(t, repo, "-c", "user.email=t@example.dev", "-c", "user.name=t", "commit", "-qam", "alerts (base)")
 }
 
 func TestCheckRefusesStaleRenderedOutput(t *testing.T) {

@@ -1,6 +1,7 @@
 package fn
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"time"
@@ -8,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/dynamic"
 
+	"github.com/carousel-dev/carousel/pkg/atomicfile"
 	"github.com/carousel-dev/carousel/pkg/gate"
 	"github.com/carousel-dev/carousel/pkg/status"
 )
@@ -33,7 +35,8 @@ func contextOf(c *cobra.Command) context.Context {
 
 func statusCmd() *cobra.Command {
 	var f clusterFlags
-	var output outputFlag
+	output := outputFlag{extra: []string{"openmetrics"}}
+	var metricsFile string
 	var wait bool
 	var timeout time.Duration
 	c := &cobra.Command{
@@ -55,7 +58,9 @@ will not help: the phase does not render, a rollout exceeded its deadline, or
 another tool writes certificates into a managed object); 1 the check could not
 run (no cluster configured, or it does not answer: the gate never passes
 unchecked). --wait polls until converged or blocked, up to --timeout (then
-exit 3). JSON and YAML output (-o json, -o yaml): docs/status.md.`,
+exit 3). JSON and YAML output (-o json, -o yaml), and the report as metrics
+(-o openmetrics, or --metrics-file for node-exporter's textfile collector or a
+Pushgateway job, written atomically whatever the verdict): docs/status.md.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			if err := output.check(); err != nil {
@@ -66,8 +71,22 @@ exit 3). JSON and YAML output (-o json, -o yaml): docs/status.md.`,
 			if err != nil {
 				return &exitErr{exitError, err}
 			}
-			if err := output.write(c.OutOrStdout(), r, r.Text); err != nil {
+			if output.format == "openmetrics" {
+				err = r.Metrics(c.OutOrStdout())
+			} else {
+				err = output.write(c.OutOrStdout(), r, r.Text)
+			}
+			if err != nil {
 				return err
+			}
+			if metricsFile != "" {
+				var b bytes.Buffer
+				if err := r.Metrics(&b); err != nil {
+					return err
+				}
+				if err := atomicfile.WriteFile(metricsFile, b.Bytes(), 0o644); err != nil {
+					return &exitErr{exitError, fmt.Errorf("writing the metrics: %w", err)}
+				}
 			}
 			switch r.Verdict {
 			case status.Progressing:
@@ -80,6 +99,7 @@ exit 3). JSON and YAML output (-o json, -o yaml): docs/status.md.`,
 	}
 	f.add(c)
 	output.add(c)
+	c.Flags().StringVar(&metricsFile, "metrics-file", "", "also write the report as OpenMetrics to this file, atomically (node-exporter's textfile collector: a .prom file in its directory)")
 	c.Flags().BoolVar(&wait, "wait", false, "poll until converged or blocked")
 	c.Flags().DurationVar(&timeout, "timeout", 10*time.Minute, "how long --wait waits")
 	return c

@@ -4,18 +4,29 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"sigs.k8s.io/yaml"
 )
 
 // outputFlag is -o/--output, which names a format in every command that
-// has it: text (for people), json or yaml (for scripts; the same fields).
-// Files are named by --out.
-type outputFlag struct{ format string }
+// has it: text (for people), json or yaml (for scripts; the same fields),
+// and the formats a command adds (extra: status's openmetrics). Files are
+// named by --out.
+type outputFlag struct {
+	format string
+	extra  []string
+}
 
 func (o *outputFlag) add(c *cobra.Command) {
-	c.Flags().StringVarP(&o.format, "output", "o", "text", "the output format: text, json or yaml")
+	c.Flags().StringVarP(&o.format, "output", "o", "text", "the output format: "+o.formats())
+}
+
+func (o *outputFlag) formats() string {
+	all := append([]string{"text", "json"}, o.extra...)
+	return strings.Join(all, ", ") + " or yaml"
 }
 
 // check refuses an unknown format before the command does anything.
@@ -24,7 +35,10 @@ func (o *outputFlag) check() error {
 	case "text", "json", "yaml":
 		return nil
 	}
-	return &usageError{fmt.Errorf("--output must be text, json or yaml, not %q", o.format)}
+	if slices.Contains(o.extra, o.format) {
+		return nil
+	}
+	return &usageError{fmt.Errorf("--output must be %s, not %q", o.formats(), o.format)}
 }
 
 // write writes v as json or yaml, or calls text for the text format.

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/carousel-dev/carousel/internal/testkit"
 	"github.com/carousel-dev/carousel/pkg/phases"
@@ -87,6 +88,26 @@ func TestAdvanceMovesOneStepKeepsCommentsAndWritesThePullRequest(t *testing.T) {
 	}
 	if len(diagrams[0].Statements) != 7 || len(highlighted) != 1 || highlighted[0] != "trust-new/objects" {
 		t.Fatalf("the diagram must show the 7 steps of the 5 phases with trust-new/objects highlighted: %s", parsed)
+	}
+}
+
+// A rotation that renders alerts gets spec.phaseSince with every move, at
+// the move's time (the suite's clock), in the same write as spec.phase:
+// its phase-stuck alert counts from it. The rest of the file stays.
+func TestAdvanceRecordsWhenThePhaseBeganForTheAlerts(t *testing.T) {
+	dir := examplePackage(t, phases.Steady)
+	file := filepath.Join(dir, "carousel.yaml")
+	b, _ := os.ReadFile(file)
+	before := strings.Replace(string(b), "  phase: steady\n", "  phase: steady\n  alerts: {namespace: monitoring}\n", 1)
+	if err := os.WriteFile(file, []byte(before), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	offline.Must(t, "advance", "--no-cluster", file)
+	after, _ := os.ReadFile(file)
+	since := testkit.Now.UTC().Format(time.RFC3339)
+	want := strings.Replace(before, "  phase: steady\n", "  phase: trust-new\n  phaseSince: \""+since+"\"\n  step: objects\n", 1)
+	if string(after) != want {
+		t.Fatalf("advance must write spec.phase, spec.step and spec.phaseSince and nothing else:\n%s", after)
 	}
 }
 

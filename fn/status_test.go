@@ -277,6 +277,56 @@ func TestStatusFollowsThePhaseToConvergence(t *testing.T) {
 	}
 }
 
+// status -o openmetrics writes the report as metrics (pkg/status checks
+// them with Prometheus's parsers), and --metrics-file writes the same
+// bytes to a file, whatever the verdict (here progressing: nothing is
+// applied), beside the output asked for. A check that could not run
+// writes no file: the one from the last check stays, and its age says so
+// (node-exporter's node_textfile_mtime_seconds).
+func TestStatusWritesItsReportAsMetrics(t *testing.T) {
+	s := apiserver.Start(t)
+	// examples/kpt, which no other test here applies: nothing of it is in
+	// the shared API server.
+	dir := t.TempDir()
+	if err := os.CopyFS(dir, os.DirFS(filepath.Join(testkit.Root(t), "examples", "kpt"))); err != nil {
+		t.Fatal(err)
+	}
+	testkit.SetPhase(t, dir, phases.TrustNew)
+	file := filepath.Join(dir, "carousel.yaml")
+	prom := filepath.Join(t.TempDir(), "carousel.prom")
+	run := testkit.Cmd{FixedClock: true}.Run(t, "status", file, "--kubeconfig", s.Kubeconfig, "-o", "openmetrics", "--metrics-file", prom)
+	if run.Code != 3 {
+		t.Fatalf("want exit 3 (progressing), got %d: %s", run.Code, run.Out)
+	}
+	for _, want := range []string{
+		`carousel_rotation_phase{phase="trust-new",rotation="app-tls"} 1`,
+		`carousel_rotation_verdict{rotation="app-tls",verdict="progressing"} 1`,
+		`carousel_object_converged{kind="ConfigMap",name="app-trust",namespace="app",rotation="app-tls"} 0`,
+		`carousel_workload_converged{kind="Deployment",name="web",namespace="app",rotation="app-tls"} 0`,
+	} {
+		if !strings.Contains(run.Stdout, want+"\n") {
+			t.Errorf("status -o openmetrics lacks %s:\n%s", want, run.Stdout)
+		}
+	}
+	b, err := os.ReadFile(prom)
+	if err != nil || string(b) != run.Stdout {
+		t.Fatalf("--metrics-file must hold what -o openmetrics printed (%v):\n%s", err, b)
+	}
+	// With -o json on stdout, the file is still the metrics.
+	if r := carouselStatus(t, s, file, "--metrics-file", prom); r.code != 3 {
+		t.Fatalf("want exit 3, got %d", r.code)
+	}
+	if again, _ := os.ReadFile(prom); string(again) != string(b) {
+		t.Fatalf("the metrics file changed with -o json:\n%s", again)
+	}
+	if r := (testkit.Cmd{FixedClock: true}).Run(t, "status", file, "--kubeconfig", filepath.Join(t.TempDir(), "nope"), "--metrics-file", prom); r.Code != 1 {
+		t.Fatalf("want exit 1 without a cluster, got %d", r.Code)
+	}
+	if again, _ := os.ReadFile(prom); string(again) != string(b) {
+		t.Fatalf("a check that could not run replaced the metrics file:\n%s", again)
+	}
+}
+
 func TestStatusFailsClearlyWithoutACluster(t *testing.T) {
 	dir := examplePackage(t, phases.Steady)
 	r := testkit.Cmd{FixedClock: true}.Run(t, "status", filepath.Join(dir, "carousel.yaml"), "--kubeconfig", filepath.Join(dir, "nope"))

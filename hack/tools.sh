@@ -38,6 +38,7 @@ TOOLS=(
   "flux-health v0.110.3 flux-health"
   "argocd-health v3.2.12 argocd-health"
   "kubeadm-ca v1.36.3 kubeadm-ca"
+  "promtool v0.316.0 promtool"
 )
 
 # Tools built from a module of this repository (hack/systems/...): their
@@ -234,6 +235,18 @@ build() {
       ld="-s -w -X k8s.io/component-base/version.gitVersion=$version -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$(echo "$version" | cut -d. -f2)"
       cd "$REPO/hack/systems/kubeadm"
       CGO_ENABLED=0 go build -trimpath -ldflags "$ld" -o "$out/kubeadm-ca" . ;;
+    promtool)
+      # Prometheus's own promtool (`test rules`, `check rules`, `check
+      # metrics`) for the PrometheusRule the rotation renders and the
+      # OpenMetrics `carousel status` writes: only ./cmd/promtool, built
+      # inside the prometheus module source at the pinned release with its
+      # own go.mod and go.sum (not its go.work, which names modules the
+      # release zip leaves out; v0.316.0 is Prometheus 3.16.0), so none of
+      # its dependencies enter carousel's go.mod.
+      local pdir
+      pdir=$(GOFLAGS=-mod=mod go mod download -json "github.com/prometheus/prometheus@$version" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+      [ -n "$pdir" ] || die "promtool $version: module source not found"
+      (cd "$pdir" && GOWORK=off GOFLAGS=-mod=readonly CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X github.com/prometheus/common/version.Version=3.${version#v0.3}" -o "$out/promtool" ./cmd/promtool) ;;
     actionlint) GOBIN=$out CGO_ENABLED=0 go install "github.com/rhysd/actionlint/cmd/actionlint@$version" ;;
     mermaid-parser)
       # The npm @mermaid-js/parser, with a small CLI: reads a Markdown or

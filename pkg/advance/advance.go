@@ -134,7 +134,7 @@ func Run(ctx context.Context, r Request) (*Result, error) {
 		}
 	}
 	steps, _ := phases.Steps(p.Rotation.Spec.Scope, target.Phase, feat)
-	if err := p.SetPosition(target, len(steps) > 1); err != nil {
+	if err := p.SetPosition(target, len(steps) > 1, r.Now); err != nil {
 		return nil, err
 	}
 	return res, nil

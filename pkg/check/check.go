@@ -327,9 +327,18 @@ func checkMove(base, cur *spec.CARotation) []Refusal {
 			out = append(out, Refusal{RuleMove, err.Error(), "move one step per pull request (`carousel advance`), merging each after its gate holds"})
 		}
 	}
+	if moved := base.Position() != cur.Position(); moved && cur.Spec.Alerts != nil && base.Spec.Alerts != nil &&
+		cur.Spec.PhaseSince.String() == base.Spec.PhaseSince.String() && !promotion(base, cur) {
+		// The phase-stuck alert counts from spec.phaseSince: left as it
+		// was, it would count from the move before this one.
+		out = append(out, Refusal{RuleMove, fmt.Sprintf("spec.phase moved to %s but spec.phaseSince did not: the phase-stuck alert (spec.alerts) would count from the move before", cur.Spec.Phase),
+			"move with `carousel advance`, which records it, or set spec.phaseSince to now (RFC 3339, UTC)"})
+	}
 	b, c := base.Spec, cur.Spec
 	b.Phase, c.Phase = "", ""
 	b.Step, c.Step = "", ""
+	// spec.phaseSince records when the position changed: part of the move.
+	b.PhaseSince, c.PhaseSince = spec.Timestamp{}, spec.Timestamp{}
 	bj, _ := json.Marshal(b)
 	cj, _ := json.Marshal(c)
 	midFlight := base.Spec.Phase != phases.Steady && !promotion(base, cur)

@@ -73,7 +73,8 @@ func Check(ctx context.Context, ph *Phase, client dynamic.Interface) (*status.Re
 	rot := ph.Package.Rotation
 	if ph.Out.Failed() {
 		return &status.Report{Rotation: rot.Metadata.Name, Phase: string(rot.Spec.Phase), Verdict: status.Blocked,
-			Reasons: []string{fmt.Sprintf("the phase does not render: %v", ph.Out.Results)}, Objects: []status.ObjectStatus{}, Workloads: []status.WorkloadStatus{}}, nil
+			Reasons: []string{fmt.Sprintf("the phase does not render: %v", ph.Out.Results)}, Objects: []status.ObjectStatus{}, Workloads: []status.WorkloadStatus{},
+			Scope: rot.Spec.Scope, PhaseSince: rot.Spec.PhaseSince.Value()}, nil
 	}
 	return backend.For(rot).Status(ctx, client, backend.Phase{Rotation: rot, Items: ph.Items, Out: ph.Out, Now: ph.Now})
 }

@@ -88,7 +88,12 @@ func (r *renderer) renderCertManager() Output {
 	if r.hasErrors() {
 		return Output{Results: r.results, State: r.state}
 	}
-	o := Output{Results: r.results, State: r.state, Items: append(append(r.items, objs...), info.rendered...), Restarts: restarts}
+	certs := r.certManagerInUse(pulled)
+	alerts := r.renderAlerts(certs)
+	if r.hasErrors() {
+		return Output{Results: r.results, State: r.state}
+	}
+	o := Output{Results: r.results, State: r.state, Items: append(append(append(r.items, objs...), info.rendered...), alerts.rendered...), Restarts: restarts, Certificates: certs}
 	for _, n := range append(slices.Clone(r.items), info.rendered...) {
 		if m, ok := managed[idOf(n)]; ok && m.Object == n {
 			o.Managed = append(o.Managed, m)

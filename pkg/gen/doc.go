@@ -11,8 +11,10 @@
 // returning what it manages: casecrets.go (the CA generation Secrets),
 // leafsecrets.go, bundles.go, clusterinfo.go (kube-public/cluster-info),
 // cabundles.go (webhooks, APIServices, CRDs), kubeconfigs.go,
-// satokens.go (service-account token Secrets' ca.crt) and
-// meshrootcerts.go (OSM's MeshRootCertificates). Around them:
+// satokens.go (service-account token Secrets' ca.crt),
+// meshrootcerts.go (OSM's MeshRootCertificates) and alerts.go (the
+// PrometheusRule of spec.alerts, which manages nothing: no certificate in
+// it, no pod reads it). Around them:
 // material.go takes the rotation's KeyPairs out of the input and checks
 // them; objects.go holds the trusted set and object IDs; takeover.go takes
 // over an input object the rotation renders (a chart's trust-roots

@@ -54,6 +54,10 @@ type Output struct {
 	// Published is what consumers in other packages need to roll and
 	// render exactly as they would in this one (`carousel publish`).
 	Published *Published
+	// Certificates are the certificates the phase uses (the CAs it
+	// trusts, the leaves it serves): what spec.alerts alerts on and
+	// `carousel status -o openmetrics` reports the expiry of.
+	Certificates []Certificate
 }
 
 // Published is the public part of a rendered phase: the trusted set and
@@ -167,7 +171,10 @@ func Render(in Input) Output {
 	r.trust = newTrustSet(r.caCerts(state.Trusted))
 	r.published = newTrustSet(r.caCerts(state.Published))
 	r.warnExpiry()
-	rendered, managed := compose(r.renderParts())
+	// The alerts last, and not among renderParts, which the baseline
+	// renders too: they manage nothing, and the steady phase's may lack
+	// the material the alerts name.
+	rendered, managed := compose(append(r.renderParts(), r.renderAlerts(r.inUse())))
 	// Then what reads them all: a workload rolls on the digest of every
 	// managed object its pods read, whichever renderer manages it; a
 	// caBundle is unmanaged only if no renderer manages it.
@@ -245,6 +252,7 @@ func (r *renderer) finish(rendered []*yaml.RNode, managed map[objID]Managed, res
 		return o // a consumer package: no material
 	}
 	o.Signer = r.set.CA[r.state.Signer].Cert()
+	o.Certificates = r.inUse()
 	o.NodePublished = r.published.certs
 	o.Leaves, o.KnownLeaves = map[string]*x509.Certificate{}, map[string]string{}
 	for name, gens := range r.set.Leaves {

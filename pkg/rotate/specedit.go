@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	goyaml "go.yaml.in/yaml/v3"
 
@@ -31,11 +32,17 @@ func (p *Package) SetPhase(phase phases.Phase) error {
 // SetPosition rewrites spec.phase and spec.step in one atomic write. The
 // step is written when the phase has several steps or the file already
 // names one, so a rotation whose phases are one step each keeps a file
-// with spec.phase alone.
-func (p *Package) SetPosition(pos phases.Position, phaseHasSteps bool) error {
+// with spec.phase alone. spec.phaseSince becomes at (the move's time) in
+// the same write when the rotation renders alerts (its phase-stuck alert
+// counts from it) or the file already records it; otherwise the file
+// stays as it was, with spec.phase alone changed.
+func (p *Package) SetPosition(pos phases.Position, phaseHasSteps bool, at time.Time) error {
 	fields := []specField{{"phase", string(pos.Phase)}}
 	if phaseHasSteps || p.Rotation.Spec.Step != "" {
 		fields = append(fields, specField{"step", string(pos.Step)})
+	}
+	if p.Rotation.Spec.Alerts != nil || !p.Rotation.Spec.PhaseSince.IsZero() {
+		fields = append(fields, specField{"phaseSince", spec.TimestampOf(at).String()})
 	}
 	return p.editSpec(fields...)
 }
@@ -110,6 +117,8 @@ func (p *Package) editSpec(fields ...specField) error {
 			p.Rotation.Spec.Scope = phases.Scope(f.value)
 		case "step":
 			p.Rotation.Spec.Step = phases.Step(f.value)
+		case "phaseSince":
+			p.Rotation.Spec.PhaseSince = spec.ParseTimestamp(f.value)
 		}
 	}
 	return nil
@@ -198,6 +207,11 @@ func setSpecScalarText(b []byte, key, value string) ([]byte, error) {
 			}
 		}
 		indent := strings.Repeat(" ", at.Column-1)
+		if !plainValue.MatchString(value) {
+			// A time (spec.phaseSince) is quoted, as a flow entry's is:
+			// unquoted, YAML 1.1 readers take it for a timestamp.
+			value = strconv.Quote(value)
+		}
 		ins := []byte(indent + key + ": " + value + "\n")
 		i := at.Line - 1
 		if after {
@@ -237,6 +251,10 @@ func setSpecScalarText(b []byte, key, value string) ([]byte, error) {
 	width := len(v.Value)
 	if v.Style&(goyaml.DoubleQuotedStyle|goyaml.SingleQuotedStyle) != 0 {
 		col++ // keep the quotes
+	} else if !plainValue.MatchString(value) {
+		// A plain time was read as a timestamp, not text: written
+		// quoted, as an insert writes it.
+		value = strconv.Quote(value)
 	}
 	if col+width > len(line) || string(line[col:col+width]) != v.Value {
 		return nil, fmt.Errorf("spec.%s at line %d is not a scalar carousel can edit in place: set it to `%s` by hand", key, v.Line, value)

@@ -33,6 +33,10 @@ func TestAMissingPhaseOrScopeIsInsertedAndNothingElseChanges(t *testing.T) {
 			strings.Replace(noPhase, "spec:\n", "spec:\n  scope: leaf\n", 1)},
 		{"an existing phase is replaced in place", rotation, "phase", "cleanup",
 			strings.Replace(rotation, "phase: steady", "phase: cleanup", 1)},
+		{"the phase's start goes after the phase, quoted", rotation, "phaseSince", "2027-01-01T00:00:00Z",
+			strings.Replace(rotation, "# advanced one PR at a time\n", "# advanced one PR at a time\n  phaseSince: \"2027-01-01T00:00:00Z\"\n", 1)},
+		{"an unquoted phase start is replaced in place, quoted", strings.Replace(rotation, "# advanced one PR at a time\n", "# advanced one PR at a time\n  phaseSince: 2026-01-01T00:00:00Z\n", 1), "phaseSince", "2027-01-01T00:00:00Z",
+			strings.Replace(rotation, "# advanced one PR at a time\n", "# advanced one PR at a time\n  phaseSince: \"2027-01-01T00:00:00Z\"\n", 1)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := setSpecScalar([]byte(tc.in), tc.key, tc.value)

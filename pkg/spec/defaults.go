@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"maps"
 	"regexp"
 	"time"
 
@@ -11,6 +12,13 @@ import (
 const (
 	DefaultMaterialDir   = "material"
 	DefaultExpiryWarning = 720 * time.Hour
+	// DefaultPhaseStuckAfter is a week: a phase waits for its rollouts
+	// and, with workload certificates, their lifetime (a day), so a week
+	// in one phase is a rotation someone forgot, not one under way.
+	DefaultPhaseStuckAfter = 168 * time.Hour
+	// DefaultSeverity is the alerts' severity label, in the words
+	// kube-prometheus-stack's own rules use (critical, warning, info).
+	DefaultSeverity = "warning"
 	// DefaultWorkloadCertificateLifetime is Linkerd's and Istio's default
 	// lifetime of a workload certificate.
 	DefaultWorkloadCertificateLifetime = 24 * time.Hour
@@ -56,6 +64,24 @@ func (r *CARotation) Default() error {
 	}
 	if s.ExpiryWarning.IsZero() {
 		s.ExpiryWarning = DurationOf(DefaultExpiryWarning)
+	}
+	if a := s.Alerts; a != nil {
+		if a.Name == "" {
+			a.Name = r.Metadata.Name + "-alerts"
+		}
+		if a.ExpiryWarning.IsZero() {
+			a.ExpiryWarning = s.ExpiryWarning
+		}
+		if a.PhaseStuckAfter.IsZero() {
+			a.PhaseStuckAfter = DurationOf(DefaultPhaseStuckAfter)
+		}
+		if _, ok := a.AlertLabels["severity"]; !ok {
+			a.AlertLabels = maps.Clone(a.AlertLabels)
+			if a.AlertLabels == nil {
+				a.AlertLabels = map[string]string{}
+			}
+			a.AlertLabels["severity"] = DefaultSeverity
+		}
 	}
 	if w := s.WorkloadCertificates; w != nil && w.Lifetime.IsZero() {
 		w.Lifetime = DurationOf(DefaultWorkloadCertificateLifetime)

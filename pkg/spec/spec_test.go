@@ -52,6 +52,20 @@ func TestDefaultsFillEveryOptionalField(t *testing.T) {
 			t.Errorf("%s: got %q, want %q", c.name, c.got, c.want)
 		}
 	}
+	a, err := load(t, base+"  alerts: {namespace: monitoring}\n  expiryWarning: 240h\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ name, got, want string }{
+		{"alerts name", a.Spec.Alerts.Name, "mesh-alerts"},
+		{"alerts expiryWarning follows spec.expiryWarning", a.Spec.Alerts.ExpiryWarning.String(), "240h"},
+		{"alerts phaseStuckAfter", a.Spec.Alerts.PhaseStuckAfter.String(), "168h0m0s"},
+		{"alerts severity", a.Spec.Alerts.AlertLabels["severity"], "warning"},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s: got %q, want %q", c.name, c.got, c.want)
+		}
+	}
 	again := *r
 	_ = again.Default()
 	if again.Spec.ExpiryWarning != s.ExpiryWarning {
@@ -114,6 +128,17 @@ func TestBadSpecsFailWithTheirFieldPath(t *testing.T) {
 		{"a CA Secret name that leaves no room for the generation is refused", "  ca: {secret: {name: " + strings.Repeat("c", 250) + ", namespace: mesh}}\n", "spec.ca.secret.name", "<name>-<CA ID>"},
 		{"workload certificates of a leaf that is not listed are refused", "  workloadCertificates: {issuer: nope}\n", "spec.workloadCertificates.issuer", "isCA: true"},
 		{"workload certificates with a bad lifetime are refused", "  workloadCertificates: {issuer: issuer, lifetime: 1d}\n", "spec.workloadCertificates.lifetime", "not a duration"},
+		{"alerts without a namespace are refused", "  alerts: {}\n", "spec.alerts.namespace", "is required"},
+		{"alerts in a namespace that is no DNS label are refused", "  alerts: {namespace: Monitoring}\n", "spec.alerts.namespace", "namespace name"},
+		{"a PrometheusRule name the API server refuses is refused", "  alerts: {namespace: monitoring, name: My_Rules}\n", "spec.alerts.name", "DNS subdomain"},
+		{"a rule label that is no label key is refused", "  alerts: {namespace: monitoring, labels: {'a b': x}}\n", "spec.alerts.labels.a b", "not a label key"},
+		{"a rule label value the API server refuses is refused", "  alerts: {namespace: monitoring, labels: {release: 'kube prometheus'}}\n", "spec.alerts.labels.release", "not a label value"},
+		{"an alert label that is no Prometheus label name is refused", "  alerts: {namespace: monitoring, alertLabels: {team-name: x}}\n", "spec.alerts.alertLabels.team-name", "not a Prometheus label name"},
+		{"an alert label carousel sets is refused", "  alerts: {namespace: monitoring, alertLabels: {rotation: x}}\n", "spec.alerts.alertLabels.rotation", "to tell them apart"},
+		{"an empty alert label is refused", "  alerts: {namespace: monitoring, alertLabels: {team: ''}}\n", "spec.alerts.alertLabels.team", "is empty"},
+		{"an expiry window that is no duration is refused", "  alerts: {namespace: monitoring, expiryWarning: 30d}\n", "spec.alerts.expiryWarning", "not a duration"},
+		{"a phase-stuck threshold that is not positive is refused", "  alerts: {namespace: monitoring, phaseStuckAfter: 0s}\n", "spec.alerts.phaseStuckAfter", "must be positive"},
+		{"a phase start that is no RFC 3339 time is refused", "  phaseSince: 'yesterday'\n", "spec.phaseSince", "not an RFC 3339 time"},
 		{"a CA Secret is refused with backend cert-manager", "  ca: {secret: {name: ca, namespace: x}}\n  backend: cert-manager\n  certManager: {generations: {old: 1}}\n", "spec.ca.secret", "renders no CA Secret"},
 	}
 	for _, tt := range tests {
@@ -371,5 +396,19 @@ func TestAnInternationalisedNameIsIssuedAsItsALabels(t *testing.T) {
 	want := []string{"xn--bcher-kva.example", "*.xn--mnchen-3ya.example", "plain.example"}
 	if got := r.Spec.Leaves[1].DNSNames; strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Fatalf("dnsNames %v, want %v", got, want)
+	}
+}
+
+// spec.phaseSince is a time YAML would read as a timestamp when unquoted;
+// either way it is the text carousel wrote, and its moment.
+func TestAPhaseStartLoadsQuotedOrNot(t *testing.T) {
+	for _, v := range []string{`2027-01-01T00:00:00Z`, `"2027-01-01T00:00:00Z"`} {
+		r, err := load(t, base+"  phaseSince: "+v+"\n")
+		if err != nil {
+			t.Fatalf("%s: %v", v, err)
+		}
+		if got := r.Spec.PhaseSince.String(); got != "2027-01-01T00:00:00Z" || r.Spec.PhaseSince.Value().Unix() != 1798761600 {
+			t.Errorf("%s: got %q (%d)", v, got, r.Spec.PhaseSince.Value().Unix())
+		}
 	}
 }

@@ -51,6 +51,12 @@ type Spec struct {
 	// node steps; one with meshRootCertificates goes through both-active
 	// before old-passive in sign-new. Default: the phase's first step.
 	Step phases.Step `json:"step,omitempty"`
+	// PhaseSince is when the rotation moved to its phase and step, written
+	// by `carousel advance` with spec.phase (when spec.alerts is set, or
+	// the file already has it). It is in git like the phase, so a render
+	// knows it without a clock: the phase-stuck alert compares Prometheus's
+	// time() with it.
+	PhaseSince Timestamp `json:"phaseSince,omitzero"`
 	// MaterialDir is where `carousel init`/`start` write key pairs, relative
 	// to the directory of the file holding this CARotation. Default "material".
 	MaterialDir string `json:"materialDir,omitempty"`
@@ -125,6 +131,11 @@ type Spec struct {
 	// picked up the state at all.
 	Consumers []string `json:"consumers,omitempty"`
 
+	// Alerts renders a PrometheusRule (monitoring.coreos.com/v1) with an
+	// alert per certificate the phase uses before it expires, and one when
+	// a rotation stays in a phase too long (docs/spec.md, "Alerts").
+	Alerts *Alerts `json:"alerts,omitempty"`
+
 	// Backend says who holds the keys. "material" (the default, also when
 	// empty): carousel renders Secrets from committed KeyPairs. "cert-manager":
 	// keys never leave the cluster; carousel renders, per phase, cert-manager
@@ -133,6 +144,32 @@ type Spec struct {
 	Backend Backend `json:"backend,omitempty"`
 	// CertManager configures the cert-manager backend.
 	CertManager *CertManager `json:"certManager,omitempty"`
+}
+
+// Alerts configures the PrometheusRule a rotation renders: where it goes
+// and the labels the Prometheus Operator selects it by (kube-prometheus-stack
+// selects rules labelled release: <its release name>, in any namespace),
+// and the two thresholds.
+type Alerts struct {
+	// Name of the PrometheusRule. Default <rotation>-alerts.
+	Name string `json:"name,omitempty"`
+	// Namespace of the PrometheusRule (required: the namespace the
+	// Prometheus's ruleNamespaceSelector reads, often monitoring).
+	Namespace string `json:"namespace"`
+	// Labels on the PrometheusRule object: what the Prometheus's
+	// ruleSelector matches.
+	Labels map[string]string `json:"labels,omitempty"`
+	// AlertLabels are added to every alert, for Alertmanager's routes
+	// (team: platform). severity (default warning) may be set here; the
+	// labels carousel sets to tell the alerts apart may not.
+	AlertLabels map[string]string `json:"alertLabels,omitempty"`
+	// ExpiryWarning is how long before a certificate's expiry its alert
+	// fires. Default spec.expiryWarning, so the alert and the render's
+	// warning agree.
+	ExpiryWarning Duration `json:"expiryWarning,omitzero"`
+	// PhaseStuckAfter is how long a rotation may stay in a phase (or step)
+	// other than steady before the phase-stuck alert fires. Default 168h.
+	PhaseStuckAfter Duration `json:"phaseStuckAfter,omitzero"`
 }
 
 // MeshRootCertificates configures the OSM MeshRootCertificates

@@ -26,6 +26,7 @@ func (r *CARotation) Validate() error {
 	s.validateRestarts(&errs, leafNames)
 	r.validateCertManager(&errs)
 	s.validateProbes(&errs, leafNames)
+	s.validateAlerts(&errs)
 	if len(errs) > 0 {
 		return errs
 	}
@@ -48,6 +49,9 @@ func (r *CARotation) validatePosition(errs *FieldErrors) {
 		errs.add("spec.phase", "%v", err)
 	} else if _, err := phases.Resolve(s.Scope, r.Position(), r.Features()); err != nil {
 		errs.add("spec.step", "%v", err)
+	}
+	if !s.PhaseSince.IsZero() {
+		s.PhaseSince.check(errs, "spec.phaseSince")
 	}
 }
 

@@ -1,6 +1,12 @@
 package status
 
-import "fmt"
+import (
+	"fmt"
+	"time"
+
+	"github.com/carousel-dev/carousel/pkg/gen"
+	"github.com/carousel-dev/carousel/pkg/phases"
+)
 
 // Why this file: the report is what status says, apart from how it is
 // reached (status.go evaluates, certs.go reads certificates, live.go reads
@@ -23,6 +29,14 @@ type Report struct {
 	Reasons   []string         `json:"reasons"`
 	Objects   []ObjectStatus   `json:"objects"`
 	Workloads []WorkloadStatus `json:"workloads"`
+
+	// For the metrics (Metrics), not in the JSON (docs/status.schema.json):
+	// the scope, whose phases the phase metric lists; when the phase began
+	// (spec.phaseSince; zero when not recorded); the certificates the
+	// phase uses.
+	Scope        phases.Scope      `json:"-"`
+	PhaseSince   time.Time         `json:"-"`
+	Certificates []gen.Certificate `json:"-"`
 }
 
 // ObjectStatus is one managed object: present, holding the phase's certificates.

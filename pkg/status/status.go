@@ -12,7 +12,6 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
 	"github.com/carousel-dev/carousel/pkg/gen"
-	"github.com/carousel-dev/carousel/pkg/phases"
 	"github.com/carousel-dev/carousel/pkg/spec"
 	"github.com/carousel-dev/carousel/pkg/targets"
 )
@@ -27,13 +26,8 @@ func Evaluate(ctx context.Context, client dynamic.Interface, rot *spec.CARotatio
 // evaluate is Evaluate, also returning what it read of the cluster.
 func evaluate(ctx context.Context, client dynamic.Interface, rot *spec.CARotation, out gen.Output, now time.Time) (*Report, *snapshot, error) {
 	// A step other than the phase's first is named with it (phase/step).
-	phase := string(rot.Spec.Phase)
-	if pos, err := phases.Resolve(rot.Spec.Scope, rot.Position(), rot.Features()); err == nil && rot.Spec.Step != "" {
-		if steps, _ := phases.Steps(rot.Spec.Scope, pos.Phase, rot.Features()); len(steps) > 1 {
-			phase = pos.String()
-		}
-	}
-	r := &Report{Rotation: rot.Metadata.Name, Phase: phase, Objects: []ObjectStatus{}, Workloads: []WorkloadStatus{}}
+	r := &Report{Rotation: rot.Metadata.Name, Phase: gen.PhaseName(rot), Objects: []ObjectStatus{}, Workloads: []WorkloadStatus{},
+		Scope: rot.Spec.Scope, PhaseSince: rot.Spec.PhaseSince.Value(), Certificates: out.Certificates}
 	known := knownFingerprints(out)
 	live, err := readLive(ctx, client, rot, out)
 	if err != nil {
