@@ -37,6 +37,16 @@ var examples = map[string]string{
 
   # After importing an intermediate (csr --ca, import): issue every new leaf with it
   carousel start carousel.yaml`,
+	"build": `  # Render a package as kustomize build --enable-alpha-plugins --enable-exec does, no program run
+  carousel build examples/cluster-ca
+
+  # Argo CD's call when argocd-cm names carousel as a kustomize version
+  carousel build /tmp/repo/examples/argocd/app --load-restrictor LoadRestrictionsNone`,
+	"version": `  # The version, commit, module, Go version and platform
+  carousel version -o json
+
+  # As Argo CD asks a named kustomize (carousel build is kustomize v5.8.2)
+  carousel version --short`,
 	"schema": `  # Validate a CARotation in an editor or CI
   carousel schema > carotations.crd.yaml`,
 	"plan": `  # What the next phase changes, rolls and gates
