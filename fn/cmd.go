@@ -56,14 +56,15 @@ as a kustomize transformer (kustomize build --enable-alpha-plugins --enable-exec
 The subcommands make the rotation's key material, once, to be committed.`
 	root.Version = version
 	// The commands by what they work on; decrypt, a KRM function like the
-	// root command, is listed apart from the verbs people type.
+	// root command, and build, which runs both in-process, are listed apart
+	// from the verbs people type.
 	root.AddGroup(
 		&cobra.Group{ID: groupRotation, Title: "Rotation (one phase per pull request):"},
 		&cobra.Group{ID: groupMaterial, Title: "Material (keys and certificates, made once and committed):"},
 		&cobra.Group{ID: groupCluster, Title: "Cluster (what it runs, what cert-manager issued):"},
-		&cobra.Group{ID: groupKRM, Title: "KRM functions (run by kustomize, not by hand):"},
+		&cobra.Group{ID: groupKRM, Title: "Rendering (KRM functions kustomize runs, and a build that runs them in-process):"},
 	)
-	root.AddCommand(initCmd(), startCmd(), schemaCmd(), planCmd(), advanceCmd(), checkCmd(), renewCmd(), csrCmd(), importCmd(), statusCmd(), decryptCmd(), kubeconfigCmd(), publishCmd(), pullCmd(), versionCmd(), installCmd())
+	root.AddCommand(initCmd(), startCmd(), schemaCmd(), planCmd(), advanceCmd(), checkCmd(), renewCmd(), csrCmd(), importCmd(), statusCmd(), decryptCmd(), kbuildCmd(), kubeconfigCmd(), publishCmd(), pullCmd(), versionCmd(), installCmd())
 	root.Example = examples["carousel"]
 	for _, c := range root.Commands() {
 		if ex, ok := examples[c.Name()]; ok {

@@ -2,7 +2,6 @@ package fn
 
 import (
 	"github.com/spf13/cobra"
-	"sigs.k8s.io/kustomize/kyaml/fn/framework"
 
 	"github.com/carousel-dev/carousel/pkg/krmio"
 	"github.com/carousel-dev/carousel/pkg/sops"
@@ -32,16 +31,7 @@ func decryptCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			p := framework.ResourceListProcessorFunc(func(rl *framework.ResourceList) error {
-				items, results := sops.DecryptResources(bin, rl.Items)
-				rl.Items = items
-				rl.Results = append(rl.Results, results...)
-				if results.ExitCode() != 0 {
-					return rl.Results
-				}
-				return nil
-			})
-			return krmio.Execute(p, c.InOrStdin(), c.OutOrStdout())
+			return krmio.Execute(sops.DecryptFunction(bin), c.InOrStdin(), c.OutOrStdout())
 		},
 	}
 }

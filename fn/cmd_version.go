@@ -7,6 +7,8 @@ import (
 	"runtime/debug"
 
 	"github.com/spf13/cobra"
+
+	"github.com/carousel-dev/carousel/pkg/kbuild"
 )
 
 // commit is set at build time with -ldflags "-X .../fn.commit=..." (make
@@ -44,6 +46,7 @@ func currentBuild() buildInfo {
 
 func versionCmd() *cobra.Command {
 	var out outputFlag
+	var short bool
 	c := &cobra.Command{
 		Use:   "version",
 		Short: "Print carousel's version, commit, module and Go version",
@@ -53,6 +56,13 @@ func versionCmd() *cobra.Command {
 				return err
 			}
 			b := currentBuild()
+			if short {
+				// What Argo CD reads from a named kustomize (`version
+				// --short`, the first semver in it): the kustomize that
+				// carousel build is.
+				_, err := fmt.Fprintf(c.OutOrStdout(), "kustomize/%s carousel/%s\n", kbuild.KustomizeVersion, b.Version)
+				return err
+			}
 			return out.write(c.OutOrStdout(), b, func(w io.Writer) error {
 				_, err := fmt.Fprintf(w, "carousel %s (commit %s, %s, %s, %s)\n", b.Version, b.Commit, b.Module, b.GoVersion, b.Platform)
 				return err
@@ -60,5 +70,6 @@ func versionCmd() *cobra.Command {
 		},
 	}
 	out.add(c)
+	c.Flags().BoolVar(&short, "short", false, "print the kustomize version `carousel build` is, as Argo CD reads it from a named kustomize: kustomize/"+kbuild.KustomizeVersion+" carousel/VERSION")
 	return c
 }

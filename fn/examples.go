@@ -37,6 +37,17 @@ var examples = map[string]string{
 
   # After importing an intermediate (csr --ca, import): issue every new leaf with it
   carousel start carousel.yaml`,
+	"build": `  # Render a package as kustomize build --enable-alpha-plugins --enable-exec does, no program run
+  carousel build examples/cluster-ca
+
+  # Argo CD's call when argocd-cm names carousel as a kustomize version
+  carousel build /tmp/repo/examples/argocd/app --load-restrictor LoadRestrictionsNone`,
+	"version": `  # What a repo-server or CI job runs: version, commit, module, Go version and platform
+  carousel version
+  carousel version -o json
+
+  # As Argo CD asks a named kustomize (carousel build is kustomize v5.8.2)
+  carousel version --short`,
 	"schema": `  # Validate a CARotation in an editor or CI
   carousel schema > carotations.crd.yaml`,
 	"plan": `  # What the next phase changes, rolls and gates
@@ -78,9 +89,6 @@ var examples = map[string]string{
   git add examples/linkerd-cert-manager/material && git commit -m "linkerd: pull CA generation 2"`,
 	"decrypt": `  # A transformer after carousel in an Argo CD overlay (see examples/argocd)
   SOPS_AGE_KEY_FILE=age.key kustomize build --enable-alpha-plugins --enable-exec overlay`,
-	"version": `  # What a repo-server or CI job runs
-  carousel version
-  carousel version -o json`,
 	"install": `  # An init container of the carousel image (it has no shell to cp with)
   carousel install /custom-tools
 

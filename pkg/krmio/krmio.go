@@ -57,24 +57,12 @@ func run(p framework.ResourceListProcessor, r io.Reader, w, warn io.Writer) erro
 		return err
 	}
 	rl.FunctionConfig = rw.FunctionConfig
-	var retErr error
-	if bad := CheckItems(rl.Items); len(bad) > 0 {
-		// kyaml's own bookkeeping below would panic on these items: report
-		// them, and write no items (the processor never runs).
-		rl.Results, rl.Items = bad, nil
-		retErr = bad
-	} else {
-		nodeAnnos, err := kio.PreprocessResourcesForInternalAnnotationMigration(rl.Items)
-		if err != nil {
-			return err
-		}
-		retErr = p.Process(&rl)
-		if err := kio.ReconcileInternalAnnotations(rl.Items, nodeAnnos); err != nil {
-			return err
-		}
+	retErr, err := Process(p, &rl)
+	if err != nil {
+		return err
 	}
 	if warn != nil {
-		writeWarnings(warn, rl.Results)
+		WriteWarnings(warn, rl.Results)
 	}
 	results, err := resultsNode(rl.Results)
 	if err != nil {
@@ -92,6 +80,30 @@ func run(p framework.ResourceListProcessor, r io.Reader, w, warn io.Writer) erro
 		return err
 	}
 	return retErr
+}
+
+// Process runs p on a ResourceList already in memory, with the
+// bookkeeping a function run by kustomize gets around it: items kyaml
+// would panic on are reported instead (the processor never runs, and no
+// items are left), and kyaml's internal annotations are migrated before
+// and reconciled after, as framework.Execute does. fnErr is the
+// processor's verdict (its results, when it fails); err is a failure of
+// the bookkeeping itself. `carousel build` runs the functions through it
+// in-process (pkg/kbuild); Execute runs it between reading and writing.
+func Process(p framework.ResourceListProcessor, rl *framework.ResourceList) (fnErr, err error) {
+	if bad := CheckItems(rl.Items); len(bad) > 0 {
+		rl.Results, rl.Items = append(rl.Results, bad...), nil
+		return bad, nil
+	}
+	nodeAnnos, err := kio.PreprocessResourcesForInternalAnnotationMigration(rl.Items)
+	if err != nil {
+		return nil, err
+	}
+	fnErr = p.Process(rl)
+	if err := kio.ReconcileInternalAnnotations(rl.Items, nodeAnnos); err != nil {
+		return nil, err
+	}
+	return fnErr, nil
 }
 
 func resultsNode(rs framework.Results) (*yaml.RNode, error) {
@@ -180,9 +192,9 @@ func Write(w io.Writer, apiVersion, kind string, items []*yaml.RNode, functionCo
 	return nil
 }
 
-// writeWarnings writes the warning results as "warning: <resource> <field>:
+// WriteWarnings writes the warning results as "warning: <resource> <field>:
 // <message>" lines.
-func writeWarnings(w io.Writer, rs framework.Results) {
+func WriteWarnings(w io.Writer, rs framework.Results) {
 	for _, r := range rs {
 		if r == nil || r.Severity != framework.Warning {
 			continue

@@ -12,6 +12,22 @@ import (
 	"github.com/carousel-dev/carousel/pkg/material"
 )
 
+// DecryptFunction is the KRM function `carousel decrypt`, whether run as a
+// program by kustomize or in-process by `carousel build` (pkg/kbuild):
+// DecryptResources over the items with the sops binary bin; when any item
+// fails, no items and the results.
+func DecryptFunction(bin string) framework.ResourceListProcessor {
+	return framework.ResourceListProcessorFunc(func(rl *framework.ResourceList) error {
+		items, results := DecryptResources(bin, rl.Items)
+		rl.Items = items
+		rl.Results = append(rl.Results, results...)
+		if results.ExitCode() != 0 {
+			return rl.Results
+		}
+		return nil
+	})
+}
+
 // DecryptResources decrypts every resource carrying SOPS metadata (what
 // `carousel decrypt` does for Argo CD) and checks every private key of a
 // decrypted Secret against the certificate beside it (CheckSecretKeys).
