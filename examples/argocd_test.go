@@ -1,7 +1,10 @@
 package examples
 
 import (
+	"bytes"
+	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -9,6 +12,7 @@ import (
 	"github.com/carousel-dev/carousel/internal/apiserver"
 	"github.com/carousel-dev/carousel/internal/testkit"
 	"github.com/carousel-dev/carousel/pkg/phases"
+	"sigs.k8s.io/kustomize/kyaml/yaml"
 )
 
 // argoCopy copies examples/argocd and examples/cluster-ca side by side (the
@@ -100,7 +104,7 @@ func TestArgoCDManifestsAreAcceptedWithArgoCDsCRDs(t *testing.T) {
 	// result is a valid Deployment.
 	tmp := t.TempDir()
 	files := map[string]string{
-		"kustomization.yaml": "resources: [repo-server.yaml]\npatches:\n- path: repo-server-patch.yaml\n",
+		"kustomization.yaml": "resources: [repo-server.yaml]\npatches:\n- path: repo-server-patch.yaml\n- path: cmp-patch.yaml\n",
 		"repo-server.yaml": `apiVersion: apps/v1
 kind: Deployment
 metadata: {name: argocd-repo-server, namespace: argocd}
@@ -112,17 +116,23 @@ spec:
       containers:
       - name: argocd-repo-server
         image: quay.io/argoproj/argocd:v3.2.12
+      # As Argo CD's install manifest has them: the CMP sidecar mounts both.
+      volumes:
+      - {name: var-files, emptyDir: {}}
+      - {name: plugins, emptyDir: {}}
 `,
 	}
 	patch, _ := os.ReadFile(filepath.Join(dir, "repo-server-patch.yaml"))
 	files["repo-server-patch.yaml"] = string(patch)
+	cmp, _ := os.ReadFile(filepath.Join(dir, "cmp", "repo-server-patch.yaml"))
+	files["cmp-patch.yaml"] = string(cmp)
 	for name, body := range files {
 		if err := os.WriteFile(filepath.Join(tmp, name), []byte(body), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
 	merged := testkit.KustomizeDir(t, tmp)
-	if !strings.Contains(string(merged), "install-carousel") || !strings.Contains(string(merged), "SOPS_AGE_KEY_FILE") {
+	if !strings.Contains(string(merged), "install-carousel") || !strings.Contains(string(merged), "SOPS_AGE_KEY_FILE") || !strings.Contains(string(merged), "argocd-cmp-server") {
 		t.Fatalf("the patch did not merge:\n%s", merged)
 	}
 	// The tools come from release images, copied by `carousel install`: no
@@ -135,4 +145,141 @@ spec:
 	if _, stderr, err := s.KubectlInErr(merged, "apply", "--server-side", "--dry-run=server", "-f", "-"); err != nil {
 		t.Fatalf("the patched repo-server is refused: %v\n%s", err, stderr)
 	}
+}
+
+// TestArgoCDRepoServerRendersEveryPhaseWithoutExec renders the example's
+// Application, at every phase, with Argo CD's own repo-server code
+// (bin/argocd-render: reposerver/repository.GenerateManifests with the
+// kustomize settings its settings manager reads from the example's
+// argocd-cm in a real API server), once through the named kustomize
+// `carousel` (the carousel binary, `carousel build`, no build options) and
+// once through the config management plugin of cmp/plugin.yaml served by
+// Argo CD's cmp-server. Both must equal, object for object, what the
+// pinned kustomize renders with --enable-alpha-plugins --enable-exec, apart
+// from the tracking annotation Argo CD adds. The binary directory holds
+// carousel and sops only: no kustomize, no shell to exec into. A function
+// other than carousel's in the app is refused through Argo CD's code.
+func TestArgoCDRepoServerRendersEveryPhaseWithoutExec(t *testing.T) {
+	t.Parallel()
+	root := testkit.Root(t)
+	tools := t.TempDir()
+	for name, target := range map[string]string{"carousel": testkit.Carousel(t), "sops": testkit.Tool(t, "sops")} {
+		if err := os.Symlink(target, filepath.Join(tools, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cm, err := os.ReadFile(filepath.Join(root, "examples", "argocd", "argocd-cm.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(cm), "  kustomize.path.carousel: /custom-tools/carousel\n") || strings.Contains(string(cm), "\n  kustomize.buildOptions.carousel:") {
+		t.Fatal("argocd-cm.yaml must name the carousel binary as kustomize `carousel`, with no build options (no --enable-exec)")
+	}
+	s := apiserver.Start(t)
+	s.KubectlIn(t, []byte("apiVersion: v1\nkind: Namespace\nmetadata: {name: argocd}\n"), "apply", "-f", "-")
+	s.KubectlIn(t, []byte(strings.ReplaceAll(string(cm), "/custom-tools/", tools+"/")), "apply", "--server-side", "-f", "-")
+
+	// A socket path must fit in 108 bytes: t.TempDir() may be too long.
+	socks, err := os.MkdirTemp("", "cmp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(socks) })
+	env := []string{"KUBECONFIG=" + s.Kubeconfig, "PATH=" + tools, "SOPS_AGE_KEY_FILE=" + filepath.Join(root, testkit.AgeKeyFile), testkit.NowEnv(), pluginSockEnv + "=" + socks}
+	render := func(t *testing.T, repo string, args ...string) (string, string, error) {
+		cmd := exec.Command(testkit.Tool(t, "argocd-render"), append([]string{"-app", filepath.Join(repo, "examples", "argocd", "application.yaml"), "-repo", repo}, args...)...)
+		cmd.Env = env
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		return stdout.String(), stderr.String(), err
+	}
+	for _, phase := range []phases.Phase{phases.Steady, phases.TrustNew, phases.SignNew, phases.DistrustOld, phases.Cleanup} {
+		t.Run(string(phase), func(t *testing.T) {
+			dir := argoCopy(t, phase)
+			repo := filepath.Dir(filepath.Dir(dir))
+			want := argoObjects(t, testkit.KustomizeDir(t, filepath.Join(dir, "app"), testkit.BinFirstOnPath(t), "SOPS_AGE_KEY_FILE="+filepath.Join(root, testkit.AgeKeyFile)))
+			plugin := filepath.Join(t.TempDir(), "cmp")
+			if err := os.MkdirAll(plugin, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			pc, _ := os.ReadFile(filepath.Join(dir, "cmp", "plugin.yaml"))
+			if err := os.WriteFile(filepath.Join(plugin, "plugin.yaml"), []byte(strings.ReplaceAll(string(pc), "/custom-tools/", tools+"/")), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			for _, way := range []struct {
+				name string
+				args []string
+			}{{"named kustomize carousel", nil}, {"config management plugin", []string{"-plugin", plugin}}} {
+				out, stderr, err := render(t, repo, way.args...)
+				if err != nil {
+					t.Fatalf("%s: Argo CD's repo-server code failed: %v\n%s", way.name, err, stderr)
+				}
+				got := argoObjects(t, []byte(out))
+				if len(got) != len(want) {
+					t.Fatalf("%s: Argo CD rendered %d objects, kustomize with exec %d", way.name, len(got), len(want))
+				}
+				for i := range want {
+					if got[i] != want[i] {
+						t.Errorf("%s: object %d differs from kustomize --enable-exec's:\n%s\nwant:\n%s", way.name, i, got[i], want[i])
+					}
+				}
+			}
+		})
+	}
+	t.Run("another function is refused", func(t *testing.T) {
+		dir := argoCopy(t, phases.Steady)
+		repo := filepath.Dir(filepath.Dir(dir))
+		app := filepath.Join(dir, "app")
+		fn := "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: evil\n  annotations:\n    config.kubernetes.io/function: |\n      exec:\n        path: ./evil.sh\n"
+		if err := os.WriteFile(filepath.Join(app, "evil.yaml"), []byte(fn), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(app, "evil.sh"), []byte("#!/bin/sh\ntouch "+filepath.Join(repo, "ran")+"\ncat\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		k, _ := os.ReadFile(filepath.Join(app, "kustomization.yaml"))
+		if err := os.WriteFile(filepath.Join(app, "kustomization.yaml"), append(k, []byte("- evil.yaml\n")...), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, stderr, err := render(t, repo)
+		if err == nil || !strings.Contains(stderr, "evil.sh") {
+			t.Fatalf("Argo CD rendered an app with another exec function (err %v):\n%s", err, stderr)
+		}
+		if _, err := os.Stat(filepath.Join(repo, "ran")); err == nil {
+			t.Fatal("the repository's program ran on the repo-server")
+		}
+	})
+}
+
+// pluginSockEnv is Argo CD's ARGOCD_PLUGINSOCKFILEPATH: where
+// its repo-server looks for config management plugins' sockets.
+const pluginSockEnv = "ARGOCD_PLUGINSOCKFILEPATH"
+
+// argoObjects normalises a rendered stream to one canonical JSON string per
+// object, in order, without Argo CD's tracking annotation.
+func argoObjects(t *testing.T, b []byte) []string {
+	t.Helper()
+	var out []string
+	for _, n := range testkit.Parse(t, b) {
+		if _, err := n.Pipe(yaml.ClearAnnotation("argocd.argoproj.io/tracking-id")); err != nil {
+			t.Fatal(err)
+		}
+		if len(n.GetAnnotations()) == 0 {
+			if _, err := n.Pipe(yaml.Lookup("metadata"), yaml.Clear("annotations")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		j, err := n.MarshalJSON()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var v any
+		if err := json.Unmarshal(j, &v); err != nil {
+			t.Fatal(err)
+		}
+		c, _ := json.Marshal(v)
+		out = append(out, string(c))
+	}
+	return out
 }

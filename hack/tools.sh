@@ -36,7 +36,7 @@ TOOLS=(
   "trust-manager v0.25.0 trust-manager trust.cert-manager.io_bundles.yaml trust-manager.io_clusterbundles.yaml"
   "cert-manager-runner v1.21.2 cert-manager-runner cert-manager.io_certificates.yaml cert-manager.io_certificaterequests.yaml cert-manager.io_issuers.yaml cert-manager.io_clusterissuers.yaml"
   "flux-health v0.110.3 flux-health"
-  "argocd-health v3.2.12 argocd-health"
+  "argocd-health v3.2.12 argocd-health argocd-render"
   "kubeadm-ca v1.36.3 kubeadm-ca"
   "promtool v0.316.0 promtool"
 )
@@ -219,10 +219,13 @@ build() {
       # carousel's own small main over Argo CD's health computation
       # (gitops-engine's GetResourceHealth, the overrides Argo CD's settings
       # manager reads from argocd-cm, the built-in Lua checks) at the
-      # pinned Argo CD release, the one argocd-crds comes from.
+      # pinned Argo CD release, the one argocd-crds comes from; and
+      # argocd-render, the same module's main over the repo-server's
+      # manifest generation (GenerateManifests, the named kustomize
+      # versions of argocd-cm, the cmp-server): one `go build` for both.
       grep -q "github.com/argoproj/argo-cd/v3 $version\$" "$REPO/hack/systems/argocd-health/go.mod" || die "hack/systems/argocd-health/go.mod does not require github.com/argoproj/argo-cd/v3 $version"
       cd "$REPO/hack/systems/argocd-health"
-      CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$out/argocd-health" . ;;
+      CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$out/" . ./argocd-render ;;
     kubeadm-ca)
       # carousel's own small main over kubeadm's certificate code
       # (cmd/kubeadm/app/util/pkiutil: NewCertificateAuthority,
@@ -242,11 +245,13 @@ build() {
       # inside the prometheus module source at the pinned release with its
       # own go.mod and go.sum (not its go.work, which names modules the
       # release zip leaves out; v0.316.0 is Prometheus 3.16.0), so none of
-      # its dependencies enter carousel's go.mod.
+      # its dependencies enter carousel's go.mod. remove_all_sd (the
+      # module's own build tag) leaves out every service discovery plugin
+      # (cloud SDKs, client-go): rule tests and metric checks use none.
       local pdir
       pdir=$(GOFLAGS=-mod=mod go mod download -json "github.com/prometheus/prometheus@$version" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
       [ -n "$pdir" ] || die "promtool $version: module source not found"
-      (cd "$pdir" && GOWORK=off GOFLAGS=-mod=readonly CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X github.com/prometheus/common/version.Version=3.${version#v0.3}" -o "$out/promtool" ./cmd/promtool) ;;
+      (cd "$pdir" && GOWORK=off GOFLAGS=-mod=readonly CGO_ENABLED=0 go build -trimpath -tags remove_all_sd -ldflags "-s -w -X github.com/prometheus/common/version.Version=3.${version#v0.3}" -o "$out/promtool" ./cmd/promtool) ;;
     actionlint) GOBIN=$out CGO_ENABLED=0 go install "github.com/rhysd/actionlint/cmd/actionlint@$version" ;;
     mermaid-parser)
       # The npm @mermaid-js/parser, with a small CLI: reads a Markdown or
@@ -280,9 +285,10 @@ JS
   esac
 }
 
-# src_hash DIR: a short hash of a repository module's sources.
+# src_hash DIR: a short hash of a repository module's sources (every
+# package of it: a module may build more than one command).
 src_hash() {
-  (cd "$REPO/$1" && find . -maxdepth 1 \( -name go.mod -o -name go.sum -o -name '*.go' \) -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-12)
+  (cd "$REPO/$1" && find . \( -name go.mod -o -name go.sum -o -name '*.go' \) -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-12)
 }
 
 install_one() {
@@ -324,7 +330,28 @@ cmd=${1:-}; shift || true
 case $cmd in
   install)
     [ $# -gt 0 ] || die "usage: $0 install NAME..."
-    for t in "$@"; do install_one "$t"; done ;;
+    # A cold machine builds in two lanes at once: one build alone leaves
+    # about a third of two cores idle (module downloads, links). The first
+    # lane holds kube's family (kube-controllers reuses kube's build
+    # cache, so it follows kube) and the two other long builds; the second
+    # lane the rest. CAROUSEL_TOOLS_JOBS=1 builds one at a time.
+    if [ "${CAROUSEL_TOOLS_JOBS:-2}" -le 1 ] || [ $# -le 1 ]; then
+      for t in "$@"; do install_one "$t"; done
+    else
+      lane1=() lane2=()
+      for t in "$@"; do
+        case $t in
+          etcd|kube|kube-controllers|kwok|kubeadm-ca|promtool|trust-manager) lane1+=("$t") ;;
+          *) lane2+=("$t") ;;
+        esac
+      done
+      (for t in "${lane1[@]}"; do install_one "$t"; done) & p1=$!
+      (for t in "${lane2[@]}"; do install_one "$t"; done) & p2=$!
+      rc=0
+      wait "$p1" || rc=1
+      wait "$p2" || rc=1
+      [ "$rc" = 0 ] || die "a tool build failed (its log is named above)"
+    fi ;;
   path)
     line=$(entry "${1:?usage: $0 path NAME}"); set -- $line
     if [ -n "${LOCAL_SRC[$1]:-}" ]; then

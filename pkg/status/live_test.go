@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -29,6 +30,8 @@ type requestLog struct {
 	mu    sync.Mutex
 	gets  []string // GETs of one object
 	lists int
+	// collections are the collection paths listed, each once, in order.
+	collections []string
 }
 
 func (l *requestLog) RoundTrip(rt http.RoundTripper) http.RoundTripper {
@@ -37,6 +40,9 @@ func (l *requestLog) RoundTrip(rt http.RoundTripper) http.RoundTripper {
 		if req.Method == http.MethodGet {
 			if isCollection(req.URL.Path) {
 				l.lists++
+				if !slices.Contains(l.collections, req.URL.Path) {
+					l.collections = append(l.collections, req.URL.Path)
+				}
 			} else {
 				l.gets = append(l.gets, req.URL.Path)
 			}
