@@ -330,12 +330,14 @@ cmd=${1:-}; shift || true
 case $cmd in
   install)
     [ $# -gt 0 ] || die "usage: $0 install NAME..."
-    # A cold machine builds in two lanes at once: one build alone leaves
-    # about a third of two cores idle (module downloads, links). The first
-    # lane holds kube's family (kube-controllers reuses kube's build
-    # cache, so it follows kube) and the two other long builds; the second
-    # lane the rest. CAROUSEL_TOOLS_JOBS=1 builds one at a time.
-    if [ "${CAROUSEL_TOOLS_JOBS:-2}" -le 1 ] || [ $# -le 1 ]; then
+    # CAROUSEL_TOOLS_JOBS=2 builds in two lanes at once, for machines with
+    # cores to spare: the first holds kube's family (kube-controllers
+    # reuses kube's build cache, so it follows kube) and the two other long
+    # builds, the second the rest. On 2 cores it gains nothing, since each
+    # `go build` keeps both cores busy (measured 2026-12-07: each lane took
+    # as long as all the builds one after another; docs/performance.md),
+    # so one at a time is the default.
+    if [ "${CAROUSEL_TOOLS_JOBS:-1}" -le 1 ] || [ $# -le 1 ]; then
       for t in "$@"; do install_one "$t"; done
     else
       lane1=() lane2=()
