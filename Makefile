@@ -18,7 +18,7 @@ GO_SOURCES := $(shell find fn cmd pkg internal -name '*.go' -not -name '*_test.g
 # Real tools the tests drive, built from source at pinned versions into a
 # cache outside the repository (hack/tools.sh; CAROUSEL_TOOLS_CACHE moves it)
 # and linked into bin/.
-TEST_TOOLS := kustomize sops age mermaid-parser etcd kube kube-controllers kwok flux actionlint argocd-crds argo-rollouts-crds kruise-crds kpt istio-cacerts osm-tresor trust-manager cert-manager-runner flux-health argocd-health kubeadm-ca promtool
+TEST_TOOLS := kustomize sops age mermaid-parser etcd kube kwok actionlint argocd-crds argo-rollouts-crds kruise-crds kpt istio-cacerts osm-tresor trust-manager cert-manager-runner flux-health argocd-health kubeadm-ca promtool
 TESTFLAGS ?=
 
 .PHONY: build tools demo test vet bench fmt clean flux-render fuzz goldens release

@@ -333,7 +333,7 @@ func consumerAsRotation(t *testing.T, file string) *spec.CARotation {
 // TestMultiAppGitOpsObjectsRenderWithTheirTools: the consumer applications
 // delivered as users run them. Flux: the render step renders the owner and
 // the other repository's consumer (its state fetched by kustomize at the
-// pinned commit), the real `flux build kustomization` builds each
+// pinned commit), Flux's own build code (bin/flux-build) builds each
 // Kustomization, and what Flux would apply for the ledger carries the labels
 // `carousel advance` names it by (flux-system/ledger, as spec.consumers
 // lists it) and the phase marker. Argo CD: the ApplicationSet over the apps
@@ -347,11 +347,9 @@ func TestMultiAppGitOpsObjectsRenderWithTheirTools(t *testing.T) {
 	render(t, filepath.Join(m.dir, "flux", "render.conf"), out)
 	flux := func(name, path, file string) []*yaml.RNode {
 		t.Helper()
-		cmd := exec.Command(testkit.Tool(t, "flux"), "build", "kustomization", name, "--path", path,
-			"--kustomization-file", filepath.Join(m.dir, "flux", file), "--dry-run")
-		b, err := cmd.Output()
+		b, err := fluxBuildFile(t, filepath.Join(m.dir, "flux", file), name, path)
 		if err != nil {
-			t.Fatalf("flux build kustomization %s: %v\n%s", name, err, b)
+			t.Fatalf("Flux's build of Kustomization %s: %v\n%s", name, err, err.(*exec.ExitError).Stderr)
 		}
 		return testkit.Parse(t, b)
 	}

@@ -21,10 +21,8 @@ TOOLS=(
   "sops v3.13.3 sops"
   "age v1.3.2 age age-keygen"
   "etcd v3.6.8 etcd"
-  "kube v1.36.3 kube-apiserver kubectl"
-  "kube-controllers v1.36.3 kube-controller-manager kube-scheduler"
+  "kube v1.36.3 kube-apiserver kubectl kube-controller-manager kube-scheduler"
   "kwok v0.8.0 kwok"
-  "flux v2.9.5 flux"
   "kpt v1.0.0-beta.49 kpt"
   "argocd-crds v3.2.12 application-crd.yaml applicationset-crd.yaml appproject-crd.yaml"
   "argo-rollouts-crds v1.8.3 rollout-crd.yaml"
@@ -35,7 +33,7 @@ TOOLS=(
   "osm-tresor v1.2.4 osm-tresor"
   "trust-manager v0.25.0 trust-manager trust.cert-manager.io_bundles.yaml trust-manager.io_clusterbundles.yaml"
   "cert-manager-runner v1.21.2 cert-manager-runner cert-manager.io_certificates.yaml cert-manager.io_certificaterequests.yaml cert-manager.io_issuers.yaml cert-manager.io_clusterissuers.yaml"
-  "flux-health v0.110.3 flux-health"
+  "flux-health v0.110.3 flux-health flux-build"
   "argocd-health v3.2.12 argocd-health argocd-render"
   "kubeadm-ca v1.36.3 kubeadm-ca"
   "promtool v0.316.0 promtool"
@@ -79,19 +77,14 @@ build() {
       printf '//go:build tools\n\npackage tools\n\nimport _ "go.etcd.io/etcd/server/v3"\n' >tools.go
       GOFLAGS=-mod=mod go mod tidy
       CGO_ENABLED=0 go build -trimpath -o "$out/etcd" go.etcd.io/etcd/server/v3 ;;
-    kube|kube-controllers)
+    kube)
       # k8s.io/kubernetes replaces its staging modules with ./staging paths;
       # a wrapper module points each at the matching published v0.x release.
-      # `kube` (API server, kubectl) and `kube-controllers` (controller
-      # manager, scheduler) are separate cache entries of the same version
-      # and wrapper, so a cache holding `kube` from before stays valid and
-      # the controllers build once beside it, mostly from the warm Go
-      # build cache the API server left.
-      local kdir staging ld cmds c
-      case $name in
-        kube) cmds="kube-apiserver kubectl" ;;
-        kube-controllers) cmds="kube-controller-manager kube-scheduler" ;;
-      esac
+      # The four commands build in one `go build`, so their links (the
+      # largest single-threaded steps of the whole tool build) run side by
+      # side on two cores.
+      local kdir staging ld c
+      local cmds="kube-apiserver kubectl kube-controller-manager kube-scheduler"
       kdir=$(go mod download -json "k8s.io/kubernetes@$version" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
       staging=v0.${version#v1.}
       mkdir -p wrap && cd wrap
@@ -107,9 +100,7 @@ build() {
       } >tools.go
       GOFLAGS=-mod=mod go mod tidy
       ld="-s -w -X k8s.io/component-base/version.gitVersion=$version -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$(echo "$version" | cut -d. -f2)"
-      for c in $cmds; do
-        CGO_ENABLED=0 go build -trimpath -ldflags "$ld" -o "$out/$c" "k8s.io/kubernetes/cmd/$c"
-      done ;;
+      CGO_ENABLED=0 go build -trimpath -ldflags "$ld" -o "$out/" $(for c in $cmds; do printf 'k8s.io/kubernetes/cmd/%s ' "$c"; done) ;;
     kwok)
       # kwok's controller binary (simulated nodes and kubelets), run out of
       # cluster against the suite's API server; the module has no replace
@@ -152,18 +143,6 @@ build() {
       [ -n "$kdir" ] || die "kpt $version: module source not found"
       cp -r "$kdir" src && chmod -R u+w src && cd src
       GONOSUMDB=github.com/GoogleContainerTools/kpt GOFLAGS=-mod=mod CGO_ENABLED=0 go build -trimpath -o "$out/kpt" . ;;
-    flux)
-      # The flux CLI builds only inside its own module; its embed wants at
-      # least one file under cmd/flux/manifests (used by `flux install`,
-      # which the tests do not run). The tests also read the Flux CRDs from
-      # the controller modules, downloaded here so they are in the cache.
-      local fdir
-      fdir=$(go mod download -json "github.com/fluxcd/flux2/v2@$version" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
-      cp -r "$fdir" src && chmod -R u+w src && cd src
-      mkdir -p cmd/flux/manifests
-      printf '# placeholder: this build has no embedded install manifests\n' >cmd/flux/manifests/placeholder.yaml
-      CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.VERSION=${version#v}" -o "$out/flux" ./cmd/flux
-      go mod download github.com/fluxcd/kustomize-controller@v1.9.5 github.com/fluxcd/source-controller@v1.9.5 ;;
     istio-cacerts)
       # carousel's own check over Istio's plug-in CA code (security/pkg/pki)
       # at the pinned istio.io/istio commit; its module stays out of
@@ -213,8 +192,15 @@ build() {
       # versions kustomize-controller v1.9.5 (flux v2.9.5) builds with. The
       # version above is fluxcd/pkg/runtime's.
       grep -q "github.com/fluxcd/pkg/runtime $version\$" "$REPO/hack/systems/flux-health/go.mod" || die "hack/systems/flux-health/go.mod does not require github.com/fluxcd/pkg/runtime $version"
+      # flux-build, the same module's main over kustomize-controller's build
+      # (fluxcd/pkg/kustomize's generator and SecureBuild, fluxcd/pkg/ssa's
+      # owner labels), replaces the flux CLI, a build five times its size,
+      # in the tests: one `go build` for both. The tests read Flux's CRDs
+      # from the controller modules, downloaded here so they are in the
+      # module cache.
       cd "$REPO/hack/systems/flux-health"
-      CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$out/flux-health" . ;;
+      CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$out/" . ./flux-build
+      go mod download github.com/fluxcd/kustomize-controller@v1.9.5 github.com/fluxcd/source-controller@v1.9.5 ;;
     argocd-health)
       # carousel's own small main over Argo CD's health computation
       # (gitops-engine's GetResourceHealth, the overrides Argo CD's settings
@@ -301,7 +287,11 @@ install_one() {
     key=$version
   fi
   dir=$CACHE/$name/$key
-  if [ -x "$dir/bin/${bins[0]}" ]; then
+  # Cached only when every binary of the entry is there: an entry that
+  # gained a binary (kube, when it took in the controllers) rebuilds once.
+  local have=1
+  for b in "${bins[@]}"; do [ -x "$dir/bin/$b" ] || have=0; done
+  if [ "$have" = 1 ]; then
     echo "tools: $name $key ready (cached)" >&2
   else
     mkdir -p "$CACHE/$name"
@@ -331,9 +321,8 @@ case $cmd in
   install)
     [ $# -gt 0 ] || die "usage: $0 install NAME..."
     # CAROUSEL_TOOLS_JOBS=2 builds in two lanes at once, for machines with
-    # cores to spare: the first holds kube's family (kube-controllers
-    # reuses kube's build cache, so it follows kube) and the two other long
-    # builds, the second the rest. On 2 cores it gains nothing, since each
+    # cores to spare: the first holds kube and the other long builds, the
+    # second the rest. On 2 cores it gains nothing, since each
     # `go build` keeps both cores busy (measured 2026-12-07: each lane took
     # as long as all the builds one after another; docs/performance.md),
     # so one at a time is the default.
@@ -343,7 +332,7 @@ case $cmd in
       lane1=() lane2=()
       for t in "$@"; do
         case $t in
-          etcd|kube|kube-controllers|kwok|kubeadm-ca|promtool|trust-manager) lane1+=("$t") ;;
+          etcd|kube|kwok|kubeadm-ca|promtool|trust-manager) lane1+=("$t") ;;
           *) lane2+=("$t") ;;
         esac
       done

@@ -251,6 +251,17 @@ patches:
 			})
 			return pkg
 		}},
+		{"a function that returns nothing: a CA adopted without its key, no leaves", func(t *testing.T, root string) string {
+			ca := filepath.Join(root, "ca")
+			if err := os.MkdirAll(ca, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			testkit.OpenSSLCA(t, ca, testkit.OpenSSLECParam, "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n")
+			pkg := filepath.Join(root, "pkg")
+			write(t, root, map[string]string{"pkg/carousel.yaml": "apiVersion: carousel.dev/v1alpha1\nkind: CARotation\nmetadata: {name: mesh}\nspec:\n  ca: {commonName: root.mesh}\n"})
+			testkit.Cmd{Dir: pkg}.Must(t, "init", "carousel.yaml", "--ca-cert", filepath.Join(ca, "ca.crt"))
+			return pkg
+		}},
 		{"a package reached through a symlink", func(t *testing.T, root string) string {
 			pkg := example(t, root, "distrust-old")
 			if err := os.Symlink(pkg, filepath.Join(root, "link")); err != nil {
