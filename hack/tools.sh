@@ -277,21 +277,58 @@ src_hash() {
   (cd "$REPO/$1" && find . \( -name go.mod -o -name go.sum -o -name '*.go' \) -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-12)
 }
 
+# cache_dir NAME: the cache directory of NAME's pinned version (and, for a
+# tool of this repository, its sources).
+cache_dir() {
+  local line name version
+  line=$(entry "$1"); set -- $line
+  name=$1 version=$2
+  if [ -n "${LOCAL_SRC[$name]:-}" ]; then
+    echo "$CACHE/$name/$version-$(src_hash "${LOCAL_SRC[$name]}")"
+  else
+    echo "$CACHE/$name/$version"
+  fi
+}
+
+# cached NAME: whether every binary of NAME's entry is in its cache
+# directory (an entry that gained a binary, as kube did when it took in the
+# controllers, rebuilds once).
+cached() {
+  local line dir b
+  line=$(entry "$1"); set -- $line; shift 2
+  dir=$(cache_dir "$1")
+  for b in "$@"; do [ -x "$dir/bin/$b" ] || return 1; done
+}
+
+# prefetch NAME...: downloads, ahead of the builds, the modules each
+# uncached tool's build needs, by running its recipe with `go build` and
+# `go install` only printing what they would run (-n): they still resolve
+# and download every module. A cold tool build spends minutes waiting on
+# the module proxy with its cores idle; run beside the builds, the waits
+# of the tools to come overlap the compiles of the one before. Best effort:
+# whatever it misses, the build downloads itself.
+prefetch() {
+  local t line name version tmp
+  for t in "$@"; do
+    line=$(entry "$t"); set -- $line
+    name=$1 version=$2
+    [ "$name" = mermaid-parser ] && continue
+    cached "$name" && continue
+    tmp=$(mktemp -d "${TMPDIR:-/tmp}/carousel-prefetch.XXXXXX")
+    (cd "$tmp" && REPO=$REPO nice -n 15 bash -c "$(declare -f build die)
+      go() { case \$1 in build|install) local s=\$1; shift; command go \"\$s\" -n \"\$@\" ;; *) command go \"\$@\" ;; esac; }
+      build $name $version $tmp/bin") >/dev/null 2>&1 || true
+    rm -rf "$tmp"
+  done
+}
+
 install_one() {
   local line name version key bins dir tmp start b
   line=$(entry "$1"); set -- $line
   name=$1 version=$2; shift 2; bins=("$@")
-  if [ -n "${LOCAL_SRC[$name]:-}" ]; then
-    key=$version-$(src_hash "${LOCAL_SRC[$name]}")
-  else
-    key=$version
-  fi
-  dir=$CACHE/$name/$key
-  # Cached only when every binary of the entry is there: an entry that
-  # gained a binary (kube, when it took in the controllers) rebuilds once.
-  local have=1
-  for b in "${bins[@]}"; do [ -x "$dir/bin/$b" ] || have=0; done
-  if [ "$have" = 1 ]; then
+  dir=$(cache_dir "$name")
+  key=${dir##*/}
+  if cached "$name"; then
     echo "tools: $name $key ready (cached)" >&2
   else
     mkdir -p "$CACHE/$name"
@@ -320,6 +357,12 @@ cmd=${1:-}; shift || true
 case $cmd in
   install)
     [ $# -gt 0 ] || die "usage: $0 install NAME..."
+    # Module downloads of the tools to come, beside the builds (prefetch).
+    pf=""
+    if [ "${CAROUSEL_TOOLS_PREFETCH:-1}" = 1 ] && [ $# -gt 1 ]; then
+      prefetch "$@" & pf=$!
+      trap '[ -n "$pf" ] && kill "$pf" 2>/dev/null; true' EXIT
+    fi
     # CAROUSEL_TOOLS_JOBS=2 builds in two lanes at once, for machines with
     # cores to spare: the first holds kube and the other long builds, the
     # second the rest. On 2 cores it gains nothing, since each
@@ -342,14 +385,12 @@ case $cmd in
       wait "$p1" || rc=1
       wait "$p2" || rc=1
       [ "$rc" = 0 ] || die "a tool build failed (its log is named above)"
-    fi ;;
+    fi
+    # Every tool is built, so the prefetch finds the rest cached.
+    [ -z "$pf" ] || wait "$pf" || true
+    pf="" ;;
   path)
-    line=$(entry "${1:?usage: $0 path NAME}"); set -- $line
-    if [ -n "${LOCAL_SRC[$1]:-}" ]; then
-      echo "$CACHE/$1/$2-$(src_hash "${LOCAL_SRC[$1]}")/bin"
-    else
-      echo "$CACHE/$1/$2/bin"
-    fi ;;
+    echo "$(cache_dir "${1:?usage: $0 path NAME}")/bin" ;;
   list)
     for line in "${TOOLS[@]}"; do set -- $line; echo "$1 $2"; done ;;
   *) die "usage: $0 install NAME... | path NAME | list" ;;
