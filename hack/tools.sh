@@ -295,31 +295,9 @@ cache_dir() {
 # controllers, rebuilds once).
 cached() {
   local line dir b
+  dir=$(cache_dir "$1") || return 1
   line=$(entry "$1"); set -- $line; shift 2
-  dir=$(cache_dir "$1")
   for b in "$@"; do [ -x "$dir/bin/$b" ] || return 1; done
-}
-
-# prefetch NAME...: downloads, ahead of the builds, the modules each
-# uncached tool's build needs, by running its recipe with `go build` and
-# `go install` only printing what they would run (-n): they still resolve
-# and download every module. A cold tool build spends minutes waiting on
-# the module proxy with its cores idle; run beside the builds, the waits
-# of the tools to come overlap the compiles of the one before. Best effort:
-# whatever it misses, the build downloads itself.
-prefetch() {
-  local t line name version tmp
-  for t in "$@"; do
-    line=$(entry "$t"); set -- $line
-    name=$1 version=$2
-    [ "$name" = mermaid-parser ] && continue
-    cached "$name" && continue
-    tmp=$(mktemp -d "${TMPDIR:-/tmp}/carousel-prefetch.XXXXXX")
-    (cd "$tmp" && REPO=$REPO nice -n 15 bash -c "$(declare -f build die)
-      go() { case \$1 in build|install) local s=\$1; shift; command go \"\$s\" -n \"\$@\" ;; *) command go \"\$@\" ;; esac; }
-      build $name $version $tmp/bin") >/dev/null 2>&1 || true
-    rm -rf "$tmp"
-  done
 }
 
 install_one() {
@@ -357,12 +335,6 @@ cmd=${1:-}; shift || true
 case $cmd in
   install)
     [ $# -gt 0 ] || die "usage: $0 install NAME..."
-    # Module downloads of the tools to come, beside the builds (prefetch).
-    pf=""
-    if [ "${CAROUSEL_TOOLS_PREFETCH:-1}" = 1 ] && [ $# -gt 1 ]; then
-      prefetch "$@" & pf=$!
-      trap '[ -n "$pf" ] && kill "$pf" 2>/dev/null; true' EXIT
-    fi
     # CAROUSEL_TOOLS_JOBS=2 builds in two lanes at once, for machines with
     # cores to spare: the first holds kube and the other long builds, the
     # second the rest. On 2 cores it gains nothing, since each
@@ -385,10 +357,7 @@ case $cmd in
       wait "$p1" || rc=1
       wait "$p2" || rc=1
       [ "$rc" = 0 ] || die "a tool build failed (its log is named above)"
-    fi
-    # Every tool is built, so the prefetch finds the rest cached.
-    [ -z "$pf" ] || wait "$pf" || true
-    pf="" ;;
+    fi ;;
   path)
     echo "$(cache_dir "${1:?usage: $0 path NAME}")/bin" ;;
   list)
