@@ -62,12 +62,12 @@ func Build(dir string, o Options) ([]byte, error) {
 		rmf:   resmap.NewFactory(provider.NewDefaultDepProvider().GetResourceFactory()),
 		kusts: map[string]*kust{},
 	}
-	k, out, err := b.walk(root, true)
+	k, err := b.walk(root, true)
 	if err != nil {
 		return nil, err
 	}
-	if out != nil {
-		return out, nil
+	if b.finished != nil {
+		return *b.finished, nil
 	}
 	if k != nil && len(b.functions) > 0 && k.buildMetadata {
 		return nil, fmt.Errorf("%s: buildMetadata: carousel build cannot say where resources came from across a function it ran in-process; remove buildMetadata (or build with kustomize)", k.path)
@@ -89,6 +89,9 @@ type builder struct {
 	visiting  []string
 	functions []*config // every carousel function found
 	outputs   int       // virtual output files written
+	// finished is the whole build when the root's last function finished
+	// it (finish), possibly empty; nil when kustomize builds the overlay.
+	finished *[]byte
 }
 
 // run builds dir with kustomize's library on the overlay: builtin

@@ -59,9 +59,7 @@ func finish(k *kust, items []*yaml.RNode) (out []byte, ok bool, err error) {
 		}
 		buf.Write(y)
 	}
-	// Never nil: the walk tells a finished build from an unfinished one by
-	// its output, and a function that returns nothing finishes an empty one.
-	return append([]byte{}, buf.Bytes()...), true, nil
+	return buf.Bytes(), true, nil
 }
 
 // legacyOrder sorts as kustomize's default ("legacy") order does: by kind,

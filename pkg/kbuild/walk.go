@@ -27,37 +27,38 @@ type kust struct {
 // includes; classifies every plugin config (refusing any program); and
 // runs the functions of every kustomization that lists carousel's,
 // bottom up, replacing it in the overlay by its output. For the root,
-// when nothing follows its last function, out is the whole build.
-func (b *builder) walk(dir string, isRoot bool) (k *kust, out []byte, err error) {
+// when nothing follows its last function, the function's output finishes
+// the build (b.finished).
+func (b *builder) walk(dir string, isRoot bool) (k *kust, err error) {
 	real, err := filepath.EvalSymlinks(dir)
 	if err != nil {
-		return nil, nil, nil // kustomize says what is missing
+		return nil, nil // kustomize says what is missing
 	}
 	if k, ok := b.kusts[real]; ok {
-		return k, nil, nil
+		return k, nil
 	}
 	if slices.Contains(b.visiting, real) {
-		return nil, nil, fmt.Errorf("%s: %w", dir, errCycle)
+		return nil, fmt.Errorf("%s: %w", dir, errCycle)
 	}
 	b.visiting = append(b.visiting, real)
 	defer func() { b.visiting = b.visiting[:len(b.visiting)-1] }()
 
 	kpath, ok := b.kustomizationFile(dir)
 	if !ok {
-		return nil, nil, nil // kustomize's own error says so
+		return nil, nil // kustomize's own error says so
 	}
 	raw, err := b.fs.ReadFile(kpath)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	var kt types.Kustomization
 	if err := kt.Unmarshal(raw); err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", kpath, err)
+		return nil, fmt.Errorf("%s: %w", kpath, err)
 	}
 	kt.FixKustomization()
 	node, err := yaml.Parse(string(raw))
 	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", kpath, err)
+		return nil, fmt.Errorf("%s: %w", kpath, err)
 	}
 	k = &kust{
 		dir: dir, path: kpath, node: node,
@@ -72,7 +73,7 @@ func (b *builder) walk(dir string, isRoot bool) (k *kust, out []byte, err error)
 	for _, p := range append(slices.Clone(kt.Resources), kt.Components...) {
 		sub, err := b.entry(k, "resources", p)
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		if sub != nil {
 			k.generates = k.generates || sub.generates
@@ -82,28 +83,27 @@ func (b *builder) walk(dir string, isRoot bool) (k *kust, out []byte, err error)
 		}
 	}
 	if _, err := b.configs(k, "generators", kt.Generators); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if _, err := b.configs(k, "validators", kt.Validators); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if k.transformers, err = b.configs(k, "transformers", kt.Transformers); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	b.kusts[real] = k
 	if !slices.ContainsFunc(k.transformers, func(c *config) bool { return c.fn != nil }) {
-		return k, nil, nil
+		return k, nil
 	}
 	switch {
 	case k.component:
-		return nil, nil, fmt.Errorf("%s: a Component lists carousel's function: carousel build runs it only in a Kustomization", kpath)
+		return nil, fmt.Errorf("%s: a Component lists carousel's function: carousel build runs it only in a Kustomization", kpath)
 	case k.vars != "":
-		return nil, nil, fmt.Errorf("%s: vars (deprecated since kustomize v5: use replacements) in a kustomization carousel's function builds on: carousel build resolves them before the function, kustomize after", k.vars)
+		return nil, fmt.Errorf("%s: vars (deprecated since kustomize v5: use replacements) in a kustomization carousel's function builds on: carousel build resolves them before the function, kustomize after", k.vars)
 	case isRoot && k.buildMetadata:
-		return nil, nil, fmt.Errorf("%s: buildMetadata: carousel build cannot say where resources came from across a function it ran in-process; remove buildMetadata (or build with kustomize)", kpath)
+		return nil, fmt.Errorf("%s: buildMetadata: carousel build cannot say where resources came from across a function it ran in-process; remove buildMetadata (or build with kustomize)", kpath)
 	}
-	out, err = b.materialize(k, isRoot)
-	return k, out, err
+	return k, b.materialize(k, isRoot)
 }
 
 // entry walks a resources (or components) entry when it is a directory.
@@ -114,7 +114,7 @@ func (b *builder) entry(k *kust, field, p string) (*kust, error) {
 	if err != nil || !isDir {
 		return nil, err
 	}
-	sub, _, err := b.walk(abs, false)
+	sub, err := b.walk(abs, false)
 	return sub, err
 }
 
@@ -152,7 +152,7 @@ func (b *builder) configs(k *kust, field string, entries []string) ([]*config, e
 			return nil, err
 		}
 		if isDir {
-			sub, _, err := b.walk(abs, false)
+			sub, err := b.walk(abs, false)
 			if err != nil {
 				return nil, err
 			}
@@ -222,45 +222,50 @@ func (b *builder) loadable(k *kust, file string) error {
 // kustomize, the function in-process, and replaces k in the overlay by a
 // kustomization of the output and the transformers after it. For the
 // root, when nothing follows the last function, it finishes the build
-// itself and returns it.
-func (b *builder) materialize(k *kust, isRoot bool) ([]byte, error) {
+// itself into b.finished.
+func (b *builder) materialize(k *kust, isRoot bool) error {
 	for {
 		i := slices.IndexFunc(k.transformers, func(c *config) bool { return c.fn != nil })
 		if i < 0 {
-			return nil, nil
+			return nil
 		}
 		before, fn, after := k.transformers[:i], k.transformers[i], k.transformers[i+1:]
 		items, err := b.accumulate(k, before)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		items, err = b.runFunction(fn, items)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if isRoot && len(after) == 0 && !b.opts.kustomizeFinish {
-			if out, ok, err := finish(k, items); ok || err != nil {
-				return out, err
+			out, ok, err := finish(k, items)
+			if err != nil {
+				return err
+			}
+			if ok {
+				b.finished = &out
+				return nil
 			}
 		}
 		data, err := encode(items)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		name := b.outputName(k.dir)
 		if err := b.fs.set(name, data); err != nil {
-			return nil, err
+			return err
 		}
 		if k.node, err = rest(k.node, filepath.Base(name), after); err != nil {
-			return nil, err
+			return err
 		}
 		k.transformers = after
 		s, err := k.node.String()
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if err := b.fs.set(k.path, []byte(s)); err != nil {
-			return nil, err
+			return err
 		}
 	}
 }
