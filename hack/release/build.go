@@ -95,13 +95,14 @@ func Build(o Options) ([]string, error) {
 }
 
 // goBuild builds carousel for p: static (CGO off), with no path of this
-// machine (-trimpath), no build ID and no VCS stamp, and the version and
+// machine (-trimpath), no build ID, no VCS stamp and no DWARF (compiled
+// as the Makefile compiles carousel, so linux/amd64 comes from its cache), and the version and
 // commit set as `carousel version` reports them.
 func goBuild(repo, bin string, p Platform, o Options) error {
 	ld := fmt.Sprintf("-s -w -buildid= -X github.com/carousel-dev/carousel/fn.version=%s -X github.com/carousel-dev/carousel/fn.commit=%s", o.Version, o.Commit)
 	cmd := exec.Command("go", "build", "-trimpath", "-buildvcs=false", "-ldflags", ld, "-o", bin, "./cmd/carousel")
 	cmd.Dir = repo
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+p.OS, "GOARCH="+p.Arch, "GOFLAGS=-mod=readonly", "GOTOOLCHAIN=local")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+p.OS, "GOARCH="+p.Arch, "GOFLAGS=-mod=readonly -gcflags=all=-dwarf=false", "GOTOOLCHAIN=local")
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("go build for %s: %v\n%s", p, err, b)
 	}
