@@ -28,6 +28,9 @@ refuses:
   material         material changed in a pull request that moves the phase, while
                    the rotation is in flight, or the current (old) material changed:
                    only carousel start/renew/import change material, at steady
+  fleet-window     with spec.clusters (a shared root's clusters): two clusters
+                   that talk left more than one phase apart, or a cluster whose
+                   rotation cannot be read or rotates in another scope
   renders          the new phase does not render (missing or mismatched material)
   one-step         also: a rotation ended by editing spec.phase (the last phase
                    back to the first) instead of carousel start's promotion

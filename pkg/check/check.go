@@ -47,6 +47,7 @@ const (
 	RulePlaintext = "plaintext-key"
 	RuleStale     = "rendered-output"
 	RulePublish   = "published-state"
+	// RuleWindow is in window.go.
 )
 
 // Report is the outcome of a check: the refusals (none: it may merge) and
@@ -139,6 +140,7 @@ func Run(o Options) (*Report, error) {
 			out = append(out, checkMaterial(base, cur, changed, baseSet, headSet)...)
 		}
 	}
+	out = append(out, checkWindow(cur, dir)...)
 	// What kustomize hands the function, not every file in the folder.
 	rep := &Report{}
 	items, err := fninput.Build(o.File)

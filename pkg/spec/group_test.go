@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -54,5 +55,22 @@ func TestAGroupNameSelectsEveryLeafOfTheGroupAndALeafNameOnlyItself(t *testing.T
 		if got := names(r.Spec.LeavesNamed(name)); got != want {
 			t.Errorf("%s selects %q, want %q", name, got, want)
 		}
+	}
+}
+
+// TestClustersWithoutGroupsAreOneMeshAndNamedGroupsHoldOnlyTheirMembers:
+// the fleet window holds together the clusters of each group; with no
+// group named anywhere every cluster talks to every other.
+func TestClustersWithoutGroupsAreOneMeshAndNamedGroupsHoldOnlyTheirMembers(t *testing.T) {
+	mesh := Spec{Clusters: []Cluster{{Name: "east"}, {Name: "west"}, {Name: "south"}}}
+	if got, want := mesh.ClusterGroups(), map[string][]string{Mesh: {"east", "west", "south"}}; !reflect.DeepEqual(got, want) {
+		t.Errorf("no groups: got %v, want %v", got, want)
+	}
+	named := Spec{Clusters: []Cluster{{Name: "east", Groups: []string{"emea", "gateway"}}, {Name: "west", Groups: []string{"emea"}}, {Name: "south", Groups: []string{"gateway"}}}}
+	if got, want := named.ClusterGroups(), map[string][]string{"emea": {"east", "west"}, "gateway": {"east", "south"}}; !reflect.DeepEqual(got, want) {
+		t.Errorf("named groups: got %v, want %v", got, want)
+	}
+	if got := (&Spec{}).ClusterGroups(); len(got) != 0 {
+		t.Errorf("no clusters: got %v, want no group", got)
 	}
 }

@@ -139,6 +139,14 @@ func TestBadSpecsFailWithTheirFieldPath(t *testing.T) {
 		{"an expiry window that is no duration is refused", "  alerts: {namespace: monitoring, expiryWarning: 30d}\n", "spec.alerts.expiryWarning", "not a duration"},
 		{"a phase-stuck threshold that is not positive is refused", "  alerts: {namespace: monitoring, phaseStuckAfter: 0s}\n", "spec.alerts.phaseStuckAfter", "must be positive"},
 		{"a phase start that is no RFC 3339 time is refused", "  phaseSince: 'yesterday'\n", "spec.phaseSince", "not an RFC 3339 time"},
+		{"a cluster named twice is refused", "  clusters:\n  - {name: east, rotation: ../east/carousel.yaml}\n  - {name: east, rotation: ../west/carousel.yaml}\n", "spec.clusters[1].name", "names two clusters"},
+		{"a cluster name that is no DNS label is refused", "  clusters:\n  - {name: East_1, rotation: ../east/carousel.yaml}\n", "spec.clusters[0].name", "DNS label"},
+		{"a cluster rotation at an absolute path is refused", "  clusters:\n  - {name: east, rotation: /repo/east/carousel.yaml}\n", "spec.clusters[0].rotation", "relative path"},
+		{"a cluster rotation that is no YAML file is refused", "  clusters:\n  - {name: east, rotation: ../east}\n", "spec.clusters[0].rotation", "a .yaml file"},
+		{"two clusters of one rotation file are refused", "  clusters:\n  - {name: east, rotation: ../east/carousel.yaml}\n  - {name: west, rotation: ../east/../east/carousel.yaml}\n", "spec.clusters[1].rotation", "the rotation of two clusters"},
+		{"a cluster without groups beside clusters with groups is refused", "  clusters:\n  - {name: east, rotation: ../east/carousel.yaml, groups: [emea]}\n  - {name: west, rotation: ../west/carousel.yaml}\n", "spec.clusters[1].groups", "while other clusters name groups"},
+		{"a group named twice by a cluster is refused", "  clusters:\n  - {name: east, rotation: ../east/carousel.yaml, groups: [emea, emea]}\n", "spec.clusters[0].groups[1]", "listed once"},
+		{"a cluster without its rotation is refused", "  clusters:\n  - {name: east}\n", "spec.clusters[0].rotation", "is required"},
 		{"a CA Secret is refused with backend cert-manager", "  ca: {secret: {name: ca, namespace: x}}\n  backend: cert-manager\n  certManager: {generations: {old: 1}}\n", "spec.ca.secret", "renders no CA Secret"},
 	}
 	for _, tt := range tests {

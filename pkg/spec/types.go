@@ -131,6 +131,15 @@ type Spec struct {
 	// picked up the state at all.
 	Consumers []string `json:"consumers,omitempty"`
 
+	// Clusters are the clusters whose packages rotate under this
+	// rotation's CA: a multi-cluster mesh's shared root, each cluster's
+	// package holding its own CARotation (its intermediate) and its own
+	// spec.phase. Clusters that talk to each other (Groups) are kept at
+	// most one phase apart: `carousel check` on this file refuses a pull
+	// request that leaves two of them further apart (docs/fleet.md, "One
+	// root, many clusters").
+	Clusters []Cluster `json:"clusters,omitempty"`
+
 	// Alerts renders a PrometheusRule (monitoring.coreos.com/v1) with an
 	// alert per certificate the phase uses before it expires, and one when
 	// a rotation stays in a phase too long (docs/spec.md, "Alerts").
@@ -144,6 +153,24 @@ type Spec struct {
 	Backend Backend `json:"backend,omitempty"`
 	// CertManager configures the cert-manager backend.
 	CertManager *CertManager `json:"certManager,omitempty"`
+}
+
+// Cluster is one cluster of a shared root's fleet.
+type Cluster struct {
+	// Name names the cluster in refusals, tables and the window (a DNS
+	// label).
+	Name string `json:"name"`
+	// Rotation is the cluster package's CARotation file, relative to the
+	// directory of this file; its spec.phase is the cluster's phase.
+	Rotation string `json:"rotation"`
+	// Context is the cluster's kubeconfig context, for the commands that
+	// look at the clusters live.
+	Context string `json:"context,omitempty"`
+	// Groups names the groups of clusters that talk to each other this
+	// cluster is in. When no cluster names a group, every cluster talks to
+	// every other (one mesh); when any does, every cluster must name at
+	// least one, and only clusters sharing a group are held together.
+	Groups []string `json:"groups,omitempty"`
 }
 
 // Alerts configures the PrometheusRule a rotation renders: where it goes

@@ -27,6 +27,7 @@ func (r *CARotation) Validate() error {
 	r.validateCertManager(&errs)
 	s.validateProbes(&errs, leafNames)
 	s.validateAlerts(&errs)
+	s.validateClusters(&errs)
 	if len(errs) > 0 {
 		return errs
 	}

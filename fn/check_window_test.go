@@ -1,0 +1,134 @@
+package fn
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/carousel-dev/carousel/internal/testkit"
+)
+
+// fleetRepo is gitRepo's repository with clusters/prod as a shared root's
+// owner declaring three clusters (clusters/<name>/carousel.yaml, each the
+// cluster-ca rotation at the phase given), committed as the base.
+func fleetRepo(t *testing.T, clusters string, at map[string]string) string {
+	t.Helper()
+	repo := gitRepo(t, "steady")
+	edit(t, repo, "carousel.yaml", "spec:\n", "spec:\n"+clusters)
+	for name, phase := range at {
+		setClusterPhase(t, repo, name, phase)
+	}
+	gitIn(t, repo, "-c", "user.email=t@example.dev", "-c", "user.name=t", "add", "-A")
+	gitIn(t, repo, "-c", "user.email=t@example.dev", "-c", "user.name=t", "commit", "-q", "--amend", "-m", "base: a shared root and its clusters")
+	return repo
+}
+
+const meshOfThree = `  clusters:
+  - {name: east, rotation: ../east/carousel.yaml, context: east}
+  - {name: west, rotation: ../west/carousel.yaml, context: west}
+  - {name: south, rotation: ../south/carousel.yaml, context: south}
+`
+
+// setClusterPhase writes cluster name's rotation at phase.
+func setClusterPhase(t *testing.T, repo, name, phase string) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(testkit.Root(t), "examples", "cluster-ca", "carousel.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := filepath.Join(repo, "clusters", name, "carousel.yaml")
+	if err := os.MkdirAll(filepath.Dir(f), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(f, phaseRe.ReplaceAll(b, []byte("  phase: "+phase)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestCheckHoldsClustersThatTalkWithinOnePhase: `carousel check` on a
+// shared root's file reads every declared cluster's committed phase and
+// refuses a pull request that leaves two clusters that talk more than one
+// phase apart (docs/fleet.md, the fleet window), naming them; clusters in
+// groups that do not talk may drift apart; a cluster whose phase cannot be
+// read refuses.
+func TestCheckHoldsClustersThatTalkWithinOnePhase(t *testing.T) {
+	steady := map[string]string{"east": "steady", "west": "steady", "south": "steady"}
+	tests := []struct {
+		name     string
+		clusters string
+		base     map[string]string
+		change   func(t *testing.T, repo string)
+		says     []string // nil: it may merge
+	}{
+		{"one cluster one phase ahead of its peers may merge", meshOfThree, steady,
+			func(t *testing.T, repo string) { setClusterPhase(t, repo, "east", "trust-new") }, nil},
+		{"a cluster two phases ahead of a peer is refused, naming both", meshOfThree,
+			map[string]string{"east": "trust-new", "west": "trust-new", "south": "steady"},
+			func(t *testing.T, repo string) { setClusterPhase(t, repo, "east", "sign-new") },
+			[]string{"fleet-window", "group mesh (east, west, south)", "2 phases apart", "south is at steady", "east at sign-new", "move south on first"}},
+		{"the last cluster catching up may merge", meshOfThree,
+			map[string]string{"east": "trust-new", "west": "trust-new", "south": "steady"},
+			func(t *testing.T, repo string) { setClusterPhase(t, repo, "south", "trust-new") }, nil},
+		{"a cluster moved back two phases from its peers is refused", meshOfThree,
+			map[string]string{"east": "sign-new", "west": "sign-new", "south": "sign-new"},
+			func(t *testing.T, repo string) {
+				setClusterPhase(t, repo, "west", "trust-new")
+				setClusterPhase(t, repo, "south", "steady")
+			},
+			[]string{"fleet-window", "south is at steady", "east at sign-new"}},
+		{"clusters in groups that do not talk may be further apart", `  clusters:
+  - {name: east, rotation: ../east/carousel.yaml, groups: [emea]}
+  - {name: west, rotation: ../west/carousel.yaml, groups: [emea]}
+  - {name: south, rotation: ../south/carousel.yaml, groups: [apac]}
+`, map[string]string{"east": "trust-new", "west": "trust-new", "south": "steady"},
+			func(t *testing.T, repo string) {
+				setClusterPhase(t, repo, "east", "sign-new")
+				setClusterPhase(t, repo, "west", "sign-new")
+			}, nil},
+		{"a cluster in two groups is held to both", `  clusters:
+  - {name: east, rotation: ../east/carousel.yaml, groups: [emea, gateway]}
+  - {name: west, rotation: ../west/carousel.yaml, groups: [emea]}
+  - {name: south, rotation: ../south/carousel.yaml, groups: [gateway]}
+`, map[string]string{"east": "trust-new", "west": "trust-new", "south": "steady"},
+			func(t *testing.T, repo string) {
+				setClusterPhase(t, repo, "east", "sign-new")
+				setClusterPhase(t, repo, "west", "sign-new")
+			}, []string{"fleet-window", "group gateway (east, south)", "south is at steady"}},
+		{"a cluster whose rotation is gone is refused", meshOfThree, steady,
+			func(t *testing.T, repo string) {
+				if err := os.Remove(filepath.Join(repo, "clusters", "west", "carousel.yaml")); err != nil {
+					t.Fatal(err)
+				}
+			}, []string{"fleet-window", "cluster west: its rotation cannot be read", "../west/carousel.yaml does not exist"}},
+		{"a cluster rotating another scope is refused", meshOfThree, steady,
+			func(t *testing.T, repo string) {
+				f := filepath.Join(repo, "clusters", "south", "carousel.yaml")
+				b, _ := os.ReadFile(f)
+				if err := os.WriteFile(f, []byte(strings.Replace(string(b), "spec:\n", "spec:\n  scope: leaf\n", 1)), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}, []string{"fleet-window", "cluster south rotates in scope leaf"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			repo := fleetRepo(t, tt.clusters, tt.base)
+			tt.change(t, repo)
+			out, code := runCheck(t, repo)
+			if tt.says == nil {
+				if code != 0 {
+					t.Fatalf("exit %d, want 0:\n%s", code, out)
+				}
+				return
+			}
+			if code != exitRefused {
+				t.Fatalf("exit %d, want %d (refused):\n%s", code, exitRefused, out)
+			}
+			for _, s := range tt.says {
+				if !strings.Contains(out, s) {
+					t.Errorf("the refusal does not say %q:\n%s", s, out)
+				}
+			}
+		})
+	}
+}
