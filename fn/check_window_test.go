@@ -30,18 +30,27 @@ const meshOfThree = `  clusters:
   - {name: south, rotation: ../south/carousel.yaml, context: south}
 `
 
-// setClusterPhase writes cluster name's rotation at phase.
+const trustNewLast = "trust-new\n  step: in-cluster-config"
+
+// setClusterPhase makes clusters/<name> a copy of the cluster-ca example
+// (once) whose rotation is at phase and names clusters/prod as its shared
+// root.
 func setClusterPhase(t *testing.T, repo, name, phase string) {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(testkit.Root(t), "examples", "cluster-ca", "carousel.yaml"))
+	example := filepath.Join(testkit.Root(t), "examples", "cluster-ca")
+	dir := filepath.Join(repo, "clusters", name)
+	if _, err := os.Stat(dir); os.IsNotExist(err) {
+		if err := os.CopyFS(dir, os.DirFS(example)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, err := os.ReadFile(filepath.Join(example, "carousel.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := filepath.Join(repo, "clusters", name, "carousel.yaml")
-	if err := os.MkdirAll(filepath.Dir(f), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(f, phaseRe.ReplaceAll(b, []byte("  phase: "+phase)), 0o644); err != nil {
+	b = phaseRe.ReplaceAll(b, []byte("  phase: "+phase))
+	b = []byte(strings.Replace(string(b), "spec:\n", "spec:\n  sharedRoot: ../prod/carousel.yaml\n", 1))
+	if err := os.WriteFile(filepath.Join(dir, "carousel.yaml"), b, 0o644); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -51,7 +60,8 @@ func setClusterPhase(t *testing.T, repo, name, phase string) {
 // refuses a pull request that leaves two clusters that talk more than one
 // phase apart (docs/fleet.md, the fleet window), naming them; clusters in
 // groups that do not talk may drift apart; a cluster whose phase cannot be
-// read refuses.
+// read refuses. A cluster's check (spec.sharedRoot) holds its own groups
+// the same way, so the pull request moving it is refused by its own check.
 func TestCheckHoldsClustersThatTalkWithinOnePhase(t *testing.T) {
 	steady := map[string]string{"east": "steady", "west": "steady", "south": "steady"}
 	tests := []struct {
@@ -60,23 +70,25 @@ func TestCheckHoldsClustersThatTalkWithinOnePhase(t *testing.T) {
 		base     map[string]string
 		change   func(t *testing.T, repo string)
 		says     []string // nil: it may merge
+		// file is the rotation checked: "" the root's, else a cluster's.
+		file string
 	}{
 		{"one cluster one phase ahead of its peers may merge", meshOfThree, steady,
-			func(t *testing.T, repo string) { setClusterPhase(t, repo, "east", "trust-new") }, nil},
+			func(t *testing.T, repo string) { setClusterPhase(t, repo, "east", "trust-new") }, nil, ""},
 		{"a cluster two phases ahead of a peer is refused, naming both", meshOfThree,
 			map[string]string{"east": "trust-new", "west": "trust-new", "south": "steady"},
 			func(t *testing.T, repo string) { setClusterPhase(t, repo, "east", "sign-new") },
-			[]string{"fleet-window", "group mesh (east, west, south)", "2 phases apart", "south is at steady", "east at sign-new", "move south on first"}},
+			[]string{"fleet-window", "group mesh (east, west, south)", "2 phases apart", "south is at steady", "east at sign-new", "move south on first"}, ""},
 		{"the last cluster catching up may merge", meshOfThree,
 			map[string]string{"east": "trust-new", "west": "trust-new", "south": "steady"},
-			func(t *testing.T, repo string) { setClusterPhase(t, repo, "south", "trust-new") }, nil},
+			func(t *testing.T, repo string) { setClusterPhase(t, repo, "south", "trust-new") }, nil, ""},
 		{"a cluster moved back two phases from its peers is refused", meshOfThree,
 			map[string]string{"east": "sign-new", "west": "sign-new", "south": "sign-new"},
 			func(t *testing.T, repo string) {
 				setClusterPhase(t, repo, "west", "trust-new")
 				setClusterPhase(t, repo, "south", "steady")
 			},
-			[]string{"fleet-window", "south is at steady", "east at sign-new"}},
+			[]string{"fleet-window", "south is at steady", "east at sign-new"}, ""},
 		{"clusters in groups that do not talk may be further apart", `  clusters:
   - {name: east, rotation: ../east/carousel.yaml, groups: [emea]}
   - {name: west, rotation: ../west/carousel.yaml, groups: [emea]}
@@ -85,7 +97,7 @@ func TestCheckHoldsClustersThatTalkWithinOnePhase(t *testing.T) {
 			func(t *testing.T, repo string) {
 				setClusterPhase(t, repo, "east", "sign-new")
 				setClusterPhase(t, repo, "west", "sign-new")
-			}, nil},
+			}, nil, ""},
 		{"a cluster in two groups is held to both", `  clusters:
   - {name: east, rotation: ../east/carousel.yaml, groups: [emea, gateway]}
   - {name: west, rotation: ../west/carousel.yaml, groups: [emea]}
@@ -94,13 +106,30 @@ func TestCheckHoldsClustersThatTalkWithinOnePhase(t *testing.T) {
 			func(t *testing.T, repo string) {
 				setClusterPhase(t, repo, "east", "sign-new")
 				setClusterPhase(t, repo, "west", "sign-new")
-			}, []string{"fleet-window", "group gateway (east, south)", "south is at steady"}},
+			}, []string{"fleet-window", "group gateway (east, south)", "south is at steady"}, ""},
 		{"a cluster whose rotation is gone is refused", meshOfThree, steady,
 			func(t *testing.T, repo string) {
 				if err := os.Remove(filepath.Join(repo, "clusters", "west", "carousel.yaml")); err != nil {
 					t.Fatal(err)
 				}
-			}, []string{"fleet-window", "cluster west: its rotation cannot be read", "../west/carousel.yaml does not exist"}},
+			}, []string{"fleet-window", "cluster west: its rotation cannot be read", "../west/carousel.yaml does not exist"}, ""},
+		// trust-new's last step, so the move is one step (cluster-ca has steps).
+		{"a cluster's own check refuses moving it two phases ahead of a peer", meshOfThree,
+			map[string]string{"east": trustNewLast, "west": "trust-new", "south": "steady"},
+			func(t *testing.T, repo string) { setClusterPhase(t, repo, "east", "sign-new") },
+			[]string{"fleet-window", "south is at steady", "east at sign-new"}, "east"},
+		{"a cluster's own check lets it move one phase ahead", meshOfThree, steady,
+			func(t *testing.T, repo string) { setClusterPhase(t, repo, "east", "trust-new") }, nil, "east"},
+		{"a cluster's own check holds only its own groups", `  clusters:
+  - {name: east, rotation: ../east/carousel.yaml, groups: [emea]}
+  - {name: west, rotation: ../west/carousel.yaml, groups: [emea]}
+  - {name: south, rotation: ../south/carousel.yaml, groups: [apac]}
+`, map[string]string{"east": trustNewLast, "west": "sign-new", "south": "steady"},
+			func(t *testing.T, repo string) { setClusterPhase(t, repo, "east", "sign-new") }, nil, "east"},
+		{"a cluster its shared root does not list is refused", "  clusters:\n  - {name: east, rotation: ../east/carousel.yaml}\n",
+			map[string]string{"east": "steady", "west": "steady"},
+			func(t *testing.T, repo string) { setClusterPhase(t, repo, "west", "trust-new") },
+			[]string{"fleet-window", "does not list this package"}, "west"},
 		{"a cluster rotating another scope is refused", meshOfThree, steady,
 			func(t *testing.T, repo string) {
 				f := filepath.Join(repo, "clusters", "south", "carousel.yaml")
@@ -108,13 +137,17 @@ func TestCheckHoldsClustersThatTalkWithinOnePhase(t *testing.T) {
 				if err := os.WriteFile(f, []byte(strings.Replace(string(b), "spec:\n", "spec:\n  scope: leaf\n", 1)), 0o644); err != nil {
 					t.Fatal(err)
 				}
-			}, []string{"fleet-window", "cluster south rotates in scope leaf"}},
+			}, []string{"fleet-window", "cluster south rotates in scope leaf"}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			repo := fleetRepo(t, tt.clusters, tt.base)
 			tt.change(t, repo)
 			out, code := runCheck(t, repo)
+			if tt.file != "" {
+				r := testkit.Cmd{FixedClock: true, NoCluster: true, AgeKey: true}.Run(t, "check", filepath.Join(repo, "clusters", tt.file, "carousel.yaml"), "--base", "main")
+				out, code = r.Out, r.Code
+			}
 			if tt.says == nil {
 				if code != 0 {
 					t.Fatalf("exit %d, want 0:\n%s", code, out)

@@ -140,7 +140,7 @@ func Run(o Options) (*Report, error) {
 			out = append(out, checkMaterial(base, cur, changed, baseSet, headSet)...)
 		}
 	}
-	out = append(out, checkWindow(cur, dir)...)
+	out = append(out, checkWindow(head)...)
 	// What kustomize hands the function, not every file in the folder.
 	rep := &Report{}
 	items, err := fninput.Build(o.File)

@@ -10,19 +10,19 @@ import (
 
 	"github.com/carousel-dev/carousel/pkg/phases"
 	"github.com/carousel-dev/carousel/pkg/rotate"
-	"github.com/carousel-dev/carousel/pkg/spec"
 )
 
 // RuleWindow refuses a change that leaves two clusters that talk to each
 // other, under a shared root (spec.clusters), more than one phase apart.
 const RuleWindow = "fleet-window"
 
-// checkWindow reads the committed phase of every cluster the rotation
-// declares (spec.clusters: each cluster package's CARotation in the working
-// tree, as the pull request leaves it) and holds every group of clusters
-// that talk to the fleet window's repository half (phases.CheckSpread):
-// at most one phase apart, so every cross-cluster pair of pods is an
-// adjacent pair. The live half (every peer converged before a cluster
+// checkWindow reads the committed phase of every cluster of the fleet the
+// rotation is part of (its own spec.clusters, or its shared root's: each
+// cluster package's CARotation in the working tree, as the pull request
+// leaves it) and holds every group of clusters that talk (on a cluster's
+// check, its own groups) to the fleet window's repository half
+// (phases.CheckSpread): at most one phase apart, so every cross-cluster
+// pair of pods is an adjacent pair. The live half (every peer converged before a cluster
 // moves) is for the commands that see the clusters.
 //
 // A cluster whose rotation cannot be read, or rotates in another scope,
@@ -33,39 +33,48 @@ const RuleWindow = "fleet-window"
 // started, so a group spanning the first and the last phase is refused
 // like any other spread: promoting every cluster of a group in one pull
 // request keeps it at one phase (promotion changes no trust and no signer).
-func checkWindow(cur *spec.CARotation, dir string) []Refusal {
-	if len(cur.Spec.Clusters) == 0 {
+func checkWindow(head *rotate.Package) []Refusal {
+	f, err := rotate.LoadFleet(head)
+	if err != nil {
+		return []Refusal{{RuleWindow, fmt.Sprintf("the shared root cannot be read, so this cluster's phase cannot be checked against its peers: %v", err),
+			"fix spec.sharedRoot (a path from the directory of this file) or the root's spec.clusters"}}
+	}
+	if f == nil {
 		return nil
 	}
+	root := f.Root.Rotation
 	var out []Refusal
 	at := map[string]phases.Phase{}
-	for i, c := range cur.Spec.Clusters {
-		file := filepath.Join(dir, filepath.FromSlash(c.Rotation))
-		p, err := rotate.Load(file)
+	for i, c := range root.Spec.Clusters {
+		p, err := rotate.Load(f.File(c))
 		if err != nil {
 			if os.IsNotExist(err) {
 				err = fmt.Errorf("%s does not exist", c.Rotation)
 			}
 			out = append(out, Refusal{RuleWindow, fmt.Sprintf("cluster %s: its rotation cannot be read, so its phase cannot be checked against its peers: %v", c.Name, err),
-				fmt.Sprintf("fix spec.clusters[%d].rotation (a path from the directory of this file) or the cluster's CARotation", i)})
+				fmt.Sprintf("fix the root's spec.clusters[%d].rotation (a path from the directory of %s) or the cluster's CARotation", i, filepath.Base(f.Root.File))})
 			continue
 		}
-		if s := p.Rotation.Spec.Scope; s != cur.Spec.Scope {
-			out = append(out, Refusal{RuleWindow, fmt.Sprintf("cluster %s rotates in scope %s, the shared root in %s: their phases cannot be compared", c.Name, s, cur.Spec.Scope),
-				fmt.Sprintf("set spec.scope: %s in %s", cur.Spec.Scope, c.Rotation)})
+		if s := p.Rotation.Spec.Scope; s != root.Spec.Scope {
+			out = append(out, Refusal{RuleWindow, fmt.Sprintf("cluster %s rotates in scope %s, the shared root in %s: their phases cannot be compared", c.Name, s, root.Spec.Scope),
+				fmt.Sprintf("set spec.scope: %s in %s", root.Spec.Scope, c.Rotation)})
 			continue
 		}
 		at[c.Name] = p.Rotation.Spec.Phase
 	}
-	groups := cur.Spec.ClusterGroups()
+	groups := root.Spec.ClusterGroups()
 	for _, g := range slices.Sorted(maps.Keys(groups)) {
+		if f.Self != nil && !slices.Contains(groups[g], f.Self.Name) {
+			// A cluster's check holds its own groups; the root's, all.
+			continue
+		}
 		members := map[string]phases.Phase{}
 		for _, n := range groups[g] {
 			if ph, ok := at[n]; ok {
 				members[n] = ph
 			}
 		}
-		if err := phases.CheckSpread(cur.Spec.Scope, members); err != nil {
+		if err := phases.CheckSpread(root.Spec.Scope, members); err != nil {
 			out = append(out, Refusal{RuleWindow, fmt.Sprintf("group %s (%s): %v", g, strings.Join(groups[g], ", "), err),
 				"move one cluster one phase per pull request, each after every peer has caught up and converged (`carousel advance`); clusters promoted by `carousel start` after cleanup: promote the whole group in one pull request"})
 		}

@@ -33,6 +33,14 @@ func (s *Spec) ClusterGroups() map[string][]string {
 // by every cluster or by none (a cluster left out of every group would
 // silently be held to nobody).
 func (s *Spec) validateClusters(errs *FieldErrors) {
+	if r := s.SharedRoot; r != "" {
+		switch {
+		case strings.HasPrefix(r, "/") || !(strings.HasSuffix(r, ".yaml") || strings.HasSuffix(r, ".yml")):
+			errs.add("spec.sharedRoot", "%q must be the relative path of the shared root's CARotation file (a .yaml file, from the directory of this file)", r)
+		case len(s.Clusters) > 0:
+			errs.add("spec.sharedRoot", "is set beside spec.clusters: a shared root lists its clusters and is no cluster of another root")
+		}
+	}
 	named := slices.ContainsFunc(s.Clusters, func(c Cluster) bool { return len(c.Groups) > 0 })
 	var names, rotations []string
 	for i, c := range s.Clusters {

@@ -146,6 +146,8 @@ func TestBadSpecsFailWithTheirFieldPath(t *testing.T) {
 		{"two clusters of one rotation file are refused", "  clusters:\n  - {name: east, rotation: ../east/carousel.yaml}\n  - {name: west, rotation: ../east/../east/carousel.yaml}\n", "spec.clusters[1].rotation", "the rotation of two clusters"},
 		{"a cluster without groups beside clusters with groups is refused", "  clusters:\n  - {name: east, rotation: ../east/carousel.yaml, groups: [emea]}\n  - {name: west, rotation: ../west/carousel.yaml}\n", "spec.clusters[1].groups", "while other clusters name groups"},
 		{"a group named twice by a cluster is refused", "  clusters:\n  - {name: east, rotation: ../east/carousel.yaml, groups: [emea, emea]}\n", "spec.clusters[0].groups[1]", "listed once"},
+		{"a shared root at an absolute path is refused", "  sharedRoot: /repo/root/carousel.yaml\n", "spec.sharedRoot", "relative path"},
+		{"a shared root that lists clusters itself is refused", "  sharedRoot: ../root/carousel.yaml\n  clusters:\n  - {name: east, rotation: ../east/carousel.yaml}\n", "spec.sharedRoot", "no cluster of another root"},
 		{"a cluster without its rotation is refused", "  clusters:\n  - {name: east}\n", "spec.clusters[0].rotation", "is required"},
 		{"a CA Secret is refused with backend cert-manager", "  ca: {secret: {name: ca, namespace: x}}\n  backend: cert-manager\n  certManager: {generations: {old: 1}}\n", "spec.ca.secret", "renders no CA Secret"},
 	}

@@ -139,6 +139,12 @@ type Spec struct {
 	// request that leaves two of them further apart (docs/fleet.md, "One
 	// root, many clusters").
 	Clusters []Cluster `json:"clusters,omitempty"`
+	// SharedRoot is, in a cluster's package, the shared root's CARotation
+	// file (relative to the directory of this file) whose spec.clusters
+	// lists this one: `check` on this file holds its group to the fleet
+	// window as the root's check does, and `advance` refuses to move while
+	// a peer is behind or has not converged.
+	SharedRoot string `json:"sharedRoot,omitempty"`
 
 	// Alerts renders a PrometheusRule (monitoring.coreos.com/v1) with an
 	// alert per certificate the phase uses before it expires, and one when
