@@ -66,6 +66,14 @@ checked; --force moves on although the gate said no, and its body says that.
 A rollback is never gated. Nothing is written unless every check passed; the
 spec is written last.
 
+A cluster of a shared root (spec.sharedRoot) moves, either way, only within the
+fleet window: every peer (a cluster sharing one of its groups in the root's
+spec.clusters) at the current phase or beyond it in the move's direction, and
+each peer at the current phase converged there, asked in the kubeconfig context
+the root names for it. Without --context, the cluster's own gate uses its own
+context from the root. --no-cluster still holds the peers' committed phases and
+says in the body that their convergence was not asked; --force moves on and says so.
+
 ` + exitHelp,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {

@@ -97,13 +97,29 @@ func Run(ctx context.Context, r Request) (*Result, error) {
 	if step == nil {
 		return nil, fmt.Errorf("%s cannot be rendered (missing material?): see `carousel plan %s`", target, r.File)
 	}
-	var unchecked []string
+	// A cluster of a shared root moves only within the fleet window, either
+	// way; its own cluster is the context the root names for it, unless
+	// the command names one.
+	f, err := rotate.LoadFleet(p)
+	if err != nil {
+		return nil, err
+	}
+	if f != nil && f.Self != nil && r.Cluster.Context == "" {
+		r.Cluster.Context = f.Self.Context
+	}
+	unchecked, err := window(ctx, r, f, p.Rotation.Spec.Scope, from.Phase, target.Phase)
+	if err != nil {
+		return nil, err
+	}
 	if dir == phases.Forward {
-		// A rollback is always safe and never gated: it returns to the
-		// phase whose pods are still running beside this one's.
-		if unchecked, err = gates(ctx, r, &gate.Phase{Package: p, Items: items, Now: r.Now}, pl, step, target); err != nil {
+		// A rollback is always safe within the cluster and never gated:
+		// it returns to the phase whose pods are still running beside
+		// this one's.
+		more, err := gates(ctx, r, &gate.Phase{Package: p, Items: items, Now: r.Now}, pl, step, target)
+		if err != nil {
 			return nil, err
 		}
+		unchecked = append(unchecked, more...)
 	}
 	res := &Result{From: from, To: target, Direction: dir}
 	res.Title, res.Body = pl.PullRequest(step, unchecked)
