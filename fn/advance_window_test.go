@@ -2,6 +2,7 @@ package fn
 
 import (
 	"crypto/x509"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/carousel-dev/carousel/internal/apiserver"
 	"github.com/carousel-dev/carousel/internal/testkit"
+	"github.com/carousel-dev/carousel/pkg/status"
 )
 
 // meshCluster is a cluster's package of a shared root: its own CA and
@@ -96,7 +98,9 @@ func applyIn(t *testing.T, kubeconfig, context, dir string) {
 // `carousel advance` (docs/fleet.md): a cluster may not move on while a
 // peer is behind it or, at its phase, has not converged, and the refusal
 // names the peer; once the peers caught up and converged it moves. advance
-// asks each cluster in the context the root names for it.
+// asks each cluster in the context the root names for it. status on the
+// root shows every cluster's verdict and blocks on clusters two phases
+// apart.
 func TestAdvanceMovesAClusterOnlyWithinTheFleetWindow(t *testing.T) {
 	kc := threeClusters(t)
 	repo := t.TempDir()
@@ -182,5 +186,43 @@ func TestAdvanceMovesAClusterOnlyWithinTheFleetWindow(t *testing.T) {
 	// sign-new (east's new leaves would meet steady's trust).
 	if r := cmd.Run(t, "advance", file("west"), "--to", "steady"); r.Code != exitWait || !strings.Contains(r.Out, "east is at sign-new") || phaseOf("west") != "trust-new" {
 		t.Fatalf("west's rollback two phases from east must be refused (exit %d), naming east:\n%s", exitWait, r.Out)
+	}
+
+	// status on the root asks every cluster in its context: east's
+	// sign-new is merged, not applied.
+	var fr status.FleetReport
+	fleetStatus := func() testkit.Result {
+		t.Helper()
+		r := cmd.Run(t, "status", file("root"), "-o", "json")
+		fr = status.FleetReport{}
+		if err := json.Unmarshal([]byte(r.Stdout), &fr); err != nil {
+			t.Fatalf("status -o json on the root is not JSON (exit %d): %v\n%s", r.Code, err, r.Out)
+		}
+		return r
+	}
+	if r := fleetStatus(); r.Code != exitWait || fr.Verdict != status.Progressing || len(fr.Clusters) != 3 ||
+		fr.Clusters[0].Name != "east" || fr.Clusters[0].Phase != "sign-new" || fr.Clusters[0].Report.Verdict != status.Progressing ||
+		fr.Clusters[1].Report.Verdict != status.Converged || fr.Window != "" {
+		t.Fatalf("the root's status must be progressing on east alone: exit %d\n%s", r.Code, r.Out)
+	}
+	applyIn(t, kc, "east", filepath.Join(repo, "east"))
+	if r := fleetStatus(); r.Code != 0 || fr.Verdict != status.Converged {
+		t.Fatalf("every cluster applied: the root's status must be converged: exit %d\n%s", r.Code, r.Out)
+	}
+	text := cmd.Run(t, "status", file("root")).Out
+	for _, want := range []string{"CLUSTER  CONTEXT  PHASE      VERDICT", "east     east     sign-new   converged", "south    south    trust-new  converged", "fleet window: every group within one phase"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the root's status table lacks %q:\n%s", want, text)
+		}
+	}
+
+	// A hand edit put south back at steady, applied: two phases from east.
+	b, _ := os.ReadFile(file("south"))
+	if err := os.WriteFile(file("south"), phaseRe.ReplaceAll(b, []byte("  phase: steady")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	applyIn(t, kc, "south", filepath.Join(repo, "south"))
+	if r := fleetStatus(); r.Code != exitRefused || fr.Verdict != status.Blocked || !strings.Contains(fr.Window, "south is at steady, east at sign-new") {
+		t.Fatalf("clusters two phases apart must block the root's status (exit %d), naming them: exit %d\n%s", exitRefused, r.Code, r.Out)
 	}
 }

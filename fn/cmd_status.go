@@ -11,6 +11,7 @@ import (
 
 	"github.com/carousel-dev/carousel/pkg/atomicfile"
 	"github.com/carousel-dev/carousel/pkg/gate"
+	"github.com/carousel-dev/carousel/pkg/rotate"
 	"github.com/carousel-dev/carousel/pkg/status"
 )
 
@@ -60,13 +61,23 @@ run (no cluster configured, or it does not answer: the gate never passes
 unchecked). --wait polls until converged or blocked, up to --timeout (then
 exit 3). JSON and YAML output (-o json, -o yaml), and the report as metrics
 (-o openmetrics, or --metrics-file for node-exporter's textfile collector or a
-Pushgateway job, written atomically whatever the verdict): docs/status.md.`,
+Pushgateway job, written atomically whatever the verdict): docs/status.md.
+
+On a shared root's rotation (spec.clusters), status asks every cluster in the
+context the root names for it (with --kubeconfig's file) and prints a table of
+the clusters, the fleet window (blocked when two clusters that talk are more
+than one phase apart), then each cluster's report; the verdict is the worst.
+--wait, --metrics-file and -o openmetrics are per cluster there: run status on
+a cluster's rotation for them.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			if err := output.check(); err != nil {
 				return err
 			}
 			ctx := contextOf(c)
+			if p, err := rotate.Load(args[0]); err == nil && len(p.Rotation.Spec.Clusters) > 0 {
+				return fleetStatus(c, p, f.Cluster, output, wait || metricsFile != "")
+			}
 			r, err := gate.Watch(ctx, args[0], f.Cluster, clock, wait, timeout)
 			if err != nil {
 				return &exitErr{exitError, err}
@@ -88,13 +99,7 @@ Pushgateway job, written atomically whatever the verdict): docs/status.md.`,
 					return &exitErr{exitError, fmt.Errorf("writing the metrics: %w", err)}
 				}
 			}
-			switch r.Verdict {
-			case status.Progressing:
-				return &exitErr{exitWait, fmt.Errorf("progressing")}
-			case status.Blocked:
-				return &exitErr{exitRefused, fmt.Errorf("blocked")}
-			}
-			return nil
+			return verdictExit(r.Verdict)
 		},
 	}
 	f.add(c)
@@ -103,4 +108,35 @@ Pushgateway job, written atomically whatever the verdict): docs/status.md.`,
 	c.Flags().BoolVar(&wait, "wait", false, "poll until converged or blocked")
 	c.Flags().DurationVar(&timeout, "timeout", 10*time.Minute, "how long --wait waits")
 	return c
+}
+
+// fleetStatus is status on a shared root: every cluster's, and the window.
+func fleetStatus(c *cobra.Command, root *rotate.Package, cl gate.Cluster, output outputFlag, perCluster bool) error {
+	if perCluster || output.format == "openmetrics" {
+		return &exitErr{exitError, fmt.Errorf("%s is a shared root (spec.clusters): --wait, --metrics-file and -o openmetrics are per cluster; run status on a cluster's rotation", root.File)}
+	}
+	now, err := clock()
+	if err != nil {
+		return &exitErr{exitError, err}
+	}
+	r, err := gate.Fleet(contextOf(c), root, cl, now)
+	if err != nil {
+		return &exitErr{exitError, err}
+	}
+	if err := output.write(c.OutOrStdout(), r, r.Text); err != nil {
+		return err
+	}
+	return verdictExit(r.Verdict)
+}
+
+// verdictExit is a verdict's exit code: converged 0, progressing 3 (wait),
+// blocked 2.
+func verdictExit(v status.Verdict) error {
+	switch v {
+	case status.Progressing:
+		return &exitErr{exitWait, fmt.Errorf("progressing")}
+	case status.Blocked:
+		return &exitErr{exitRefused, fmt.Errorf("blocked")}
+	}
+	return nil
 }
