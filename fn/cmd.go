@@ -64,7 +64,7 @@ The subcommands make the rotation's key material, once, to be committed.`
 		&cobra.Group{ID: groupCluster, Title: "Cluster (what it runs, what cert-manager issued):"},
 		&cobra.Group{ID: groupKRM, Title: "Rendering (KRM functions kustomize runs, and a build that runs them in-process):"},
 	)
-	root.AddCommand(initCmd(), startCmd(), schemaCmd(), planCmd(), advanceCmd(), checkCmd(), renewCmd(), csrCmd(), importCmd(), statusCmd(), decryptCmd(), kbuildCmd(), kubeconfigCmd(), publishCmd(), pullCmd(), versionCmd(), installCmd())
+	root.AddCommand(initCmd(), startCmd(), schemaCmd(), planCmd(), advanceCmd(), checkCmd(), renewCmd(), csrCmd(), importCmd(), signCmd(), statusCmd(), decryptCmd(), kbuildCmd(), kubeconfigCmd(), publishCmd(), pullCmd(), versionCmd(), installCmd())
 	root.Example = examples["carousel"]
 	for _, c := range root.Commands() {
 		if ex, ok := examples[c.Name()]; ok {

@@ -1,10 +1,15 @@
 package fn
 
 import (
+	"errors"
+	"fmt"
 	"os"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/carousel-dev/carousel/pkg/atomicfile"
+	"github.com/carousel-dev/carousel/pkg/phases"
 	"github.com/carousel-dev/carousel/pkg/rotate"
 )
 
@@ -76,5 +81,62 @@ the CA's certificate.`,
 	}
 	c.Flags().StringSliceVar(&certs, "cert", nil, "a signed certificate (PEM); repeatable")
 	c.Flags().StringVar(&chain, "chain", "", "the external CA's chain (PEM), stored after an imported CA certificate")
+	return c
+}
+
+func signCmd() *cobra.Command {
+	var csrFile, out, chainOut, generation string
+	var validity time.Duration
+	c := &cobra.Command{
+		Use:     "sign CAROTATION_FILE --csr FILE --out FILE --chain-out FILE",
+		GroupID: groupMaterial,
+		Short:   "Sign another package's CA request as an intermediate with this package's CA: a shared root signing a cluster's",
+		Long: `sign is the shared root's side of a cluster's intermediate (docs/fleet.md,
+"One root, many clusters"): the cluster runs carousel csr --ca, hands over the
+.csr, and imports what sign writes (carousel import --cert OUT --chain
+CHAIN_OUT). The root's key is decrypted in memory and never leaves its package;
+only certificates are written. --generation new signs with the next
+rotation's root (after carousel start), the one each cluster's next
+intermediate chains to; old (the default) with the current one. The
+intermediate has path length 0 and the request's subject, and never outlives
+the root. Nothing in the package changes.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			if csrFile == "" || out == "" || chainOut == "" {
+				return errors.New("--csr, --out and --chain-out are required")
+			}
+			g := phases.Generation(generation)
+			if g != phases.Old && g != phases.New {
+				return fmt.Errorf("--generation %q: want old or new", generation)
+			}
+			req, err := os.ReadFile(csrFile)
+			if err != nil {
+				return err
+			}
+			p, unlock, err := openPackage(args[0])
+			if err != nil {
+				return err
+			}
+			defer unlock()
+			cert, root, err := rotate.Sign(p, rotate.Options{Stderr: c.ErrOrStderr()}, rotate.SignRequest{CSR: req, Generation: g, Validity: validity})
+			if err != nil {
+				return err
+			}
+			// The chain first: an --out that exists is a finished sign.
+			if err := atomicfile.WriteFile(chainOut, root, 0o644); err != nil {
+				return err
+			}
+			if err := atomicfile.WriteFile(out, cert, 0o644); err != nil {
+				return err
+			}
+			fmt.Fprintf(c.OutOrStdout(), "wrote %s\nwrote %s\n", chainOut, out)
+			return nil
+		},
+	}
+	c.Flags().StringVar(&csrFile, "csr", "", "the request (PEM), from the other package's carousel csr --ca")
+	c.Flags().StringVar(&out, "out", "", "write the intermediate's certificate (PEM) to this file")
+	c.Flags().StringVar(&chainOut, "chain-out", "", "write the signing root's certificate (PEM) to this file, for import --chain")
+	c.Flags().StringVar(&generation, "generation", "old", "which of this package's CAs signs: old (the current) or new (the next rotation's)")
+	c.Flags().DurationVar(&validity, "validity", 0, "the intermediate's validity (default: this package's spec.ca.validity; never past the root's)")
 	return c
 }

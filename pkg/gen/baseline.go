@@ -44,7 +44,7 @@ func (r *renderer) baseline(managed map[objID]Managed) *baseline {
 			return nil
 		}
 	}
-	b := &renderer{in: r.in, rot: r.rot, state: steady, set: r.set, trust: newTrustSet(r.caCerts(steady.Trusted)), published: newTrustSet(r.caCerts(steady.Published))}
+	b := &renderer{in: r.in, rot: r.rot, state: steady, set: r.set, trust: newTrustSet(r.trustCerts(steady.Trusted)), published: newTrustSet(r.trustCerts(steady.Published))}
 	b.items = r.baselineItems()
 	_, bm := compose(b.renderParts()) // its results are not the phase's: dropped
 	return &baseline{r: b, managed: bm, promoted: b.promotedConsumptions()}

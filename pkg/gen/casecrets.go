@@ -80,7 +80,9 @@ func (r *renderer) emitCASecret(p *part, name string, t spec.SecretTarget, k mat
 		setData(s, t.Keys.CA, b64(r.trust.pem))
 	}
 	if t.Keys.Chain != "" {
-		setData(s, t.Keys.Chain, b64(pki.EncodeCerts(k.Cert())))
+		// The CA and the chain committed with it: an intermediate's up to
+		// its root (Istio's cert-chain.pem).
+		setData(s, t.Keys.Chain, b64(pki.EncodeCerts(k.Certs...)))
 	}
 	withSops(s, k)
 	r.emit(p, s, "ca", hashLines(pki.Fingerprint(k.Cert()), r.trust.digest))

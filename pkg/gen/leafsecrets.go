@@ -1,6 +1,7 @@
 package gen
 
 import (
+	"crypto/x509"
 	"fmt"
 
 	"github.com/carousel-dev/carousel/pkg/pki"
@@ -20,7 +21,13 @@ func (r *renderer) renderLeafSecrets() part {
 			continue
 		}
 		s := r.labelled(newSecret(t.Name, t.Namespace, t.Type))
-		setData(s, t.Keys.Cert, b64(pki.EncodeCerts(k.Certs...)))
+		certs := k.Certs
+		if r.rot.Spec.CA.TrustsRoots() && len(certs) == 1 {
+			// Peers trust the root (spec.ca.trust: root): the leaf is
+			// served with the intermediate that signed it.
+			certs = []*x509.Certificate{k.Cert(), r.set.CA[r.signerOf(r.state.Leaves)].Cert()}
+		}
+		setData(s, t.Keys.Cert, b64(pki.EncodeCerts(certs...)))
 		setData(s, t.Keys.Key, k.KeyValue)
 		lines := []string{pki.Fingerprint(k.Cert())}
 		if t.Keys.CA != spec.OmitKey {

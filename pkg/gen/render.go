@@ -168,8 +168,8 @@ func Render(in Input) Output {
 	if !r.loadMaterial() {
 		return r.finish(nil, nil, nil)
 	}
-	r.trust = newTrustSet(r.caCerts(state.Trusted))
-	r.published = newTrustSet(r.caCerts(state.Published))
+	r.trust = newTrustSet(r.trustCerts(state.Trusted))
+	r.published = newTrustSet(r.trustCerts(state.Published))
 	r.warnExpiry()
 	// The alerts last, and not among renderParts, which the baseline
 	// renders too: they manage nothing, and the steady phase's may lack

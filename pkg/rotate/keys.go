@@ -219,8 +219,10 @@ func (p *Package) pairFile(w keyEncoder, k material.KeyPair, pair pki.Pair, keyF
 	if err := checkPair(pair, k.Role == material.RoleCA); err != nil {
 		return staged{}, fmt.Errorf("%s: %w", k.Name(), err)
 	}
-	cert, _ := pki.ParseCert(pair.CertPEM)
-	k.Certs = append(k.Certs, cert)
+	// The certificate and any chain after it (an intermediate adopted
+	// with its root, init --ca-cert of a bundle).
+	certs, _ := pki.ParseCerts(pair.CertPEM)
+	k.Certs = append(k.Certs, certs...)
 	k.KeyField = keyField
 	n, err := material.New(k, pair.KeyPEM)
 	if err != nil {

@@ -318,6 +318,15 @@ type CA struct {
 	Key      Key      `json:"key,omitempty"`
 	// PathLength limits the depth of CAs below this one (nil: no limit).
 	PathLength *int `json:"pathLength,omitempty"`
+	// Trust says what the trusted set holds for each trusted CA generation:
+	// "ca" (or empty) the CA itself; "root" the self-signed root at the end
+	// of the CA's chain. With "root" each generation's CA is an
+	// intermediate imported with its chain (`csr --ca`, then `import
+	// --chain`): the clusters of a shared root each hold their own
+	// intermediate, and trust the root, so a peer's leaves verify through
+	// the intermediate they present (docs/fleet.md, "One root, many
+	// clusters").
+	Trust string `json:"trust,omitempty"`
 	// Secret, when set, renders the signing CA of each phase into a Secret
 	// (for an in-cluster issuer, such as a cert-manager CA Issuer), plus one
 	// Secret per CA generation present in the phase, named <name>-<CA ID>
@@ -333,6 +342,16 @@ type CA struct {
 	// live object, dropping it in distrust-old lets cleanup prune the old CA.
 	TrustedAnnotations map[string]string `json:"trustedAnnotations,omitempty"`
 }
+
+// What a rotation's trusted set holds (spec.ca.trust).
+const (
+	TrustCA   = "ca"
+	TrustRoot = "root"
+)
+
+// TrustsRoots reports whether the trusted set holds each generation's root
+// rather than the CA itself (spec.ca.trust: root).
+func (c *CA) TrustsRoots() bool { return c.Trust == TrustRoot }
 
 // SecretTarget is a Secret carousel renders and the data keys it uses. The
 // defaults are the kubernetes.io/tls shape; NeuVector (cert.pem, cert.key,

@@ -1,0 +1,268 @@
+package fn
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"sigs.k8s.io/kustomize/kyaml/yaml"
+
+	"github.com/carousel-dev/carousel/internal/handshake"
+	"github.com/carousel-dev/carousel/internal/testkit"
+	"github.com/carousel-dev/carousel/pkg/phases"
+	"github.com/carousel-dev/carousel/pkg/pki"
+)
+
+const sharedRoot = `apiVersion: carousel.dev/v1alpha1
+kind: CARotation
+metadata:
+  name: mesh-root
+spec:
+  phase: steady
+  ca:
+    commonName: mesh root
+  clusters:
+  - {name: east, rotation: ../east/carousel.yaml, context: east}
+  - {name: west, rotation: ../west/carousel.yaml, context: west}
+`
+
+// clusterUnderRoot is a cluster's package: its CA is its own intermediate
+// under the shared root, trusted through the root (spec.ca.trust: root).
+const clusterUnderRoot = `apiVersion: carousel.dev/v1alpha1
+kind: CARotation
+metadata:
+  name: mesh
+spec:
+  sharedRoot: ../root/carousel.yaml
+  phase: steady
+  ca:
+    commonName: %[1]s intermediate
+    trust: root
+  leaves:
+  - name: workload
+    secret: {name: workload, namespace: mesh}
+    dnsNames: [workload.%[1]s.mesh]
+    usages: [server, client]
+  bundles:
+  - {name: mesh-trust, namespaces: [mesh]}
+`
+
+// ageIdentity makes an age identity file and returns it and its recipient.
+func ageIdentity(t *testing.T) (file, recipient string) {
+	t.Helper()
+	file = filepath.Join(t.TempDir(), "age.key")
+	if out, err := exec.Command(testkit.Tool(t, "age-keygen"), "-o", file).CombinedOutput(); err != nil {
+		t.Fatalf("age-keygen: %v\n%s", err, out)
+	}
+	out, err := exec.Command(testkit.Tool(t, "age-keygen"), "-y", file).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return file, strings.TrimSpace(string(out))
+}
+
+func sopsDecrypt(t *testing.T, identity string, doc []byte) ([]byte, error) {
+	t.Helper()
+	cmd := exec.Command(testkit.Tool(t, "sops"), "--decrypt", "--input-type", "yaml", "--output-type", "yaml", "/dev/stdin")
+	cmd.Env = append(os.Environ(), "SOPS_AGE_KEY_FILE="+identity, "SOPS_AGE_KEY=")
+	cmd.Stdin = strings.NewReader(string(doc))
+	return cmd.CombinedOutput()
+}
+
+func opensslIn(t *testing.T, dir string, args ...string) {
+	t.Helper()
+	cmd := exec.Command("openssl", args...)
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("openssl %v: %v\n%s", args, err, out)
+	}
+}
+
+// clusterPhase is what one cluster's package renders at a phase: its
+// workload's certificate (with its key, decrypted with the cluster's
+// identity) and the trusted set its bundle holds.
+type clusterPhase struct {
+	cert  tls.Certificate
+	roots *x509.CertPool
+	trust []*x509.Certificate
+}
+
+func renderCluster(t *testing.T, dir, identity string, phase phases.Phase) clusterPhase {
+	t.Helper()
+	testkit.SetPhase(t, dir, phase)
+	out := testkit.Cmd{}.Must(t, "build", dir).Stdout
+	var cp clusterPhase
+	for _, n := range testkit.Parse(t, []byte(out)) {
+		switch {
+		case n.GetKind() == "ConfigMap" && n.GetName() == "mesh-trust":
+			certs, err := pki.ParseCerts([]byte(n.GetDataMap()["ca.crt"]))
+			if err != nil {
+				t.Fatal(err)
+			}
+			cp.trust = certs
+			cp.roots = x509.NewCertPool()
+			for _, c := range certs {
+				cp.roots.AddCert(c)
+			}
+		case n.GetKind() == "Secret" && n.GetName() == "workload":
+			plain, err := sopsDecrypt(t, identity, []byte(n.MustString()))
+			if err != nil {
+				t.Fatalf("decrypting %s's workload Secret with its own identity: %v\n%s", dir, err, plain)
+			}
+			s, err := yaml.Parse(string(plain))
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := s.GetDataMap()
+			crt, _ := base64.StdEncoding.DecodeString(d["tls.crt"])
+			key, _ := base64.StdEncoding.DecodeString(d["tls.key"])
+			if cp.cert, err = tls.X509KeyPair(crt, key); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if cp.roots == nil || cp.cert.Certificate == nil {
+		t.Fatalf("%s at %s renders no workload Secret or no bundle:\n%s", dir, phase, out)
+	}
+	return cp
+}
+
+// TestClustersUnderASharedRootHandshakeAcrossTheWindow builds the shared
+// root's layout from its commands and walks its rotation: the root's
+// owner signs each cluster's intermediate (`carousel sign`, the root's key
+// never leaving its package), each cluster holds only its own
+// intermediate, encrypted to its own identity, and trusts the roots
+// (spec.ca.trust: root). Every pair of clusters within one phase of each
+// other completes mutual TLS (Go, with the workloads' certificates and
+// bundles as rendered); a pair two phases apart does not, which is what the
+// fleet window prevents; and one cluster's identity cannot decrypt another
+// cluster's intermediate key.
+func TestClustersUnderASharedRootHandshakeAcrossTheWindow(t *testing.T) {
+	repo := t.TempDir()
+	ids, recipients := map[string]string{}, map[string]string{}
+	for _, name := range []string{"root", "east", "west"} {
+		ids[name], recipients[name] = ageIdentity(t)
+		if err := os.MkdirAll(filepath.Join(repo, name), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	file := func(name string) string { return filepath.Join(repo, name, "carousel.yaml") }
+	as := func(name string) testkit.Cmd {
+		return testkit.Cmd{Env: []string{"SOPS_AGE_KEY_FILE=" + ids[name], "SOPS_AGE_KEY="}}
+	}
+	if err := os.WriteFile(file("root"), []byte(sharedRoot), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	as("root").Must(t, "init", file("root"), "--age", recipients["root"])
+
+	// Each cluster's first intermediate: a key and request made with
+	// openssl, signed by the root's owner, adopted with its chain.
+	for _, name := range []string{"east", "west"} {
+		if err := os.WriteFile(file(name), fmt.Appendf(nil, clusterUnderRoot, name), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		work := t.TempDir()
+		opensslIn(t, work, "ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "int.key")
+		opensslIn(t, work, "req", "-new", "-key", "int.key", "-subj", "/CN="+name+" intermediate", "-out", "int.csr")
+		as("root").Must(t, "sign", file("root"), "--csr", filepath.Join(work, "int.csr"), "--out", filepath.Join(work, "int.pem"), "--chain-out", filepath.Join(work, "root.pem"))
+		i, _ := os.ReadFile(filepath.Join(work, "int.pem"))
+		r, _ := os.ReadFile(filepath.Join(work, "root.pem"))
+		if err := os.WriteFile(filepath.Join(work, "chain.pem"), append(i, r...), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		as(name).Must(t, "init", file(name), "--ca-cert", filepath.Join(work, "chain.pem"), "--ca-key", filepath.Join(work, "int.key"), "--age", recipients[name])
+	}
+
+	// A CA without a chain cannot be trusted through its root: the root
+	// package itself (a self-signed CA) says so if asked to.
+	bad := filepath.Join(t.TempDir(), "root")
+	if err := os.CopyFS(bad, os.DirFS(filepath.Join(repo, "root"))); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(filepath.Join(bad, "carousel.yaml"))
+	if err := os.WriteFile(filepath.Join(bad, "carousel.yaml"), []byte(strings.Replace(string(b), "    commonName: mesh root\n", "    commonName: mesh root\n    trust: root\n", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := (testkit.Cmd{}).Run(t, "build", bad); r.Code == 0 || !strings.Contains(r.Out, "spec.ca.trust is root, but the old CA's chain holds the CA alone") {
+		t.Fatalf("trust: root over a CA without its chain must fail the render, saying why: exit %d\n%s", r.Code, r.Out)
+	}
+
+	// The rotation: a new root, then each cluster's next intermediate
+	// requested, signed by the new root, imported, and its leaves issued.
+	as("root").Must(t, "start", file("root"), "--age", recipients["root"])
+	for _, name := range []string{"east", "west"} {
+		as(name).Must(t, "csr", file(name), "--ca", "--age", recipients[name])
+		csrs, _ := filepath.Glob(filepath.Join(repo, name, "material", "pending", "*.csr"))
+		if len(csrs) != 1 {
+			t.Fatalf("%s: want one pending CSR, got %v", name, csrs)
+		}
+		work := t.TempDir()
+		as("root").Must(t, "sign", file("root"), "--csr", csrs[0], "--generation", "new", "--out", filepath.Join(work, "int.pem"), "--chain-out", filepath.Join(work, "root.pem"))
+		as(name).Must(t, "import", file(name), "--cert", filepath.Join(work, "int.pem"), "--chain", filepath.Join(work, "root.pem"))
+		as(name).Must(t, "start", file(name), "--age", recipients[name])
+	}
+
+	// One cluster's identity cannot decrypt another's intermediate key.
+	for _, pair := range [][2]string{{"east", "west"}, {"west", "east"}} {
+		keys, _ := filepath.Glob(filepath.Join(repo, pair[0], "material", "ca-*.yaml"))
+		if len(keys) != 2 {
+			t.Fatalf("%s: want the old and new intermediates, got %v", pair[0], keys)
+		}
+		for _, k := range keys {
+			b, _ := os.ReadFile(k)
+			if out, err := sopsDecrypt(t, ids[pair[1]], b); err == nil {
+				t.Errorf("%s's identity decrypts %s's intermediate key %s:\n%s", pair[1], pair[0], k, out)
+			}
+			if out, err := sopsDecrypt(t, ids[pair[0]], b); err != nil {
+				t.Errorf("%s's own identity must decrypt %s: %v\n%s", pair[0], k, err, out)
+			}
+		}
+	}
+
+	seq, _ := phases.Sequence(phases.ScopeCA)
+	at := map[string]map[phases.Phase]clusterPhase{"east": {}, "west": {}}
+	for _, name := range []string{"east", "west"} {
+		for _, ph := range seq {
+			at[name][ph] = renderCluster(t, filepath.Join(repo, name), ids[name], ph)
+		}
+	}
+	// The bundles hold roots, never an intermediate.
+	for ph, cp := range at["east"] {
+		for _, c := range cp.trust {
+			if c.Subject.CommonName != "mesh root" || c.CheckSignatureFrom(c) != nil {
+				t.Errorf("east's bundle at %s holds %q, not a root", ph, c.Subject.CommonName)
+			}
+		}
+	}
+	now := time.Now()
+	mtls := func(a, b clusterPhase) error {
+		return handshake.Handshake(
+			handshake.Server{Name: "east", Cert: a.cert, ServerDNS: "workload.east.mesh", ClientCAs: a.roots},
+			handshake.Client{Name: "west", Roots: b.roots, Cert: &b.cert}, now)
+	}
+	for i, pa := range seq {
+		for j, pb := range seq {
+			err := mtls(at["east"][pa], at["west"][pb])
+			ok, _ := phases.Handshakes(phases.ScopeCA, pa, pb)
+			switch d := i - j; {
+			case d >= -1 && d <= 1 && err != nil:
+				t.Errorf("east at %s and west at %s are within the window but do not handshake: %v", pa, pb, err)
+			case ok && err != nil:
+				t.Errorf("east at %s and west at %s: the phase model says they handshake, TLS says %v", pa, pb, err)
+			case !ok && err == nil:
+				t.Errorf("east at %s and west at %s handshake, though the phase model says they do not", pa, pb)
+			}
+		}
+	}
+	// Two phases apart: the window is what keeps this pair from meeting.
+	if err := mtls(at["east"][phases.SignNew], at["west"][phases.Steady]); err == nil {
+		t.Error("east at sign-new and west at steady handshake: the window would guard nothing")
+	}
+}
