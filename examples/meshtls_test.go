@@ -1,8 +1,6 @@
 package examples
 
 import (
-	"bufio"
-	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -10,16 +8,13 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
-	"fmt"
-	"io"
 	"math/big"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
+	"github.com/carousel-dev/carousel/internal/handshake"
 	"github.com/carousel-dev/carousel/internal/testkit"
 	"github.com/carousel-dev/carousel/pkg/phases"
 )
@@ -88,61 +83,14 @@ func issueProxy(t *testing.T, phase phases.Phase, name string, issuer *x509.Cert
 	}
 }
 
-// opensslHandshake runs `openssl s_server` as the server's proxy (requiring
-// and verifying a client certificate against its anchors) and `openssl
-// s_client` as the client's proxy (verifying the server's certificate and
-// name against its anchors, presenting its own), both verifying at
-// testkit.Now. It returns nil when both sides completed the handshake and
-// exchanged data.
+// opensslHandshake runs handshake.OpenSSL between a proxy of each side,
+// verifying at testkit.Now.
 func opensslHandshake(t *testing.T, server, client meshProxy) error {
 	t.Helper()
-	// A bound for a wedged process, not an assertion: a loopback handshake
-	// takes milliseconds.
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	attime := fmt.Sprint(testkit.Now.Unix())
-	srv := exec.CommandContext(ctx, "openssl", "s_server", "-accept", "127.0.0.1:0", "-naccept", "1", "-rev",
-		"-cert", server.cert, "-cert_chain", server.chain, "-key", server.key,
-		"-CAfile", server.anchors, "-Verify", "4", "-verify_return_error", "-attime", attime)
-	pr, pw := io.Pipe()
-	srv.Stdout, srv.Stderr = pw, pw
-	if err := srv.Start(); err != nil {
-		t.Fatalf("openssl s_server: %v (is openssl installed?)", err)
+	peer := func(p meshProxy) handshake.Peer {
+		return handshake.Peer{Name: p.name, Cert: p.cert, Chain: p.chain, Key: p.key, Anchors: p.anchors}
 	}
-	port := make(chan string, 1)
-	serverOut := make(chan string, 1)
-	go func() {
-		var all strings.Builder
-		sc := bufio.NewScanner(pr)
-		for sc.Scan() {
-			line := sc.Text()
-			all.WriteString(line + "\n")
-			if p, ok := strings.CutPrefix(line, "ACCEPT 127.0.0.1:"); ok {
-				port <- p
-			}
-		}
-		close(port)
-		serverOut <- all.String()
-	}()
-	p, ok := <-port
-	if !ok {
-		_ = srv.Wait()
-		t.Fatalf("openssl s_server did not listen:\n%s", <-serverOut)
-	}
-	cl := exec.CommandContext(ctx, "openssl", "s_client", "-connect", "127.0.0.1:"+p, "-quiet", "-ign_eof",
-		"-servername", server.name, "-verify_hostname", server.name, "-verify_return_error", "-attime", attime,
-		"-CAfile", client.anchors, "-cert", client.cert, "-cert_chain", client.chain, "-key", client.key)
-	cl.Stdin = strings.NewReader("ping\nCLOSE\n")
-	clientOut, clientErr := cl.CombinedOutput()
-	_ = srv.Wait()
-	pw.Close()
-	sOut := <-serverOut
-	// s_server -rev answers each line reversed: "gnip" proves the client's
-	// data crossed the handshake both ways.
-	if clientErr != nil || !strings.Contains(string(clientOut), "gnip") || !strings.Contains(sOut, "CONNECTION ESTABLISHED") {
-		return fmt.Errorf("client (%v):\n%s\nserver:\n%s", clientErr, clientOut, sOut)
-	}
-	return nil
+	return handshake.OpenSSL(peer(server), peer(client), testkit.Now)
 }
 
 // opensslMatrix runs, for every ordered pair of phases, a proxy of one as

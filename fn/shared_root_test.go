@@ -92,6 +92,8 @@ type clusterPhase struct {
 	cert  tls.Certificate
 	roots *x509.CertPool
 	trust []*x509.Certificate
+	// The same as PEM files, for openssl.
+	peer handshake.Peer
 }
 
 func renderCluster(t *testing.T, dir, identity string, phase phases.Phase) clusterPhase {
@@ -107,6 +109,11 @@ func renderCluster(t *testing.T, dir, identity string, phase phases.Phase) clust
 				t.Fatal(err)
 			}
 			cp.trust = certs
+			anchors := filepath.Join(t.TempDir(), "anchors.crt")
+			if err := os.WriteFile(anchors, pki.EncodeCerts(certs...), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			cp.peer.Anchors = anchors
 			cp.roots = x509.NewCertPool()
 			for _, c := range certs {
 				cp.roots.AddCert(c)
@@ -126,6 +133,22 @@ func renderCluster(t *testing.T, dir, identity string, phase phases.Phase) clust
 			if cp.cert, err = tls.X509KeyPair(crt, key); err != nil {
 				t.Fatal(err)
 			}
+			certs, err := pki.ParseCerts(crt)
+			if err != nil || len(certs) != 2 {
+				t.Fatalf("%s at %s: tls.crt must be the leaf and its intermediate (%v): %d certificates", dir, phase, err, len(certs))
+			}
+			files := t.TempDir()
+			write := func(name string, b []byte) string {
+				f := filepath.Join(files, name)
+				if err := os.WriteFile(f, b, 0o600); err != nil {
+					t.Fatal(err)
+				}
+				return f
+			}
+			cp.peer.Name = certs[0].DNSNames[0]
+			cp.peer.Cert = write("leaf.crt", pki.EncodeCerts(certs[0]))
+			cp.peer.Chain = write("chain.crt", pki.EncodeCerts(certs[1]))
+			cp.peer.Key = write("leaf.key", key)
 		}
 	}
 	if cp.roots == nil || cp.cert.Certificate == nil {
@@ -141,7 +164,8 @@ func renderCluster(t *testing.T, dir, identity string, phase phases.Phase) clust
 // intermediate, encrypted to its own identity, and trusts the roots
 // (spec.ca.trust: root). Every pair of clusters within one phase of each
 // other completes mutual TLS (Go, with the workloads' certificates and
-// bundles as rendered); a pair two phases apart does not, which is what the
+// bundles as rendered, and openssl s_server/s_client agreeing on every
+// pair); a pair two phases apart does not, which is what the
 // fleet window prevents; and one cluster's identity cannot decrypt another
 // cluster's intermediate key.
 func TestClustersUnderASharedRootHandshakeAcrossTheWindow(t *testing.T) {
@@ -250,6 +274,10 @@ func TestClustersUnderASharedRootHandshakeAcrossTheWindow(t *testing.T) {
 	for i, pa := range seq {
 		for j, pb := range seq {
 			err := mtls(at["east"][pa], at["west"][pb])
+			// openssl, the second stack, must agree with Go on every pair.
+			if oerr := handshake.OpenSSL(at["east"][pa].peer, at["west"][pb].peer, now); (oerr == nil) != (err == nil) {
+				t.Errorf("east at %s and west at %s: Go says %v, openssl says %v", pa, pb, err, oerr)
+			}
 			ok, _ := phases.Handshakes(phases.ScopeCA, pa, pb)
 			switch d := i - j; {
 			case d >= -1 && d <= 1 && err != nil:
