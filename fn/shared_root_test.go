@@ -45,6 +45,15 @@ spec:
   ca:
     commonName: %[1]s intermediate
     trust: root
+    # Istio's plug-in CA (multi-primary, one intermediate per cluster):
+    # istiod signs workload certificates with ca-cert.pem, presents
+    # cert-chain.pem (the intermediate, then its root) and trusts
+    # root-cert.pem (the roots of the phase).
+    secret:
+      name: cacerts
+      namespace: istio-system
+      type: Opaque
+      keys: {cert: ca-cert.pem, key: ca-key.pem, chain: cert-chain.pem, ca: root-cert.pem}
   leaves:
   - name: workload
     secret: {name: workload, namespace: mesh}
@@ -94,6 +103,8 @@ type clusterPhase struct {
 	trust []*x509.Certificate
 	// The same as PEM files, for openssl.
 	peer handshake.Peer
+	// cacerts is istio-system/cacerts, decrypted.
+	cacerts []byte
 }
 
 func renderCluster(t *testing.T, dir, identity string, phase phases.Phase) clusterPhase {
@@ -118,6 +129,12 @@ func renderCluster(t *testing.T, dir, identity string, phase phases.Phase) clust
 			for _, c := range certs {
 				cp.roots.AddCert(c)
 			}
+		case n.GetKind() == "Secret" && n.GetName() == "cacerts":
+			plain, err := sopsDecrypt(t, identity, []byte(n.MustString()))
+			if err != nil {
+				t.Fatalf("decrypting %s's cacerts with its own identity: %v\n%s", dir, err, plain)
+			}
+			cp.cacerts = plain
 		case n.GetKind() == "Secret" && n.GetName() == "workload":
 			plain, err := sopsDecrypt(t, identity, []byte(n.MustString()))
 			if err != nil {
@@ -151,7 +168,7 @@ func renderCluster(t *testing.T, dir, identity string, phase phases.Phase) clust
 			cp.peer.Key = write("leaf.key", key)
 		}
 	}
-	if cp.roots == nil || cp.cert.Certificate == nil {
+	if cp.roots == nil || cp.cert.Certificate == nil || cp.cacerts == nil {
 		t.Fatalf("%s at %s renders no workload Secret or no bundle:\n%s", dir, phase, out)
 	}
 	return cp
@@ -255,6 +272,18 @@ func TestClustersUnderASharedRootHandshakeAcrossTheWindow(t *testing.T) {
 	for _, name := range []string{"east", "west"} {
 		for _, ph := range seq {
 			at[name][ph] = renderCluster(t, filepath.Join(repo, name), ids[name], ph)
+		}
+	}
+	// istiod's own CA code (bin/istio-cacerts) loads every cluster's
+	// cacerts at every phase and signs a workload certificate that
+	// verifies against the phase's roots.
+	for _, name := range []string{"east", "west"} {
+		for _, ph := range seq {
+			cmd := exec.Command(testkit.Tool(t, "istio-cacerts"))
+			cmd.Stdin = strings.NewReader(string(at[name][ph].cacerts))
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Errorf("Istio's CA refuses %s's cacerts at %s: %v\n%s", name, ph, err, out)
+			}
 		}
 	}
 	// The bundles hold roots, never an intermediate.
