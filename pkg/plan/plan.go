@@ -489,5 +489,9 @@ func workloadCertificatesGate(rot *spec.CARotation, from, to phases.Phase, dir p
 	if !phases.Distrusts(rot.Spec.Scope, from, to) {
 		return ""
 	}
-	return fmt.Sprintf("Every workload's pods started after the holders of leaf %s rolled onto the new signer in %s, or %s (spec.workloadCertificates.lifetime) passed since: until then a proxy may present a workload certificate of the old signer, which %s makes every peer reject. `carousel status` checks it and names the pods to restart.", wc.Issuer, from, wc.Lifetime, to)
+	issuer := "leaf " + wc.Issuer
+	if wc.Issuer == spec.IssuerCA {
+		issuer = "the CA (spec.ca.secret)"
+	}
+	return fmt.Sprintf("Every workload's pods started after the holders of %s rolled onto the new signer in %s, or %s (spec.workloadCertificates.lifetime) passed since: until then a proxy may present a workload certificate of the old signer, which %s makes every peer reject. `carousel status` checks it and names the pods to restart.", issuer, from, wc.Lifetime, to)
 }

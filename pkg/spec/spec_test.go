@@ -126,6 +126,7 @@ func TestBadSpecsFailWithTheirFieldPath(t *testing.T) {
 		{"a Secret name of 254 characters is refused", "  - {name: web, secret: {name: " + strings.Repeat("a", 254) + ", namespace: mesh}}\n", "spec.leaves[1].secret.name", "at most 253 characters"},
 		{"a namespace of 64 characters is refused", "  - {name: web, secret: {name: web, namespace: " + strings.Repeat("n", 64) + "}}\n", "spec.leaves[1].secret.namespace", "at most 63 characters"},
 		{"a CA Secret name that leaves no room for the generation is refused", "  ca: {secret: {name: " + strings.Repeat("c", 250) + ", namespace: mesh}}\n", "spec.ca.secret.name", "<name>-<CA ID>"},
+		{"workload certificates of the CA without its Secret are refused", "  workloadCertificates: {issuer: ca}\n", "spec.workloadCertificates.issuer", "needs spec.ca.secret"},
 		{"workload certificates of a leaf that is not listed are refused", "  workloadCertificates: {issuer: nope}\n", "spec.workloadCertificates.issuer", "isCA: true"},
 		{"workload certificates with a bad lifetime are refused", "  workloadCertificates: {issuer: issuer, lifetime: 1d}\n", "spec.workloadCertificates.lifetime", "not a duration"},
 		{"alerts without a namespace are refused", "  alerts: {}\n", "spec.alerts.namespace", "is required"},

@@ -529,10 +529,25 @@ func (r Restart) NamespaceConditions() bool {
 	return r.NamespaceSelector != nil || len(r.NamespaceAnnotations) > 0
 }
 
+// IssuerCA as spec.workloadCertificates.issuer names the rotation's CA.
+const IssuerCA = "ca"
+
+// Consumes is the consumption (spec.restarts[].consumes) of the issuer's
+// holders: "leaf:<issuer>", or "ca" for the rotation's CA.
+func (w *WorkloadCertificates) Consumes() string {
+	if w.Issuer == IssuerCA {
+		return IssuerCA
+	}
+	return LeafPrefix + w.Issuer
+}
+
 // WorkloadCertificates are the certificates a mesh issues to workloads
 // from a leaf of the rotation (spec.workloadCertificates).
 type WorkloadCertificates struct {
-	// Issuer is the leaf (spec.leaves[].name) that signs them.
+	// Issuer is the leaf (spec.leaves[].name) that signs them, or "ca"
+	// (IssuerCA): the rotation's CA, which the control plane signs with
+	// through spec.ca.secret (a cluster's intermediate under a shared
+	// root, as Istio's plug-in CA).
 	Issuer string `json:"issuer"`
 	// Lifetime is how long one lives (Linkerd's
 	// identity.issuer.issuanceLifetime and Istio's

@@ -65,8 +65,14 @@ func (s *Spec) validatePackage(errs *FieldErrors) {
 	}
 	s.ExpiryWarning.check(errs, "spec.expiryWarning")
 	if w := s.WorkloadCertificates; w != nil {
-		if l, ok := s.LeafByName(w.Issuer); !ok || !l.IsCA {
-			errs.add("spec.workloadCertificates.issuer", "%q must name a leaf with isCA: true (the intermediate that signs the workloads' certificates)", w.Issuer)
+		l, isLeaf := s.LeafByName(w.Issuer)
+		switch {
+		case w.Issuer == IssuerCA && isLeaf:
+			errs.add("spec.workloadCertificates.issuer", "%q names both the rotation's CA and a leaf of that name: rename the leaf", w.Issuer)
+		case w.Issuer == IssuerCA && s.CA.Secret == nil:
+			errs.add("spec.workloadCertificates.issuer", "%q (the rotation's CA signs the workloads' certificates) needs spec.ca.secret, the Secret the control plane signs with", w.Issuer)
+		case w.Issuer != IssuerCA && (!isLeaf || !l.IsCA):
+			errs.add("spec.workloadCertificates.issuer", "%q must name a leaf with isCA: true (the intermediate that signs the workloads' certificates), or be %q (the rotation's CA, through spec.ca.secret)", w.Issuer, IssuerCA)
 		}
 		w.Lifetime.check(errs, "spec.workloadCertificates.lifetime")
 	}

@@ -42,7 +42,7 @@ func workloadCertificates(r *Report, s *snapshot, rot *spec.CARotation, out gen.
 		return
 	}
 	lifetime := wc.Lifetime.Value()
-	consumes := "leaf:" + wc.Issuer
+	consumes := wc.Consumes()
 	rolls := func(w gen.Restart) bool {
 		k, ok := rot.Spec.Kinds().Lookup(w.Kind)
 		return ok && k.Workload != nil && k.Workload.Roll != targets.NextRun
@@ -66,7 +66,7 @@ func workloadCertificates(r *Report, s *snapshot, rot *spec.CARotation, out gen.
 		}
 	}
 	if len(holders) == 0 {
-		r.fold(Blocked, fmt.Sprintf("spec.workloadCertificates: no workload the phase rolls consumes leaf %s, so when its holders started signing with the new CA cannot be known; list the issuer's Deployment in spec.restarts with consumes: [%s]", wc.Issuer, consumes))
+		r.fold(Blocked, fmt.Sprintf("spec.workloadCertificates: no workload the phase rolls consumes %s, so when its holders started signing with the new CA cannot be known; list the issuer's Deployment in spec.restarts with consumes: [%s]", issuerName(wc), consumes))
 		return
 	}
 	if switched.IsZero() {
@@ -105,4 +105,12 @@ func workloadCertificates(r *Report, s *snapshot, rot *spec.CARotation, out gen.
 		st.Detail = strings.TrimPrefix(st.Detail+"; "+detail, "; ")
 		r.fold(Progressing, fmt.Sprintf("%s %s: %s", w.Kind, nsName(w.Namespace, w.Name), detail))
 	}
+}
+
+// issuerName names spec.workloadCertificates.issuer in messages.
+func issuerName(wc *spec.WorkloadCertificates) string {
+	if wc.Issuer == spec.IssuerCA {
+		return "the rotation's CA (spec.ca.secret)"
+	}
+	return "leaf " + wc.Issuer
 }
