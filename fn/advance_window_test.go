@@ -8,45 +8,16 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"sigs.k8s.io/kustomize/kyaml/yaml"
 
 	"github.com/carousel-dev/carousel/internal/apiserver"
+	"github.com/carousel-dev/carousel/internal/handshake"
 	"github.com/carousel-dev/carousel/internal/testkit"
+	"github.com/carousel-dev/carousel/pkg/phases"
 	"github.com/carousel-dev/carousel/pkg/status"
 )
-
-// meshCluster is a cluster's package of a shared root: its own CA and
-// issuer, trusted through a bundle in namespace mesh; nothing to roll, so
-// a cluster converges as soon as its phase is applied.
-const meshCluster = `apiVersion: carousel.dev/v1alpha1
-kind: CARotation
-metadata:
-  name: mesh
-spec:
-  sharedRoot: ../root/carousel.yaml
-  phase: steady
-  ca:
-    commonName: root.mesh
-  leaves:
-  - name: issuer
-    secret: {name: issuer, namespace: mesh}
-    isCA: true
-    usages: [server, client]
-  bundles:
-  - {name: mesh-trust, namespaces: [mesh]}
-`
-
-const meshRoot = `apiVersion: carousel.dev/v1alpha1
-kind: CARotation
-metadata:
-  name: root
-spec:
-  ca:
-    commonName: root
-  clusters:
-  - {name: east, rotation: ../east/carousel.yaml, context: east}
-  - {name: west, rotation: ../west/carousel.yaml, context: west}
-  - {name: south, rotation: ../south/carousel.yaml, context: south}
-`
 
 // threeClusters starts the suite's API server and two siblings (each its
 // own cluster: its own etcd prefix) and returns a kubeconfig with a
@@ -78,51 +49,56 @@ func threeClusters(t *testing.T) string {
 		kubectl("config", "set-cluster", name, "--server", url, "--certificate-authority", filepath.Join(pki, "ca.crt"), "--embed-certs")
 		kubectl("config", "set-context", name, "--cluster", name, "--user", "admin")
 		kubectl("--context", name, "create", "namespace", "mesh")
+		kubectl("--context", name, "create", "namespace", "istio-system")
 	}
 	return kc
 }
 
 // applyIn applies the phase the package in dir renders to a cluster of
-// the kubeconfig, with server-side apply.
-func applyIn(t *testing.T, kubeconfig, context, dir string) {
+// the kubeconfig, with server-side apply, its Secrets decrypted with the
+// cluster's identity, as Flux or a repo-server with that key would.
+func applyIn(t *testing.T, kubeconfig, context, dir, identity string) {
 	t.Helper()
+	var objs []*yaml.RNode
+	for _, n := range testkit.Parse(t, testkit.KustomizeDir(t, dir)) {
+		if n.Field("sops") != nil {
+			plain, err := sopsDecrypt(t, identity, []byte(n.MustString()))
+			if err != nil {
+				t.Fatalf("decrypting %s/%s with %s's identity: %v\n%s", n.GetNamespace(), n.GetName(), context, err, plain)
+			}
+			if n, err = yaml.Parse(string(plain)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		objs = append(objs, n)
+	}
 	cmd := exec.Command(testkit.Tool(t, "kubectl"), "--kubeconfig", kubeconfig, "--context", context, "apply", "--server-side", "--force-conflicts", "--field-manager=test", "-f", "-")
-	cmd.Stdin = strings.NewReader(testkit.String(testkit.Parse(t, testkit.KustomizeDir(t, dir))))
+	cmd.Stdin = strings.NewReader(testkit.String(objs))
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("applying %s in %s: %v\n%s", dir, context, err, out)
 	}
 }
 
 // TestAdvanceMovesAClusterOnlyWithinTheFleetWindow walks three clusters of
-// a shared root, each a real API server, through the fleet window with
-// `carousel advance` (docs/fleet.md): a cluster may not move on while a
-// peer is behind it or, at its phase, has not converged, and the refusal
-// names the peer; once the peers caught up and converged it moves. advance
-// asks each cluster in the context the root names for it. status on the
-// root shows every cluster's verdict and blocks on clusters two phases
-// apart.
+// a shared root (each a real API server; each cluster's intermediate signed
+// by the root's owner, sharedRootFleet) through the root's whole rotation
+// with `carousel advance`, cluster by cluster, with a staggered sign-new
+// (docs/fleet.md): a cluster may not move on while a peer is behind it or,
+// at its phase, has not converged, and the refusal names the peer; once
+// the peers caught up and converged it moves. advance asks each cluster in
+// the context the root names for it. At every state the walk reaches,
+// every pair of clusters completes mutual TLS with what their committed
+// phases render. status on the root shows every cluster's verdict and
+// blocks on clusters two phases apart.
 func TestAdvanceMovesAClusterOnlyWithinTheFleetWindow(t *testing.T) {
 	kc := threeClusters(t)
-	repo := t.TempDir()
-	cmd := testkit.Cmd{FixedClock: true, Env: []string{"KUBECONFIG=" + kc}}
+	names := []string{"east", "west", "south"}
+	repo, ids := sharedRootFleet(t, names...)
+	cmd := testkit.Cmd{Env: []string{"KUBECONFIG=" + kc}}
 	file := func(name string) string { return filepath.Join(repo, name, "carousel.yaml") }
-	for _, name := range []string{"root", "east", "west", "south"} {
-		if err := os.MkdirAll(filepath.Join(repo, name), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		text := meshCluster
-		if name == "root" {
-			text = meshRoot
-		}
-		if err := os.WriteFile(file(name), []byte(text), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		if name == "root" {
-			continue
-		}
-		cmd.Must(t, "init", file(name), "--plaintext-keys")
-		cmd.Must(t, "start", file(name), "--plaintext-keys")
-		applyIn(t, kc, name, filepath.Join(repo, name))
+	apply := func(name string) { t.Helper(); applyIn(t, kc, name, filepath.Join(repo, name), ids[name]) }
+	for _, name := range names {
+		apply(name)
 	}
 	phaseOf := func(name string) string {
 		b, _ := os.ReadFile(file(name))
@@ -133,12 +109,37 @@ func TestAdvanceMovesAClusterOnlyWithinTheFleetWindow(t *testing.T) {
 		t.Helper()
 		return cmd.Run(t, "advance", file(name))
 	}
+	// moved advances a cluster that must move, applies its new phase to
+	// its cluster, and holds every pair of clusters to mutual TLS at the
+	// phases the repository now holds.
+	moved := func(name, to string) {
+		t.Helper()
+		if r := advance(name); r.Code != 0 || phaseOf(name) != to {
+			t.Fatalf("%s must move to %s: exit %d, at %s\n%s", name, to, r.Code, phaseOf(name), r.Out)
+		}
+		apply(name)
+		at := map[string]clusterPhase{}
+		for _, n := range names {
+			at[n] = renderCluster(t, filepath.Join(repo, n), ids[n], phases.Phase(phaseOf(n)))
+		}
+		for _, a := range names {
+			for _, b := range names {
+				if a == b {
+					continue
+				}
+				client := at[b].cert
+				err := handshake.Handshake(
+					handshake.Server{Name: a, Cert: at[a].cert, ServerDNS: "workload." + a + ".mesh", ClientCAs: at[a].roots},
+					handshake.Client{Name: b, Roots: at[b].roots, Cert: &client}, time.Now())
+				if err != nil {
+					t.Errorf("after %s moved to %s: %s (at %s) serving %s (at %s) fails: %v", name, to, a, phaseOf(a), b, phaseOf(b), err)
+				}
+			}
+		}
+	}
 
 	// Every cluster converged at steady: east moves first.
-	if r := advance("east"); r.Code != 0 || phaseOf("east") != "trust-new" {
-		t.Fatalf("east, its peers converged at steady, must move to trust-new: exit %d, at %s\n%s", r.Code, phaseOf("east"), r.Out)
-	}
-	applyIn(t, kc, "east", filepath.Join(repo, "east"))
+	moved("east", "trust-new")
 
 	// Its peers are at steady: east may not go on to sign-new, whose
 	// leaves they do not trust.
@@ -146,7 +147,6 @@ func TestAdvanceMovesAClusterOnlyWithinTheFleetWindow(t *testing.T) {
 	if r.Code != exitWait || !strings.Contains(r.Out, "west is at steady") || !strings.Contains(r.Out, "south is at steady") || phaseOf("east") != "trust-new" {
 		t.Fatalf("east two phases ahead of west and south must be refused (exit %d), naming both, and stay at trust-new (at %s):\n%s", exitWait, phaseOf("east"), r.Out)
 	}
-
 	// Without a cluster the peers' phases still count: they are the
 	// repository's.
 	if r := cmd.Run(t, "advance", file("east"), "--no-cluster"); r.Code != exitWait || !strings.Contains(r.Out, "west is at steady") || phaseOf("east") != "trust-new" {
@@ -154,12 +154,10 @@ func TestAdvanceMovesAClusterOnlyWithinTheFleetWindow(t *testing.T) {
 	}
 
 	// west and south follow; west's phase is merged but not applied yet.
-	for _, name := range []string{"west", "south"} {
-		if r := advance(name); r.Code != 0 || phaseOf(name) != "trust-new" {
-			t.Fatalf("%s, one phase behind east, must catch up: exit %d\n%s", name, r.Code, r.Out)
-		}
+	if r := advance("west"); r.Code != 0 || phaseOf("west") != "trust-new" {
+		t.Fatalf("west, one phase behind east, must catch up: exit %d\n%s", r.Code, r.Out)
 	}
-	applyIn(t, kc, "south", filepath.Join(repo, "south"))
+	moved("south", "trust-new")
 	r = advance("east")
 	if r.Code != exitWait || !strings.Contains(r.Out, "west has not converged at trust-new") || strings.Contains(r.Out, "south has not converged") || phaseOf("east") != "trust-new" {
 		t.Fatalf("east must wait for west to converge at trust-new (exit %d), naming west alone:\n%s", exitWait, r.Out)
@@ -176,20 +174,23 @@ func TestAdvanceMovesAClusterOnlyWithinTheFleetWindow(t *testing.T) {
 	}
 	cmd.Must(t, "advance", file("east"), "--to", "trust-new", "--no-cluster")
 
-	// west converges: east moves on.
-	applyIn(t, kc, "west", filepath.Join(repo, "west"))
-	if r := advance("east"); r.Code != 0 || phaseOf("east") != "sign-new" {
-		t.Fatalf("east, its peers converged at trust-new, must move to sign-new: exit %d, at %s\n%s", r.Code, phaseOf("east"), r.Out)
-	}
+	// west converges: a staggered sign-new, east first, the others after.
+	apply("west")
+	moved("east", "sign-new")
 
 	// Back is held too: west may not roll back to steady while east is at
 	// sign-new (east's new leaves would meet steady's trust).
 	if r := cmd.Run(t, "advance", file("west"), "--to", "steady"); r.Code != exitWait || !strings.Contains(r.Out, "east is at sign-new") || phaseOf("west") != "trust-new" {
 		t.Fatalf("west's rollback two phases from east must be refused (exit %d), naming east:\n%s", exitWait, r.Out)
 	}
+	// east may not distrust the old root while a peer still signs with it.
+	if r := advance("east"); r.Code != exitWait || !strings.Contains(r.Out, "west is at trust-new") || phaseOf("east") != "sign-new" {
+		t.Fatalf("east must wait at sign-new for its peers (exit %d):\n%s", exitWait, r.Out)
+	}
+	moved("west", "sign-new")
+	moved("south", "sign-new")
 
-	// status on the root asks every cluster in its context: east's
-	// sign-new is merged, not applied.
+	// status on the root asks every cluster in its context.
 	var fr status.FleetReport
 	fleetStatus := func() testkit.Result {
 		t.Helper()
@@ -200,29 +201,34 @@ func TestAdvanceMovesAClusterOnlyWithinTheFleetWindow(t *testing.T) {
 		}
 		return r
 	}
-	if r := fleetStatus(); r.Code != exitWait || fr.Verdict != status.Progressing || len(fr.Clusters) != 3 ||
-		fr.Clusters[0].Name != "east" || fr.Clusters[0].Phase != "sign-new" || fr.Clusters[0].Report.Verdict != status.Progressing ||
-		fr.Clusters[1].Report.Verdict != status.Converged || fr.Window != "" {
-		t.Fatalf("the root's status must be progressing on east alone: exit %d\n%s", r.Code, r.Out)
-	}
-	applyIn(t, kc, "east", filepath.Join(repo, "east"))
-	if r := fleetStatus(); r.Code != 0 || fr.Verdict != status.Converged {
-		t.Fatalf("every cluster applied: the root's status must be converged: exit %d\n%s", r.Code, r.Out)
+	if r := fleetStatus(); r.Code != 0 || fr.Verdict != status.Converged || len(fr.Clusters) != 3 || fr.Clusters[0].Name != "east" || fr.Clusters[0].Phase != "sign-new" || fr.Window != "" {
+		t.Fatalf("every cluster applied at sign-new: the root's status must be converged: exit %d\n%s", r.Code, r.Out)
 	}
 	text := cmd.Run(t, "status", file("root")).Out
-	for _, want := range []string{"CLUSTER  CONTEXT  PHASE      VERDICT", "east     east     sign-new   converged", "south    south    trust-new  converged", "fleet window: every group within one phase"} {
+	for _, want := range []string{"CLUSTER  CONTEXT  PHASE     VERDICT", "east     east     sign-new  converged", "fleet window: every group within one phase"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("the root's status table lacks %q:\n%s", want, text)
 		}
 	}
 
-	// A hand edit put south back at steady, applied: two phases from east.
+	// The rest of the rotation, one cluster at a time.
+	for _, to := range []string{"distrust-old", "cleanup"} {
+		for _, name := range names {
+			moved(name, to)
+		}
+	}
+	if r := fleetStatus(); r.Code != 0 || fr.Verdict != status.Converged {
+		t.Fatalf("every cluster applied at cleanup: the root's status must be converged: exit %d\n%s", r.Code, r.Out)
+	}
+
+	// A hand edit puts south back at sign-new,
+	// applied: two phases from east, and the root's status blocks.
 	b, _ := os.ReadFile(file("south"))
-	if err := os.WriteFile(file("south"), phaseRe.ReplaceAll(b, []byte("  phase: steady")), 0o644); err != nil {
+	if err := os.WriteFile(file("south"), phaseRe.ReplaceAll(b, []byte("  phase: sign-new")), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	applyIn(t, kc, "south", filepath.Join(repo, "south"))
-	if r := fleetStatus(); r.Code != exitRefused || fr.Verdict != status.Blocked || !strings.Contains(fr.Window, "south is at steady, east at sign-new") {
+	apply("south")
+	if r := fleetStatus(); r.Code != exitRefused || fr.Verdict != status.Blocked || !strings.Contains(fr.Window, "south is at sign-new, east at cleanup") {
 		t.Fatalf("clusters two phases apart must block the root's status (exit %d), naming them: exit %d\n%s", exitRefused, r.Code, r.Out)
 	}
 }

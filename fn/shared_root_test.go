@@ -29,8 +29,6 @@ spec:
   ca:
     commonName: mesh root
   clusters:
-  - {name: east, rotation: ../east/carousel.yaml, context: east}
-  - {name: west, rotation: ../west/carousel.yaml, context: west}
 `
 
 // clusterUnderRoot is a cluster's package: its CA is its own intermediate
@@ -185,10 +183,20 @@ func renderCluster(t *testing.T, dir, identity string, phase phases.Phase) clust
 // pair); a pair two phases apart does not, which is what the
 // fleet window prevents; and one cluster's identity cannot decrypt another
 // cluster's intermediate key.
-func TestClustersUnderASharedRootHandshakeAcrossTheWindow(t *testing.T) {
+// sharedRootFleet makes a repository holding a shared root (root/, its
+// spec.clusters listing each name with the name as its context) and a
+// package per cluster (<name>/, clusterUnderRoot), every package's keys
+// encrypted to an age identity of its own, and the rotation's material:
+// each cluster's first intermediate (key and request made with openssl,
+// signed by the root's owner, adopted with its chain), the new root, and
+// each cluster's next intermediate under it (csr --ca, sign --generation
+// new, import) with its leaves. It returns the repository and each
+// package's identity file.
+func sharedRootFleet(t *testing.T, clusters ...string) (string, map[string]string) {
+	t.Helper()
 	repo := t.TempDir()
 	ids, recipients := map[string]string{}, map[string]string{}
-	for _, name := range []string{"root", "east", "west"} {
+	for _, name := range append([]string{"root"}, clusters...) {
 		ids[name], recipients[name] = ageIdentity(t)
 		if err := os.MkdirAll(filepath.Join(repo, name), 0o755); err != nil {
 			t.Fatal(err)
@@ -198,14 +206,15 @@ func TestClustersUnderASharedRootHandshakeAcrossTheWindow(t *testing.T) {
 	as := func(name string) testkit.Cmd {
 		return testkit.Cmd{Env: []string{"SOPS_AGE_KEY_FILE=" + ids[name], "SOPS_AGE_KEY="}}
 	}
-	if err := os.WriteFile(file("root"), []byte(sharedRoot), 0o644); err != nil {
+	root := sharedRoot
+	for _, name := range clusters {
+		root += fmt.Sprintf("  - {name: %[1]s, rotation: ../%[1]s/carousel.yaml, context: %[1]s}\n", name)
+	}
+	if err := os.WriteFile(file("root"), []byte(root), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	as("root").Must(t, "init", file("root"), "--age", recipients["root"])
-
-	// Each cluster's first intermediate: a key and request made with
-	// openssl, signed by the root's owner, adopted with its chain.
-	for _, name := range []string{"east", "west"} {
+	for _, name := range clusters {
 		if err := os.WriteFile(file(name), fmt.Appendf(nil, clusterUnderRoot, name), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -220,6 +229,23 @@ func TestClustersUnderASharedRootHandshakeAcrossTheWindow(t *testing.T) {
 		}
 		as(name).Must(t, "init", file(name), "--ca-cert", filepath.Join(work, "chain.pem"), "--ca-key", filepath.Join(work, "int.key"), "--age", recipients[name])
 	}
+	as("root").Must(t, "start", file("root"), "--age", recipients["root"])
+	for _, name := range clusters {
+		as(name).Must(t, "csr", file(name), "--ca", "--age", recipients[name])
+		csrs, _ := filepath.Glob(filepath.Join(repo, name, "material", "pending", "*.csr"))
+		if len(csrs) != 1 {
+			t.Fatalf("%s: want one pending CSR, got %v", name, csrs)
+		}
+		work := t.TempDir()
+		as("root").Must(t, "sign", file("root"), "--csr", csrs[0], "--generation", "new", "--out", filepath.Join(work, "int.pem"), "--chain-out", filepath.Join(work, "root.pem"))
+		as(name).Must(t, "import", file(name), "--cert", filepath.Join(work, "int.pem"), "--chain", filepath.Join(work, "root.pem"))
+		as(name).Must(t, "start", file(name), "--age", recipients[name])
+	}
+	return repo, ids
+}
+
+func TestClustersUnderASharedRootHandshakeAcrossTheWindow(t *testing.T) {
+	repo, ids := sharedRootFleet(t, "east", "west")
 
 	// A CA without a chain cannot be trusted through its root: the root
 	// package itself (a self-signed CA) says so if asked to.
@@ -233,21 +259,6 @@ func TestClustersUnderASharedRootHandshakeAcrossTheWindow(t *testing.T) {
 	}
 	if r := (testkit.Cmd{}).Run(t, "build", bad); r.Code == 0 || !strings.Contains(r.Out, "spec.ca.trust is root, but the old CA's chain holds the CA alone") {
 		t.Fatalf("trust: root over a CA without its chain must fail the render, saying why: exit %d\n%s", r.Code, r.Out)
-	}
-
-	// The rotation: a new root, then each cluster's next intermediate
-	// requested, signed by the new root, imported, and its leaves issued.
-	as("root").Must(t, "start", file("root"), "--age", recipients["root"])
-	for _, name := range []string{"east", "west"} {
-		as(name).Must(t, "csr", file(name), "--ca", "--age", recipients[name])
-		csrs, _ := filepath.Glob(filepath.Join(repo, name, "material", "pending", "*.csr"))
-		if len(csrs) != 1 {
-			t.Fatalf("%s: want one pending CSR, got %v", name, csrs)
-		}
-		work := t.TempDir()
-		as("root").Must(t, "sign", file("root"), "--csr", csrs[0], "--generation", "new", "--out", filepath.Join(work, "int.pem"), "--chain-out", filepath.Join(work, "root.pem"))
-		as(name).Must(t, "import", file(name), "--cert", filepath.Join(work, "int.pem"), "--chain", filepath.Join(work, "root.pem"))
-		as(name).Must(t, "start", file(name), "--age", recipients[name])
 	}
 
 	// One cluster's identity cannot decrypt another's intermediate key.
