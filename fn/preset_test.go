@@ -41,7 +41,13 @@ func TestInitPresetMakesAPackageKustomizeRenders(t *testing.T) {
 	for _, p := range presets.All() {
 		t.Run(p.Name, func(t *testing.T) {
 			dir := t.TempDir()
-			testkit.Cmd{Dir: dir, BinOnPath: true}.Must(t, "init", "--preset", p.Name, "carousel.yaml", "--plaintext-keys")
+			args := []string{"init", "--preset", p.Name, "carousel.yaml", "--plaintext-keys"}
+			if strings.Contains(string(p.YAML), "\n    trust: root\n") {
+				// A cluster's intermediate under a shared root: init
+				// adopts it with its chain (here made with openssl).
+				args = append(args, opensslIntermediate(t)...)
+			}
+			testkit.Cmd{Dir: dir, BinOnPath: true}.Must(t, args...)
 			b, err := os.ReadFile(filepath.Join(dir, "carousel.yaml"))
 			if err != nil {
 				t.Fatal(err)
@@ -122,5 +128,41 @@ func TestInitUnknownPresetIsRefusedNamingTheList(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
 		t.Errorf("init wrote %d files", len(entries))
+	}
+}
+
+// opensslIntermediate makes, with openssl, a root and an intermediate CA it
+// signed, and returns init's flags adopting the intermediate with its
+// chain.
+func opensslIntermediate(t *testing.T) []string {
+	t.Helper()
+	dir := t.TempDir()
+	ext := filepath.Join(dir, "ca.ext")
+	if err := os.WriteFile(ext, []byte("basicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	opensslIn(t, dir, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", "root.key", "-out", "root.pem",
+		"-subj", "/CN=shared root", "-days", "3650", "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+	opensslIn(t, dir, "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", "int.key", "-out", "int.csr", "-subj", "/CN=cluster intermediate")
+	opensslIn(t, dir, "x509", "-req", "-in", "int.csr", "-CA", "root.pem", "-CAkey", "root.key", "-set_serial", "2", "-days", "365", "-extfile", ext, "-out", "int.pem")
+	i, _ := os.ReadFile(filepath.Join(dir, "int.pem"))
+	r, _ := os.ReadFile(filepath.Join(dir, "root.pem"))
+	if err := os.WriteFile(filepath.Join(dir, "chain.pem"), append(i, r...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return []string{"--ca-cert", filepath.Join(dir, "chain.pem"), "--ca-key", filepath.Join(dir, "int.key")}
+}
+
+// TestInitRefusesToMakeACAThatMustChainToASharedRoot: a CA carousel makes
+// is its own root, which the peers under a shared root do not trust; init
+// says how to adopt the intermediate instead, and writes nothing.
+func TestInitRefusesToMakeACAThatMustChainToASharedRoot(t *testing.T) {
+	dir := t.TempDir()
+	r := testkit.Cmd{Dir: dir, BinOnPath: true}.Run(t, "init", "--preset", "istio-multicluster", "carousel.yaml", "--plaintext-keys")
+	if r.Code == 0 || !strings.Contains(r.Out, "spec.ca.trust is root") || !strings.Contains(r.Out, "carousel sign") {
+		t.Fatalf("init of a trust: root rotation without --ca-cert must refuse, naming the way: exit %d\n%s", r.Code, r.Out)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "material")); err == nil {
+		t.Error("the refused init wrote material")
 	}
 }

@@ -228,7 +228,7 @@ func (r *renderer) trustCerts(gens []phases.Generation) []*x509.Certificate {
 	var out []*x509.Certificate
 	for _, g := range gens {
 		k := r.set.CA[g]
-		root, err := chainRoot(k.Certs)
+		root, err := pki.ChainRoot(k.Certs)
 		if err != nil {
 			r.errorAt(k.Source, "data", fmt.Errorf("spec.ca.trust is root, but the %s CA's chain %v: import the CA with its chain (`carousel import --chain ROOT.pem`)", g, err))
 			continue
@@ -238,23 +238,6 @@ func (r *renderer) trustCerts(gens []phases.Generation) []*x509.Certificate {
 	return out
 }
 
-// chainRoot is the self-signed root at the end of chain, each certificate
-// of which the next one signed.
-func chainRoot(chain []*x509.Certificate) (*x509.Certificate, error) {
-	if len(chain) < 2 {
-		return nil, errors.New("holds the CA alone, no root after it")
-	}
-	for i := 0; i+1 < len(chain); i++ {
-		if err := pki.CheckSignedBy(chain[i], chain[i+1]); err != nil {
-			return nil, fmt.Errorf("breaks at %q: %w", chain[i].Subject.CommonName, err)
-		}
-	}
-	root := chain[len(chain)-1]
-	if err := pki.CheckSignedBy(root, root); err != nil {
-		return nil, fmt.Errorf("ends in %q, which is not self-signed: %w", root.Subject.CommonName, err)
-	}
-	return root, nil
-}
 
 // warnExpiry reports material in use this phase that has expired or
 // expires within the window. It is the only place the clock is read.

@@ -438,3 +438,21 @@ func PublicKeyAlgorithm(c *x509.Certificate) string {
 	}
 	return "unknown"
 }
+
+// ChainRoot is the self-signed root at the end of chain, each certificate
+// of which the next one signed.
+func ChainRoot(chain []*x509.Certificate) (*x509.Certificate, error) {
+	if len(chain) < 2 {
+		return nil, errors.New("holds the CA alone, no root after it")
+	}
+	for i := 0; i+1 < len(chain); i++ {
+		if err := CheckSignedBy(chain[i], chain[i+1]); err != nil {
+			return nil, fmt.Errorf("breaks at %q: %w", chain[i].Subject.CommonName, err)
+		}
+	}
+	root := chain[len(chain)-1]
+	if err := CheckSignedBy(root, root); err != nil {
+		return nil, fmt.Errorf("ends in %q, which is not self-signed: %w", root.Subject.CommonName, err)
+	}
+	return root, nil
+}

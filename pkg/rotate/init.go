@@ -38,6 +38,11 @@ func Init(p *Package, o Options) (Report, error) {
 		return rep, p.cleanLeftovers(&rep)
 	}
 	caPair := material.KeyPair{Rotation: p.Rotation.Metadata.Name, Role: material.RoleCA, Generation: phases.Old, CAID: material.FirstCAID}
+	if p.Rotation.Spec.CA.TrustsRoots() && o.CACertPEM == nil {
+		// A CA carousel makes is its own root: nothing would chain it to
+		// the root the peers trust.
+		return rep, fmt.Errorf("spec.ca.trust is root: the CA is an intermediate under a root held elsewhere (a shared root), so init adopts it with its chain: --ca-cert (the intermediate, then its root) and --ca-key; the root's owner signs it (`carousel sign ROOT_FILE --csr ...`, docs/fleet.md)")
+	}
 	if o.CACertPEM != nil {
 		// An adopted CA is checked whole before anything is made or
 		// written: what init accepts, every later render accepts.
@@ -125,6 +130,11 @@ func (p *Package) checkAdoption(o Options) error {
 		return fmt.Errorf("--ca-cert: %w", err)
 	}
 	c := certs[0]
+	if p.Rotation.Spec.CA.TrustsRoots() {
+		if _, err := pki.ChainRoot(certs); err != nil {
+			return fmt.Errorf("--ca-cert: spec.ca.trust is root, and the chain %v: give the intermediate followed by the root that signed it", err)
+		}
+	}
 	if o.CAKeyPEM != nil {
 		key, err := pki.ParseKey(o.CAKeyPEM)
 		if err != nil {
