@@ -238,7 +238,6 @@ func (r *renderer) trustCerts(gens []phases.Generation) []*x509.Certificate {
 	return out
 }
 
-
 // warnExpiry reports material in use this phase that has expired or
 // expires within the window. It is the only place the clock is read.
 //
