@@ -74,11 +74,19 @@ var examples = map[string]string{
   carousel csr carousel.yaml --leaf api --leaf metrics`,
 	"import": `  # Complete the pending material with the signed certificates
   carousel import carousel.yaml --cert ca.pem --chain root.pem`,
+	"sign": `  # A shared root signs a cluster's first intermediate (its request from openssl or carousel csr --ca)
+  carousel sign root/carousel.yaml --csr east.csr --out east.pem --chain-out root.pem
+
+  # ... and, after carousel start of the root, the cluster's next one under the new root
+  carousel sign root/carousel.yaml --generation new --csr clusters/east/material/pending/ca-new.csr --out east-new.pem --chain-out root-new.pem`,
 	"status": `  # Has the current phase converged in the cluster?
   carousel status carousel.yaml --context prod
 
   # Wait for it (exit 0 converged, 3 still converging at the timeout, 2 blocked)
-  carousel status carousel.yaml --wait --timeout 15m`,
+  carousel status carousel.yaml --wait --timeout 15m
+
+  # Every cluster of a shared root, each in its kubeconfig context, and the fleet window
+  carousel status root/carousel.yaml`,
 	"kubeconfig": `  # A user account's kubeconfig for the current phase, outside the repository
   carousel kubeconfig carousel.yaml --leaf jane --out ~/.kube/jane.conf
 
