@@ -22,6 +22,7 @@ var exampleOf = map[string]string{
 	"kubernetes-front-proxy": "front-proxy-ca",
 	"linkerd":                "linkerd",
 	"linkerd-cert-manager":   "linkerd-cert-manager",
+	"linkerd-multicluster":   "linkerd-multicluster/clusters/east",
 	"neuvector":              "neuvector",
 	"osm":                    "osm",
 	"osm-mrc":                "osm-mrc",
