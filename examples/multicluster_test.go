@@ -188,7 +188,9 @@ func TestMulticlusterMeshesLoadEveryPhaseAndHandshakeWithinTheWindow(t *testing.
 // TestMulticlusterMeshesCheckAndGitOpsObjects, for each example: in a git
 // repository holding it, `carousel check` lets east move one phase ahead
 // of west and refuses a second; its ApplicationSet (Argo CD's cluster
-// generator) is accepted by a real API server with Argo CD's CRD.
+// generator) is accepted by a real API server with Argo CD's CRD; and each
+// cluster's Flux Kustomizations build its rendered phase with
+// kustomize-controller's own build code (bin/flux-build).
 func TestMulticlusterMeshesCheckAndGitOpsObjects(t *testing.T) {
 	s := apiserver.Start(t)
 	s.Kubectl(t, "apply", "--server-side", "-f", testkit.Tool(t, "applicationset-crd.yaml"))
@@ -219,6 +221,17 @@ func TestMulticlusterMeshesCheckAndGitOpsObjects(t *testing.T) {
 			}
 			if _, stderr, err := s.KubectlErr("apply", "--server-side", "--dry-run=server", "-f", filepath.Join(testkit.Root(t), "examples", ex.dir, "argocd", "applicationset.yaml")); err != nil {
 				t.Fatalf("the ApplicationSet is refused: %v\n%s", err, stderr)
+			}
+			// Flux: each cluster's rendered phase, built by
+			// kustomize-controller's own code from its Kustomizations.
+			out := t.TempDir()
+			render(t, filepath.Join(testkit.Root(t), "examples", ex.dir, "render.conf"), out)
+			for _, cluster := range meshClusters {
+				for _, part := range []string{"material", "workloads"} {
+					if _, err := fluxBuildFile(t, filepath.Join(testkit.Root(t), "examples", ex.dir, "flux", cluster+".yaml"), "mesh-ca-"+part, filepath.Join(out, cluster, part)); err != nil {
+						t.Fatalf("Flux's build of %s mesh-ca-%s: %v\n%s", cluster, part, err, err.(*exec.ExitError).Stderr)
+					}
+				}
 			}
 		})
 	}
