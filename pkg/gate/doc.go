@@ -9,4 +9,8 @@
 // way past a gate is explicit (advance --no-cluster, --force) and the pull
 // request body records it (Override), so a reviewer sees what nobody
 // checked.
+//
+// A shared root's clusters (spec.clusters) are asked each in its own
+// kubeconfig context (Fleet, fleet.go): one report per cluster and the
+// fleet window over their phases.
 package gate
