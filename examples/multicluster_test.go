@@ -74,10 +74,7 @@ func meshRender(t *testing.T, ex meshExample, cluster string, phase phases.Phase
 // decryptAs decrypts a rendered Secret with an age identity file.
 func decryptAs(t *testing.T, identity string, s *yaml.RNode) (*yaml.RNode, error) {
 	t.Helper()
-	cmd := exec.Command(testkit.Tool(t, "sops"), "--decrypt", "--input-type", "yaml", "--output-type", "yaml", "/dev/stdin")
-	cmd.Env = append(os.Environ(), "SOPS_AGE_KEY_FILE="+identity, "SOPS_AGE_KEY=")
-	cmd.Stdin = strings.NewReader(s.MustString())
-	out, err := cmd.CombinedOutput()
+	out, err := testkit.DecryptAs(t, identity, []byte(s.MustString()))
 	if err != nil {
 		return nil, err
 	}

@@ -62,7 +62,7 @@ func applyIn(t *testing.T, kubeconfig, context, dir, identity string) {
 	var objs []*yaml.RNode
 	for _, n := range testkit.Parse(t, testkit.KustomizeDir(t, dir)) {
 		if n.Field("sops") != nil {
-			plain, err := sopsDecrypt(t, identity, []byte(n.MustString()))
+			plain, err := testkit.DecryptAs(t, identity, []byte(n.MustString()))
 			if err != nil {
 				t.Fatalf("decrypting %s/%s with %s's identity: %v\n%s", n.GetNamespace(), n.GetName(), context, err, plain)
 			}

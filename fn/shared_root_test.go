@@ -75,14 +75,6 @@ func ageIdentity(t *testing.T) (file, recipient string) {
 	return file, strings.TrimSpace(string(out))
 }
 
-func sopsDecrypt(t *testing.T, identity string, doc []byte) ([]byte, error) {
-	t.Helper()
-	cmd := exec.Command(testkit.Tool(t, "sops"), "--decrypt", "--input-type", "yaml", "--output-type", "yaml", "/dev/stdin")
-	cmd.Env = append(os.Environ(), "SOPS_AGE_KEY_FILE="+identity, "SOPS_AGE_KEY=")
-	cmd.Stdin = strings.NewReader(string(doc))
-	return cmd.CombinedOutput()
-}
-
 func opensslIn(t *testing.T, dir string, args ...string) {
 	t.Helper()
 	cmd := exec.Command("openssl", args...)
@@ -128,13 +120,13 @@ func renderCluster(t *testing.T, dir, identity string, phase phases.Phase) clust
 				cp.roots.AddCert(c)
 			}
 		case n.GetKind() == "Secret" && n.GetName() == "cacerts":
-			plain, err := sopsDecrypt(t, identity, []byte(n.MustString()))
+			plain, err := testkit.DecryptAs(t, identity, []byte(n.MustString()))
 			if err != nil {
 				t.Fatalf("decrypting %s's cacerts with its own identity: %v\n%s", dir, err, plain)
 			}
 			cp.cacerts = plain
 		case n.GetKind() == "Secret" && n.GetName() == "workload":
-			plain, err := sopsDecrypt(t, identity, []byte(n.MustString()))
+			plain, err := testkit.DecryptAs(t, identity, []byte(n.MustString()))
 			if err != nil {
 				t.Fatalf("decrypting %s's workload Secret with its own identity: %v\n%s", dir, err, plain)
 			}
@@ -269,10 +261,10 @@ func TestClustersUnderASharedRootHandshakeAcrossTheWindow(t *testing.T) {
 		}
 		for _, k := range keys {
 			b, _ := os.ReadFile(k)
-			if out, err := sopsDecrypt(t, ids[pair[1]], b); err == nil {
+			if out, err := testkit.DecryptAs(t, ids[pair[1]], b); err == nil {
 				t.Errorf("%s's identity decrypts %s's intermediate key %s:\n%s", pair[1], pair[0], k, out)
 			}
-			if out, err := sopsDecrypt(t, ids[pair[0]], b); err != nil {
+			if out, err := testkit.DecryptAs(t, ids[pair[0]], b); err != nil {
 				t.Errorf("%s's own identity must decrypt %s: %v\n%s", pair[0], k, err, out)
 			}
 		}

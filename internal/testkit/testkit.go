@@ -382,17 +382,30 @@ func Decrypt(t testing.TB, n *yaml.RNode) *yaml.RNode {
 	if n.Field("sops") == nil {
 		return n.Copy()
 	}
-	cmd := exec.Command(Tool(t, "sops"), "--decrypt", "--input-type", "yaml", "--output-type", "yaml", "/dev/stdin")
-	cmd.Stdin = strings.NewReader(n.MustString())
-	cmd.Env = append(os.Environ(), "SOPS_AGE_KEY_FILE="+filepath.Join(Root(t), AgeKeyFile))
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("sops --decrypt %s %s: %v\n%s", n.GetKind(), n.GetName(), err, stderr.String())
+	plain, err := DecryptAs(t, filepath.Join(Root(t), AgeKeyFile), []byte(n.MustString()))
+	if err != nil {
+		t.Fatalf("sops --decrypt %s %s: %v\n%s", n.GetKind(), n.GetName(), err, plain)
 	}
-	out, err := yaml.Parse(stdout.String())
+	out, err := yaml.Parse(string(plain))
 	if err != nil {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// DecryptAs decrypts a SOPS-encrypted YAML document with the age identity
+// file given (and no other: SOPS_AGE_KEY is cleared), the real sops. On
+// failure it returns sops's output with the error, so a test can check
+// that one identity cannot decrypt what another's recipients hold.
+func DecryptAs(t testing.TB, identity string, doc []byte) ([]byte, error) {
+	t.Helper()
+	cmd := exec.Command(Tool(t, "sops"), "--decrypt", "--input-type", "yaml", "--output-type", "yaml", "/dev/stdin")
+	cmd.Stdin = bytes.NewReader(doc)
+	cmd.Env = append(os.Environ(), "SOPS_AGE_KEY_FILE="+identity, "SOPS_AGE_KEY=")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return stderr.Bytes(), err
+	}
+	return stdout.Bytes(), nil
 }
