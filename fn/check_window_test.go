@@ -130,6 +130,14 @@ func TestCheckHoldsClustersThatTalkWithinOnePhase(t *testing.T) {
 			map[string]string{"east": "steady", "west": "steady"},
 			func(t *testing.T, repo string) { setClusterPhase(t, repo, "west", "trust-new") },
 			[]string{"fleet-window", "does not list this package"}, "west"},
+		{"a cluster that does not name its shared root back is refused", meshOfThree, steady,
+			func(t *testing.T, repo string) {
+				f := filepath.Join(repo, "clusters", "south", "carousel.yaml")
+				b, _ := os.ReadFile(f)
+				if err := os.WriteFile(f, []byte(strings.Replace(string(b), "  sharedRoot: ../prod/carousel.yaml\n", "", 1)), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}, []string{"fleet-window", "cluster south's rotation does not name the shared root back"}, ""},
 		{"a cluster rotating another scope is refused", meshOfThree, steady,
 			func(t *testing.T, repo string) {
 				f := filepath.Join(repo, "clusters", "south", "carousel.yaml")

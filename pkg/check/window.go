@@ -26,7 +26,9 @@ const RuleWindow = "fleet-window"
 // moves) is for the commands that see the clusters.
 //
 // A cluster whose rotation cannot be read, or rotates in another scope,
-// refuses: the check cannot tell where it stands.
+// refuses: the check cannot tell where it stands. So does one that does
+// not name the root back (spec.sharedRoot): its own advance would move it
+// without looking at its peers.
 //
 // The phases alone cannot tell a cluster promoted by `carousel start` after
 // cleanup (steady again, over the new material) from one that never
@@ -55,6 +57,12 @@ func checkWindow(head *rotate.Package) []Refusal {
 				fmt.Sprintf("fix the root's spec.clusters[%d].rotation (a path from the directory of %s) or the cluster's CARotation", i, filepath.Base(f.Root.File))})
 			continue
 		}
+		if !namesRoot(p, f.Root) {
+			// Its own advance and check would not know its peers.
+			out = append(out, Refusal{RuleWindow, fmt.Sprintf("cluster %s's rotation does not name the shared root back (spec.sharedRoot): its own advance and check would move it without looking at its peers", c.Name),
+				fmt.Sprintf("set spec.sharedRoot in %s to the path of %s from its directory", c.Rotation, filepath.Base(f.Root.File))})
+			continue
+		}
 		if s := p.Rotation.Spec.Scope; s != root.Spec.Scope {
 			out = append(out, Refusal{RuleWindow, fmt.Sprintf("cluster %s rotates in scope %s, the shared root in %s: their phases cannot be compared", c.Name, s, root.Spec.Scope),
 				fmt.Sprintf("set spec.scope: %s in %s", root.Spec.Scope, c.Rotation)})
@@ -80,4 +88,15 @@ func checkWindow(head *rotate.Package) []Refusal {
 		}
 	}
 	return out
+}
+
+// namesRoot reports whether cluster package p's spec.sharedRoot is root's
+// file.
+func namesRoot(p, root *rotate.Package) bool {
+	if p.Rotation.Spec.SharedRoot == "" {
+		return false
+	}
+	named, err1 := filepath.Abs(filepath.Join(filepath.Dir(p.File), filepath.FromSlash(p.Rotation.Spec.SharedRoot)))
+	file, err2 := filepath.Abs(root.File)
+	return err1 == nil && err2 == nil && named == file
 }
