@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 
 	"github.com/carousel-dev/carousel/pkg/phases"
 	"github.com/carousel-dev/carousel/pkg/rotate"
@@ -71,21 +70,13 @@ func checkWindow(head *rotate.Package) []Refusal {
 		at[c.Name] = p.Rotation.Spec.Phase
 	}
 	groups := root.Spec.ClusterGroups()
-	for _, g := range slices.Sorted(maps.Keys(groups)) {
-		if f.Self != nil && !slices.Contains(groups[g], f.Self.Name) {
-			// A cluster's check holds its own groups; the root's, all.
-			continue
-		}
-		members := map[string]phases.Phase{}
-		for _, n := range groups[g] {
-			if ph, ok := at[n]; ok {
-				members[n] = ph
-			}
-		}
-		if err := phases.CheckSpread(root.Spec.Scope, members); err != nil {
-			out = append(out, Refusal{RuleWindow, fmt.Sprintf("group %s (%s): %v", g, strings.Join(groups[g], ", "), err),
-				"move one cluster one phase per pull request, each after every peer has caught up and converged (`carousel advance`); clusters promoted by `carousel start` after cleanup: promote the whole group in one pull request"})
-		}
+	if f.Self != nil {
+		// A cluster's check holds its own groups; the root's, all.
+		maps.DeleteFunc(groups, func(_ string, members []string) bool { return !slices.Contains(members, f.Self.Name) })
+	}
+	for _, e := range phases.CheckGroups(root.Spec.Scope, groups, at) {
+		out = append(out, Refusal{RuleWindow, e.Error(),
+			"move one cluster one phase per pull request, each after every peer has caught up and converged (`carousel advance`); clusters promoted by `carousel start` after cleanup: promote the whole group in one pull request"})
 	}
 	return out
 }

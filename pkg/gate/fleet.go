@@ -3,8 +3,6 @@ package gate
 import (
 	"context"
 	"fmt"
-	"maps"
-	"slices"
 	"strings"
 	"time"
 
@@ -41,15 +39,8 @@ func Fleet(ctx context.Context, root *rotate.Package, c Cluster, now time.Time) 
 		at[cl.Name] = phases.Phase(rep.Phase)
 	}
 	var broken []string
-	groups := spec.ClusterGroups()
-	for _, g := range slices.Sorted(maps.Keys(groups)) {
-		members := map[string]phases.Phase{}
-		for _, n := range groups[g] {
-			members[n] = at[n]
-		}
-		if err := phases.CheckSpread(spec.Scope, members); err != nil {
-			broken = append(broken, fmt.Sprintf("group %s: %v", g, err))
-		}
+	for _, e := range phases.CheckGroups(spec.Scope, spec.ClusterGroups(), at) {
+		broken = append(broken, e.Error())
 	}
 	return status.Fleet(root.Rotation.Metadata.Name, clusters, strings.Join(broken, "; ")), nil
 }

@@ -134,3 +134,40 @@ func CheckSpread(scope Scope, clusters map[string]Phase) error {
 	}
 	return nil
 }
+
+// GroupError is a group of clusters that talk (by name, with its members)
+// whose phases CheckSpread refuses.
+type GroupError struct {
+	Group   string
+	Members []string
+	Err     error
+}
+
+func (e GroupError) Error() string {
+	return fmt.Sprintf("group %s (%s): %v", e.Group, strings.Join(e.Members, ", "), e.Err)
+}
+
+// CheckGroups holds every group of clusters (groups: by name, its members)
+// to CheckSpread over the clusters' phases in at, groups in name order. A
+// member missing from at is left out: whoever placed the clusters has
+// refused it already.
+func CheckGroups(scope Scope, groups map[string][]string, at map[string]Phase) []GroupError {
+	var out []GroupError
+	names := make([]string, 0, len(groups))
+	for g := range groups {
+		names = append(names, g)
+	}
+	slices.Sort(names)
+	for _, g := range names {
+		members := map[string]Phase{}
+		for _, n := range groups[g] {
+			if ph, ok := at[n]; ok {
+				members[n] = ph
+			}
+		}
+		if err := CheckSpread(scope, members); err != nil {
+			out = append(out, GroupError{Group: g, Members: groups[g], Err: err})
+		}
+	}
+	return out
+}

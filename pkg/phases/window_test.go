@@ -244,3 +244,19 @@ func TestCheckSpreadRefusesClustersTwoPhasesApart(t *testing.T) {
 		})
 	}
 }
+
+// TestCheckGroupsHoldsEachGroupAlone: a group is held to one phase of
+// spread over its own members only, a member with no known phase is left
+// out, and the refusal names the group and its members.
+func TestCheckGroupsHoldsEachGroupAlone(t *testing.T) {
+	groups := map[string][]string{"emea": {"east", "west"}, "gateway": {"east", "south", "gone"}}
+	at := map[string]Phase{"east": SignNew, "west": TrustNew, "south": Steady}
+	errs := CheckGroups(ScopeCA, groups, at)
+	if len(errs) != 1 || errs[0].Group != "gateway" || !strings.Contains(errs[0].Error(), "group gateway (east, south, gone)") || !strings.Contains(errs[0].Error(), "south is at steady") {
+		t.Fatalf("want gateway alone refused, naming south: %v", errs)
+	}
+	at["south"] = TrustNew
+	if errs := CheckGroups(ScopeCA, groups, at); len(errs) != 0 {
+		t.Fatalf("every group within one phase: %v", errs)
+	}
+}
