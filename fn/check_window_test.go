@@ -15,7 +15,8 @@ import (
 func fleetRepo(t *testing.T, clusters string, at map[string]string) string {
 	t.Helper()
 	repo := gitRepo(t, "steady")
-	edit(t, repo, "carousel.yaml", "spec:\n", "spec:\n"+clusters)
+	edit(t, repo, "carousel.yaml", "spec:\n", "spec:\n  publish: ../state/root.yaml\n"+clusters)
+	testkit.Cmd{FixedClock: true}.Must(t, "publish", filepath.Join(repo, "clusters", "prod", "carousel.yaml"))
 	for name, phase := range at {
 		setClusterPhase(t, repo, name, phase)
 	}
@@ -43,13 +44,14 @@ func setClusterPhase(t *testing.T, repo, name, phase string) {
 		if err := os.CopyFS(dir, os.DirFS(example)); err != nil {
 			t.Fatal(err)
 		}
+		readRootState(t, dir, "../state")
 	}
 	b, err := os.ReadFile(filepath.Join(example, "carousel.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	b = phaseRe.ReplaceAll(b, []byte("  phase: "+phase))
-	b = []byte(strings.Replace(string(b), "spec:\n", "spec:\n  sharedRoot: ../prod/carousel.yaml\n", 1))
+	b = []byte(strings.Replace(string(b), "spec:\n", "spec:\n  sharedRoot: ../prod/carousel.yaml\n  rootState: cluster-ca\n", 1))
 	if err := os.WriteFile(filepath.Join(dir, "carousel.yaml"), b, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -134,7 +136,7 @@ func TestCheckHoldsClustersThatTalkWithinOnePhase(t *testing.T) {
 			func(t *testing.T, repo string) {
 				f := filepath.Join(repo, "clusters", "south", "carousel.yaml")
 				b, _ := os.ReadFile(f)
-				if err := os.WriteFile(f, []byte(strings.Replace(string(b), "  sharedRoot: ../prod/carousel.yaml\n", "", 1)), 0o644); err != nil {
+				if err := os.WriteFile(f, []byte(strings.Replace(string(b), "  sharedRoot: ../prod/carousel.yaml\n  rootState: cluster-ca\n", "", 1)), 0o644); err != nil {
 					t.Fatal(err)
 				}
 			}, []string{"fleet-window", "cluster south's rotation does not name the shared root back"}, ""},
@@ -172,4 +174,49 @@ func TestCheckHoldsClustersThatTalkWithinOnePhase(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestCheckHoldsClustersAtOrBeyondTheRootsPhase: the shared root's phase
+// is the phase every cluster has reached, published in its state, which
+// every cluster's render reads (docs/fleet.md, "The root's published
+// state"). The root's check refuses a pull request moving the root past a
+// cluster; a cluster's own check refuses one moving it behind the root,
+// both from the repository's files and from the cluster's render of the
+// root's state.
+func TestCheckHoldsClustersAtOrBeyondTheRootsPhase(t *testing.T) {
+	root := func(t *testing.T, repo, phase string) {
+		setPhaseLine(t, repo, phase)
+		testkit.Cmd{FixedClock: true}.Must(t, "publish", filepath.Join(repo, "clusters", "prod", "carousel.yaml"))
+	}
+	atTrustNew := map[string]string{"east": trustNewLast, "west": trustNewLast, "south": trustNewLast}
+
+	t.Run("the root may record a phase every cluster has reached", func(t *testing.T) {
+		repo := fleetRepo(t, meshOfThree, atTrustNew)
+		root(t, repo, "trust-new")
+		if out, code := runCheck(t, repo); code != 0 {
+			t.Fatalf("exit %d, want 0:\n%s", code, out)
+		}
+	})
+	t.Run("the root moved past a cluster is refused, naming it", func(t *testing.T) {
+		repo := fleetRepo(t, meshOfThree, map[string]string{"east": trustNewLast, "west": trustNewLast, "south": "steady"})
+		root(t, repo, "trust-new")
+		out, code := runCheck(t, repo)
+		if code != exitRefused || !strings.Contains(out, "fleet-window") || !strings.Contains(out, "cluster south is at steady, behind the shared root's phase trust-new") {
+			t.Fatalf("exit %d, want %d naming south behind the root:\n%s", code, exitRefused, out)
+		}
+	})
+	t.Run("a cluster moved behind the root is refused by its own check and its render", func(t *testing.T) {
+		repo := fleetRepo(t, meshOfThree, atTrustNew)
+		root(t, repo, "trust-new")
+		gitIn(t, repo, "-c", "user.email=t@example.dev", "-c", "user.name=t", "commit", "-qam", "the root records trust-new")
+		setClusterPhase(t, repo, "south", "steady")
+		r := testkit.Cmd{FixedClock: true, NoCluster: true, AgeKey: true}.Run(t, "check", filepath.Join(repo, "clusters", "south", "carousel.yaml"), "--base", "main")
+		if r.Code == 0 || !strings.Contains(r.Out, "cluster south is at steady, behind the shared root's phase trust-new") {
+			t.Fatalf("check of south: exit %d, want a refusal naming it behind the root:\n%s", r.Code, r.Out)
+		}
+		b := testkit.Cmd{FixedClock: true}.Run(t, "build", filepath.Join(repo, "clusters", "south"))
+		if b.Code == 0 || !strings.Contains(b.Out, "steady is behind the shared root cluster-ca, at trust-new") || strings.Contains(b.Stdout, "kind: Secret") {
+			t.Fatalf("the render of south behind the root must fail with no output, saying why: exit %d\n%s", b.Code, b.Out)
+		}
+	})
 }

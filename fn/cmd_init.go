@@ -80,7 +80,10 @@ package (a refused init writes nothing);
 			}
 			rep, err := backend.For(p.Rotation).Init(p, o)
 			report(c, rep)
-			return err
+			if err != nil {
+				return err
+			}
+			return publishRoot(c, p)
 		},
 	}
 	kf.add(c)

@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/carousel-dev/carousel/pkg/fleet"
+	"github.com/carousel-dev/carousel/pkg/rotate"
 )
 
 func publishCmd() *cobra.Command {
@@ -47,4 +48,27 @@ stale. The output is byte-identical for the same phase and material.`,
 	}
 	c.Flags().StringVar(&out, "out", "", "write the state here instead of spec.publish")
 	return c
+}
+
+// publishRoot publishes a shared root's state (spec.clusters) after a
+// command changed its material: the roots it publishes are what every
+// cluster's render checks its trust against, so a new root is announced
+// in the same commit that makes it (docs/fleet.md, "The root's published
+// state"). Any other rotation publishes with `carousel publish`.
+func publishRoot(c *cobra.Command, p *rotate.Package) error {
+	if len(p.Rotation.Spec.Clusters) == 0 || p.Rotation.Spec.Publish == "" {
+		return nil
+	}
+	now, err := clock()
+	if err != nil {
+		return err
+	}
+	path, changed, err := fleet.Publish(p.File, "", now)
+	if err != nil {
+		return fmt.Errorf("the material is written, but the root's state is not: %w; run `carousel publish %s`", err, p.File)
+	}
+	if changed {
+		fmt.Fprintf(c.OutOrStdout(), "wrote %s\n", path)
+	}
+	return nil
 }

@@ -19,7 +19,12 @@ func startCmd() *cobra.Command {
 		Args:    cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			return writePackage(c, args[0], func(p *rotate.Package) (rotate.Report, error) {
-				return backend.For(p.Rotation).Start(p, kf.options(c), rotate.StartRequest{Scope: phases.Scope(scope), Only: leaves})
+				rep, err := backend.For(p.Rotation).Start(p, kf.options(c), rotate.StartRequest{Scope: phases.Scope(scope), Only: leaves})
+				if err == nil {
+					report(c, rep)
+					return rotate.Report{}, publishRoot(c, p)
+				}
+				return rep, err
 			})
 		},
 	}

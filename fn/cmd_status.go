@@ -67,8 +67,10 @@ On a shared root's rotation (spec.clusters), status asks every cluster in the
 context the root names for it (with --kubeconfig's file) and prints a table of
 the clusters, the fleet window (blocked when two clusters that talk are more
 than one phase apart), then each cluster's report; the verdict is the worst.
---wait, --metrics-file and -o openmetrics are per cluster there: run status on
-a cluster's rotation for them.`,
+A cluster behind the root's own phase (the phase every cluster has reached)
+blocks too. --wait polls every cluster until none is progressing;
+--metrics-file and -o openmetrics are per cluster: run status on a cluster's
+rotation for them.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			if err := output.check(); err != nil {
@@ -76,7 +78,7 @@ a cluster's rotation for them.`,
 			}
 			ctx := contextOf(c)
 			if p, err := rotate.Load(args[0]); err == nil && len(p.Rotation.Spec.Clusters) > 0 {
-				return fleetStatus(c, p, f.Cluster, output, wait || metricsFile != "")
+				return fleetStatus(c, p, f.Cluster, output, metricsFile != "", wait, timeout)
 			}
 			r, err := gate.Watch(ctx, args[0], f.Cluster, clock, wait, timeout)
 			if err != nil {
@@ -111,15 +113,11 @@ a cluster's rotation for them.`,
 }
 
 // fleetStatus is status on a shared root: every cluster's, and the window.
-func fleetStatus(c *cobra.Command, root *rotate.Package, cl gate.Cluster, output outputFlag, perCluster bool) error {
+func fleetStatus(c *cobra.Command, root *rotate.Package, cl gate.Cluster, output outputFlag, perCluster, wait bool, timeout time.Duration) error {
 	if perCluster || output.format == "openmetrics" {
-		return &exitErr{exitError, fmt.Errorf("%s is a shared root (spec.clusters): --wait, --metrics-file and -o openmetrics are per cluster; run status on a cluster's rotation", root.File)}
+		return &exitErr{exitError, fmt.Errorf("%s is a shared root (spec.clusters): --metrics-file and -o openmetrics are per cluster; run status on a cluster's rotation", root.File)}
 	}
-	now, err := clock()
-	if err != nil {
-		return &exitErr{exitError, err}
-	}
-	r, err := gate.Fleet(contextOf(c), root, cl, now)
+	r, err := gate.FleetWatch(contextOf(c), root, cl, clock, wait, timeout)
 	if err != nil {
 		return &exitErr{exitError, err}
 	}

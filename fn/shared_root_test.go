@@ -28,6 +28,7 @@ spec:
   phase: steady
   ca:
     commonName: mesh root
+  publish: ../state/root.yaml
   clusters:
 `
 
@@ -39,6 +40,7 @@ metadata:
   name: mesh
 spec:
   sharedRoot: ../root/carousel.yaml
+  rootState: mesh-root
   phase: steady
   ca:
     commonName: %[1]s intermediate
@@ -220,6 +222,7 @@ func sharedRootFleet(t *testing.T, clusters ...string) (string, map[string]strin
 			t.Fatal(err)
 		}
 		as(name).Must(t, "init", file(name), "--ca-cert", filepath.Join(work, "chain.pem"), "--ca-key", filepath.Join(work, "int.key"), "--age", recipients[name])
+		readRootState(t, filepath.Join(repo, name), "../state")
 	}
 	as("root").Must(t, "start", file("root"), "--age", recipients["root"])
 	for _, name := range clusters {
@@ -234,6 +237,24 @@ func sharedRootFleet(t *testing.T, clusters ...string) (string, map[string]strin
 		as(name).Must(t, "start", file(name), "--age", recipients[name])
 	}
 	return repo, ids
+}
+
+// readRootState lists the shared root's state directory (from dir) among
+// the resources of the cluster package in dir, as a cluster's
+// kustomization does (docs/fleet.md, "The root's published state").
+func readRootState(t *testing.T, dir, state string) {
+	t.Helper()
+	k := filepath.Join(dir, "kustomization.yaml")
+	b, err := os.ReadFile(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), "resources:\n") {
+		t.Fatalf("%s has no resources to add the root's state to:\n%s", k, b)
+	}
+	if err := os.WriteFile(k, []byte(strings.Replace(string(b), "resources:\n", "resources:\n- "+state+"\n", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func TestClustersUnderASharedRootHandshakeAcrossTheWindow(t *testing.T) {

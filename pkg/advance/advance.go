@@ -111,7 +111,17 @@ func Run(ctx context.Context, r Request) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	if dir == phases.Forward {
+	isRoot := f != nil && f.Self == nil
+	if isRoot && dir == phases.Forward && from.Phase != target.Phase {
+		// The shared root is applied to no cluster: its gate is its
+		// clusters having reached the phase it records.
+		more, err := rootWindow(ctx, r, f, target.Phase)
+		if err != nil {
+			return nil, err
+		}
+		unchecked = append(unchecked, more...)
+	}
+	if dir == phases.Forward && !isRoot {
 		// A rollback is always safe within the cluster and never gated:
 		// it returns to the phase whose pods are still running beside
 		// this one's.

@@ -75,3 +75,67 @@ func window(ctx context.Context, r Request, f *rotate.Fleet, scope phases.Scope,
 	}
 	return notes, err
 }
+
+// rootWindow holds a shared root's forward move to phase to: the root's
+// phase is the phase every cluster has reached (docs/fleet.md, "The root's
+// published state"), which each cluster's render reads from the root's
+// state, so the root moves to to only when every cluster's committed phase
+// is to or beyond, and each cluster at to has converged there (asked in
+// its context, as window asks a peer). Moving the root back lowers what it
+// records, which no cluster can be behind, so it is not held.
+//
+// It returns what was not checked: with --no-cluster the clusters'
+// convergence, with --force a refusal moved past.
+func rootWindow(ctx context.Context, r Request, f *rotate.Fleet, to phases.Phase) ([]string, error) {
+	scope := f.Root.Rotation.Spec.Scope
+	want, err := phases.Index(scope, to)
+	if err != nil {
+		return nil, err
+	}
+	var behind, converging, unasked []string
+	for _, c := range f.Root.Rotation.Spec.Clusters {
+		cp, err := rotate.Load(f.File(c))
+		if err != nil {
+			return nil, fmt.Errorf("the shared root cannot place cluster %s: %w", c.Name, err)
+		}
+		if cp.Rotation.Spec.Scope != scope {
+			return nil, fmt.Errorf("the shared root cannot compare cluster %s: it rotates in scope %s, the root in %s", c.Name, cp.Rotation.Spec.Scope, scope)
+		}
+		at := cp.Rotation.Spec.Phase
+		i, err := phases.Index(scope, at)
+		if err != nil {
+			return nil, fmt.Errorf("cluster %s: %w", c.Name, err)
+		}
+		switch {
+		case i < want:
+			behind = append(behind, fmt.Sprintf("%s is at %s", c.Name, at))
+		case i > want:
+			// Beyond to: it left to behind, so it converged there
+			// before it moved on (the fleet window held it).
+		case r.Skip.NoCluster:
+			unasked = append(unasked, c.Name)
+		case c.Context == "":
+			return nil, &gate.Refusal{Err: fmt.Errorf("cluster %s is at %s and has no kubeconfig context in spec.clusters: the root cannot check that it converged; add its context, or pass --no-cluster", c.Name, at)}
+		default:
+			rep, err := gate.Status(ctx, f.File(c), gate.Cluster{Kubeconfig: r.Cluster.Kubeconfig, Context: c.Context}, r.Now)
+			if err != nil {
+				return nil, fmt.Errorf("the shared root could not ask cluster %s (context %s): %w; fix the cluster configuration, or pass --no-cluster", c.Name, c.Context, err)
+			}
+			if rep.Verdict != status.Converged {
+				converging = append(converging, fmt.Sprintf("%s is %s at %s", c.Name, rep.Verdict, at))
+			}
+		}
+	}
+	var notes []string
+	if len(unasked) > 0 {
+		notes = append(notes, fmt.Sprintf("The shared root did not ask whether %s converged at %s (`carousel advance --no-cluster`). Before merging, `carousel status` on the root must say every cluster converged.", strings.Join(unasked, ", "), to))
+	}
+	if len(behind)+len(converging) == 0 {
+		return notes, nil
+	}
+	err = fmt.Errorf("the shared root records the phase every cluster has reached, and not every cluster has reached %s: %s", to, strings.Join(append(behind, converging...), "; "))
+	if r.Skip.Force {
+		return append(notes, fmt.Sprintf("The shared root's gate refused (%v); `carousel advance --force` moved on anyway.", err)), nil
+	}
+	return nil, &gate.Refusal{Wait: true, Err: err}
+}

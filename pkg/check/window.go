@@ -69,6 +69,20 @@ func checkWindow(head *rotate.Package) []Refusal {
 		}
 		at[c.Name] = p.Rotation.Spec.Phase
 	}
+	// The root records the phase every cluster has reached (each
+	// cluster's render reads it from the root's state): no cluster may be
+	// behind it. A cluster's check holds itself; the root's, every cluster.
+	rootAt, err := phases.Index(root.Spec.Scope, root.Spec.Phase)
+	for _, c := range root.Spec.Clusters {
+		p, ok := at[c.Name]
+		if err != nil || !ok || (f.Self != nil && c.Name != f.Self.Name) {
+			continue
+		}
+		if i, err := phases.Index(root.Spec.Scope, p); err == nil && i < rootAt {
+			out = append(out, Refusal{RuleWindow, fmt.Sprintf("cluster %s is at %s, behind the shared root's phase %s: the root records the phase every cluster has reached", c.Name, p, root.Spec.Phase),
+				fmt.Sprintf("move the root back to %s first, a phase per pull request (`carousel advance --to` on %s), or keep %s at %s", p, filepath.Base(f.Root.File), c.Name, root.Spec.Phase)})
+		}
+	}
 	groups := root.Spec.ClusterGroups()
 	if f.Self != nil {
 		// A cluster's check holds its own groups; the root's, all.

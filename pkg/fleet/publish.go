@@ -49,6 +49,9 @@ func State(rot *spec.CARotation, out gen.Output) spec.CARotationState {
 			s.Spec.Leaves[name] = pki.Fingerprint(c)
 		}
 	}
+	if len(p.Roots) > 0 {
+		s.Spec.Roots = string(pki.EncodeCerts(p.Roots...))
+	}
 	if b := p.Baseline; b != nil {
 		s.Spec.Baseline = &spec.StateBaseline{Trusted: string(pki.EncodeCerts(b.Trusted...)), Digests: maps.Clone(b.Digests), Promoted: slices.Clone(b.Promoted)}
 	}
@@ -109,6 +112,21 @@ func WriteState(path string, b []byte) (bool, error) {
 	return true, atomicfile.WriteFile(path, b, 0o644)
 }
 
+// writeStateKustomization makes the state's directory a kustomize package
+// when it is not one yet (a kustomization listing the state file), so a
+// consumer or a shared root's cluster lists the directory among its
+// resources. One the owner wrote is left as it is.
+func writeStateKustomization(state string) error {
+	dir := filepath.Dir(state)
+	for _, name := range []string{"kustomization.yaml", "kustomization.yml", "Kustomization"} {
+		if _, err := os.Stat(filepath.Join(dir, name)); err == nil {
+			return nil
+		}
+	}
+	b := fmt.Sprintf("# The published state of a CA rotation as a kustomize package, written by\n# `carousel publish`: list this directory among a package's resources.\nresources:\n- %s\n", filepath.Base(state))
+	return atomicfile.WriteFile(filepath.Join(dir, "kustomization.yaml"), []byte(b), 0o644)
+}
+
 // Path is where the owner publishes: spec.publish, from the directory of
 // the CARotation's file ("" when it does not publish).
 func Path(p *rotate.Package) string {
@@ -125,13 +143,17 @@ func Publish(file, out string, now time.Time) (string, bool, error) {
 	if err != nil {
 		return "", false, err
 	}
-	if out == "" {
+	own := out == ""
+	if own {
 		out = Path(p)
 	}
 	if out == "" {
 		return "", false, fmt.Errorf("%s: set spec.publish (where the state goes, from this file's directory) or pass --out", file)
 	}
 	changed, err := WriteState(out, b)
+	if err == nil && own {
+		err = writeStateKustomization(out)
+	}
 	return out, changed, err
 }
 

@@ -19,6 +19,10 @@ func (r *renderer) loadMaterial() bool {
 	var pairs []material.KeyPair
 	ok := true
 	for _, n := range r.in.Items {
+		if r.isRootState(n) {
+			r.rootStates = append(r.rootStates, n)
+			continue
+		}
 		if !material.IsKeyPair(n) || material.RotationOf(n) != r.rot.Metadata.Name {
 			r.items = append(r.items, n)
 			continue

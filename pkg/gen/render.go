@@ -69,6 +69,9 @@ type Published struct {
 	// Baseline is nil when the owner has none (every consumer is
 	// annotated); Promoted lists its consumptions that were promoted.
 	Baseline *PublishedBaseline
+	// Roots, for a shared root (spec.clusters), are the roots its
+	// clusters may trust (rootRoots).
+	Roots []*x509.Certificate
 }
 
 // PublishedBaseline is the steady phase over the same material.
@@ -147,6 +150,9 @@ type renderer struct {
 	// of the CAs its state names.
 	consumer bool
 	knownCAs map[string]bool
+	// rootStates are the input's shared root states this cluster's
+	// rotation names (spec.rootState), consumed: checkRootState.
+	rootStates []*yaml.RNode
 }
 
 // Render renders the phase named in the rotation's spec.
@@ -163,6 +169,10 @@ func Render(in Input) Output {
 	}
 	r.state = state
 	if r.rot.Spec.Backend.KeysInCluster() {
+		if r.rot.Spec.RootState != "" {
+			r.configError("spec.rootState", fmt.Errorf("is set with backend cert-manager: a shared root's cluster holds its intermediate in git (backend material), which the root's owner signs"))
+			return r.finish(nil, nil, nil)
+		}
 		return r.renderCertManager()
 	}
 	if !r.loadMaterial() {
@@ -170,6 +180,10 @@ func Render(in Input) Output {
 	}
 	r.trust = newTrustSet(r.trustCerts(state.Trusted))
 	r.published = newTrustSet(r.trustCerts(state.Published))
+	r.checkRootState()
+	if r.hasErrors() {
+		return r.finish(nil, nil, nil)
+	}
 	r.warnExpiry()
 	// The alerts last, and not among renderParts, which the baseline
 	// renders too: they manage nothing, and the steady phase's may lack
@@ -182,7 +196,9 @@ func Render(in Input) Output {
 	restarts := r.rollWorkloads(managed, base)
 	r.warnUnmanaged(managed)
 	o := r.finish(rendered, managed, restarts)
-	if o.Items != nil {
+	if !o.Failed() {
+		// A shared root renders nothing of its own (every object is its
+		// clusters'), and still publishes.
 		o.Published = r.publicState(base)
 	}
 	return o
@@ -190,6 +206,9 @@ func Render(in Input) Output {
 
 func (r *renderer) publicState(base *baseline) *Published {
 	p := &Published{Trusted: r.trust.certs, Digests: r.consumptionDigests()}
+	if len(r.rot.Spec.Clusters) > 0 {
+		p.Roots = r.rootRoots()
+	}
 	if base != nil {
 		p.Baseline = &PublishedBaseline{Trusted: base.r.trust.certs, Digests: base.r.consumptionDigests(), Promoted: slices.Sorted(maps.Keys(base.promoted))}
 	}

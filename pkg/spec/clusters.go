@@ -41,6 +41,17 @@ func (s *Spec) validateClusters(errs *FieldErrors) {
 			errs.add("spec.sharedRoot", "is set beside spec.clusters: a shared root lists its clusters and is no cluster of another root")
 		}
 	}
+	switch {
+	case s.SharedRoot != "" && s.RootState == "":
+		errs.add("spec.rootState", "is empty while spec.sharedRoot is set: name the shared root's published state (its metadata.name) and list the root's state directory among the resources; the render reads it (docs/fleet.md, \"The root's published state\")")
+	case s.RootState != "" && s.SharedRoot == "":
+		errs.add("spec.rootState", "is set without spec.sharedRoot: only a cluster of a shared root reads the root's state")
+	case s.RootState != "" && !dnsSubdomain.MatchString(s.RootState):
+		errs.add("spec.rootState", "%q must be the metadata.name of the root's CARotationState", s.RootState)
+	}
+	if len(s.Clusters) > 0 && s.Publish == "" {
+		errs.add("spec.publish", "is empty while spec.clusters is set: a shared root publishes its state (the roots its clusters may trust, and the phase every cluster has reached), which every cluster's render reads")
+	}
 	named := slices.ContainsFunc(s.Clusters, func(c Cluster) bool { return len(c.Groups) > 0 })
 	var names, rotations []string
 	for i, c := range s.Clusters {

@@ -52,6 +52,11 @@ type StateSpec struct {
 	// Baseline is the steady phase over the same material (absent: the
 	// owner has none and annotates every consumer).
 	Baseline *StateBaseline `json:"baseline,omitempty"`
+	// Roots is, in a shared root's state (spec.clusters), every root
+	// certificate its owner holds at the phase, PEM: the old one, and the
+	// new one once `carousel start` made it, until cleanup prunes the
+	// old. A cluster trusts no root outside it.
+	Roots string `json:"roots,omitempty"`
 }
 
 // StateBaseline is what consumers read before the rotation began; a
@@ -203,7 +208,7 @@ func LoadState(node *yaml.RNode) (*CARotationState, error) {
 	if sp == nil {
 		errs.add("spec", "is required")
 	} else {
-		errs = append(errs, onlyFields(sp, "spec", "scope", "phase", "signer", "signerFingerprint", "leaves", "trusted", "digests", "baseline")...)
+		errs = append(errs, onlyFields(sp, "spec", "scope", "phase", "signer", "signerFingerprint", "leaves", "trusted", "digests", "baseline", "roots")...)
 		if b, ok := sp["baseline"].(map[string]any); ok {
 			errs = append(errs, onlyFields(b, "spec.baseline", "trusted", "digests", "promoted")...)
 		}

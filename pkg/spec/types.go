@@ -145,6 +145,13 @@ type Spec struct {
 	// window as the root's check does, and `advance` refuses to move while
 	// a peer is behind or has not converged.
 	SharedRoot string `json:"sharedRoot,omitempty"`
+	// RootState is, in a cluster's package, the metadata.name of the
+	// shared root's published state (CARotationState, the root's
+	// spec.publish) among the package's resources. The render reads it
+	// and refuses a trusted root the root's owner does not hold, and a
+	// phase behind the root's, which is the phase every cluster has
+	// reached (docs/fleet.md, "The root's published state").
+	RootState string `json:"rootState,omitempty"`
 
 	// Alerts renders a PrometheusRule (monitoring.coreos.com/v1) with an
 	// alert per certificate the phase uses before it expires, and one when
