@@ -138,8 +138,25 @@ func TestAdvanceMovesAClusterOnlyWithinTheFleetWindow(t *testing.T) {
 		}
 	}
 
+	// rootAt advances the shared root, which records the phase every
+	// cluster has reached, and checks the state it publishes says so.
+	rootAt := func(to string) {
+		t.Helper()
+		if r := advance("root"); r.Code != 0 || phaseOf("root") != to {
+			t.Fatalf("the root must record %s: exit %d, at %s\n%s", to, r.Code, phaseOf("root"), r.Out)
+		}
+		if b, _ := os.ReadFile(filepath.Join(repo, "state", "root.yaml")); !strings.Contains(string(b), "  phase: "+to+"\n") {
+			t.Fatalf("the root's published state must say %s:\n%s", to, b)
+		}
+	}
+
 	// Every cluster converged at steady: east moves first.
 	moved("east", "trust-new")
+
+	// The root records the phase every cluster has reached: not trust-new.
+	if r := advance("root"); r.Code != exitWait || !strings.Contains(r.Out, "west is at steady") || !strings.Contains(r.Out, "south is at steady") || phaseOf("root") != "steady" {
+		t.Fatalf("the root must not record trust-new while west and south are at steady (exit %d), naming them:\n%s", exitWait, r.Out)
+	}
 
 	// Its peers are at steady: east may not go on to sign-new, whose
 	// leaves they do not trust.
@@ -174,8 +191,15 @@ func TestAdvanceMovesAClusterOnlyWithinTheFleetWindow(t *testing.T) {
 	}
 	cmd.Must(t, "advance", file("east"), "--to", "trust-new", "--no-cluster")
 
-	// west converges: a staggered sign-new, east first, the others after.
+	// Nor while west, merged at trust-new, has not converged there.
+	if r := advance("root"); r.Code != exitWait || !strings.Contains(r.Out, "west is progressing at trust-new") || phaseOf("root") != "steady" {
+		t.Fatalf("the root must wait for west to converge at trust-new (exit %d):\n%s", exitWait, r.Out)
+	}
+
+	// west converges, the root records trust-new; a staggered sign-new,
+	// east first, the others after.
 	apply("west")
+	rootAt("trust-new")
 	moved("east", "sign-new")
 
 	// Back is held too: west may not roll back to steady while east is at
@@ -189,6 +213,7 @@ func TestAdvanceMovesAClusterOnlyWithinTheFleetWindow(t *testing.T) {
 	}
 	moved("west", "sign-new")
 	moved("south", "sign-new")
+	rootAt("sign-new")
 
 	// status on the root asks every cluster in its context.
 	var fr status.FleetReport
@@ -216,14 +241,25 @@ func TestAdvanceMovesAClusterOnlyWithinTheFleetWindow(t *testing.T) {
 		for _, name := range names {
 			moved(name, to)
 		}
+		rootAt(to)
 	}
 	if r := fleetStatus(); r.Code != 0 || fr.Verdict != status.Converged {
 		t.Fatalf("every cluster applied at cleanup: the root's status must be converged: exit %d\n%s", r.Code, r.Out)
 	}
 
-	// A hand edit puts south back at sign-new,
-	// applied: two phases from east, and the root's status blocks.
+	// A cluster cannot roll back behind the root: its render refuses.
 	b, _ := os.ReadFile(file("south"))
+	if err := os.WriteFile(file("south"), phaseRe.ReplaceAll(b, []byte("  phase: distrust-old")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := cmd.Run(t, "build", filepath.Join(repo, "south")); r.Code == 0 || !strings.Contains(r.Out, "distrust-old is behind the shared root mesh-root, at cleanup") {
+		t.Fatalf("south behind the root must not render: exit %d\n%s", r.Code, r.Out)
+	}
+	// The root moves back first (a rollback, not held), one phase at a
+	// time; then a hand edit puts south back at sign-new,
+	// applied: two phases from east, and the root's status blocks.
+	cmd.Must(t, "advance", file("root"), "--to", "distrust-old")
+	cmd.Must(t, "advance", file("root"), "--to", "sign-new")
 	if err := os.WriteFile(file("south"), phaseRe.ReplaceAll(b, []byte("  phase: sign-new")), 0o644); err != nil {
 		t.Fatal(err)
 	}

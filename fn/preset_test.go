@@ -2,8 +2,10 @@ package fn
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -43,9 +45,12 @@ func TestInitPresetMakesAPackageKustomizeRenders(t *testing.T) {
 			dir := t.TempDir()
 			args := []string{"init", "--preset", p.Name, "carousel.yaml", "--plaintext-keys"}
 			if strings.Contains(string(p.YAML), "\n    trust: root\n") {
-				// A cluster's intermediate under a shared root: init
-				// adopts it with its chain (here made with openssl).
-				args = append(args, opensslIntermediate(t)...)
+				// A cluster's intermediate under a shared root: the
+				// root first, then init adopts the intermediate the
+				// root's owner signed, with its chain.
+				var flags []string
+				dir, flags = presetUnderRoot(t, p.YAML)
+				args = append(args, flags...)
 			}
 			testkit.Cmd{Dir: dir, BinOnPath: true}.Must(t, args...)
 			b, err := os.ReadFile(filepath.Join(dir, "carousel.yaml"))
@@ -151,6 +156,41 @@ func opensslIntermediate(t *testing.T) []string {
 		t.Fatal(err)
 	}
 	return []string{"--ca-cert", filepath.Join(dir, "chain.pem"), "--ca-key", filepath.Join(dir, "int.key")}
+}
+
+// presetUnderRoot makes the shared root a cluster preset names
+// (spec.sharedRoot ../../root, spec.rootState its name), publishing its
+// state, and an intermediate it signs for the cluster (key and request
+// from openssl): the cluster's directory and init's flags adopting it.
+func presetUnderRoot(t *testing.T, preset []byte) (string, []string) {
+	t.Helper()
+	m := regexp.MustCompile(`(?m)^  rootState: (\S+)`).FindSubmatch(preset)
+	if m == nil {
+		t.Fatal("a trust: root preset names no spec.rootState")
+	}
+	base := t.TempDir()
+	root := filepath.Join(base, "root", "carousel.yaml")
+	cluster := filepath.Join(base, "clusters", "east")
+	for _, d := range []string{filepath.Dir(root), cluster} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	spec := fmt.Sprintf("apiVersion: carousel.dev/v1alpha1\nkind: CARotation\nmetadata:\n  name: %s\nspec:\n  phase: steady\n  ca: {commonName: shared root}\n  publish: ../state/root.yaml\n  clusters:\n  - {name: east, rotation: ../clusters/east/carousel.yaml}\n", m[1])
+	if err := os.WriteFile(root, []byte(spec), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	testkit.Cmd{}.Must(t, "init", root, "--plaintext-keys")
+	work := t.TempDir()
+	opensslIn(t, work, "ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "int.key")
+	opensslIn(t, work, "req", "-new", "-key", "int.key", "-subj", "/CN=east intermediate", "-out", "int.csr")
+	testkit.Cmd{}.Must(t, "sign", root, "--csr", filepath.Join(work, "int.csr"), "--out", filepath.Join(work, "int.pem"), "--chain-out", filepath.Join(work, "root.pem"))
+	i, _ := os.ReadFile(filepath.Join(work, "int.pem"))
+	r, _ := os.ReadFile(filepath.Join(work, "root.pem"))
+	if err := os.WriteFile(filepath.Join(work, "chain.pem"), append(i, r...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return cluster, []string{"--ca-cert", filepath.Join(work, "chain.pem"), "--ca-key", filepath.Join(work, "int.key")}
 }
 
 // TestInitRefusesToMakeACAThatMustChainToASharedRoot: a CA carousel makes

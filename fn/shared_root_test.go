@@ -222,7 +222,10 @@ func sharedRootFleet(t *testing.T, clusters ...string) (string, map[string]strin
 			t.Fatal(err)
 		}
 		as(name).Must(t, "init", file(name), "--ca-cert", filepath.Join(work, "chain.pem"), "--ca-key", filepath.Join(work, "int.key"), "--age", recipients[name])
-		readRootState(t, filepath.Join(repo, name), "../state")
+		// init lists the root's published state among the resources.
+		if k, _ := os.ReadFile(filepath.Join(repo, name, "kustomization.yaml")); !strings.Contains(string(k), "\n- ../state\n") {
+			t.Fatalf("init of %s under a shared root must list the root's state directory:\n%s", name, k)
+		}
 	}
 	as("root").Must(t, "start", file("root"), "--age", recipients["root"])
 	for _, name := range clusters {
@@ -288,6 +291,38 @@ func TestClustersUnderASharedRootHandshakeAcrossTheWindow(t *testing.T) {
 			if out, err := testkit.DecryptAs(t, ids[pair[0]], b); err != nil {
 				t.Errorf("%s's own identity must decrypt %s: %v\n%s", pair[0], k, err, out)
 			}
+		}
+	}
+
+	// Each cluster renders from the root's published state: an
+	// intermediate chained to another root (made with openssl) is refused,
+	// naming the root, and so is a cluster package without the state.
+	rogue := filepath.Join(repo, "rogue")
+	if err := os.MkdirAll(rogue, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(rogue, "carousel.yaml"), fmt.Appendf(nil, clusterUnderRoot, "rogue"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, rogueRecipient := ageIdentity(t)
+	testkit.Cmd{}.Must(t, append([]string{"init", filepath.Join(rogue, "carousel.yaml"), "--age", rogueRecipient}, opensslIntermediate(t)...)...)
+	if r := (testkit.Cmd{}).Run(t, "build", rogue); r.Code == 0 || !strings.Contains(r.Out, `trusts the root "shared root"`) || !strings.Contains(r.Out, "which the shared root mesh-root does not hold at steady") || strings.Contains(r.Stdout, "kind: Secret") {
+		t.Fatalf("a cluster whose intermediate chains to another root must not render, naming the root: exit %d\n%s", r.Code, r.Out)
+	}
+	stateless := filepath.Join(repo, "stateless")
+	if err := os.CopyFS(stateless, os.DirFS(filepath.Join(repo, "east"))); err != nil {
+		t.Fatal(err)
+	}
+	k, _ := os.ReadFile(filepath.Join(stateless, "kustomization.yaml"))
+	if err := os.WriteFile(filepath.Join(stateless, "kustomization.yaml"), []byte(strings.Replace(string(k), "- ../state\n", "", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := (testkit.Cmd{}).Run(t, "build", stateless); r.Code == 0 || !strings.Contains(r.Out, `no CARotationState "mesh-root" among the resources`) {
+		t.Fatalf("a cluster without the root's state must not render: exit %d\n%s", r.Code, r.Out)
+	}
+	for _, dir := range []string{rogue, stateless} {
+		if err := os.RemoveAll(dir); err != nil {
+			t.Fatal(err)
 		}
 	}
 

@@ -201,6 +201,10 @@ func (p *Package) completePackage(rep *Report, o Options) error {
 	dir := filepath.Dir(p.File)
 	mat := filepath.ToSlash(filepath.Clean(p.Rotation.Spec.MaterialDir))
 	self := filepath.Base(p.File)
+	state, err := p.rootStateDir()
+	if err != nil {
+		fmt.Fprintf(o.stderr(), "carousel: %v; list the shared root's state directory (its spec.publish) among the resources of the kustomization, or the render refuses\n", err)
+	}
 	for _, name := range kustomizationNames {
 		path := filepath.Join(dir, name)
 		existing, err := os.ReadFile(path)
@@ -219,6 +223,9 @@ func (p *Package) completePackage(rep *Report, o Options) error {
 		if !containsPath(k.Resources, mat) {
 			missing = append(missing, "resources:\n- "+mat)
 		}
+		if state != "" && !containsPath(k.Resources, state) {
+			missing = append(missing, "resources:\n- "+state)
+		}
 		if !containsPath(k.Transformers, self) {
 			missing = append(missing, "transformers:\n- "+self)
 		}
@@ -233,7 +240,11 @@ func (p *Package) completePackage(rep *Report, o Options) error {
 		"# List the resources the rotation serves (workloads, webhooks, ...) under resources.\n" +
 		"apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n" +
 		"# The rotation's key material, written by carousel; the function consumes it.\n" +
-		"- " + mat + "\ntransformers:\n- " + self + "\n"
+		"- " + mat + "\n"
+	if state != "" {
+		body += "# The shared root's published state, which the function reads (spec.rootState).\n- " + state + "\n"
+	}
+	body += "transformers:\n- " + self + "\n"
 	if err := atomicfile.WriteFile(path, []byte(body), 0o644); err != nil {
 		return err
 	}
@@ -296,4 +307,30 @@ func (p *Package) initCertManager(rep *Report, o Options, st *materialState) err
 		return fmt.Errorf("%s is already a package of backend %s: apply it, then `carousel pull` once cert-manager has issued the CA", p.File, p.Rotation.Spec.Backend)
 	}
 	return nil
+}
+
+// rootStateDir is, for a cluster of a shared root (spec.sharedRoot), the
+// directory of the root's published state relative to this package: the
+// resource its kustomization lists so the render can read the state
+// (spec.rootState). "" when the rotation names no root.
+func (p *Package) rootStateDir() (string, error) {
+	s := p.Rotation.Spec
+	if s.SharedRoot == "" {
+		return "", nil
+	}
+	dir := filepath.Dir(p.File)
+	file := filepath.Join(dir, filepath.FromSlash(s.SharedRoot))
+	root, err := Load(file)
+	if err != nil {
+		return "", fmt.Errorf("the shared root %s cannot be read (%v)", s.SharedRoot, err)
+	}
+	if root.Rotation.Spec.Publish == "" {
+		return "", fmt.Errorf("the shared root %s publishes no state (spec.publish)", s.SharedRoot)
+	}
+	state := filepath.Dir(filepath.Join(filepath.Dir(file), filepath.FromSlash(root.Rotation.Spec.Publish)))
+	rel, err := filepath.Rel(dir, state)
+	if err != nil {
+		return "", err
+	}
+	return filepath.ToSlash(rel), nil
 }
