@@ -11,11 +11,13 @@ import (
 	"time"
 
 	"sigs.k8s.io/kustomize/kyaml/yaml"
+	k8syaml "sigs.k8s.io/yaml"
 
 	"github.com/carousel-dev/carousel/internal/apiserver"
 	"github.com/carousel-dev/carousel/internal/handshake"
 	"github.com/carousel-dev/carousel/internal/testkit"
 	"github.com/carousel-dev/carousel/pkg/phases"
+	"github.com/carousel-dev/carousel/pkg/spec"
 	"github.com/carousel-dev/carousel/pkg/status"
 )
 
@@ -243,12 +245,25 @@ func TestAdvanceMovesAClusterOnlyWithinTheFleetWindow(t *testing.T) {
 		}
 		rootAt(to)
 	}
+	// At cleanup the root's state holds the new root alone, and every
+	// cluster, trusting it alone, still renders from that state.
+	var st spec.CARotationState
+	b, _ := os.ReadFile(filepath.Join(repo, "state", "root.yaml"))
+	if err := k8syaml.Unmarshal(b, &st); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Count(st.Spec.Roots, "BEGIN CERTIFICATE") != 1 || st.Spec.Roots != st.Spec.Trusted {
+		t.Fatalf("the root's state at cleanup must hold the new root alone, the one it trusts:\n%s", b)
+	}
+	for _, n := range names {
+		renderCluster(t, filepath.Join(repo, n), ids[n], phases.Cleanup)
+	}
 	if r := fleetStatus(); r.Code != 0 || fr.Verdict != status.Converged {
 		t.Fatalf("every cluster applied at cleanup: the root's status must be converged: exit %d\n%s", r.Code, r.Out)
 	}
 
 	// A cluster cannot roll back behind the root: its render refuses.
-	b, _ := os.ReadFile(file("south"))
+	b, _ = os.ReadFile(file("south"))
 	if err := os.WriteFile(file("south"), phaseRe.ReplaceAll(b, []byte("  phase: distrust-old")), 0o644); err != nil {
 		t.Fatal(err)
 	}
