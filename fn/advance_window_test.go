@@ -262,7 +262,11 @@ func TestAdvanceMovesAClusterOnlyWithinTheFleetWindow(t *testing.T) {
 		t.Fatalf("every cluster applied at cleanup: the root's status must be converged: exit %d\n%s", r.Code, r.Out)
 	}
 
-	// A cluster cannot roll back behind the root: its render refuses.
+	// A cluster cannot roll back behind the root: advance refuses, and so
+	// does its render after a hand edit.
+	if r := cmd.Run(t, "advance", file("south"), "--to", "distrust-old"); r.Code == 0 || !strings.Contains(r.Out, "distrust-old is behind the shared root's phase cleanup") || phaseOf("south") != "cleanup" {
+		t.Fatalf("south's rollback behind the root must be refused: exit %d\n%s", r.Code, r.Out)
+	}
 	b, _ = os.ReadFile(file("south"))
 	if err := os.WriteFile(file("south"), phaseRe.ReplaceAll(b, []byte("  phase: distrust-old")), 0o644); err != nil {
 		t.Fatal(err)

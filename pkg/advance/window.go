@@ -30,6 +30,15 @@ func window(ctx context.Context, r Request, f *rotate.Fleet, scope phases.Scope,
 	if f == nil || f.Self == nil || from == to {
 		return nil, nil
 	}
+	// Never behind the root: it records the phase every cluster has
+	// reached, and the cluster's render reads it (docs/fleet.md, "The
+	// root's published state").
+	root := f.Root.Rotation.Spec
+	if i, err := phases.Index(scope, to); err == nil {
+		if r, err := phases.Index(root.Scope, root.Phase); err == nil && root.Scope == scope && i < r {
+			return nil, fmt.Errorf("%s is behind the shared root's phase %s, the phase every cluster has reached: move the root back first (`carousel advance --to` on %s)", to, root.Phase, f.Root.File)
+		}
+	}
 	var peers []phases.Peer
 	var unasked []string
 	for _, c := range f.Peers() {
