@@ -94,12 +94,10 @@ func Run(ctx context.Context, r Request) (*Result, error) {
 	default:
 		return nil, fmt.Errorf("the rotation is already at %s", target)
 	}
-	if step == nil {
-		return nil, fmt.Errorf("%s cannot be rendered (missing material?): see `carousel plan %s`", target, r.File)
-	}
 	// A cluster of a shared root moves only within the fleet window, either
 	// way; its own cluster is the context the root names for it, unless
-	// the command names one.
+	// the command names one. Asked before the render, whose failure for a
+	// cluster behind the root would say less.
 	f, err := rotate.LoadFleet(p)
 	if err != nil {
 		return nil, err
@@ -110,6 +108,9 @@ func Run(ctx context.Context, r Request) (*Result, error) {
 	unchecked, err := window(ctx, r, f, p.Rotation.Spec.Scope, from.Phase, target.Phase)
 	if err != nil {
 		return nil, err
+	}
+	if step == nil {
+		return nil, fmt.Errorf("%s cannot be rendered (missing material?): see `carousel plan %s`", target, r.File)
 	}
 	isRoot := f != nil && f.Self == nil
 	if isRoot && dir == phases.Forward && from.Phase != target.Phase {
