@@ -35,6 +35,9 @@ var examples = map[string]string{
   # Re-issue every leaf of a group (rke cert rotate --service etcd)
   carousel start carousel.yaml --scope leaf --leaf etcd
 
+  # Give the CA a longer life over the same key: no leaf re-issued, only trust consumers roll
+  carousel start carousel.yaml --scope renew
+
   # After importing an intermediate (csr --ca, import): issue every new leaf with it
   carousel start carousel.yaml`,
 	"build": `  # Render a package as kustomize build --enable-alpha-plugins --enable-exec does, no program run
