@@ -94,9 +94,12 @@ func Start(p *Package, o Options, req StartRequest) (Report, error) {
 	if hasNew(cur) && !fill {
 		return rep, fmt.Errorf("%s already holds new material: the rotation was started; advance it, or delete the new material (and its lines in %s) to start over", p.MaterialDir(), kustomizationFile)
 	}
-	w, err := o.encoder(p)
-	if err != nil {
-		return rep, err
+	// A renewal in place encrypts no key (its new KeyPair carries the
+	// current one's ciphertext): it needs an encoder only to issue a leaf
+	// that lacks its current generation.
+	w, encErr := o.encoder(p)
+	if encErr != nil && (scope != phases.ScopeRenew || fill) {
+		return rep, encErr
 	}
 	oldCA, ok := cur.CA[phases.Old]
 	if !ok {
@@ -135,6 +138,9 @@ func Start(p *Package, o Options, req StartRequest) (Report, error) {
 		}
 		if err := needOld(); err != nil {
 			return rep, err
+		}
+		if encErr != nil {
+			return rep, encErr
 		}
 		f, err := p.issue(w, oldPair, l, phases.Old)
 		if err := add(f, err); err != nil {
