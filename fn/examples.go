@@ -69,7 +69,10 @@ var examples = map[string]string{
   # Also refuse a stale committed render
   carousel check carousel.yaml --base origin/main --rendered rendered.yaml`,
 	"renew": `  # In a scheduled job: start what expires within 30 days (exit 4: nothing due)
-  carousel renew carousel.yaml --before 720h`,
+  carousel renew carousel.yaml --before 720h
+
+  # The same, renewing a due CA over its own key (no leaf re-issued) when the key meets the policy
+  carousel renew carousel.yaml --before 720h --in-place`,
 	"csr": `  # Request the next CA as an intermediate of an external root
   carousel csr carousel.yaml --ca
 

@@ -498,3 +498,41 @@ func TestRenewInPlaceRefusesWhatItCannotRenewAndWritesNothing(t *testing.T) {
 		})
 	}
 }
+
+// TestRenewInPlaceFlagRenewsADueCAOverItsKeyOrSaysAKeyChangeIsDue: `renew
+// --in-place` starts scope renew for a due CA whose key meets the policy,
+// notes the due leaves it does not re-issue, and starts a CA rotation,
+// saying why, when the key does not.
+func TestRenewInPlaceFlagRenewsADueCAOverItsKeyOrSaysAKeyChangeIsDue(t *testing.T) {
+	t.Run("a due CA whose key meets the policy is renewed in place", func(t *testing.T) {
+		dir := renewalPackage(t, renewalRotation)
+		_, oldCA := readPair(t, dir, "ca-old.yaml")
+		r := testkit.Cmd{Dir: dir, AgeKey: true}.Must(t, "renew", "carousel.yaml", "--before", "720h", "--in-place")
+		for _, s := range []string{"due: CA expires", "started a renew rotation", "note: leaf web is due too and a renewal in place re-issues no leaf"} {
+			if !strings.Contains(r.Out, s) {
+				t.Errorf("renew --in-place does not say %q:\n%s", s, r.Out)
+			}
+		}
+		p, err := rotate.Load(filepath.Join(dir, "carousel.yaml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, newCA := readPair(t, dir, "ca-new.yaml")
+		if p.Rotation.Spec.Scope != phases.ScopeRenew || !bytes.Equal(newCA.Cert().RawSubjectPublicKeyInfo, oldCA.Cert().RawSubjectPublicKeyInfo) || newCA.KeyValue != oldCA.KeyValue {
+			t.Fatalf("scope %s: the due CA was not renewed over its key", p.Rotation.Spec.Scope)
+		}
+	})
+	t.Run("a due CA whose key does not meet the policy gets a CA rotation, and renew says why", func(t *testing.T) {
+		dir := renewalPackage(t, renewalRotation)
+		editRotationFile(t, dir, "commonName: renewal root\n", "commonName: renewal root\n    key: {algorithm: ecdsa-p384}\n")
+		_, oldCA := readPair(t, dir, "ca-old.yaml")
+		r := testkit.Cmd{Dir: dir, AgeKey: true}.Must(t, "renew", "carousel.yaml", "--before", "720h", "--in-place", "--age", demoRecipient)
+		if !strings.Contains(r.Out, "not renewed in place: the current CA \"renewal root\" has a ecdsa-p256 key, but spec.ca.key.algorithm is ecdsa-p384") || !strings.Contains(r.Out, "started a ca rotation") {
+			t.Fatalf("renew --in-place must say a key change is due and start a CA rotation:\n%s", r.Out)
+		}
+		_, newCA := readPair(t, dir, "ca-new.yaml")
+		if bytes.Equal(newCA.Cert().RawSubjectPublicKeyInfo, oldCA.Cert().RawSubjectPublicKeyInfo) || pki.PublicKeyAlgorithm(newCA.Cert()) != "ecdsa-p384" {
+			t.Fatal("the CA rotation did not make a new ecdsa-p384 key")
+		}
+	})
+}

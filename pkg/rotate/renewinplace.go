@@ -28,10 +28,37 @@ func (p *Package) checkRenewable(ca material.KeyPair) error {
 	}
 	want := p.Rotation.Spec.CA.Key.Algorithm
 	if got := pki.PublicKeyAlgorithm(cert); got != want {
-		return fmt.Errorf("the current CA %q has a %s key, but spec.ca.key.algorithm is %s: a renewal keeps the key, so a key change is due instead: `carousel start %s --scope ca`",
-			name, got, want, p.File)
+		return &KeyChangeDue{fmt.Errorf("the current CA %q has a %s key, but spec.ca.key.algorithm is %s: a renewal keeps the key, so a key change is due instead: `carousel start %s --scope ca`",
+			name, got, want, p.File)}
 	}
 	return nil
+}
+
+// KeyChangeDue is why a CA cannot be renewed in place when its key does
+// not meet spec.ca.key: a CA rotation (scope ca) is due instead.
+type KeyChangeDue struct{ Err error }
+
+func (e *KeyChangeDue) Error() string { return e.Err.Error() }
+func (e *KeyChangeDue) Unwrap() error { return e.Err }
+
+// Renewable says whether the CA in use (the current one, or a finished
+// rotation's new one, which the next start promotes) can be renewed in
+// place: nil, a *KeyChangeDue, or why not at all (held externally, an
+// intermediate, a rotation in flight).
+func (p *Package) Renewable() error {
+	gen, _, err := p.InUse()
+	if err != nil {
+		return err
+	}
+	set, err := p.Material()
+	if err != nil {
+		return err
+	}
+	ca, ok := set.CA[gen]
+	if !ok {
+		return fmt.Errorf("there is no %s CA in %s", gen, p.MaterialDir())
+	}
+	return p.checkRenewable(ca)
 }
 
 // renewCA stages the renewal of the current CA in place: a new certificate
