@@ -1,17 +1,20 @@
 package fn
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/carousel-dev/carousel/pkg/phases"
 	"github.com/carousel-dev/carousel/pkg/rotate"
 )
 
 func renewCmd() *cobra.Command {
 	var kf keyFlags
 	var before time.Duration
+	var inPlace bool
 	c := &cobra.Command{
 		Use:     "renew CAROTATION_FILE --before 720h",
 		GroupID: groupMaterial,
@@ -21,6 +24,13 @@ A CA that is due starts a CA rotation (scope ca: a new CA and every leaf);
 otherwise due leaves are re-issued under the same CA (scope leaf, only those
 leaves). It writes material like start, so a scheduled CI job can commit it
 and open a pull request.
+
+With --in-place, a CA that is due is renewed in place instead (scope renew: a
+new certificate over the same key, no leaf re-issued, only trust consumers
+roll) when its key meets spec.ca.key.algorithm; when it does not, a key change
+is due and a CA rotation starts, saying so. Leaves that are due as well are
+not re-issued by a renewal in place: re-issue them once it is finished
+(start --scope leaf at cleanup promotes it and re-issues them in one command).
 
 A rotation in flight is an error (exit 1). CAROUSEL_NOW (RFC 3339) fixes "now".
 
@@ -48,7 +58,25 @@ A rotation in flight is an error (exit 1). CAROUSEL_NOW (RFC 3339) fixes "now".
 				fmt.Fprintf(c.OutOrStdout(), "due: %s expires %s\n", d.What, d.NotAfter.UTC().Format(time.RFC3339))
 			}
 			req := rotate.RenewRequest(due)
-			rep, err := rotate.Start(p, kf.options(c), req)
+			if inPlace && req.Scope == phases.ScopeCA {
+				var keyChange *rotate.KeyChangeDue
+				switch err := p.Renewable(); {
+				case err == nil:
+					req = rotate.StartRequest{Scope: phases.ScopeRenew}
+					for _, d := range due {
+						if d.Leaf != "" {
+							fmt.Fprintf(c.OutOrStdout(), "note: %s is due too and a renewal in place re-issues no leaf: once it reaches cleanup, `carousel start %s --scope leaf --leaf %s` re-issues it under the renewed certificate\n", d.What, args[0], d.Leaf)
+						}
+					}
+				case errors.As(err, &keyChange):
+					fmt.Fprintf(c.OutOrStdout(), "not renewed in place: %v\n", err)
+				default:
+					return fmt.Errorf("the CA cannot be renewed in place: %w", err)
+				}
+			}
+			o := kf.options(c)
+			o.Now = func() time.Time { return now }
+			rep, err := rotate.Start(p, o, req)
 			report(c, rep)
 			if err != nil {
 				return err
@@ -59,5 +87,6 @@ A rotation in flight is an error (exit 1). CAROUSEL_NOW (RFC 3339) fixes "now".
 	}
 	kf.add(c)
 	c.Flags().DurationVar(&before, "before", 720*time.Hour, "renew what expires within this window")
+	c.Flags().BoolVar(&inPlace, "in-place", false, "renew a due CA in place (scope renew: same key, new certificate, no leaf re-issued) when its key meets spec.ca.key.algorithm")
 	return c
 }

@@ -1,6 +1,8 @@
 package fn
 
 import (
+	"time"
+
 	"github.com/spf13/cobra"
 
 	"github.com/carousel-dev/carousel/pkg/backend"
@@ -15,11 +17,34 @@ func startCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:     "start CAROTATION_FILE",
 		GroupID: groupMaterial,
-		Short:   "Make the next rotation's material: a new CA and every leaf for it (scope ca), or new leaves (scope leaf)",
-		Args:    cobra.ExactArgs(1),
+		Short:   "Make the next rotation's material: a new CA and every leaf for it (scope ca), new leaves (scope leaf), or the CA renewed over its key (scope renew)",
+		Long: `start makes the next rotation's material, for the scope of --scope (default:
+spec.scope):
+
+  ca     a new CA and every leaf signed by it
+  leaf   new leaves from the current CA (all, or those of --leaf)
+  renew  a new certificate for the current CA over its own key: the same
+         subject, public key and subject key identifier, a new serial number,
+         valid for spec.ca.validity from now. No leaf is re-issued (each one
+         verifies under either certificate) and only trust consumers roll.
+         Refused for an intermediate CA (its parent signs: csr, sign, import)
+         and for a key that is not spec.ca.key.algorithm (a key change is due:
+         --scope ca).
+
+A finished rotation (cleanup, reissue) is promoted first. CAROUSEL_NOW (RFC 3339)
+fixes "now" (a renewed certificate's start).
+
+` + exitHelp,
+		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
+			o := kf.options(c)
+			now, err := clock()
+			if err != nil {
+				return err
+			}
+			o.Now = func() time.Time { return now }
 			return writePackage(c, args[0], func(p *rotate.Package) (rotate.Report, error) {
-				rep, err := backend.For(p.Rotation).Start(p, kf.options(c), rotate.StartRequest{Scope: phases.Scope(scope), Only: leaves})
+				rep, err := backend.For(p.Rotation).Start(p, o, rotate.StartRequest{Scope: phases.Scope(scope), Only: leaves})
 				if err == nil {
 					report(c, rep)
 					return rotate.Report{}, publishRoot(c, p)
@@ -30,6 +55,6 @@ func startCmd() *cobra.Command {
 	}
 	kf.add(c)
 	c.Flags().StringSliceVar(&leaves, "leaf", nil, "with scope leaf: re-issue only these leaves, or every leaf of a group (spec.leaves[].group; like rke cert rotate --service etcd)")
-	c.Flags().StringVar(&scope, "scope", "", "ca (a new CA and every leaf) or leaf (new leaves from the current CA); sets spec.scope")
+	c.Flags().StringVar(&scope, "scope", "", "ca (a new CA and every leaf), leaf (new leaves from the current CA) or renew (the current CA's certificate renewed over its key); sets spec.scope")
 	return c
 }

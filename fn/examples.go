@@ -35,6 +35,9 @@ var examples = map[string]string{
   # Re-issue every leaf of a group (rke cert rotate --service etcd)
   carousel start carousel.yaml --scope leaf --leaf etcd
 
+  # Give the CA a longer life over the same key: no leaf re-issued, only trust consumers roll
+  carousel start carousel.yaml --scope renew
+
   # After importing an intermediate (csr --ca, import): issue every new leaf with it
   carousel start carousel.yaml`,
 	"build": `  # Render a package as kustomize build --enable-alpha-plugins --enable-exec does, no program run
@@ -66,7 +69,10 @@ var examples = map[string]string{
   # Also refuse a stale committed render
   carousel check carousel.yaml --base origin/main --rendered rendered.yaml`,
 	"renew": `  # In a scheduled job: start what expires within 30 days (exit 4: nothing due)
-  carousel renew carousel.yaml --before 720h`,
+  carousel renew carousel.yaml --before 720h
+
+  # The same, renewing a due CA over its own key (no leaf re-issued) when the key meets the policy
+  carousel renew carousel.yaml --before 720h --in-place`,
 	"csr": `  # Request the next CA as an intermediate of an external root
   carousel csr carousel.yaml --ca
 

@@ -4,6 +4,7 @@ import (
 	"crypto/x509"
 	"fmt"
 
+	"github.com/carousel-dev/carousel/pkg/phases"
 	"github.com/carousel-dev/carousel/pkg/pki"
 	"github.com/carousel-dev/carousel/pkg/spec"
 )
@@ -35,11 +36,22 @@ func (r *renderer) renderLeafSecrets() part {
 			lines = append(lines, r.trust.digest)
 		}
 		if t.Keys.Chain != "" {
-			signer := r.set.CA[r.signerOf(r.state.Leaves)]
+			signer := r.set.CA[r.chainCA()]
 			setData(s, t.Keys.Chain, b64(pki.EncodeCerts(k.Cert(), signer.Cert())))
 		}
 		withSops(s, k)
 		r.emit(&p, s, spec.LeafPrefix+l.Name, hashLines(lines...))
 	}
 	return p
+}
+
+// chainCA is the CA generation served after a leaf in its chain: the one
+// that signed it, or in a renewal in place the certificate the phase signs
+// with (the renewed one from trust-new on: the leaf verifies under it,
+// since it is the same key).
+func (r *renderer) chainCA() phases.Generation {
+	if r.rot.Spec.Scope == phases.ScopeRenew {
+		return r.state.Signer
+	}
+	return r.signerOf(r.state.Leaves)
 }

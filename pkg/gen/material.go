@@ -1,6 +1,7 @@
 package gen
 
 import (
+	"bytes"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
@@ -69,10 +70,48 @@ func (r *renderer) hasErrors() bool {
 
 // signerOf says which CA generation must have signed a leaf generation.
 func (r *renderer) signerOf(g phases.Generation) phases.Generation {
-	if r.rot.Spec.Scope == phases.ScopeLeaf {
+	if r.rot.Spec.Scope == phases.ScopeLeaf || r.rot.Spec.Scope == phases.ScopeRenew {
 		return phases.Old
 	}
 	return g
+}
+
+// verifiersOf says under which CA generations a leaf generation must
+// verify: its signer's, and in a renewal in place both, since the renewed
+// certificate is the old key's too (checkRenewal proves it is).
+func (r *renderer) verifiersOf(g phases.Generation) []phases.Generation {
+	if r.rot.Spec.Scope == phases.ScopeRenew {
+		return phases.Generations
+	}
+	return []phases.Generation{r.signerOf(g)}
+}
+
+// checkRenewal proves a renewal in place renews: the new CA certificate has
+// the old one's key, subject and subject key identifier, so every leaf the
+// old one signed chains to it, and it is self-signed, so it needs no parent.
+func (r *renderer) checkRenewal() {
+	if r.rot.Spec.Scope != phases.ScopeRenew {
+		return
+	}
+	old, ok := r.set.CA[phases.Old]
+	nw, ok2 := r.set.CA[phases.New]
+	if !ok || !ok2 {
+		return // a phase that needs both says so
+	}
+	o, n := old.Cert(), nw.Cert()
+	fail := func(format string, args ...any) {
+		r.errorAt(nw.Source, "certificate", fmt.Errorf("spec.scope is renew, but the new CA certificate "+format+": a renewal keeps them (a new key is a CA rotation: `carousel start --scope ca`)", args...))
+	}
+	switch {
+	case !bytes.Equal(o.RawSubjectPublicKeyInfo, n.RawSubjectPublicKeyInfo):
+		fail("has another public key (sha256 %s) than the old one (%s)", pki.Fingerprint(n)[:16], pki.Fingerprint(o)[:16])
+	case !bytes.Equal(o.RawSubject, n.RawSubject):
+		fail("has subject %q where the old one has %q", n.Subject, o.Subject)
+	case !bytes.Equal(o.SubjectKeyId, n.SubjectKeyId):
+		fail("has subject key identifier %x where the old one has %x", n.SubjectKeyId, o.SubjectKeyId)
+	case pki.CheckSignedBy(n, n) != nil:
+		fail("is not self-signed")
+	}
 }
 
 // checkMaterial proves the committed material can serve the phase: every
@@ -116,6 +155,7 @@ func (r *renderer) checkMaterial() {
 		}
 		r.checkKey(k, "spec.ca.key", r.rot.Spec.CA.Key)
 	}
+	r.checkRenewal()
 	for i, l := range r.rot.Spec.Leaves {
 		gens := r.set.Leaves[l.Name]
 		if _, ok := gens[st.Leaves]; !ok {
@@ -146,24 +186,30 @@ func (r *renderer) checkMaterial() {
 				continue
 			}
 			r.checkKey(k, fmt.Sprintf("spec.leaves[%d].key", slices.IndexFunc(r.rot.Spec.Leaves, func(l spec.Leaf) bool { return l.Name == name })), leaf.Key)
-			ca, ok := r.set.CA[r.signerOf(g)]
-			if !ok {
-				continue // reported above when the phase needs it
-			}
 			if errs := pki.CommonPolicy(k.Cert()); len(errs) > 0 {
 				for _, err := range errs {
 					r.errorAt(k.Source, "certificate", fmt.Errorf("%s leaf %q: %w", g, name, err))
 				}
 				continue
 			}
-			if err := pki.CheckSignedBy(k.Cert(), ca.Cert()); err != nil {
-				r.errorAt(k.Source, "certificate", fmt.Errorf("%s leaf %q must be signed by the %s CA: %w", g, name, r.signerOf(g), err))
-				continue
-			}
-			l, _ := r.rot.Spec.LeafByName(name)
-			want := pki.LeafWant{DNSNames: l.DNSNames, IPAddresses: l.IPAddresses, Usages: l.Usages, IsCA: l.IsCA}
-			for _, err := range pki.LeafPolicy(k.Cert(), ca.Cert(), want) {
-				r.errorAt(k.Source, "certificate", fmt.Errorf("%s leaf %q: %w", g, name, err))
+			for _, cg := range r.verifiersOf(g) {
+				ca, ok := r.set.CA[cg]
+				if !ok {
+					continue // reported above when the phase needs it
+				}
+				if err := pki.CheckSignedBy(k.Cert(), ca.Cert()); err != nil {
+					r.errorAt(k.Source, "certificate", fmt.Errorf("%s leaf %q must be signed by the %s CA: %w", g, name, cg, err))
+					break
+				}
+				l, _ := r.rot.Spec.LeafByName(name)
+				want := pki.LeafWant{DNSNames: l.DNSNames, IPAddresses: l.IPAddresses, Usages: l.Usages, IsCA: l.IsCA}
+				errs := pki.LeafPolicy(k.Cert(), ca.Cert(), want)
+				for _, err := range errs {
+					r.errorAt(k.Source, "certificate", fmt.Errorf("%s leaf %q: %w", g, name, err))
+				}
+				if len(errs) > 0 {
+					break
+				}
 			}
 		}
 	}
@@ -293,7 +339,7 @@ func (r *renderer) newCAHint() string {
 
 // expiredCAWayOut names how a phase stops trusting an expired CA generation.
 func (r *renderer) expiredCAWayOut(g phases.Generation) string {
-	if r.rot.Spec.Scope == phases.ScopeCA && g == phases.Old && r.state.Phase != phases.Steady {
+	if (r.rot.Spec.Scope == phases.ScopeCA || r.rot.Spec.Scope == phases.ScopeRenew) && g == phases.Old && r.state.Phase != phases.Steady {
 		return "advance to distrust-old (then cleanup) to stop trusting it"
 	}
 	return "rotate the CA (`carousel renew`, or `carousel start` at steady)"

@@ -23,10 +23,15 @@ const (
 	ScopeCA Scope = "ca"
 	// ScopeLeaf re-issues leaf certificates under the same CA.
 	ScopeLeaf Scope = "leaf"
+	// ScopeRenew renews the CA in place: a new certificate over the same
+	// key, with the same subject and subject key identifier and a longer
+	// life. Every leaf verifies under either certificate, so no leaf is
+	// re-issued and only trust consumers roll.
+	ScopeRenew Scope = "renew"
 )
 
 // Scopes lists every scope in a stable order.
-var Scopes = []Scope{ScopeCA, ScopeLeaf}
+var Scopes = []Scope{ScopeCA, ScopeLeaf, ScopeRenew}
 
 // Phase names one step of a rotation.
 type Phase string
@@ -84,8 +89,15 @@ type State struct {
 	Phase Phase
 	// Trusted are the CA generations in every trust object of the phase.
 	Trusted []Generation
-	// Signer is the CA generation whose key signs the leaves served in the phase.
+	// Signer is the CA generation whose key signs the leaves served in the
+	// phase, and whose certificate the CA Secret serves (the issuer of
+	// what the system itself signs from it).
 	Signer Generation
+	// ChainsTo are the CA generations whose certificate the leaves served
+	// in the phase verify under: the signer, and in a renewal in place
+	// every generation, since the renewed certificate has the old one's
+	// key, subject and key identifier (Lookup fills it).
+	ChainsTo []Generation
 	// Leaves is the leaf generation every holder presents in the phase.
 	Leaves Generation
 	// CAPresent are the CA generations whose material is rendered as Secrets.
@@ -138,6 +150,14 @@ func (s State) Role(g Generation) Role {
 // Trusts reports whether generation g is in the trusted set of the phase.
 func (s State) Trusts(g Generation) bool { return slices.Contains(s.Trusted, g) }
 
+// LeavesChainTo reports whether the leaves served in the phase verify
+// under generation g's certificate.
+func (s State) LeavesChainTo(g Generation) bool { return slices.Contains(s.ChainsTo, g) }
+
+// Accepts reports whether a client of the phase accepts the leaves a
+// server of phase o serves: it trusts a generation they chain to.
+func (s State) Accepts(o State) bool { return slices.ContainsFunc(o.ChainsTo, s.Trusts) }
+
 // HasCA reports whether the CA material of generation g is rendered in the phase.
 func (s State) HasCA(g Generation) bool { return slices.Contains(s.CAPresent, g) }
 
@@ -161,12 +181,32 @@ var leafTable = []State{
 		Summary: "re-issued leaves from the same CA are served; only their holders roll"},
 }
 
+// renewTable renews the CA in place. Both generations are one key under
+// one subject and key identifier, so a leaf signed under either verifies
+// under either (ChainsTo): the leaves never change, and the signer is the
+// renewed certificate as soon as it is trusted anywhere, so that what the
+// system signs from trust-new on names the certificate that outlives the
+// old one. Clients of adjacent phases always share one trusted generation
+// that every leaf chains to (docs/phases.md, "Renewal in place").
+var renewTable = []State{
+	{Phase: Steady, Trusted: []Generation{Old}, Signer: Old, Leaves: Old, CAPresent: []Generation{Old}, ChainsTo: []Generation{Old, New},
+		Summary: "the current CA certificate is trusted and signs; nothing changes"},
+	{Phase: TrustNew, Trusted: []Generation{Old, New}, Signer: New, Leaves: Old, CAPresent: []Generation{Old, New}, ChainsTo: []Generation{Old, New}, Roll: TrustConsumers,
+		Summary: "every trust object carries the current and the renewed CA certificate (one key); the CA Secret serves the renewed one; leaves are untouched"},
+	{Phase: DistrustOld, Trusted: []Generation{New}, Signer: New, Leaves: Old, CAPresent: []Generation{Old, New}, ChainsTo: []Generation{Old, New}, Roll: TrustConsumers,
+		Summary: "only the renewed CA certificate is trusted; every leaf still verifies under it (same key); the old certificate is kept for rollback"},
+	{Phase: Cleanup, Trusted: []Generation{New}, Signer: New, Leaves: Old, CAPresent: []Generation{New}, ChainsTo: []Generation{Old, New},
+		Summary: "the old CA certificate is pruned; nothing a pod uses changes"},
+}
+
 func table(scope Scope) ([]State, error) {
 	switch scope {
 	case ScopeCA:
 		return caTable, nil
 	case ScopeLeaf:
 		return leafTable, nil
+	case ScopeRenew:
+		return renewTable, nil
 	}
 	return nil, fmt.Errorf("unknown scope %q (want one of %s)", scope, joinScopes())
 }
@@ -228,6 +268,10 @@ func Lookup(scope Scope, phase Phase) (State, error) {
 	// Hand out copies so callers cannot edit the table.
 	s.Trusted = slices.Clone(s.Trusted)
 	s.CAPresent = slices.Clone(s.CAPresent)
+	s.ChainsTo = slices.Clone(s.ChainsTo)
+	if s.ChainsTo == nil {
+		s.ChainsTo = []Generation{s.Signer}
+	}
 	return s, nil
 }
 

@@ -63,6 +63,8 @@ func TestUnknownNamesAreRefused(t *testing.T) {
 		{"an unknown target phase is refused", Move{Scope: ScopeCA, From: Steady, To: "done"}, `unknown phase "done"`},
 		{"a leaf phase is unknown to a CA rotation", Move{Scope: ScopeCA, From: Steady, To: Reissue}, `unknown phase "reissue" for scope "ca"`},
 		{"a CA phase is unknown to a leaf re-issue", Move{Scope: ScopeLeaf, From: Steady, To: TrustNew}, `unknown phase "trust-new" for scope "leaf"`},
+		{"sign-new is unknown to a renewal in place: no leaf is re-issued", Move{Scope: ScopeRenew, From: TrustNew, To: SignNew}, `unknown phase "sign-new" for scope "renew"`},
+		{"reissue is unknown to a renewal in place", Move{Scope: ScopeRenew, From: Steady, To: Reissue}, `unknown phase "reissue" for scope "renew"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -84,7 +86,7 @@ func TestAdjacentPhasesInteroperate(t *testing.T) {
 			for j, b := range seq {
 				sa, _ := Lookup(scope, a)
 				sb, _ := Lookup(scope, b)
-				ok := sa.Trusts(sb.Signer) && sb.Trusts(sa.Signer) && sa.Trusts(sa.Signer) && sb.Trusts(sb.Signer)
+				ok := sa.Accepts(sb) && sb.Accepts(sa) && sa.Accepts(sa) && sb.Accepts(sb)
 				adjacent := i-j <= 1 && j-i <= 1
 				if adjacent && !ok {
 					t.Errorf("%s: adjacent phases %s and %s do not interoperate", scope, a, b)
@@ -107,6 +109,9 @@ func TestEveryPhaseIsConsistent(t *testing.T) {
 			}
 			if !s.Trusts(s.Signer) {
 				t.Errorf("%s/%s: the signer %s is not trusted", scope, p, s.Signer)
+			}
+			if !s.LeavesChainTo(s.Signer) {
+				t.Errorf("%s/%s: the leaves do not chain to the signer %s", scope, p, s.Signer)
 			}
 			if !s.HasCA(s.Signer) {
 				t.Errorf("%s/%s: the signer's material is not present", scope, p)
@@ -137,6 +142,12 @@ func TestRollsFollowTheTable(t *testing.T) {
 		{ScopeCA, Cleanup, DistrustOld, 0},
 		{ScopeLeaf, Steady, Reissue, LeafHolders},
 		{ScopeLeaf, Reissue, Steady, LeafHolders},
+		{ScopeRenew, Steady, TrustNew, TrustConsumers},
+		{ScopeRenew, TrustNew, Steady, TrustConsumers},
+		{ScopeRenew, TrustNew, DistrustOld, TrustConsumers},
+		{ScopeRenew, DistrustOld, TrustNew, TrustConsumers},
+		{ScopeRenew, DistrustOld, Cleanup, 0},
+		{ScopeRenew, Cleanup, DistrustOld, 0},
 	}
 	for _, tt := range tests {
 		got, err := RollsBetween(tt.scope, tt.a, tt.b)

@@ -36,7 +36,8 @@ type Peer struct {
 
 // Handshakes reports whether a pod of phase a and a pod of phase b, in two
 // clusters under one root being rotated, complete mutual TLS: each one's
-// leaf chains to its signer, which the other's trusted set must hold.
+// leaf chains to its signer (or, renewed in place, to either certificate of
+// the one key: State.ChainsTo), which the other's trusted set must hold.
 func Handshakes(scope Scope, a, b Phase) (bool, error) {
 	sa, err := Lookup(scope, a)
 	if err != nil {
@@ -46,7 +47,7 @@ func Handshakes(scope Scope, a, b Phase) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	return sb.Trusts(sa.Signer) && sa.Trusts(sb.Signer), nil
+	return sb.Accepts(sa) && sa.Accepts(sb), nil
 }
 
 // WindowError is a move the window refuses: the peers in the way.

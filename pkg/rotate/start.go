@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"slices"
 
+	"sigs.k8s.io/kustomize/kyaml/yaml"
+
 	"github.com/carousel-dev/carousel/pkg/material"
 	"github.com/carousel-dev/carousel/pkg/phases"
 	"github.com/carousel-dev/carousel/pkg/spec"
@@ -22,7 +24,8 @@ type StartRequest struct {
 
 // Start makes the material of the next rotation: for scope ca a new CA and
 // every leaf signed by it; for scope leaf new leaves (all, or only those
-// named) from the current CA. A rotation that finished (cleanup, reissue) is
+// named) from the current CA; for scope renew a new certificate for the
+// current CA over its own key (renewinplace.go), every leaf carried forward. A rotation that finished (cleanup, reissue) is
 // first promoted: its new material becomes the current one.
 //
 // Every check, key, certificate and encryption happens before the first
@@ -91,9 +94,12 @@ func Start(p *Package, o Options, req StartRequest) (Report, error) {
 	if hasNew(cur) && !fill {
 		return rep, fmt.Errorf("%s already holds new material: the rotation was started; advance it, or delete the new material (and its lines in %s) to start over", p.MaterialDir(), kustomizationFile)
 	}
-	w, err := o.encoder(p)
-	if err != nil {
-		return rep, err
+	// A renewal in place encrypts no key (its new KeyPair carries the
+	// current one's ciphertext): it needs an encoder only to issue a leaf
+	// that lacks its current generation.
+	w, encErr := o.encoder(p)
+	if encErr != nil && (scope != phases.ScopeRenew || fill) {
+		return rep, encErr
 	}
 	oldCA, ok := cur.CA[phases.Old]
 	if !ok {
@@ -117,8 +123,15 @@ func Start(p *Package, o Options, req StartRequest) (Report, error) {
 		}
 		return err
 	}
+	if scope == phases.ScopeRenew && !fill {
+		// Refused before any leaf is issued or key decrypted.
+		if err := p.checkRenewable(oldCA); err != nil {
+			return rep, err
+		}
+	}
 	// Every leaf needs an old generation to fall back to.
 	issuedOld := map[string]bool{}
+	issuedOldFiles := map[string]staged{}
 	for _, l := range rot.Spec.Leaves {
 		if _, ok := cur.Leaves[l.Name][phases.Old]; ok {
 			continue
@@ -126,10 +139,15 @@ func Start(p *Package, o Options, req StartRequest) (Report, error) {
 		if err := needOld(); err != nil {
 			return rep, err
 		}
-		if err := add(p.issue(w, oldPair, l, phases.Old)); err != nil {
+		if encErr != nil {
+			return rep, encErr
+		}
+		f, err := p.issue(w, oldPair, l, phases.Old)
+		if err := add(f, err); err != nil {
 			return rep, err
 		}
 		issuedOld[l.Name] = true
+		issuedOldFiles[l.Name] = f
 	}
 	switch {
 	case fill:
@@ -167,6 +185,25 @@ func Start(p *Package, o Options, req StartRequest) (Report, error) {
 		}
 		for _, l := range rot.Spec.Leaves {
 			if err := add(p.issue(w, ca, l, phases.New)); err != nil {
+				return rep, err
+			}
+		}
+	case scope == phases.ScopeRenew:
+		// The same key under a new certificate: no leaf is re-issued.
+		// Every leaf carries its certificate forward as the new
+		// generation, so the new material is complete (a rerun says the
+		// rotation was started) and the promotion keeps every leaf file.
+		if err := add(p.renewCA(o, cur)); err != nil {
+			return rep, err
+		}
+		for _, l := range rot.Spec.Leaves {
+			k, ok := cur.Leaves[l.Name][phases.Old]
+			if !ok {
+				if k, err = stagedPair(issuedOldFiles[l.Name]); err != nil {
+					return rep, err
+				}
+			}
+			if err := add(p.carryForward(k)); err != nil {
 				return rep, err
 			}
 		}
@@ -268,6 +305,15 @@ func hasNew(set *material.Set) bool {
 		}
 	}
 	return false
+}
+
+// stagedPair reads back a KeyPair staged (issued) by this command.
+func stagedPair(f staged) (material.KeyPair, error) {
+	n, err := yaml.Parse(string(f.data))
+	if err != nil {
+		return material.KeyPair{}, fmt.Errorf("%s: %w", f.path, err)
+	}
+	return material.Parse(n)
 }
 
 // carryForward stages an old leaf again as the new generation, unchanged.

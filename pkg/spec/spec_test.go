@@ -79,6 +79,8 @@ func TestBadSpecsFailWithTheirFieldPath(t *testing.T) {
 	}{
 		{"an unknown scope is refused", "  scope: cluster\n", "spec.scope", "should be one of"},
 		{"a phase of the other scope is refused", "  scope: leaf\n  phase: trust-new\n", "spec.phase", `unknown phase "trust-new" for scope "leaf"`},
+		{"a renewal in place has no sign-new", "  scope: renew\n  phase: sign-new\n", "spec.phase", `unknown phase "sign-new" for scope "renew"`},
+		{"a renewal in place with a node runbook is refused until the runbook knows it", "  scope: renew\n  runbook: kubernetes\n", "spec.runbook", "no node steps for scope renew"},
 		{"a bad duration is refused", "  expiryWarning: 30d\n", "spec.expiryWarning", "not a duration"},
 		{"an unknown field is refused", "  phases: []\n", "spec.phases", "is not a field"},
 		{"a material dir outside the package is refused", "  materialDir: ../keys\n", "spec.materialDir", "relative path inside the package"},

@@ -86,5 +86,10 @@ func (s *Spec) validatePackage(errs *FieldErrors) {
 	}
 	if !slices.Contains(Runbooks, s.Runbook) {
 		errs.add("spec.runbook", "%q is not a runbook (want one of %s)", s.Runbook, runbookList())
+	} else if s.Scope == phases.ScopeRenew && s.Runbook != RunbookNone && s.Runbook != "" {
+		// The node steps of a renewal (the renewed certificate into the
+		// CA file and the bundles, no server certificate re-issued) are
+		// not written yet: the CA rotation's would re-issue them.
+		errs.add("spec.runbook", "%q has no node steps for scope renew yet: renew the CA with scope ca (`carousel start --scope ca`), or render without the runbook and update the node files by hand", s.Runbook)
 	}
 }
