@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -47,6 +48,9 @@ const (
 	RulePlaintext = "plaintext-key"
 	RuleStale     = "rendered-output"
 	RulePublish   = "published-state"
+	// RuleCompromised refuses a pull request removing a compromise mark
+	// (spec.compromised); one trusting a marked CA does not render.
+	RuleCompromised = "compromised"
 	// RuleWindow is in window.go.
 )
 
@@ -336,9 +340,18 @@ func checkMove(base, cur *spec.CARotation) []Refusal {
 		out = append(out, Refusal{RuleMove, fmt.Sprintf("spec.phase moved to %s but spec.phaseSince did not: the phase-stuck alert (spec.alerts) would count from the move before", cur.Spec.Phase),
 			"move with `carousel advance`, which records it, or set spec.phaseSince to now (RFC 3339, UTC)"})
 	}
+	for _, fp := range base.Spec.Compromised {
+		if !slices.Contains(cur.Spec.Compromised, fp) {
+			out = append(out, Refusal{RuleCompromised, fmt.Sprintf("spec.compromised no longer lists %s: a CA marked compromised is never trusted again, and the mark is what keeps it out", fp),
+				"restore the mark; a mark is never removed (its CA's material is gone once the rotation that replaced it is done)"})
+		}
+	}
 	b, c := base.Spec, cur.Spec
 	b.Phase, c.Phase = "", ""
 	b.Step, c.Step = "", ""
+	// A compromise may be marked at any phase, with the move that stops
+	// trusting it (removals are refused above).
+	b.Compromised, c.Compromised = nil, nil
 	// spec.phaseSince records when the position changed: part of the move.
 	b.PhaseSince, c.PhaseSince = spec.Timestamp{}, spec.Timestamp{}
 	bj, _ := json.Marshal(b)

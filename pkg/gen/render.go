@@ -181,6 +181,7 @@ func Render(in Input) Output {
 	r.trust = newTrustSet(r.trustCerts(state.Trusted))
 	r.published = newTrustSet(r.trustCerts(state.Published))
 	r.checkRootState()
+	r.checkCompromised()
 	if r.hasErrors() {
 		return r.finish(nil, nil, nil)
 	}

@@ -31,7 +31,7 @@ const (
 )
 
 // Scopes lists every scope in a stable order.
-var Scopes = []Scope{ScopeCA, ScopeLeaf, ScopeRenew}
+var Scopes = []Scope{ScopeCA, ScopeLeaf, ScopeRenew, ScopeEmergency}
 
 // Phase names one step of a rotation.
 type Phase string
@@ -205,6 +205,8 @@ func table(scope Scope) ([]State, error) {
 		return caTable, nil
 	case ScopeLeaf:
 		return leafTable, nil
+	case ScopeEmergency:
+		return emergencyTable, nil
 	case ScopeRenew:
 		return renewTable, nil
 	}
@@ -348,6 +350,8 @@ func Check(m Move) (Direction, error) {
 		return Stay, nil
 	case d == 1:
 		return Forward, nil
+	case d == -1 && !RollsBack(m.Scope):
+		return Stay, noRollback(m.Scope, m.From, m.To)
 	case d == -1:
 		return Back, nil
 	case d > 1:

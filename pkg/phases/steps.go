@@ -207,6 +207,8 @@ func CheckStep(scope Scope, from, to Position, f Features) (Direction, error) {
 		return Stay, nil
 	case d == 1:
 		return Forward, nil
+	case d == -1 && !RollsBack(scope) && path[i].Phase != path[j].Phase:
+		return Stay, noRollback(scope, path[i].Phase, path[j].Phase)
 	case d == -1:
 		return Back, nil
 	case d > 1:

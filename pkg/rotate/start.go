@@ -105,6 +105,9 @@ func Start(p *Package, o Options, req StartRequest) (Report, error) {
 	if !ok {
 		return rep, errors.New("there is no current CA: run `carousel init` first")
 	}
+	if err := checkEmergency(rot, scope, oldCA.Cert()); err != nil {
+		return rep, err
+	}
 	oldPair, oldErr := o.readablePair(oldCA)
 	needOld := func() error {
 		if !oldCA.HasKey() {
@@ -175,7 +178,7 @@ func Start(p *Package, o Options, req StartRequest) (Report, error) {
 				return rep, err
 			}
 		}
-	case scope == phases.ScopeCA:
+	case scope == phases.ScopeCA || scope == phases.ScopeEmergency:
 		ca, err := newCA(rot)
 		if err != nil {
 			return rep, err

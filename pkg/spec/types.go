@@ -153,6 +153,15 @@ type Spec struct {
 	// reached (docs/fleet.md, "The root's published state").
 	RootState string `json:"rootState,omitempty"`
 
+	// Compromised lists the SHA-256 fingerprints (hex) of CA certificates
+	// whose key is known or suspected compromised: no phase may trust one
+	// again. The render refuses a phase that does, except the steady
+	// phase of the emergency route that replaces it (scope emergency),
+	// and `carousel check` refuses a pull request removing a mark.
+	// Marks are added by hand, reviewed like any other change:
+	// `carousel start --scope emergency` prints the line to add.
+	Compromised []string `json:"compromised,omitempty"`
+
 	// Alerts renders a PrometheusRule (monitoring.coreos.com/v1) with an
 	// alert per certificate the phase uses before it expires, and one when
 	// a rotation stays in a phase too long (docs/spec.md, "Alerts").

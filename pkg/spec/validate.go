@@ -28,6 +28,7 @@ func (r *CARotation) Validate() error {
 	s.validateProbes(&errs, leafNames)
 	s.validateAlerts(&errs)
 	s.validateClusters(&errs)
+	s.validateCompromised(&errs)
 	if len(errs) > 0 {
 		return errs
 	}
