@@ -72,6 +72,10 @@ type Step struct {
 	// publishes what the commit's rolls read), not after its objects are
 	// applied.
 	RunbookBefore bool `json:"runbookBefore,omitempty"`
+	// Outage lists the directions in which pods of the two phases refuse
+	// each other while the step rolls out: empty on every safe route,
+	// both directions on an emergency's replace (phases.Outages).
+	Outage []phases.Outage `json:"outage,omitempty"`
 }
 
 // ToPosition is where the step moves the rotation.
@@ -183,7 +187,9 @@ func Build(rot *spec.CARotation, config *yaml.RNode, items []*yaml.RNode, now ti
 	}
 	for _, to := range []phases.Position{next, prev} {
 		out, ok := neighbours[to]
-		if !ok {
+		if !ok || (to == prev && to.Phase != cur.Phase && !phases.RollsBack(rot.Spec.Scope)) {
+			// An emergency has no rollback: what rolled in is still
+			// counted above, but no step back is offered.
 			continue
 		}
 		step, err := p.buildStep(rot, items, cur, to, curOut, out, rolled)
@@ -318,6 +324,8 @@ func (p *Plan) buildStep(rot *spec.CARotation, items []*yaml.RNode, from, to pha
 		}
 	}
 	s := &Step{From: from.Phase, To: to.Phase, FromStep: from.Step, ToStep: to.Step, Direction: dir.String(), Summary: summary, Label: p.label(to)}
+	// The routes that trade handshakes for time say what breaks.
+	s.Outage, _ = phases.Outages(rot.Spec.Scope, from.Phase, to.Phase)
 	before := map[string]*yaml.RNode{}
 	for _, n := range a.Items {
 		before[key(n)] = n

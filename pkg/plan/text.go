@@ -3,6 +3,7 @@ package plan
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/carousel-dev/carousel/pkg/phases"
@@ -56,6 +57,9 @@ func (p *Plan) Text(w io.Writer) {
 		fmt.Fprintf(w, "\n== %s: %s -> %s\n%s\n", title, p.label(phases.Position{Phase: s.From, Step: s.FromStep}), s.Label, s.Summary)
 		s.text(w)
 	}
+	if !phases.RollsBack(p.Scope) && len(p.Phases) > 0 && p.Current != p.Phases[0].Phase {
+		fmt.Fprintf(w, "\n== Rollback: none: the %s route has no rollback, which would trust the compromised CA again (spec.compromised); fix forward.\n", p.Scope)
+	}
 	switch {
 	case p.Next == nil && len(p.Unready) > 0:
 		// The next phase exists but does not render yet (the warnings above
@@ -83,6 +87,11 @@ func (s *Step) text(w io.Writer) {
 		for _, o := range wv.Objects {
 			fmt.Fprintf(w, "    - %s\n", o)
 		}
+	}
+	if len(s.Outage) > 0 {
+		fmt.Fprintln(w, "\nOutage while it rolls out (pods of both phases run side by side):")
+		s.outageMatrix(w, "  ")
+		fmt.Fprintln(w, "  It lasts from the first pod of the new phase to the last pod of the old one: every wave below, until `carousel status` says converged.")
 	}
 	fmt.Fprintln(w, "\nGate, before merging:")
 	for _, g := range s.Gate {
@@ -209,7 +218,17 @@ func (p *Plan) PullRequest(s *Step, unchecked []string) (title, body string) {
 			}
 		}
 	}
+	if len(s.Outage) > 0 {
+		b.WriteString("### Outage: what breaks, and for how long\n\n")
+		b.WriteString("This route trades handshakes for time. While it rolls out, pods of both phases run side by side and refuse each other:\n\n```\n")
+		s.outageMatrix(&b, "")
+		b.WriteString("```\n\nFrom the first pod of the new phase to the last pod of the old one: every wave above, until `carousel status` says converged. Roll with as few old pods left as the workloads allow (maxSurge, maxUnavailable).\n\n")
+	}
 	b.WriteString("### Rollback\n\n")
+	if !phases.RollsBack(p.Scope) && s.Direction != phases.Back.String() {
+		fmt.Fprintf(&b, "None: the %s route has no rollback, which would trust the compromised CA again (`spec.compromised`). Fix forward.\n", p.Scope)
+		return title, b.String()
+	}
 	if s.Direction == phases.Back.String() {
 		fmt.Fprintf(&b, "This PR is the rollback. To go forward again, revert it (`carousel advance --to %s`).\n", p.arg(from))
 	} else {
@@ -238,4 +257,26 @@ func codeBlock(b *strings.Builder, cmds []string) {
 		}
 	}
 	b.WriteString("   ```\n\n")
+}
+
+// outageMatrix prints, for a step with an outage, which client phase
+// accepts which server phase: clients down, servers across.
+func (s *Step) outageMatrix(w io.Writer, indent string) {
+	ps := []phases.Phase{s.From, s.To}
+	fmt.Fprintf(w, "%s%-16s", indent, "client \\ server")
+	for _, srv := range ps {
+		fmt.Fprintf(w, " %-14s", srv)
+	}
+	fmt.Fprintln(w)
+	for _, cl := range ps {
+		fmt.Fprintf(w, "%s%-16s", indent, cl)
+		for _, srv := range ps {
+			v := "ok"
+			if slices.Contains(s.Outage, phases.Outage{Client: cl, Server: srv}) {
+				v = "FAILS"
+			}
+			fmt.Fprintf(w, " %-14s", v)
+		}
+		fmt.Fprintln(w)
+	}
 }
