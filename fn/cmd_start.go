@@ -30,6 +30,10 @@ spec.scope):
          Refused for an intermediate CA (its parent signs: csr, sign, import)
          and for a key that is not spec.ca.key.algorithm (a key change is due:
          --scope ca).
+  emergency  a new CA and every leaf, replacing a CA marked compromised
+         (spec.compromised, which start prints for you to add) in one phase,
+         replace: pods of steady and replace refuse each other until it has
+         rolled out, and there is no rollback (docs/phases.md, "Emergency").
 
 A finished rotation (cleanup, reissue) is promoted first. CAROUSEL_NOW (RFC 3339)
 fixes "now" (a renewed certificate's start).
@@ -55,6 +59,6 @@ fixes "now" (a renewed certificate's start).
 	}
 	kf.add(c)
 	c.Flags().StringSliceVar(&leaves, "leaf", nil, "with scope leaf: re-issue only these leaves, or every leaf of a group (spec.leaves[].group; like rke cert rotate --service etcd)")
-	c.Flags().StringVar(&scope, "scope", "", "ca (a new CA and every leaf), leaf (new leaves from the current CA) or renew (the current CA's certificate renewed over its key); sets spec.scope")
+	c.Flags().StringVar(&scope, "scope", "", "ca (a new CA and every leaf), leaf (new leaves from the current CA), renew (the current CA's certificate renewed over its key) or emergency (a compromised CA replaced in one phase); sets spec.scope")
 	return c
 }
