@@ -198,8 +198,17 @@ func TestAdvanceMovesAClusterOnlyWithinTheFleetWindow(t *testing.T) {
 		t.Fatalf("the root must wait for west to converge at trust-new (exit %d):\n%s", exitWait, r.Out)
 	}
 
+	// status --wait on the root polls every cluster: west, merged and not
+	// applied, keeps it progressing until the timeout; applied, it
+	// converges.
+	if r := cmd.Run(t, "status", file("root"), "--wait", "--timeout", "3s"); r.Code != exitWait || !strings.Contains(r.Out, "west     west     trust-new  progressing") {
+		t.Fatalf("status --wait on the root must time out progressing while west has not converged (exit %d):\n%s", exitWait, r.Out)
+	}
 	// west converges: a staggered sign-new, east first, the others after.
 	apply("west")
+	if r := cmd.Run(t, "status", file("root"), "--wait", "--timeout", "1m"); r.Code != 0 {
+		t.Fatalf("status --wait on the root must say converged once west is applied: exit %d\n%s", r.Code, r.Out)
+	}
 	moved("east", "sign-new")
 
 	// Back is held too: west may not roll back to steady while east is at

@@ -52,31 +52,3 @@ func Fleet(ctx context.Context, root *rotate.Package, c Cluster, now time.Time) 
 	}
 	return status.Fleet(root.Rotation.Metadata.Name, clusters, strings.Join(broken, "; ")), nil
 }
-
-// FleetWatch is Fleet, polled with wait until no cluster is progressing
-// (every one converged, or the fleet blocked) or timeout passes: `status
-// --wait` on a shared root, what a pipeline runs before it merges the
-// root's next phase.
-func FleetWatch(ctx context.Context, root *rotate.Package, c Cluster, now func() (time.Time, error), wait bool, timeout time.Duration) (*status.FleetReport, error) {
-	deadline := time.Now().Add(timeout)
-	delay := time.Second
-	for {
-		t, err := now()
-		if err != nil {
-			return nil, err
-		}
-		r, err := Fleet(ctx, root, c, t)
-		if err != nil {
-			return nil, err
-		}
-		if !wait || r.Verdict != status.Progressing || time.Now().Add(delay).After(deadline) {
-			return r, nil
-		}
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(delay):
-		}
-		delay = min(delay*2, 10*time.Second)
-	}
-}
