@@ -32,13 +32,15 @@ var crossSignTable = []State{
 // (and, cross-signed, the cross-certificate's) bounds both in time, which
 // the model does not see.
 type OldTrust struct {
-	Scope Scope
+	Scope Scope `json:"scope"`
 	// AcceptsUntil is the last phase whose servers it accepts; Breaks the
 	// first it does not ("" when it accepts every phase).
-	AcceptsUntil, Breaks Phase
+	AcceptsUntil Phase `json:"acceptsUntil"`
+	Breaks       Phase `json:"breaks,omitempty"`
 	// AcceptedUntil is the last phase whose servers accept a client
 	// certificate the old CA signed; RefusedFrom the first that does not.
-	AcceptedUntil, RefusedFrom Phase
+	AcceptedUntil Phase `json:"acceptedUntil"`
+	RefusedFrom   Phase `json:"refusedFrom,omitempty"`
 }
 
 // StayOnOld says how long a client that trusts only the old CA may stay

@@ -92,6 +92,10 @@ func CrossSign(r CrossRequest) ([]byte, error) {
 		MaxPathLen:            nw.MaxPathLen,
 		MaxPathLenZero:        nw.MaxPathLenZero,
 		SubjectKeyId:          nw.SubjectKeyId,
+		// x509 takes it from the parent's subject key identifier, except
+		// when issuer and subject are one name (the new CA may keep the
+		// old one's): then from here.
+		AuthorityKeyId: old.SubjectKeyId,
 
 		PermittedDNSDomainsCritical: nw.PermittedDNSDomainsCritical,
 		PermittedDNSDomains:         nw.PermittedDNSDomains,
@@ -103,8 +107,7 @@ func CrossSign(r CrossRequest) ([]byte, error) {
 		PermittedURIDomains:         nw.PermittedURIDomains,
 		ExcludedURIDomains:          nw.ExcludedURIDomains,
 	}
-	// x509 takes the authority key identifier from the parent's subject
-	// key identifier, and the issuer from its subject.
+	// The issuer is the parent's subject.
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, old, nw.PublicKey, key)
 	if err != nil {
 		return nil, fmt.Errorf("cross-signing CA %q with %q: %w", nw.Subject, old.Subject, err)

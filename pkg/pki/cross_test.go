@@ -73,6 +73,16 @@ func TestCrossSignMakesTheNewCAsCertificateUnderTheOldOne(t *testing.T) {
 		t.Errorf("with the cross-certificate in the chain, the leaf does not verify under the new CA: %v", err)
 	}
 
+	t.Run("a new CA of the old one's name gets the old CA's key identifier as authority too", func(t *testing.T) {
+		same := crossCA(t, "old root", 8760*time.Hour, nil)
+		b, err := CrossSign(CrossRequest{Old: old, New: same.CertPEM, NotBefore: now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c := crossCert(t, b); string(c.AuthorityKeyId) != string(oc.SubjectKeyId) {
+			t.Errorf("authority key identifier %x, want the old CA's %x", c.AuthorityKeyId, oc.SubjectKeyId)
+		}
+	})
 	t.Run("CheckCross refuses what is not the cross-certificate", func(t *testing.T) {
 		other := crossCA(t, "new root", 8760*time.Hour, nil)
 		if err := CheckCross(cross, crossCert(t, other.CertPEM), oc); err == nil || !strings.Contains(err.Error(), "public key") {

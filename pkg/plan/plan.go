@@ -37,8 +37,11 @@ type Plan struct {
 	// Unready lists the phases after the current one that cannot be rendered
 	// from the material in the input, with what each lacks.
 	Unready []Unready `json:"unready,omitempty"`
-	state   map[phases.Position]gen.Output
-	steps   map[phases.Phase][]phases.StepInfo
+	// OldTrust: in a cross-signed rotation, how long clients that trust
+	// only the old CA may stay on it (crosssign.go).
+	OldTrust *OldTrust `json:"oldTrust,omitempty"`
+	state    map[phases.Position]gen.Output
+	steps    map[phases.Phase][]phases.StepInfo
 }
 
 // PhaseRow is one row of the phase table.
@@ -113,6 +116,7 @@ func Build(rot *spec.CARotation, config *yaml.RNode, items []*yaml.RNode, now ti
 	}
 	p := &Plan{Rotation: rot.Metadata.Name, Scope: rot.Spec.Scope, Current: cur.Phase, CurrentStep: cur.Step,
 		state: map[phases.Position]gen.Output{}, steps: map[phases.Phase][]phases.StepInfo{}}
+	p.OldTrust = oldTrust(rot, items)
 	for _, ph := range seq {
 		st, _ := phases.Lookup(rot.Spec.Scope, ph)
 		steps, _ := phases.Steps(rot.Spec.Scope, ph, f)
