@@ -30,6 +30,9 @@ type Plan struct {
 	Next        *Step       `json:"next,omitempty"`
 	Rollback    *Step       `json:"rollback,omitempty"`
 	Warnings    []string    `json:"warnings,omitempty"`
+	// OldTrust: in a cross-signed rotation, how long clients that trust
+	// only the old CA may stay on it (crosssign.go).
+	OldTrust *OldTrust `json:"oldTrust,omitempty"`
 	// Notes are the render's info results (an object taken over, a
 	// KeyPair passed through for another rotation): worth reading, not
 	// warnings.
@@ -37,11 +40,8 @@ type Plan struct {
 	// Unready lists the phases after the current one that cannot be rendered
 	// from the material in the input, with what each lacks.
 	Unready []Unready `json:"unready,omitempty"`
-	// OldTrust: in a cross-signed rotation, how long clients that trust
-	// only the old CA may stay on it (crosssign.go).
-	OldTrust *OldTrust `json:"oldTrust,omitempty"`
-	state    map[phases.Position]gen.Output
-	steps    map[phases.Phase][]phases.StepInfo
+	state   map[phases.Position]gen.Output
+	steps   map[phases.Phase][]phases.StepInfo
 }
 
 // PhaseRow is one row of the phase table.
