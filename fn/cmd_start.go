@@ -17,7 +17,7 @@ func startCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:     "start CAROTATION_FILE",
 		GroupID: groupMaterial,
-		Short:   "Make the next rotation's material: a new CA and every leaf for it (scope ca), new leaves (scope leaf), or the CA renewed over its key (scope renew)",
+		Short:   "Make the next rotation's material: a new CA and every leaf for it (scope ca), new leaves (scope leaf), the CA renewed over its key (scope renew), or a new CA the current one cross-signs (scope cross-sign)",
 		Long: `start makes the next rotation's material, for the scope of --scope (default:
 spec.scope):
 
@@ -30,13 +30,20 @@ spec.scope):
          Refused for an intermediate CA (its parent signs: csr, sign, import)
          and for a key that is not spec.ca.key.algorithm (a key change is due:
          --scope ca).
+  cross-sign
+         a new CA, every leaf signed by it, and a cross-certificate: the new
+         CA's subject and key signed by the current CA (its key decrypted in
+         memory), valid no longer than the current CA. Leaves are served with
+         it from sign-new to distrust-old, so clients that trust only the
+         current CA accept them until cleanup. Refused for a CA held
+         externally (no key to cross-sign with).
   emergency  a new CA and every leaf, replacing a CA marked compromised
          (spec.compromised, which start prints for you to add) in one phase,
          replace: pods of steady and replace refuse each other until it has
          rolled out, and there is no rollback (docs/phases.md, "Emergency").
 
 A finished rotation (cleanup, reissue) is promoted first. CAROUSEL_NOW (RFC 3339)
-fixes "now" (a renewed certificate's start).
+fixes "now" (a renewed certificate's or a cross-certificate's start).
 
 ` + exitHelp,
 		Args: cobra.ExactArgs(1),
@@ -59,6 +66,6 @@ fixes "now" (a renewed certificate's start).
 	}
 	kf.add(c)
 	c.Flags().StringSliceVar(&leaves, "leaf", nil, "with scope leaf: re-issue only these leaves, or every leaf of a group (spec.leaves[].group; like rke cert rotate --service etcd)")
-	c.Flags().StringVar(&scope, "scope", "", "ca (a new CA and every leaf), leaf (new leaves from the current CA), renew (the current CA's certificate renewed over its key) or emergency (a compromised CA replaced in one phase); sets spec.scope")
+	c.Flags().StringVar(&scope, "scope", "", "ca (a new CA and every leaf), leaf (new leaves from the current CA), renew (the current CA's certificate renewed over its key), cross-sign (a new CA the current one cross-signs) or emergency (a compromised CA replaced in one phase); sets spec.scope")
 	return c
 }

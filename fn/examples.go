@@ -38,6 +38,9 @@ var examples = map[string]string{
   # Give the CA a longer life over the same key: no leaf re-issued, only trust consumers roll
   carousel start carousel.yaml --scope renew
 
+  # A new CA the current one cross-signs: clients that cannot be updated in time keep working until cleanup
+  carousel start carousel.yaml --scope cross-sign
+
   # After importing an intermediate (csr --ca, import): issue every new leaf with it
   carousel start carousel.yaml`,
 	"build": `  # Render a package as kustomize build --enable-alpha-plugins --enable-exec does, no program run

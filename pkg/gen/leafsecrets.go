@@ -28,16 +28,31 @@ func (r *renderer) renderLeafSecrets() part {
 			// served with the intermediate that signed it.
 			certs = []*x509.Certificate{k.Cert(), r.set.CA[r.signerOf(r.state.Leaves)].Cert()}
 		}
+		cross := r.crossCert()
+		if cross != nil {
+			// Cross-signed (State.Cross): the new CA's certificate
+			// under the old CA follows the leaf, so clients that
+			// trust only the old CA accept it.
+			certs = append(certs[:len(certs):len(certs)], cross)
+		}
 		setData(s, t.Keys.Cert, b64(pki.EncodeCerts(certs...)))
 		setData(s, t.Keys.Key, k.KeyValue)
 		lines := []string{pki.Fingerprint(k.Cert())}
+		if cross != nil {
+			// Holders roll when the cross-certificate joins or leaves
+			// what they serve (sign-new, cleanup).
+			lines = append(lines, "cross "+pki.Fingerprint(cross))
+		}
 		if t.Keys.CA != spec.OmitKey {
 			setData(s, t.Keys.CA, b64(r.trust.pem))
 			lines = append(lines, r.trust.digest)
 		}
 		if t.Keys.Chain != "" {
-			signer := r.set.CA[r.chainCA()]
-			setData(s, t.Keys.Chain, b64(pki.EncodeCerts(k.Cert(), signer.Cert())))
+			signer := r.set.CA[r.chainCA()].Cert()
+			if cross != nil {
+				signer = cross // the signer's certificate under the old CA
+			}
+			setData(s, t.Keys.Chain, b64(pki.EncodeCerts(k.Cert(), signer)))
 		}
 		withSops(s, k)
 		r.emit(&p, s, spec.LeafPrefix+l.Name, hashLines(lines...))

@@ -156,6 +156,7 @@ func (r *renderer) checkMaterial() {
 		r.checkKey(k, "spec.ca.key", r.rot.Spec.CA.Key)
 	}
 	r.checkRenewal()
+	r.checkCross()
 	for i, l := range r.rot.Spec.Leaves {
 		gens := r.set.Leaves[l.Name]
 		if _, ok := gens[st.Leaves]; !ok {
@@ -301,6 +302,7 @@ func (r *renderer) warnExpiry() {
 	now := r.in.Now
 	deadline := now.Add(window)
 	day := func(k material.KeyPair) string { return k.Cert().NotAfter.UTC().Format("2006-01-02") }
+	r.warnCrossExpiry()
 	for _, g := range r.state.Trusted {
 		k := r.set.CA[g]
 		name := k.Cert().Subject.CommonName

@@ -43,6 +43,10 @@ type Output struct {
 	Signer      *x509.Certificate
 	Leaves      map[string]*x509.Certificate
 	KnownLeaves map[string]string
+	// Cross is the rotation's cross-certificate (scope cross-sign), nil
+	// when the material has none; State.Cross says whether the phase
+	// serves it after every leaf.
+	Cross *x509.Certificate
 	// NodePublished is the set the nodes publish to in-cluster-config
 	// consumers at this position (kube-controller-manager's
 	// --root-ca-file): what kube-root-ca.crt must hold before its
@@ -272,6 +276,9 @@ func (r *renderer) finish(rendered []*yaml.RNode, managed map[objID]Managed, res
 		return o // a consumer package: no material
 	}
 	o.Signer = r.set.CA[r.state.Signer].Cert()
+	if k, ok := r.set.Cross[phases.New]; ok {
+		o.Cross = k.Cert()
+	}
 	o.Certificates = r.inUse()
 	o.NodePublished = r.published.certs
 	o.Leaves, o.KnownLeaves = map[string]*x509.Certificate{}, map[string]string{}

@@ -40,6 +40,11 @@ const (
 
 	RoleCA   = "ca"
 	RoleLeaf = "leaf"
+	// RoleCross is a cross-certificate (scope cross-sign): the new CA's
+	// subject, public key and key identifier under the old CA's signature.
+	// It is a certificate only, of the new generation: its key is the new
+	// CA's, in that CA's KeyPair.
+	RoleCross = "cross"
 
 	// SopsField is the top-level field SOPS writes its metadata to.
 	SopsField = "sops"
@@ -50,7 +55,7 @@ const (
 // KeyPair is one certificate and its private key.
 type KeyPair struct {
 	Rotation   string
-	Role       string // RoleCA or RoleLeaf
+	Role       string // RoleCA, RoleLeaf or RoleCross
 	Leaf       string // leaf name, for RoleLeaf
 	Generation phases.Generation
 	// CAID is a CA pair's ID (AnnotationCAID): what its generation's
@@ -73,7 +78,8 @@ type KeyPair struct {
 
 // HasKey reports whether the pair holds a private key. Only a CA may hold
 // none: a CA kept by an external party (adopted with `init --ca-cert` and no
-// key), whose leaves come signed through `csr` and `import`.
+// key), whose leaves come signed through `csr` and `import`; and a
+// cross-certificate never holds one (its key is the new CA's).
 func (k KeyPair) HasKey() bool { return k.KeyField != "" }
 
 // Cert is the pair's own certificate.
@@ -97,26 +103,26 @@ func (k KeyPair) KeyPEM() ([]byte, error) {
 	return b, nil
 }
 
-// ID names what the pair is for: "ca" or "leaf/<name>".
+// ID names what the pair is for: "ca", "cross" or "leaf/<name>".
 func (k KeyPair) ID() string {
-	if k.Role == RoleCA {
-		return RoleCA
+	if k.Role == RoleCA || k.Role == RoleCross {
+		return k.Role
 	}
 	return RoleLeaf + "/" + k.Leaf
 }
 
 // Name is the resource name a pair of this identity gets.
 func (k KeyPair) Name() string {
-	if k.Role == RoleCA {
-		return fmt.Sprintf("%s-ca-%s", k.Rotation, k.Generation)
+	if k.Role == RoleCA || k.Role == RoleCross {
+		return fmt.Sprintf("%s-%s-%s", k.Rotation, k.Role, k.Generation)
 	}
 	return fmt.Sprintf("%s-leaf-%s-%s", k.Rotation, k.Leaf, k.Generation)
 }
 
 // FileName is the file a pair of this identity is written to.
 func (k KeyPair) FileName() string {
-	if k.Role == RoleCA {
-		return fmt.Sprintf("ca-%s.yaml", k.Generation)
+	if k.Role == RoleCA || k.Role == RoleCross {
+		return fmt.Sprintf("%s-%s.yaml", k.Role, k.Generation)
 	}
 	return fmt.Sprintf("leaf-%s-%s.yaml", k.Leaf, k.Generation)
 }
@@ -196,16 +202,19 @@ func Parse(n *yaml.RNode) (KeyPair, error) {
 		return fail("metadata.labels."+LabelRotation, "is required")
 	}
 	switch k.Role {
-	case RoleCA:
+	case RoleCA, RoleCross:
 	case RoleLeaf:
 		if k.Leaf == "" {
 			return fail("metadata.annotations."+AnnotationLeaf, "is required for a leaf")
 		}
 	default:
-		return fail("metadata.annotations."+AnnotationRole, "%q must be %q or %q", k.Role, RoleCA, RoleLeaf)
+		return fail("metadata.annotations."+AnnotationRole, "%q must be %q, %q or %q", k.Role, RoleCA, RoleLeaf, RoleCross)
 	}
 	if !slices.Contains(phases.Generations, k.Generation) {
 		return fail("metadata.annotations."+AnnotationGeneration, "%q must be old or new", k.Generation)
+	}
+	if k.Role == RoleCross && k.Generation != phases.New {
+		return fail("metadata.annotations."+AnnotationGeneration, "%q: a cross-certificate is of the new CA (new)", k.Generation)
 	}
 	if err := parseCAID(&k); err != nil {
 		return fail("metadata.annotations."+AnnotationCAID, "%v", err)
@@ -227,6 +236,15 @@ func Parse(n *yaml.RNode) (KeyPair, error) {
 		return fail("metadata.annotations."+AnnotationSHA256, "%s does not match the certificate (%s): the certificate was edited by hand", fp, pki.Fingerprint(k.Certs[0]))
 	}
 	data, _ := n.Pipe(yaml.Lookup("data"))
+	if k.Role == RoleCross {
+		if data != nil || n.Field(SopsField) != nil {
+			return fail("data", "a cross-certificate holds no key (its key is the new CA's): remove data and sops")
+		}
+		if len(k.Certs) != 1 {
+			return fail("certificate", "a cross-certificate is one certificate, found %d", len(k.Certs))
+		}
+		return k, nil
+	}
 	if data == nil && k.Role == RoleCA && n.Field(SopsField) == nil {
 		return k, nil // a CA held externally: the certificate only
 	}
@@ -290,8 +308,8 @@ func New(k KeyPair, keyPEM []byte) (*yaml.RNode, error) {
 	if err := n.PipeE(yaml.SetField("certificate", cert)); err != nil {
 		return nil, err
 	}
-	if keyPEM == nil && k.Role == RoleCA {
-		return n, nil // a CA held externally
+	if keyPEM == nil && (k.Role == RoleCA || k.Role == RoleCross) {
+		return n, nil // a CA held externally, or a cross-certificate
 	}
 	if err := n.PipeE(yaml.LookupCreate(yaml.MappingNode, "data"), yaml.SetField(k.KeyField, yaml.NewStringRNode(base64.StdEncoding.EncodeToString(keyPEM)))); err != nil {
 		return nil, err
@@ -303,15 +321,26 @@ func New(k KeyPair, keyPEM []byte) (*yaml.RNode, error) {
 type Set struct {
 	CA     map[phases.Generation]KeyPair
 	Leaves map[string]map[phases.Generation]KeyPair
+	// Cross is the cross-certificate of a generation's CA (scope
+	// cross-sign: the new CA's, signed by the old one).
+	Cross map[phases.Generation]KeyPair
 	// Nodes are the consumed resources, in input order.
 	Nodes []*yaml.RNode
 }
 
 // NewSet indexes pairs; two pairs for the same identity are an error.
 func NewSet(pairs []KeyPair) (*Set, error) {
-	s := &Set{CA: map[phases.Generation]KeyPair{}, Leaves: map[string]map[phases.Generation]KeyPair{}}
+	s := &Set{CA: map[phases.Generation]KeyPair{}, Leaves: map[string]map[phases.Generation]KeyPair{}, Cross: map[phases.Generation]KeyPair{}}
 	for _, k := range pairs {
 		s.Nodes = append(s.Nodes, k.Source)
+		if k.Role == RoleCross {
+			if prev, ok := s.Cross[k.Generation]; ok {
+				return nil, &FieldError{Node: k.Source, Field: "metadata.annotations." + AnnotationRole,
+					Err: fmt.Errorf("a second cross-certificate; %s is one already", prev.Source.GetName())}
+			}
+			s.Cross[k.Generation] = k
+			continue
+		}
 		if k.Role == RoleCA {
 			if prev, ok := s.CA[k.Generation]; ok {
 				return nil, &FieldError{Node: k.Source, Field: "metadata.annotations." + AnnotationGeneration,

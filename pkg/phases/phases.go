@@ -28,10 +28,15 @@ const (
 	// life. Every leaf verifies under either certificate, so no leaf is
 	// re-issued and only trust consumers roll.
 	ScopeRenew Scope = "renew"
+	// ScopeCrossSign replaces the CA with a new one the old one
+	// cross-signs: leaves of the new CA are served with the
+	// cross-certificate, so clients that trust only the old CA accept them
+	// until it leaves the chains at cleanup (crosssign.go).
+	ScopeCrossSign Scope = "cross-sign"
 )
 
 // Scopes lists every scope in a stable order.
-var Scopes = []Scope{ScopeCA, ScopeLeaf, ScopeRenew, ScopeEmergency}
+var Scopes = []Scope{ScopeCA, ScopeLeaf, ScopeRenew, ScopeCrossSign, ScopeEmergency}
 
 // Phase names one step of a rotation.
 type Phase string
@@ -96,8 +101,13 @@ type State struct {
 	// ChainsTo are the CA generations whose certificate the leaves served
 	// in the phase verify under: the signer, and in a renewal in place
 	// every generation, since the renewed certificate has the old one's
-	// key, subject and key identifier (Lookup fills it).
+	// key, subject and key identifier; cross-signed, the old CA too while
+	// the leaves carry the cross-certificate (Lookup fills it).
 	ChainsTo []Generation
+	// Cross: the leaves served in the phase carry the cross-certificate
+	// after them (the new CA's subject and key, signed by the old CA), so
+	// they chain to the old CA too (scope cross-sign).
+	Cross bool
 	// Leaves is the leaf generation every holder presents in the phase.
 	Leaves Generation
 	// CAPresent are the CA generations whose material is rendered as Secrets.
@@ -209,6 +219,8 @@ func table(scope Scope) ([]State, error) {
 		return emergencyTable, nil
 	case ScopeRenew:
 		return renewTable, nil
+	case ScopeCrossSign:
+		return crossSignTable, nil
 	}
 	return nil, fmt.Errorf("unknown scope %q (want one of %s)", scope, joinScopes())
 }

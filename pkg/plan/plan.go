@@ -30,6 +30,9 @@ type Plan struct {
 	Next        *Step       `json:"next,omitempty"`
 	Rollback    *Step       `json:"rollback,omitempty"`
 	Warnings    []string    `json:"warnings,omitempty"`
+	// OldTrust: in a cross-signed rotation, how long clients that trust
+	// only the old CA may stay on it (crosssign.go).
+	OldTrust *OldTrust `json:"oldTrust,omitempty"`
 	// Notes are the render's info results (an object taken over, a
 	// KeyPair passed through for another rotation): worth reading, not
 	// warnings.
@@ -117,6 +120,7 @@ func Build(rot *spec.CARotation, config *yaml.RNode, items []*yaml.RNode, now ti
 	}
 	p := &Plan{Rotation: rot.Metadata.Name, Scope: rot.Spec.Scope, Current: cur.Phase, CurrentStep: cur.Step,
 		state: map[phases.Position]gen.Output{}, steps: map[phases.Phase][]phases.StepInfo{}}
+	p.OldTrust = oldTrust(rot, items)
 	for _, ph := range seq {
 		st, _ := phases.Lookup(rot.Spec.Scope, ph)
 		steps, _ := phases.Steps(rot.Spec.Scope, ph, f)

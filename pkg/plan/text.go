@@ -40,6 +40,9 @@ func (p *Plan) Text(w io.Writer) {
 			}
 		}
 	}
+	if p.OldTrust != nil {
+		fmt.Fprintf(w, "\n%s\n", p.OldTrust.Text())
+	}
 	for _, warn := range p.Warnings {
 		fmt.Fprintf(w, "\nwarning: %s\n", warn)
 	}
@@ -180,6 +183,9 @@ func (p *Plan) PullRequest(s *Step, unchecked []string) (title, body string) {
 			fmt.Fprintf(&b, "- %s\n", w)
 		}
 		b.WriteString("\n")
+	}
+	if p.OldTrust != nil {
+		fmt.Fprintf(&b, "### Clients on the old trust\n\n%s\n\n", p.OldTrust.Text())
 	}
 	fmt.Fprintf(&b, "```mermaid\n%s```\n\n", p.Mermaid(s.ToPosition()))
 	b.WriteString("### Gate: confirm before merging\n\n")

@@ -205,7 +205,7 @@ func (p *Package) commit(rep *Report, st *materialState, pairFiles []string) err
 }
 
 // pairFile matches the names carousel gives KeyPair files.
-var pairFile = regexp.MustCompile(`^(ca|leaf-.+)-(old|new)\.yaml$`)
+var pairFile = regexp.MustCompile(`^(ca|cross|leaf-.+)-(old|new)\.yaml$`)
 
 // cleanLeftovers removes, after a commit, the KeyPair files the material
 // kustomization no longer lists (what an interrupted run, or a promotion,

@@ -69,6 +69,10 @@ func (p *Package) planPromotion(st *materialState) (*promotion, error) {
 	for _, f := range sortedKeys(st.files) {
 		k := st.files[f]
 		switch {
+		case k.Role == material.RoleCross:
+			// The cross-certificate leaves with its rotation: the
+			// promoted CA is the new one, trusted on its own.
+			pr.newFiles = append(pr.newFiles, f)
 		case k.Generation == phases.New:
 			pr.newFiles = append(pr.newFiles, f)
 			if !replacesOther(st.set, k) {

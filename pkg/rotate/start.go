@@ -132,6 +132,11 @@ func Start(p *Package, o Options, req StartRequest) (Report, error) {
 			return rep, err
 		}
 	}
+	if scope == phases.ScopeCrossSign && !fill {
+		if err := p.checkCrossSignable(oldCA); err != nil {
+			return rep, err
+		}
+	}
 	// Every leaf needs an old generation to fall back to.
 	issuedOld := map[string]bool{}
 	issuedOldFiles := map[string]staged{}
@@ -210,6 +215,15 @@ func Start(p *Package, o Options, req StartRequest) (Report, error) {
 				return rep, err
 			}
 		}
+	case scope == phases.ScopeCrossSign:
+		if err := needOld(); err != nil {
+			return rep, err
+		}
+		made, err := p.crossSign(o, w, oldPair, cur)
+		if err != nil {
+			return rep, err
+		}
+		files = append(files, made...)
 	case scope == phases.ScopeLeaf:
 		if err := needOld(); err != nil {
 			return rep, err

@@ -92,5 +92,15 @@ func (s *Spec) validatePackage(errs *FieldErrors) {
 		// CA file and the bundles, no server certificate re-issued) are
 		// not written yet: the CA rotation's would re-issue them.
 		errs.add("spec.runbook", "%q has no node steps for scope renew yet: renew the CA with scope ca (`carousel start --scope ca`), or render without the runbook and update the node files by hand", s.Runbook)
+	} else if s.Scope == phases.ScopeCrossSign && s.Runbook != RunbookNone && s.Runbook != "" {
+		// The CA rotation's node steps follow its table (trust before
+		// signing); a cross-signed rotation signs first.
+		errs.add("spec.runbook", "%q has no node steps for scope cross-sign yet: rotate the CA with scope ca (`carousel start --scope ca`), or render without the runbook and update the node files by hand", s.Runbook)
+	}
+	if s.Scope == phases.ScopeCrossSign && s.CA.TrustsRoots() {
+		// The old CA would be an intermediate under a root the trust
+		// objects hold: its cross-certificate chains to that root only
+		// with the old CA's chain after it, which is not rendered.
+		errs.add("spec.ca.trust", "%q is not supported with scope cross-sign: the trusted roots do not change in a cross-signed rotation of an intermediate; rotate it with scope ca", s.CA.Trust)
 	}
 }

@@ -52,7 +52,7 @@ func TestProbesTellTheServedLeafApart(t *testing.T) {
 	signNew := pkg.Render(t, phases.SignNew)
 	probe := func(addr string) ObjectStatus {
 		p := spec.Probe{Address: addr, ServerName: "policy-webhook.policy.svc", Leaf: "policy-webhook"}
-		return ProbeStatus(context.Background(), p, signNew.Signer, signNew.Leaves["policy-webhook"], signNew.KnownLeaves)
+		return ProbeStatus(context.Background(), p, signNew.Signer, signNew.Leaves["policy-webhook"], nil, false, signNew.KnownLeaves)
 	}
 	tests := []struct {
 		name   string

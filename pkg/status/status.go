@@ -37,7 +37,7 @@ func evaluate(ctx context.Context, client dynamic.Interface, rot *spec.CARotatio
 		r.Objects = append(r.Objects, objectStatus(live, m.Object, known))
 	}
 	for _, p := range rot.Spec.Probes {
-		r.Objects = append(r.Objects, ProbeStatus(ctx, p, out.Signer, out.Leaves[p.Leaf], out.KnownLeaves))
+		r.Objects = append(r.Objects, ProbeStatus(ctx, p, out.Signer, out.Leaves[p.Leaf], out.Cross, out.State.Cross, out.KnownLeaves))
 	}
 	findings, err := liveSelection(liveNamespace(ctx, client), rot, out)
 	if err != nil {
