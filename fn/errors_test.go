@@ -95,7 +95,7 @@ func TestErrorsAreResultsWithFieldPaths(t *testing.T) {
 				return items
 			},
 			kind: "CARotation", resName: "cluster-ca", field: "spec.phase",
-			message: `should be one of \[steady trust-new sign-new distrust-old cleanup reissue\]`,
+			message: `should be one of \[steady trust-new sign-new distrust-old cleanup reissue replace\]`,
 		},
 		{
 			name:  "a phase of the other scope is refused",
