@@ -31,7 +31,7 @@ const (
 )
 
 // Scopes lists every scope in a stable order.
-var Scopes = []Scope{ScopeCA, ScopeLeaf, ScopeRenew, ScopeEmergency}
+var Scopes = []Scope{ScopeCA, ScopeLeaf, ScopeRenew, ScopeEmergency, ScopeRecover}
 
 // Phase names one step of a rotation.
 type Phase string
@@ -209,6 +209,8 @@ func table(scope Scope) ([]State, error) {
 		return emergencyTable, nil
 	case ScopeRenew:
 		return renewTable, nil
+	case ScopeRecover:
+		return recoverTable, nil
 	}
 	return nil, fmt.Errorf("unknown scope %q (want one of %s)", scope, joinScopes())
 }
