@@ -58,7 +58,7 @@ func (p *Plan) Text(w io.Writer) {
 		s.text(w)
 	}
 	if !phases.RollsBack(p.Scope) && len(p.Phases) > 0 && p.Current != p.Phases[0].Phase {
-		fmt.Fprintf(w, "\n== Rollback: none: the %s route has no rollback, which would trust the compromised CA again (spec.compromised); fix forward.\n", p.Scope)
+		fmt.Fprintf(w, "\n== Rollback: none: the %s route has no rollback, which would trust %s; fix forward.\n", p.Scope, untrustable(p.Scope, "spec.compromised"))
 	}
 	switch {
 	case p.Next == nil && len(p.Unready) > 0:
@@ -220,13 +220,13 @@ func (p *Plan) PullRequest(s *Step, unchecked []string) (title, body string) {
 	}
 	if len(s.Outage) > 0 {
 		b.WriteString("### Outage: what breaks, and for how long\n\n")
-		b.WriteString("This route trades handshakes for time. While it rolls out, pods of both phases run side by side and refuse each other:\n\n```\n")
+		b.WriteString(outageLead(p.Scope) + " While it rolls out, pods of both phases run side by side and refuse each other:\n\n```\n")
 		s.outageMatrix(&b, "")
 		b.WriteString("```\n\nFrom the first pod of the new phase to the last pod of the old one: every wave above, until `carousel status` says converged. Roll with as few old pods left as the workloads allow (maxSurge, maxUnavailable).\n\n")
 	}
 	b.WriteString("### Rollback\n\n")
 	if !phases.RollsBack(p.Scope) && s.Direction != phases.Back.String() {
-		fmt.Fprintf(&b, "None: the %s route has no rollback, which would trust the compromised CA again (`spec.compromised`). Fix forward.\n", p.Scope)
+		fmt.Fprintf(&b, "None: the %s route has no rollback, which would trust %s. Fix forward.\n", p.Scope, untrustable(p.Scope, "`spec.compromised`"))
 		return title, b.String()
 	}
 	if s.Direction == phases.Back.String() {
@@ -279,4 +279,22 @@ func (s *Step) outageMatrix(w io.Writer, indent string) {
 		}
 		fmt.Fprintln(w)
 	}
+}
+
+// untrustable says what a route without rollback would trust again by
+// moving back: the compromised CA (marked in the field named), or the
+// expired (or keyless) one a recovery replaces.
+func untrustable(scope phases.Scope, mark string) string {
+	if scope == phases.ScopeRecover {
+		return phases.Unsafe(scope) + " again, which nothing it signed gets past"
+	}
+	return phases.Unsafe(scope) + " again (" + mark + ")"
+}
+
+// outageLead says why a disruptive route's outage is the price.
+func outageLead(scope phases.Scope) string {
+	if scope == phases.ScopeRecover {
+		return "The expired (or keyless) CA already fails every handshake through it, so there are none to keep: this route brings them back in one phase."
+	}
+	return "This route trades handshakes for time."
 }
