@@ -92,5 +92,7 @@ func (s *Spec) validatePackage(errs *FieldErrors) {
 		// CA file and the bundles, no server certificate re-issued) are
 		// not written yet: the CA rotation's would re-issue them.
 		errs.add("spec.runbook", "%q has no node steps for scope renew yet: renew the CA with scope ca (`carousel start --scope ca`), or render without the runbook and update the node files by hand", s.Runbook)
+	} else if s.Scope == phases.ScopeRecover && s.Runbook == RunbookFrontProxy {
+		errs.add("spec.runbook", "%q has no node steps for scope recover yet (only kubernetes, the cluster CA, has): render without the runbook and write the front-proxy CA files by hand", s.Runbook)
 	}
 }
