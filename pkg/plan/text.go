@@ -55,7 +55,7 @@ func (p *Plan) Text(w io.Writer) {
 			title = "Rollback"
 		}
 		fmt.Fprintf(w, "\n== %s: %s -> %s\n%s\n", title, p.label(phases.Position{Phase: s.From, Step: s.FromStep}), s.Label, s.Summary)
-		s.text(w)
+		s.text(w, p.Scope)
 	}
 	if !phases.RollsBack(p.Scope) && len(p.Phases) > 0 && p.Current != p.Phases[0].Phase {
 		fmt.Fprintf(w, "\n== Rollback: none: the %s route has no rollback, which would trust %s; fix forward.\n", p.Scope, untrustable(p.Scope, "spec.compromised"))
@@ -70,7 +70,7 @@ func (p *Plan) Text(w io.Writer) {
 	}
 }
 
-func (s *Step) text(w io.Writer) {
+func (s *Step) text(w io.Writer, scope phases.Scope) {
 	fmt.Fprintf(w, "\nObjects that change (%d):\n", len(s.Changes))
 	if len(s.Changes) == 0 {
 		fmt.Fprintln(w, "  none")
@@ -99,7 +99,7 @@ func (s *Step) text(w io.Writer) {
 	}
 	if len(s.Runbook) > 0 {
 		if s.RunbookBefore {
-			fmt.Fprintln(w, "\nRunbook (node-level steps, BEFORE this commit is merged: its rolls read what they publish):")
+			fmt.Fprintf(w, "\nRunbook (node-level steps, BEFORE this commit is merged: %s):\n", runbookBeforeWhy(scope))
 		} else {
 			fmt.Fprintln(w, "\nRunbook (node-level steps, after the objects are applied):")
 		}
@@ -203,7 +203,7 @@ func (p *Plan) PullRequest(s *Step, unchecked []string) (title, body string) {
 	}
 	if len(s.Runbook) > 0 {
 		if s.RunbookBefore {
-			b.WriteString("### Runbook: node-level steps BEFORE merging (this commit's rolls read what they publish)\n\n")
+			fmt.Fprintf(&b, "### Runbook: node-level steps BEFORE merging (%s)\n\n", runbookBeforeWhy(p.Scope))
 		} else {
 			b.WriteString("### Runbook: node-level steps after the objects are applied\n\n")
 		}
@@ -297,4 +297,12 @@ func outageLead(scope phases.Scope) string {
 		return "The expired (or keyless) CA already fails every handshake through it, so there are none to keep: this route brings them back in one phase."
 	}
 	return "This route trades handshakes for time."
+}
+
+// runbookBeforeWhy says why a move's node steps run before its commit.
+func runbookBeforeWhy(scope phases.Scope) string {
+	if scope == phases.ScopeRecover {
+		return "the API server accepts no one until they have run, so nothing can apply this commit before"
+	}
+	return "this commit's rolls read what they publish"
 }

@@ -33,7 +33,7 @@ func (r runbook) recoverSteps() []Step {
 		return fmt.Sprintf("crictl ps --name %s -q | xargs -r crictl stop   # the kubelet starts it again with the new files", name)
 	}
 	steps := []Step{{
-		Title: fmt.Sprintf("1. Write the %s CA as %s and %s (every control-plane node)", g, path.Base(f.crt), path.Base(f.key)),
+		Title: fmt.Sprintf("Write the %s CA as %s and %s (every control-plane node)", g, path.Base(f.crt), path.Base(f.key)),
 		Why: "everything below is signed with these files (`kubeadm certs renew` and kube-controller-manager sign with the CA in the pki directory), and every trust flag of the kubeadm layout reads " + f.crt +
 			": the expired CA is not kept anywhere, nothing it signed is accepted any more. Run from the package directory, with the SOPS key of the material",
 		Commands: []string{writeFile(f.crt, r.pem(g)), r.writeKey(f.key, g)},
@@ -56,7 +56,7 @@ func (r runbook) recoverSteps() []Step {
 		verify = append(verify, "openssl verify -CAfile "+onNode(f.crt)+" "+onNode(crt))
 	}
 	steps = append(steps, Step{
-		Title:    fmt.Sprintf("2. Re-issue the control plane's certificates with the %s CA (every control-plane node)", g),
+		Title:    fmt.Sprintf("Re-issue the control plane's certificates with the %s CA (every control-plane node)", g),
 		Why:      "the API server's serving certificate and its client certificate to the kubelets must chain to the CA every client will trust; leaves the rotation lists are its own, checked against the CA, the others are kubeadm's, re-signed with the CA files of step 1",
 		Commands: certs,
 		Verify:   verify,
@@ -70,7 +70,7 @@ func (r runbook) recoverSteps() []Step {
 	confs = append(confs, setKubeconfigCA(kubeconfigDir+"/super-admin.conf", f.crt, true),
 		fmt.Sprintf(`if [ -f %s ]; then kubeadm certs renew super-admin.conf --cert-dir %s --kubeconfig-dir %s; else echo "carousel: no super-admin.conf on this node: nothing to renew"; fi`, onNode(kubeconfigDir+"/super-admin.conf"), onNode(pkiDir), onNode(kubeconfigDir)))
 	steps = append(steps, Step{
-		Title: fmt.Sprintf("3. Control-plane kubeconfigs: certificate-authority-data and client certificates of the %s CA (every control-plane node)", g),
+		Title: fmt.Sprintf("Control-plane kubeconfigs: certificate-authority-data and client certificates of the %s CA (every control-plane node)", g),
 		Why: "kube-controller-manager, kube-scheduler and admins verify the API server with certificate-authority-data and authenticate with the embedded client certificate: both must be the new CA's before the static pods restart in step 4 and read them. " +
 			"Users' kubeconfigs: `carousel kubeconfig --leaf NAME --phase " + string(b.Phase) + "` writes them for user accounts that are client leaves of the rotation",
 		Commands: confs,
@@ -78,7 +78,7 @@ func (r runbook) recoverSteps() []Step {
 	// 4. The static pods, on the kubeadm layout's files (a node left on a
 	// bundle or a copy by an earlier rotation is put back on ca.crt).
 	steps = append(steps, Step{
-		Title: "4. Restart kube-apiserver, kube-controller-manager and kube-scheduler on the new files (every control-plane node)",
+		Title: "Restart kube-apiserver, kube-controller-manager and kube-scheduler on the new files (every control-plane node)",
 		Why: "each reads its certificates, CA files and kubeconfig only when it starts; their flags point at " + path.Base(f.crt) + " and " + path.Base(f.key) + " as kubeadm lays them out. " +
 			"etcd keeps running: its CA (pki/etcd/ca.crt) is another CA, which this runbook does not touch",
 		Commands: []string{
@@ -97,7 +97,7 @@ func (r runbook) recoverSteps() []Step {
 		onNode(kubeconfigDir+"/kubelet.conf"), onNode(kubeconfigDir+"/kubelet.conf"))
 	bs := onNode(bootstrapKubeconfig + ".tmp")
 	steps = append(steps, Step{
-		Title: fmt.Sprintf("5. kubelet: the %s CA, a bootstrap kubeconfig and a new client certificate (every node, control plane first; TOKEN from `kubeadm token create` on a control-plane node)", g),
+		Title: fmt.Sprintf("kubelet: the %s CA, a bootstrap kubeconfig and a new client certificate (every node, control plane first; TOKEN from `kubeadm token create` on a control-plane node)", g),
 		Why: "a kubelet's client certificate of the expired CA is refused by the API server, and its kubelet.conf trusts the expired CA. With a bootstrap token it requests a new client certificate, which kube-controller-manager (restarted in step 4) signs with the new CA, " +
 			"and writes kubelet.conf pointing at the rotated kubelet-client-current.pem. Worker nodes get " + path.Base(f.crt) + " only, never the key",
 		Commands: []string{
@@ -115,7 +115,7 @@ func (r runbook) recoverSteps() []Step {
 		},
 	})
 	steps = append(steps, Step{
-		Title:  "6. Verify the cluster answers with the new CA, then apply this phase's objects",
+		Title:  "Verify the cluster answers with the new CA, then apply this phase's objects",
 		Why:    "cluster-info, the bundles, the leaf Secrets and service-account token Secrets of this phase can only be applied once the API server accepts clients again; pods roll with them",
 		Verify: []string{"kubectl --kubeconfig " + kubeconfigDir + "/admin.conf get nodes"},
 	})
