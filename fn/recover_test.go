@@ -353,3 +353,113 @@ func TestRecoverBringsBackAnAPIServerWhoseCAExpired(t *testing.T) {
 		t.Errorf("the expired CA's client certificate must not authenticate against the recovered API server: %v\n%s", err, out)
 	}
 }
+
+// TestRecoverStartsFromAnExpiredOrKeylessCAAndRefusesAnythingElse holds
+// `start --scope recover` to what the route is for. It starts when the
+// current CA expired (and its leaves with it), when its KeyPair holds no
+// key, and when its key cannot be decrypted: nothing of the old generation
+// is read but its certificate. It refuses, exit non-zero with the fix and
+// the package byte for byte as it was, a valid CA whose key is held (under
+// either spec.scope) and a rotation that is not at steady. Where it
+// starts, steady renders with warnings that name the way out; scope ca
+// over the same material is an error.
+func TestRecoverStartsFromAnExpiredOrKeylessCAAndRefusesAnythingElse(t *testing.T) {
+	refused := func(t *testing.T, cmd testkit.Cmd, dir string, wants ...string) {
+		t.Helper()
+		before := snapshotDir(t, dir)
+		r := cmd.Run(t, "start", "carousel.yaml", "--scope", "recover", "--age", demoRecipient)
+		if r.Code == 0 {
+			t.Fatalf("start --scope recover must refuse:\n%s", r.Out)
+		}
+		for _, w := range wants {
+			if !strings.Contains(r.Stderr, w) {
+				t.Errorf("the refusal does not say %q:\n%s", w, r.Stderr)
+			}
+		}
+		after := snapshotDir(t, dir)
+		if len(after) != len(before) {
+			t.Errorf("the refused start added or removed files: %d before, %d after", len(before), len(after))
+		}
+		for f, b := range before {
+			if after[f] != b {
+				t.Errorf("the refused start changed %s", f)
+			}
+		}
+	}
+	started := func(t *testing.T, cmd testkit.Cmd, dir, why string) {
+		t.Helper()
+		r := cmd.Run(t, "start", "carousel.yaml", "--scope", "recover", "--age", demoRecipient)
+		if r.Code != 0 || !strings.Contains(r.Stderr, why) {
+			t.Fatalf("start --scope recover must start, saying %q: exit %d\n%s", why, r.Code, r.Out)
+		}
+		for _, f := range []string{"ca-new.yaml", "leaf-apiserver-new.yaml", "leaf-admin-new.yaml"} {
+			if _, err := os.Stat(filepath.Join(dir, "material", f)); err != nil {
+				t.Errorf("start wrote no %s: %v", f, err)
+			}
+		}
+		if b := (testkit.Cmd{Dir: dir, AgeKey: true}).Run(t, "build", "."); b.Code != 0 {
+			t.Errorf("steady must still render after start: exit %d\n%s", b.Code, b.Out)
+		}
+	}
+
+	t.Run("a valid CA whose key is held is refused, naming scope ca and scope emergency", func(t *testing.T) {
+		for _, scope := range []string{"recover", "ca"} {
+			dir := recoverPackageDir(t, "none", "https://127.0.0.1:6443")
+			editRotationFile(t, dir, "scope: recover", "scope: "+scope)
+			cmd := testkit.Cmd{Dir: dir, AgeKey: true}
+			cmd.Must(t, "init", "carousel.yaml", "--age", demoRecipient)
+			refused(t, cmd, dir, "nothing to recover", "scope ca", "keeps every handshake", "scope emergency")
+		}
+	})
+
+	t.Run("a CA and leaves that expired start, and steady renders with warnings where scope ca errors", func(t *testing.T) {
+		dir := recoverPackageDir(t, "none", "https://127.0.0.1:6443")
+		ca := newTestCA(t, time.Now().Add(-time.Hour), time.Now().Add(4*time.Second))
+		crt := writeFile(t, t.TempDir(), "ca.crt", ca.certPEM())
+		key := writeFile(t, t.TempDir(), "ca.key", ca.keyPEM(t))
+		cmd := testkit.Cmd{Dir: dir, AgeKey: true}
+		cmd.Must(t, "init", "carousel.yaml", "--ca-cert", crt, "--ca-key", key, "--age", demoRecipient)
+		time.Sleep(time.Until(ca.cert.NotAfter.Add(1500 * time.Millisecond)))
+		b := cmd.Run(t, "build", ".")
+		for _, want := range []string{`the old CA "kubernetes" expired on`, `leaf "apiserver" expired on`, "advance to replace (`carousel advance`)"} {
+			if b.Code != 0 || !strings.Contains(b.Stderr, want) {
+				t.Errorf("steady of scope recover must render, warning %q: exit %d\n%s", want, b.Code, b.Out)
+			}
+		}
+		editRotationFile(t, dir, "scope: recover", "scope: ca")
+		if b := cmd.Run(t, "build", "."); b.Code == 0 || !strings.Contains(b.Out, `leaf "apiserver" expired on`) {
+			t.Errorf("steady of scope ca over an expired leaf must be an error: exit %d\n%s", b.Code, b.Out)
+		}
+		editRotationFile(t, dir, "scope: ca", "scope: recover")
+		started(t, cmd, dir, "expired on")
+		if r := cmd.Run(t, "plan", "carousel.yaml"); r.Code != 0 || !strings.Contains(r.Stdout, "Next: steady -> replace") {
+			t.Errorf("plan at steady of recover must plan replace: exit %d\n%s", r.Code, r.Out)
+		}
+		gitIn(t, dir, "init", "-q", "-b", "main")
+		cmd.Must(t, "advance", "carousel.yaml", "--no-cluster", "--out", filepath.Join(t.TempDir(), "pr.md"))
+		if r := cmd.Run(t, "plan", "carousel.yaml"); !strings.Contains(r.Stdout, "== Rollback: none: the recover route has no rollback, which would trust the expired (or keyless) CA again") {
+			t.Errorf("plan at replace must say there is no rollback, for recover:\n%s", r.Out)
+		}
+		refused(t, cmd, dir, "recover starts at steady, and spec.phase is replace")
+	})
+
+	t.Run("a CA whose KeyPair holds no key starts", func(t *testing.T) {
+		dir := recoverPackageDir(t, "none", "https://127.0.0.1:6443")
+		ca := newTestCA(t, time.Now().Add(-time.Hour), time.Now().AddDate(1, 0, 0))
+		crt := writeFile(t, t.TempDir(), "ca.crt", ca.certPEM())
+		cmd := testkit.Cmd{Dir: dir, AgeKey: true}
+		cmd.Must(t, "init", "carousel.yaml", "--ca-cert", crt)
+		if b := cmd.Run(t, "build", "."); b.Code != 0 || !strings.Contains(b.Stderr, `has no old generation of leaf "apiserver"`) {
+			t.Errorf("steady of scope recover without old leaves must render, warning: exit %d\n%s", b.Code, b.Out)
+		}
+		started(t, cmd, dir, "has no key in the material")
+	})
+
+	t.Run("a CA whose key cannot be decrypted starts", func(t *testing.T) {
+		dir := recoverPackageDir(t, "none", "https://127.0.0.1:6443")
+		testkit.Cmd{Dir: dir, AgeKey: true}.Must(t, "init", "carousel.yaml", "--age", demoRecipient)
+		other, _ := ageIdentity(t) // the demo identity is lost: only another one is at hand
+		cmd := testkit.Cmd{Dir: dir, Env: []string{"SOPS_AGE_KEY_FILE=" + other, "SOPS_AGE_KEY="}}
+		started(t, cmd, dir, "key cannot be read")
+	})
+}
