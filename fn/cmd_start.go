@@ -30,6 +30,11 @@ spec.scope):
          Refused for an intermediate CA (its parent signs: csr, sign, import)
          and for a key that is not spec.ca.key.algorithm (a key change is due:
          --scope ca).
+  recover  from a CA that expired, or whose key is lost (its KeyPair holds no
+         key, or one that cannot be decrypted): a new CA and every leaf under
+         it, reading nothing of the old generation but its certificate.
+         Refused for a valid CA whose key is held (--scope ca, or emergency
+         if it is compromised) and off steady.
 
 A finished rotation (cleanup, reissue) is promoted first. CAROUSEL_NOW (RFC 3339)
 fixes "now" (a renewed certificate's start).
