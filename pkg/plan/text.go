@@ -99,7 +99,7 @@ func (s *Step) text(w io.Writer, scope phases.Scope) {
 	}
 	if len(s.Runbook) > 0 {
 		if s.RunbookBefore {
-			fmt.Fprintf(w, "\nRunbook (node-level steps, BEFORE this commit is merged: %s):\n", runbookBeforeWhy(scope))
+			fmt.Fprintf(w, "\nRunbook (node-level steps, BEFORE this commit is merged: %s):\n", runbookBeforeWhy(scope, "its rolls read what they publish"))
 		} else {
 			fmt.Fprintln(w, "\nRunbook (node-level steps, after the objects are applied):")
 		}
@@ -203,7 +203,7 @@ func (p *Plan) PullRequest(s *Step, unchecked []string) (title, body string) {
 	}
 	if len(s.Runbook) > 0 {
 		if s.RunbookBefore {
-			fmt.Fprintf(&b, "### Runbook: node-level steps BEFORE merging (%s)\n\n", runbookBeforeWhy(p.Scope))
+			fmt.Fprintf(&b, "### Runbook: node-level steps BEFORE merging (%s)\n\n", runbookBeforeWhy(p.Scope, "this commit's rolls read what they publish"))
 		} else {
 			b.WriteString("### Runbook: node-level steps after the objects are applied\n\n")
 		}
@@ -299,10 +299,11 @@ func outageLead(scope phases.Scope) string {
 	return "This route trades handshakes for time."
 }
 
-// runbookBeforeWhy says why a move's node steps run before its commit.
-func runbookBeforeWhy(scope phases.Scope) string {
+// runbookBeforeWhy says why a move's node steps run before its commit:
+// for a recovery, that nothing can be applied before; else why, as given.
+func runbookBeforeWhy(scope phases.Scope, why string) string {
 	if scope == phases.ScopeRecover {
 		return "the API server accepts no one until they have run, so nothing can apply this commit before"
 	}
-	return "this commit's rolls read what they publish"
+	return why
 }
