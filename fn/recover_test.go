@@ -443,8 +443,8 @@ func TestRecoverStartsFromAnExpiredOrKeylessCAAndRefusesAnythingElse(t *testing.
 		refused(t, cmd, dir, "recover starts at steady, and spec.phase is replace")
 	})
 
-	t.Run("a CA whose KeyPair holds no key starts", func(t *testing.T) {
-		dir := recoverPackageDir(t, "none", "https://127.0.0.1:6443")
+	t.Run("a CA whose KeyPair holds no key starts, and its node steps need no old key", func(t *testing.T) {
+		dir := recoverPackageDir(t, "kubernetes", "https://127.0.0.1:6443")
 		ca := newTestCA(t, time.Now().Add(-time.Hour), time.Now().AddDate(1, 0, 0))
 		crt := writeFile(t, t.TempDir(), "ca.crt", ca.certPEM())
 		cmd := testkit.Cmd{Dir: dir, AgeKey: true}
@@ -453,6 +453,9 @@ func TestRecoverStartsFromAnExpiredOrKeylessCAAndRefusesAnythingElse(t *testing.
 			t.Errorf("steady of scope recover without old leaves must render, warning: exit %d\n%s", b.Code, b.Out)
 		}
 		started(t, cmd, dir, "has no key in the material")
+		if r := cmd.Run(t, "plan", "carousel.yaml"); r.Code != 0 || !strings.Contains(r.Stdout, "Write the new CA as ca.crt and ca.key") {
+			t.Errorf("plan must list the node steps of a recovery from a keyless CA: exit %d\n%s", r.Code, r.Out)
+		}
 	})
 
 	t.Run("a CA whose key cannot be decrypted starts", func(t *testing.T) {
