@@ -268,19 +268,60 @@ func (s *Server) run(bins map[string]string) error {
 // when the test ends; its URL is returned.
 func (s *Server) Sibling(t testing.TB, clientCA, certFile, keyFile string, roots *x509.CertPool) string {
 	t.Helper()
-	ports, err := proc.FreePorts(1)
-	if err != nil {
-		t.Fatal(err)
-	}
+	return s.SiblingWith(t, clientCA, certFile, keyFile, SiblingOptions{Roots: roots}).URL
+}
+
+// SiblingOptions say how SiblingWith starts a sibling and waits for it.
+type SiblingOptions struct {
+	// Roots verify the serving certificate while waiting for /readyz.
+	Roots *x509.CertPool
+	// Unverified waits for /readyz without verifying the serving
+	// certificate: for a server whose certificates every client must
+	// refuse (an expired CA's), which is what the test is about.
+	Unverified bool
+	// Restarts is an earlier sibling this one replaces, as a restart of
+	// that API server: the same port (a kubeconfig naming it reaches the
+	// new one) and the same etcd prefix (its objects are still there).
+	// The earlier one must have been stopped.
+	Restarts *SiblingServer
+}
+
+// SiblingServer is a sibling kube-apiserver started by SiblingWith.
+type SiblingServer struct {
+	URL    string
+	port   int
+	prefix string
+	proc   *proc.Process
+}
+
+// Stop stops the sibling (it also stops when the test ends).
+func (b *SiblingServer) Stop() { b.proc.Stop(10 * time.Second) }
+
+// SiblingWith is Sibling with options: a sibling whose serving certificate
+// the probe does not verify, or one that restarts an earlier sibling.
+func (s *Server) SiblingWith(t testing.TB, clientCA, certFile, keyFile string, o SiblingOptions) *SiblingServer {
+	t.Helper()
 	mu.Lock()
 	s.siblings++
 	name := "sibling-" + strconv.Itoa(s.siblings)
+	mu.Unlock()
+	b := &SiblingServer{prefix: name}
+	if o.Restarts != nil {
+		b.port, b.prefix = o.Restarts.port, o.Restarts.prefix
+	} else {
+		ports, err := proc.FreePorts(1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.port = ports[0]
+	}
+	mu.Lock()
 	p, err := s.spawn(name, s.apiserverBin,
 		"--etcd-servers="+s.etcdURL,
-		"--etcd-prefix=/"+name,
+		"--etcd-prefix=/"+b.prefix,
 		"--bind-address=127.0.0.1",
 		"--advertise-address=127.0.0.1",
-		"--secure-port="+strconv.Itoa(ports[0]),
+		"--secure-port="+strconv.Itoa(b.port),
 		"--cert-dir="+filepath.Join(s.Dir, name),
 		"--tls-cert-file="+certFile,
 		"--tls-private-key-file="+keyFile,
@@ -296,6 +337,7 @@ func (s *Server) Sibling(t testing.TB, clientCA, certFile, keyFile string, roots
 	if err != nil {
 		t.Fatal(err)
 	}
+	b.proc = p
 	t.Cleanup(func() {
 		p.Stop(10 * time.Second)
 		mu.Lock()
@@ -307,12 +349,16 @@ func (s *Server) Sibling(t testing.TB, clientCA, certFile, keyFile string, roots
 			}
 		}
 	})
-	url := "https://127.0.0.1:" + strconv.Itoa(ports[0])
-	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}
-	if err := p.WaitUntil(func() bool { return httpOK(client, url+"/readyz") }); err != nil {
+	b.URL = "https://127.0.0.1:" + strconv.Itoa(b.port)
+	tlsConfig := &tls.Config{RootCAs: o.Roots}
+	if o.Unverified {
+		tlsConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // the test judges these certificates itself
+	}
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: tlsConfig}}
+	if err := p.WaitUntil(func() bool { return httpOK(client, b.URL+"/readyz") }); err != nil {
 		t.Fatal(err)
 	}
-	return url
+	return b
 }
 
 // spawn starts a process whose output goes to DIR/NAME.log, stopped with

@@ -15,7 +15,10 @@ import (
 func (r *renderer) renderLeafSecrets() part {
 	var p part
 	for i, l := range r.rot.Spec.Leaves {
-		k := r.set.Leaves[l.Name][r.state.Leaves]
+		k, ok := r.set.Leaves[l.Name][r.state.Leaves]
+		if !ok {
+			continue // only at recover's steady (missingAtRecovery)
+		}
 		t := l.Secret
 		if k.KeyField != t.Keys.Key {
 			r.errorAt(k.Source, "data", fmt.Errorf("leaf %q's key is stored under %q but spec.leaves[%d].secret.keys.key is %q: the key must be made for the Secret it goes into", l.Name, k.KeyField, i, t.Keys.Key))

@@ -159,7 +159,9 @@ func (r *renderer) checkMaterial() {
 	r.checkCross()
 	for i, l := range r.rot.Spec.Leaves {
 		gens := r.set.Leaves[l.Name]
-		if _, ok := gens[st.Leaves]; !ok {
+		if _, ok := gens[st.Leaves]; !ok && r.recovering() {
+			r.missingAtRecovery(i, l.Name)
+		} else if !ok {
 			hint := missingHint(st.Leaves)
 			if ca, ok := r.set.CA[r.signerOf(st.Leaves)]; ok && !ca.HasKey() {
 				hint = fmt.Sprintf("the %s CA is held externally (no key): request the leaf with `carousel csr --leaf %s`, have the CA sign the CSR, and `carousel import` it", r.signerOf(st.Leaves), l.Name)
@@ -319,8 +321,12 @@ func (r *renderer) warnExpiry() {
 		}
 	}
 	for _, l := range r.rot.Spec.Leaves {
-		k := r.set.Leaves[l.Name][r.state.Leaves]
+		k, ok := r.set.Leaves[l.Name][r.state.Leaves]
 		switch {
+		case !ok: // only at recover's steady (missingAtRecovery)
+		case now.After(k.Cert().NotAfter) && r.recovering():
+			r.warnAt(k.Source, "certificate", "leaf %q expired on %s and phase steady of scope recover still serves it: %s",
+				l.Name, day(k), recoverWayOut)
 		case now.After(k.Cert().NotAfter):
 			r.errorAt(k.Source, "certificate", fmt.Errorf("leaf %q expired on %s: phase %s serves it and no client accepts it. Re-issue it (`carousel renew`)",
 				l.Name, day(k), r.state.Phase))
@@ -341,6 +347,9 @@ func (r *renderer) newCAHint() string {
 
 // expiredCAWayOut names how a phase stops trusting an expired CA generation.
 func (r *renderer) expiredCAWayOut(g phases.Generation) string {
+	if r.recovering() {
+		return recoverWayOut
+	}
 	if (r.rot.Spec.Scope == phases.ScopeCA || r.rot.Spec.Scope == phases.ScopeRenew) && g == phases.Old && r.state.Phase != phases.Steady {
 		return "advance to distrust-old (then cleanup) to stop trusting it"
 	}

@@ -29,14 +29,24 @@ var emergencyTable = []State{
 // Disruptive reports whether adjacent phases of a scope may fail to
 // handshake: the routes that trade handshakes for time. Every other
 // scope keeps every pair of adjacent phases interoperating.
-func Disruptive(scope Scope) bool { return scope == ScopeEmergency }
+func Disruptive(scope Scope) bool { return scope == ScopeEmergency || scope == ScopeRecover }
 
 // RollsBack reports whether a scope may move back a phase. An emergency
-// may not: the phase before replace trusts the compromised CA.
-func RollsBack(scope Scope) bool { return scope != ScopeEmergency }
+// may not: the phase before replace trusts the compromised CA; nor may a
+// recovery: it trusts the expired or keyless one.
+func RollsBack(scope Scope) bool { return scope != ScopeEmergency && scope != ScopeRecover }
+
+// Unsafe names what the phase before replace trusts on a route without
+// rollback: the CA that must not be trusted again.
+func Unsafe(scope Scope) string {
+	if scope == ScopeRecover {
+		return "the expired (or keyless) CA"
+	}
+	return "the compromised CA"
+}
 
 func noRollback(scope Scope, from, to Phase) error {
-	return fmt.Errorf("rolling back from %s to %s would trust the compromised CA again: the %s route has no rollback (fix forward: `carousel start` a new rotation once it is done)", from, to, scope)
+	return fmt.Errorf("rolling back from %s to %s would trust %s again: the %s route has no rollback (fix forward: `carousel start` a new rotation once it is done)", from, to, Unsafe(scope), scope)
 }
 
 // Outage is a pair of phases whose pods do not complete TLS in one

@@ -73,9 +73,10 @@ func TestTheEmergencyRoute(t *testing.T) {
 			_, serr := CheckStep(ScopeEmergency, Position{Phase: Replace}, Position{Phase: Steady}, Features{})
 			return err != nil && strings.Contains(err.Error(), "would trust the compromised CA again") && serr != nil
 		}},
-		{"only the emergency route is disruptive and has no rollback", func(t *testing.T) bool {
+		{"only the emergency and recover routes are disruptive and have no rollback", func(t *testing.T) bool {
 			for _, scope := range Scopes {
-				if Disruptive(scope) != (scope == ScopeEmergency) || RollsBack(scope) == (scope == ScopeEmergency) {
+				oneWay := scope == ScopeEmergency || scope == ScopeRecover
+				if Disruptive(scope) != oneWay || RollsBack(scope) == oneWay {
 					return false
 				}
 			}

@@ -36,7 +36,7 @@ const (
 )
 
 // Scopes lists every scope in a stable order.
-var Scopes = []Scope{ScopeCA, ScopeLeaf, ScopeRenew, ScopeCrossSign, ScopeEmergency}
+var Scopes = []Scope{ScopeCA, ScopeLeaf, ScopeRenew, ScopeCrossSign, ScopeEmergency, ScopeRecover}
 
 // Phase names one step of a rotation.
 type Phase string
@@ -221,6 +221,8 @@ func table(scope Scope) ([]State, error) {
 		return renewTable, nil
 	case ScopeCrossSign:
 		return crossSignTable, nil
+	case ScopeRecover:
+		return recoverTable, nil
 	}
 	return nil, fmt.Errorf("unknown scope %q (want one of %s)", scope, joinScopes())
 }

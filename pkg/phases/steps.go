@@ -92,7 +92,7 @@ func Steps(scope Scope, phase Phase, f Features) ([]StepInfo, error) {
 			{Name: StepOldPassive, Summary: "the old CA stops signing (its MeshRootCertificate passive); both are still trusted",
 				Before: "the mesh has propagated both active certificates (osm-controller logs the rotation in progress)"},
 		}, nil
-	case f.NodeTrust && changesTrust(t, i):
+	case f.NodeTrust && changesTrust(t, i) && scope != ScopeRecover:
 		return []StepInfo{
 			{Name: StepObjects, Summary: "the phase's objects; pods using in-cluster config keep the set the nodes published before"},
 			{Name: StepInClusterConfig, Summary: "pods using in-cluster config roll onto the set kube-controller-manager now publishes (--root-ca-file, kube-root-ca.crt)",
@@ -266,6 +266,11 @@ func NodeMove(scope Scope, from, to Position, f Features) (a, b Phase, before, o
 	hasICStep := func(ph Phase) bool {
 		steps, _ := Steps(scope, ph, f)
 		return slices.ContainsFunc(steps, func(s StepInfo) bool { return s.Name == StepInClusterConfig })
+	}
+	if scope == ScopeRecover {
+		// The node steps bring the API server back before anything can
+		// be applied (docs/phases.md, "Recover: an expired or lost CA").
+		return from.Phase, to.Phase, true, true
 	}
 	if from.Phase == to.Phase {
 		if !hasICStep(from.Phase) {

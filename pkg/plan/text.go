@@ -58,10 +58,10 @@ func (p *Plan) Text(w io.Writer) {
 			title = "Rollback"
 		}
 		fmt.Fprintf(w, "\n== %s: %s -> %s\n%s\n", title, p.label(phases.Position{Phase: s.From, Step: s.FromStep}), s.Label, s.Summary)
-		s.text(w)
+		s.text(w, p.Scope)
 	}
 	if !phases.RollsBack(p.Scope) && len(p.Phases) > 0 && p.Current != p.Phases[0].Phase {
-		fmt.Fprintf(w, "\n== Rollback: none: the %s route has no rollback, which would trust the compromised CA again (spec.compromised); fix forward.\n", p.Scope)
+		fmt.Fprintf(w, "\n== Rollback: none: the %s route has no rollback, which would trust %s; fix forward.\n", p.Scope, untrustable(p.Scope, "spec.compromised"))
 	}
 	switch {
 	case p.Next == nil && len(p.Unready) > 0:
@@ -73,7 +73,7 @@ func (p *Plan) Text(w io.Writer) {
 	}
 }
 
-func (s *Step) text(w io.Writer) {
+func (s *Step) text(w io.Writer, scope phases.Scope) {
 	fmt.Fprintf(w, "\nObjects that change (%d):\n", len(s.Changes))
 	if len(s.Changes) == 0 {
 		fmt.Fprintln(w, "  none")
@@ -102,7 +102,7 @@ func (s *Step) text(w io.Writer) {
 	}
 	if len(s.Runbook) > 0 {
 		if s.RunbookBefore {
-			fmt.Fprintln(w, "\nRunbook (node-level steps, BEFORE this commit is merged: its rolls read what they publish):")
+			fmt.Fprintf(w, "\nRunbook (node-level steps, BEFORE this commit is merged: %s):\n", runbookBeforeWhy(scope, "its rolls read what they publish"))
 		} else {
 			fmt.Fprintln(w, "\nRunbook (node-level steps, after the objects are applied):")
 		}
@@ -209,7 +209,7 @@ func (p *Plan) PullRequest(s *Step, unchecked []string) (title, body string) {
 	}
 	if len(s.Runbook) > 0 {
 		if s.RunbookBefore {
-			b.WriteString("### Runbook: node-level steps BEFORE merging (this commit's rolls read what they publish)\n\n")
+			fmt.Fprintf(&b, "### Runbook: node-level steps BEFORE merging (%s)\n\n", runbookBeforeWhy(p.Scope, "this commit's rolls read what they publish"))
 		} else {
 			b.WriteString("### Runbook: node-level steps after the objects are applied\n\n")
 		}
@@ -226,13 +226,13 @@ func (p *Plan) PullRequest(s *Step, unchecked []string) (title, body string) {
 	}
 	if len(s.Outage) > 0 {
 		b.WriteString("### Outage: what breaks, and for how long\n\n")
-		b.WriteString("This route trades handshakes for time. While it rolls out, pods of both phases run side by side and refuse each other:\n\n```\n")
+		b.WriteString(outageLead(p.Scope) + " While it rolls out, pods of both phases run side by side and refuse each other:\n\n```\n")
 		s.outageMatrix(&b, "")
 		b.WriteString("```\n\nFrom the first pod of the new phase to the last pod of the old one: every wave above, until `carousel status` says converged. Roll with as few old pods left as the workloads allow (maxSurge, maxUnavailable).\n\n")
 	}
 	b.WriteString("### Rollback\n\n")
 	if !phases.RollsBack(p.Scope) && s.Direction != phases.Back.String() {
-		fmt.Fprintf(&b, "None: the %s route has no rollback, which would trust the compromised CA again (`spec.compromised`). Fix forward.\n", p.Scope)
+		fmt.Fprintf(&b, "None: the %s route has no rollback, which would trust %s. Fix forward.\n", p.Scope, untrustable(p.Scope, "`spec.compromised`"))
 		return title, b.String()
 	}
 	if s.Direction == phases.Back.String() {
@@ -285,4 +285,31 @@ func (s *Step) outageMatrix(w io.Writer, indent string) {
 		}
 		fmt.Fprintln(w)
 	}
+}
+
+// untrustable says what a route without rollback would trust again by
+// moving back: the compromised CA (marked in the field named), or the
+// expired (or keyless) one a recovery replaces.
+func untrustable(scope phases.Scope, mark string) string {
+	if scope == phases.ScopeRecover {
+		return phases.Unsafe(scope) + " again, which nothing it signed gets past"
+	}
+	return phases.Unsafe(scope) + " again (" + mark + ")"
+}
+
+// outageLead says why a disruptive route's outage is the price.
+func outageLead(scope phases.Scope) string {
+	if scope == phases.ScopeRecover {
+		return "The expired (or keyless) CA already fails every handshake through it, so there are none to keep: this route brings them back in one phase."
+	}
+	return "This route trades handshakes for time."
+}
+
+// runbookBeforeWhy says why a move's node steps run before its commit:
+// for a recovery, that nothing can be applied before; else why, as given.
+func runbookBeforeWhy(scope phases.Scope, why string) string {
+	if scope == phases.ScopeRecover {
+		return "the API server accepts no one until they have run, so nothing can apply this commit before"
+	}
+	return why
 }

@@ -81,6 +81,9 @@ func Init(p *Package, o Options) (Report, error) {
 		}
 		files = append(files, f)
 		for _, l := range p.Rotation.Spec.Leaves {
+			if p.adoptsExpiredForRecovery(o, caCert(o)) {
+				break // dead on arrival: recover issues them under a new CA
+			}
 			f, err := p.issue(w, ca, l, phases.Old)
 			if err != nil {
 				return rep, err
@@ -149,10 +152,15 @@ func (p *Package) checkAdoption(o Options) error {
 		intermediates = intermediates || l.IsCA
 	}
 	a := pki.AdoptCA(c, intermediates)
-	if err := errors.Join(append(a.Refusals, pki.CheckValidAt(c, o.now()))...); err != nil {
+	valid := pki.CheckValidAt(c, o.now())
+	if p.adoptsExpiredForRecovery(o, c) {
+		valid = nil
+		a.Warnings = append(a.Warnings, recoveryAdoptionWarning(c, p.File))
+	}
+	if err := errors.Join(append(a.Refusals, valid)...); err != nil {
 		return fmt.Errorf("%q (sha256 %s): %w", c.Subject.CommonName, pki.Fingerprint(c)[:16], err)
 	}
-	if window := p.Rotation.Spec.ExpiryWarning.Value(); c.NotAfter.Before(o.now().Add(window)) {
+	if window := p.Rotation.Spec.ExpiryWarning.Value(); c.NotAfter.Before(o.now().Add(window)) && !p.adoptsExpiredForRecovery(o, c) {
 		a.Warnings = append(a.Warnings, fmt.Sprintf("it expires on %s, within spec.expiryWarning (%s), and the leaves init issues with it expire with it: start the rotation to a new CA now (`carousel start %s`, then one phase per pull request)",
 			c.NotAfter.UTC().Format("2006-01-02"), window, p.File))
 	}

@@ -79,9 +79,17 @@ func Start(p *Package, o Options, req StartRequest) (Report, error) {
 	if prom != nil {
 		cur, kept = prom.result, prom.oldFiles()
 	}
+	// A recovery reads nothing of the old generation but its certificate
+	// (recover.go): its keys may be lost, its leaves expired.
+	recovering, why := scope == phases.ScopeRecover, ""
+	if recovering {
+		if why, err = o.checkRecover(rot, cur); err != nil {
+			return rep, err
+		}
+	}
 	// Every listed pair, as the files on disk name them: the promotion
 	// makes the finished rotation's new pairs current.
-	if err := o.verifyKeys(pairsOf(st.set)); err != nil {
+	if err := o.verifyKeys(pairsOf(st.set)); err != nil && !recovering {
 		return rep, err
 	}
 	// A new CA imported (csr --ca, import) and leaves still to issue: start
@@ -141,7 +149,7 @@ func Start(p *Package, o Options, req StartRequest) (Report, error) {
 	issuedOld := map[string]bool{}
 	issuedOldFiles := map[string]staged{}
 	for _, l := range rot.Spec.Leaves {
-		if _, ok := cur.Leaves[l.Name][phases.Old]; ok {
+		if _, ok := cur.Leaves[l.Name][phases.Old]; ok || recovering {
 			continue
 		}
 		if err := needOld(); err != nil {
@@ -183,7 +191,7 @@ func Start(p *Package, o Options, req StartRequest) (Report, error) {
 				return rep, err
 			}
 		}
-	case scope == phases.ScopeCA || scope == phases.ScopeEmergency:
+	case scope == phases.ScopeCA || scope == phases.ScopeEmergency || scope == phases.ScopeRecover:
 		ca, err := newCA(rot)
 		if err != nil {
 			return rep, err
@@ -276,6 +284,9 @@ func Start(p *Package, o Options, req StartRequest) (Report, error) {
 	}
 	if err := p.commit(&rep, st, slices.Concat(kept, baseNames(files))); err != nil {
 		return rep, err
+	}
+	if recovering {
+		fmt.Fprintf(o.stderr(), "carousel: %s: recovered with a new CA and every leaf under it; `carousel plan` says what replace changes (with spec.runbook, the node steps to run first)\n", why)
 	}
 	return rep, p.cleanLeftovers(&rep)
 }

@@ -60,7 +60,7 @@ func Steps(rot *spec.CARotation, items []*yaml.RNode, from, to phases.Phase) ([]
 	// (kube-controller-manager signs with it): a CA held externally, whose
 	// key carousel never holds, cannot be installed by it.
 	for _, g := range []phases.Generation{a.Signer, b.Signer} {
-		if ref, ok := m[g]; ok && ref.keyField == "" {
+		if ref, ok := m[g]; ok && ref.keyField == "" && !(recovers(a, b) && g == a.Signer) {
 			return nil, fmt.Errorf("the %s runbook installs the signing CA's key on the nodes, but the %s CA is held externally (its KeyPair has no key): install its files by hand and set spec.runbook: none", rot.Spec.Runbook, g)
 		}
 	}
@@ -75,6 +75,9 @@ func Steps(rot *spec.CARotation, items []*yaml.RNode, from, to phases.Phase) ([]
 			return nil, fmt.Errorf("the runbook of %s needs the %s generation of leaf %s, which is not in the input", to, b.Leaves, name)
 		}
 		rb.leaves = append(rb.leaves, installed{name, leaf})
+	}
+	if recovers(a, b) {
+		return rb.recoverSteps(), nil
 	}
 	return rb.steps(), nil
 }

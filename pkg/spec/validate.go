@@ -96,6 +96,8 @@ func (s *Spec) validatePackage(errs *FieldErrors) {
 		// The CA rotation's node steps follow its table (trust before
 		// signing); a cross-signed rotation signs first.
 		errs.add("spec.runbook", "%q has no node steps for scope cross-sign yet: rotate the CA with scope ca (`carousel start --scope ca`), or render without the runbook and update the node files by hand", s.Runbook)
+	} else if s.Scope == phases.ScopeRecover && s.Runbook == RunbookFrontProxy {
+		errs.add("spec.runbook", "%q has no node steps for scope recover yet (only kubernetes, the cluster CA, has): render without the runbook and write the front-proxy CA files by hand", s.Runbook)
 	}
 	if s.Scope == phases.ScopeCrossSign && s.CA.TrustsRoots() {
 		// The old CA would be an intermediate under a root the trust
