@@ -45,6 +45,9 @@ func Start(p *Package, o Options, req StartRequest) (Report, error) {
 	if _, err := phases.Sequence(scope); err != nil {
 		return rep, err
 	}
+	if routes := rot.Spec.Routes; len(routes) > 0 && !slices.Contains(routes, scope) {
+		return rep, fmt.Errorf("scope %s is not among spec.routes (%v): the system behind this rotation is not known to support it; the comment above spec.routes (from its preset) says why", scope, routes)
+	}
 	only, err := resolveLeaves(rot, req.Only)
 	if err != nil {
 		return rep, err

@@ -162,6 +162,13 @@ type Spec struct {
 	// `carousel start --scope emergency` prints the line to add.
 	Compromised []string `json:"compromised,omitempty"`
 
+	// Routes are the rotation scopes (spec.scope) the system behind this
+	// rotation is known to support: a preset lists them, with why the
+	// others are left out (a system signing from the CA Secret, which
+	// carries no cross-certificate, cannot be cross-signed). Empty: every
+	// scope. `carousel start --scope` refuses a scope not listed.
+	Routes []phases.Scope `json:"routes,omitempty"`
+
 	// Alerts renders a PrometheusRule (monitoring.coreos.com/v1) with an
 	// alert per certificate the phase uses before it expires, and one when
 	// a rotation stays in a phase too long (docs/spec.md, "Alerts").
