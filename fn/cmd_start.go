@@ -42,10 +42,10 @@ spec.scope):
          replace: pods of steady and replace refuse each other until it has
          rolled out, and there is no rollback (docs/phases.md, "Emergency").
   recover  from a CA that expired, or whose key is lost (its KeyPair holds no
-         key, or one that cannot be decrypted): a new CA and every leaf under
-         it, reading nothing of the old generation but its certificate.
-         Refused for a valid CA whose key is held (--scope ca, or emergency
-         if it is compromised) and off steady.
+         key: remove data and sops from it to declare the loss): a new CA and
+         every leaf under it, reading nothing of the old generation but its
+         certificate. Refused for a valid CA whose key is held (--scope ca, or
+         emergency if it is compromised) or cannot be read, and off steady.
 
 A finished rotation (cleanup, reissue) is promoted first. CAROUSEL_NOW (RFC 3339)
 fixes "now" (a renewed certificate's or a cross-certificate's start).

@@ -458,11 +458,26 @@ func TestRecoverStartsFromAnExpiredOrKeylessCAAndRefusesAnythingElse(t *testing.
 		}
 	})
 
-	t.Run("a CA whose key cannot be decrypted starts", func(t *testing.T) {
+	t.Run("a valid CA whose key cannot be decrypted is refused until the loss is declared in the material", func(t *testing.T) {
 		dir := recoverPackageDir(t, "none", "https://127.0.0.1:6443")
 		testkit.Cmd{Dir: dir, AgeKey: true}.Must(t, "init", "carousel.yaml", "--age", demoRecipient)
-		other, _ := ageIdentity(t) // the demo identity is lost: only another one is at hand
+		other, _ := ageIdentity(t) // the demo identity is not at hand: only another one
 		cmd := testkit.Cmd{Dir: dir, Env: []string{"SOPS_AGE_KEY_FILE=" + other, "SOPS_AGE_KEY="}}
-		started(t, cmd, dir, "key cannot be read")
+		refused(t, cmd, dir, "key cannot be read", "does not take an unreadable key for a lost one", "remove `data` and `sops`")
+		// The loss, declared: the current CA's KeyPair without its key.
+		f := filepath.Join(dir, "material", "ca-old.yaml")
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := yaml.MustParse(string(b))
+		if err := n.PipeE(yaml.Clear("data")); err != nil {
+			t.Fatal(err)
+		}
+		if err := n.PipeE(yaml.Clear("sops")); err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, filepath.Dir(f), "ca-old.yaml", []byte(n.MustString()))
+		started(t, cmd, dir, "has no key in the material")
 	})
 }

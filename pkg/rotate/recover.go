@@ -15,6 +15,8 @@ import (
 // or the key cannot be decrypted). Nothing of the old generation is read
 // beyond its certificate: the new CA and every leaf are made from nothing.
 // A valid CA whose key carousel can read is refused with the safe routes,
+// and so is one whose key it cannot read (a missing identity is not a lost
+// key: the loss is declared by removing the key from the KeyPair),
 // and so is any phase but steady (recover replaces what the cluster runs,
 // not a rotation in flight). It returns why the CA is recovered, for
 // people.
@@ -35,7 +37,12 @@ func (o Options) checkRecover(rot *spec.CARotation, cur *material.Set) (string, 
 		return fmt.Sprintf("the current CA %q has no key in the material (held externally or lost)", c.Subject.CommonName), nil
 	}
 	if _, err := o.readablePair(ca); err != nil {
-		return fmt.Sprintf("the current CA %q's key cannot be read (%v)", c.Subject.CommonName, err), nil
+		// Fail closed: an identity missing from this shell is not a lost
+		// key, and recovering a valid CA breaks every handshake for
+		// nothing. Declaring the key lost is a reviewed edit of the
+		// material, which git records.
+		return "", fmt.Errorf("the current CA %q is valid until %s and its key cannot be read (%v): carousel does not take an unreadable key for a lost one. Configure the identity that decrypts it (SOPS_AGE_KEY_FILE) and rotate with scope ca, which keeps every handshake; if the key is really lost, remove `data` and `sops` from the current CA's KeyPair (%s, a reviewed commit that records the loss) and start again",
+			c.Subject.CommonName, c.NotAfter.UTC().Format("2006-01-02"), err, caPairName(rot))
 	}
 	return "", fmt.Errorf("nothing to recover: the current CA %q is valid until %s and its key is held. Rotate with scope ca (`carousel start --scope ca`), which keeps every handshake, or scope emergency if it is compromised (`carousel start --scope emergency`)",
 		c.Subject.CommonName, c.NotAfter.UTC().Format("2006-01-02"))
@@ -64,4 +71,10 @@ func caCert(o Options) *x509.Certificate {
 func recoveryAdoptionWarning(c *x509.Certificate, file string) string {
 	return fmt.Sprintf("it expired on %s: adopted only because spec.scope is recover. No leaf is issued with it (every client refuses what it signs); `carousel start %s --scope recover` makes a new CA and every leaf, and its replace phase, with its node steps, brings the cluster back (docs/phases.md, \"Recover: an expired or lost CA\")",
 		c.NotAfter.UTC().Format("2006-01-02"), file)
+}
+
+// caPairName names the current CA's KeyPair for people: its
+// metadata.name, as the material file holds it.
+func caPairName(rot *spec.CARotation) string {
+	return rot.Metadata.Name + "-old, in " + rot.Spec.MaterialDir
 }
