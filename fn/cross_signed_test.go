@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/base64"
 	"fmt"
 	"maps"
 	"os"
@@ -366,25 +365,7 @@ func TestCrossSignWalkHandshakesWhereTheModelSaysAndOutsideClientsOnTheOldTrustU
 	})
 
 	t.Run("no plaintext private key is in a written file or the rendered output", func(t *testing.T) {
-		plaintext := func(where, s string) {
-			if strings.Contains(s, "PRIVATE KEY") {
-				t.Errorf("%s holds a plaintext private key", where)
-			}
-			for _, f := range strings.Fields(s) {
-				if b, err := base64.StdEncoding.DecodeString(strings.Trim(f, `"'`)); err == nil && bytes.Contains(b, []byte("PRIVATE KEY")) {
-					t.Errorf("%s holds a base64 plaintext private key", where)
-				}
-			}
-		}
-		files := snapshotDir(t, dir)
-		for _, f := range slices.Sorted(maps.Keys(files)) {
-			plaintext(f, files[f])
-		}
-		for i, items := range rendered {
-			for _, n := range items {
-				plaintext(fmt.Sprintf("%s: %s %s/%s", seq[i], n.GetKind(), n.GetNamespace(), n.GetName()), n.MustString())
-			}
-		}
+		noPlaintextKeys(t, dir, seq, rendered)
 	})
 }
 

@@ -419,25 +419,7 @@ func TestRenewInPlaceWalkHandshakesAndLeavesVerifyUnderTheRenewedCertificate(t *
 	})
 
 	t.Run("no plaintext private key is in a written file or the rendered output", func(t *testing.T) {
-		plaintext := func(where, s string) {
-			if strings.Contains(s, "PRIVATE KEY") {
-				t.Errorf("%s holds a plaintext private key", where)
-			}
-			for _, f := range strings.Fields(s) {
-				if b, err := base64.StdEncoding.DecodeString(strings.Trim(f, `"'`)); err == nil && bytes.Contains(b, []byte("PRIVATE KEY")) {
-					t.Errorf("%s holds a base64 plaintext private key", where)
-				}
-			}
-		}
-		files := snapshotDir(t, dir)
-		for _, f := range slices.Sorted(maps.Keys(files)) {
-			plaintext(f, files[f])
-		}
-		for i, items := range rendered {
-			for _, n := range items {
-				plaintext(fmt.Sprintf("%s: %s %s/%s", seq[i], n.GetKind(), n.GetNamespace(), n.GetName()), n.MustString())
-			}
-		}
+		noPlaintextKeys(t, dir, seq, rendered)
 	})
 }
 
@@ -535,4 +517,30 @@ func TestRenewInPlaceFlagRenewsADueCAOverItsKeyOrSaysAKeyChangeIsDue(t *testing.
 			t.Fatal("the CA rotation did not make a new ecdsa-p384 key")
 		}
 	})
+}
+
+// noPlaintextKeys fails the test for a plaintext private key, PEM or
+// base64 PEM, in any file of the package in dir or in any object rendered
+// at each phase of seq.
+func noPlaintextKeys(t *testing.T, dir string, seq []phases.Phase, rendered [][]*yaml.RNode) {
+	t.Helper()
+	plaintext := func(where, s string) {
+		if strings.Contains(s, "PRIVATE KEY") {
+			t.Errorf("%s holds a plaintext private key", where)
+		}
+		for _, f := range strings.Fields(s) {
+			if b, err := base64.StdEncoding.DecodeString(strings.Trim(f, `"'`)); err == nil && bytes.Contains(b, []byte("PRIVATE KEY")) {
+				t.Errorf("%s holds a base64 plaintext private key", where)
+			}
+		}
+	}
+	files := snapshotDir(t, dir)
+	for _, f := range slices.Sorted(maps.Keys(files)) {
+		plaintext(f, files[f])
+	}
+	for i, items := range rendered {
+		for _, n := range items {
+			plaintext(fmt.Sprintf("%s: %s %s/%s", seq[i], n.GetKind(), n.GetNamespace(), n.GetName()), n.MustString())
+		}
+	}
 }
