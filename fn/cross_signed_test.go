@@ -20,7 +20,6 @@ import (
 	"github.com/carousel-dev/carousel/internal/testkit"
 	"github.com/carousel-dev/carousel/pkg/phases"
 	"github.com/carousel-dev/carousel/pkg/pki"
-	"github.com/carousel-dev/carousel/pkg/rotate"
 	"github.com/carousel-dev/carousel/pkg/spec"
 )
 
@@ -210,24 +209,11 @@ func TestCrossSignWalkHandshakesWhereTheModelSaysAndOutsideClientsOnTheOldTrustU
 		}
 	})
 
-	seq, _ := phases.Sequence(phases.ScopeCrossSign)
 	at := now.Add(time.Hour)
+	seq, rots, rendered := walkScope(t, cmd, dir, phases.ScopeCrossSign, at)
 	walk := map[phases.Phase]crossPhase{}
-	var rendered [][]*yaml.RNode
 	for i, ph := range seq {
-		if i > 0 {
-			cmd.Must(t, "advance", "carousel.yaml", "--no-cluster")
-		}
-		p, err := rotate.Load(filepath.Join(dir, "carousel.yaml"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if p.Rotation.Spec.Phase != ph || p.Rotation.Spec.Scope != phases.ScopeCrossSign {
-			t.Fatalf("after %d advances: phase %s scope %s, want %s and cross-sign", i, p.Rotation.Spec.Phase, p.Rotation.Spec.Scope, ph)
-		}
-		items := renderPackage(t, dir, at)
-		rendered = append(rendered, items)
-		walk[ph] = crossPhaseOf(t, p.Rotation, ph, items)
+		walk[ph] = crossPhaseOf(t, rots[i], ph, rendered[i])
 	}
 
 	t.Run("leaves carry the cross-certificate after them exactly where the model says, and trust moves old, old, both, new, new", func(t *testing.T) {

@@ -306,24 +306,11 @@ func TestRenewInPlaceWalkHandshakesAndLeavesVerifyUnderTheRenewedCertificate(t *
 	})
 
 	// Advance through every phase with the real advance; render each.
-	seq, _ := phases.Sequence(phases.ScopeRenew)
 	at := now.Add(time.Hour)
+	seq, rots, rendered := walkScope(t, cmd, dir, phases.ScopeRenew, at)
 	walk := map[phases.Phase]renewalPhase{}
-	var rendered [][]*yaml.RNode
 	for i, ph := range seq {
-		if i > 0 {
-			cmd.Must(t, "advance", "carousel.yaml", "--no-cluster")
-		}
-		p, err := rotate.Load(filepath.Join(dir, "carousel.yaml"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if p.Rotation.Spec.Phase != ph || p.Rotation.Spec.Scope != phases.ScopeRenew {
-			t.Fatalf("after %d advances: phase %s scope %s, want %s and renew", i, p.Rotation.Spec.Phase, p.Rotation.Spec.Scope, ph)
-		}
-		items := renderPackage(t, dir, at)
-		rendered = append(rendered, items)
-		walk[ph] = renewalPhaseOf(t, p.Rotation, ph, items)
+		walk[ph] = renewalPhaseOf(t, rots[i], ph, rendered[i])
 	}
 
 	t.Run("the leaves never change and the trusted set moves old, both, renewed", func(t *testing.T) {
@@ -543,4 +530,30 @@ func noPlaintextKeys(t *testing.T, dir string, seq []phases.Phase, rendered [][]
 			plaintext(fmt.Sprintf("%s: %s %s/%s", seq[i], n.GetKind(), n.GetNamespace(), n.GetName()), n.MustString())
 		}
 	}
+}
+
+// walkScope advances the package in dir through every phase of scope with
+// the real advance (the first phase is where it stands), and renders each
+// with the real kustomize at the given time: the phases, the rotation at
+// each, and what each renders.
+func walkScope(t *testing.T, cmd testkit.Cmd, dir string, scope phases.Scope, at time.Time) ([]phases.Phase, []*spec.CARotation, [][]*yaml.RNode) {
+	t.Helper()
+	seq, _ := phases.Sequence(scope)
+	var rots []*spec.CARotation
+	var rendered [][]*yaml.RNode
+	for i, ph := range seq {
+		if i > 0 {
+			cmd.Must(t, "advance", "carousel.yaml", "--no-cluster")
+		}
+		p, err := rotate.Load(filepath.Join(dir, "carousel.yaml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Rotation.Spec.Phase != ph || p.Rotation.Spec.Scope != scope {
+			t.Fatalf("after %d advances: phase %s scope %s, want %s and %s", i, p.Rotation.Spec.Phase, p.Rotation.Spec.Scope, ph, scope)
+		}
+		rots = append(rots, p.Rotation)
+		rendered = append(rendered, renderPackage(t, dir, at))
+	}
+	return seq, rots, rendered
 }
