@@ -84,6 +84,24 @@ type Pair struct {
 	KeyPEM  []byte
 }
 
+// Parse reads the pair's certificate and key and refuses a key that is
+// not the certificate's: every use of a CA's key (signing a request,
+// renewing the CA, cross-signing another) starts here.
+func (p Pair) Parse() (*x509.Certificate, crypto.Signer, error) {
+	cert, err := ParseCert(p.CertPEM)
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading the CA certificate: %w", err)
+	}
+	key, err := ParseKey(p.KeyPEM)
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading the CA key: %w", err)
+	}
+	if !KeyMatches(cert, key) {
+		return nil, nil, fmt.Errorf("the CA key does not match the CA certificate %q", cert.Subject.CommonName)
+	}
+	return cert, key, nil
+}
+
 // NewCA makes a self-signed CA.
 func NewCA(r CARequest) (Pair, error) {
 	kr, err := KeyRequest(r.Algorithm)
@@ -155,16 +173,9 @@ func Issue(ca Pair, r LeafRequest) (Pair, error) {
 // SignCSR signs a PEM certificate request with the CA, using the names and
 // usages of r (the request's own extensions are not trusted).
 func SignCSR(ca Pair, csrPEM []byte, r LeafRequest) ([]byte, error) {
-	caCert, err := ParseCert(ca.CertPEM)
+	caCert, caKey, err := ca.Parse()
 	if err != nil {
-		return nil, fmt.Errorf("reading CA certificate: %w", err)
-	}
-	caKey, err := ParseKey(ca.KeyPEM)
-	if err != nil {
-		return nil, fmt.Errorf("reading CA key: %w", err)
-	}
-	if !KeyMatches(caCert, caKey) {
-		return nil, errors.New("the CA key does not match the CA certificate")
+		return nil, err
 	}
 	notAfter := time.Now().Add(r.Validity)
 	if notAfter.After(caCert.NotAfter) {

@@ -29,16 +29,9 @@ type RenewRequest struct {
 // not belong to the certificate, and a validity that would end before the
 // current certificate does (that is no renewal).
 func RenewCA(r RenewRequest) ([]byte, error) {
-	cur, err := ParseCert(r.CA.CertPEM)
+	cur, key, err := r.CA.Parse()
 	if err != nil {
 		return nil, err
-	}
-	key, err := ParseKey(r.CA.KeyPEM)
-	if err != nil {
-		return nil, err
-	}
-	if !KeyMatches(cur, key) {
-		return nil, errors.New("the private key does not match the CA certificate")
 	}
 	if err := CheckCA(cur); err != nil {
 		return nil, err
